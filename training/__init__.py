@@ -1,0 +1,1 @@
+"""Training side of rnaloc-infer (needs the ``[train]`` extra: torch)."""

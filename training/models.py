@@ -1,0 +1,137 @@
+"""The three sequence models behind one streaming interface.
+
+``LocalizationModel(tokens, lengths, states) -> (logits, new_states)``
+
+* ``tokens``: (batch, length) integer codes from :mod:`rnaloc_infer.alphabet` (pad = 5).
+* ``lengths``: (batch,) number of real nucleotides in this call (the rest is padding).
+* ``states``: carried state tensors, batch-first; all zeros at the start of a sequence.
+
+Layout: fixed one-hot lookup (6x5, padding row zero) -> strided "patch" convolution
+(kernel = stride, so it needs no carried context and shortens the sequence ``stride``-fold)
+-> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log length)
+-> small MLP head with one logit per class. Calling the model on consecutive chunks whose
+lengths are multiples of ``stride`` gives the same logits as one call on the whole sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
+
+from .layers import LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
+
+CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
+MODEL_KINDS = ("qrnn", "tcn", "lstm")
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters; stored in checkpoints and in the exported ONNX metadata."""
+
+    kind: str = "qrnn"
+    hidden: int = 64
+    layers: int = 2
+    stride: int = 8
+    window: int = 2  # QRNN convolution width
+    kernel_size: int = 3  # TCN kernel
+    dropout: float = 0.1
+    zoneout: float = 0.0
+    classes: List[str] = field(default_factory=lambda: list(CLASSES))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _one_hot_table() -> Tensor:
+    table = torch.zeros(PAD_CODE + 1, len(ALPHABET))
+    table[: len(ALPHABET)] = torch.eye(len(ALPHABET))
+    return table
+
+
+class LocalizationModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.kind not in MODEL_KINDS:
+            raise ValueError(f"unknown model kind {config.kind!r}; expected one of {MODEL_KINDS}")
+        self.config = config
+        self.stride = config.stride
+        hidden = config.hidden
+        self.register_buffer("one_hot", _one_hot_table(), persistent=False)
+        self.front = nn.Conv1d(len(ALPHABET), hidden, kernel_size=config.stride, stride=config.stride)
+        if config.kind == "qrnn":
+            self.body = nn.ModuleList(
+                QRNNLayer(hidden, hidden, config.window, config.zoneout, config.dropout) for _ in range(config.layers)
+            )
+        elif config.kind == "tcn":
+            self.body = nn.ModuleList(
+                TCNBlock(hidden, 2**i, config.kernel_size, config.dropout) for i in range(config.layers)
+            )
+        else:
+            self.body = nn.ModuleList([LSTMStack(hidden, hidden, config.layers, config.dropout)])
+        self.pool = MaskedMeanMaxPool(hidden)
+        self.head = nn.Sequential(
+            nn.Linear(2 * hidden + 1, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
+        )
+
+    @torch.jit.unused
+    def state_shapes(self) -> List[List[int]]:
+        """Per-state shapes without the batch axis, in the order ``forward`` uses them."""
+        shapes: List[List[int]] = []
+        for layer in self.body:
+            shapes.extend(layer.state_shapes())
+        return shapes + self.pool.state_shapes()
+
+    @torch.jit.unused
+    def zero_states(self, batch: int, device: Optional[torch.device] = None) -> List[Tensor]:
+        return [torch.zeros([batch] + shape, device=device) for shape in self.state_shapes()]
+
+    @torch.jit.unused
+    def receptive_field(self) -> int:
+        """Nucleotides of past context one output step can see (the pooling then sees all)."""
+        cfg = self.config
+        if cfg.kind == "tcn":
+            steps = 1 + sum(2 * (cfg.kernel_size - 1) * 2**i for i in range(cfg.layers))
+        elif cfg.kind == "qrnn":
+            return -1  # recurrent: unbounded
+        else:
+            return -1
+        return steps * cfg.stride
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+        x = self.one_hot[tokens.long()].transpose(1, 2)
+        # Pad by stride-1 so a ragged tail still forms one (partly empty) patch: ceil(T / stride) steps.
+        x = F.pad(x, (0, self.stride - 1))
+        x = F.relu(self.front(x))
+        steps = torch.div(lengths + (self.stride - 1), self.stride, rounding_mode="floor")
+        positions = torch.arange(x.size(2), device=x.device)
+        mask = (positions.unsqueeze(0) < steps.unsqueeze(1)).unsqueeze(1)
+        new_states: List[Tensor] = []
+        index = 0
+        for layer in self.body:
+            x, layer_states = layer(x, mask, states[index : index + 2])
+            new_states.extend(layer_states)
+            index += 2
+        features, pool_states = self.pool(x, mask, states[index : index + 3])
+        new_states.extend(pool_states)
+        return self.head(features), new_states
+
+    @torch.jit.unused
+    def predict_logits(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """One-shot logits from zero state (what training and evaluation call)."""
+        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device))
+        return logits
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
