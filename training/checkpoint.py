@@ -1,0 +1,68 @@
+"""Checkpoints that are safe to load: plain tensors, numbers, strings, lists and dicts only.
+
+Saved with ``torch.save`` and always read back with ``weights_only=True``, so a checkpoint
+from an untrusted source cannot run code when it is opened.
+
+Layout::
+
+    {"format": 1, "config": ModelConfig.to_dict(), "state_dict": {...},
+     "thresholds": [float per class], "train_data_sha256": str,
+     "metrics": {str: float}, "epoch": int,
+     "optimizer": {...} (optional, for resuming)}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+
+from .models import LocalizationModel, ModelConfig
+
+FORMAT = 1
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: LocalizationModel,
+    thresholds: Optional[Sequence[float]] = None,
+    train_data_sha256: str = "",
+    metrics: Optional[dict] = None,
+    epoch: int = 0,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    extra: Optional[dict] = None,
+) -> None:
+    """Write atomically (temporary file, then rename) so an interrupted save never corrupts."""
+    n_classes = len(model.config.classes)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "state_dict": model.state_dict(),
+        "thresholds": [float(t) for t in (thresholds if thresholds is not None else [0.5] * n_classes)],
+        "train_data_sha256": train_data_sha256,
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "epoch": int(epoch),
+    }
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    if extra:
+        payload["extra"] = extra
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[LocalizationModel, dict]:
+    """Return (model in eval mode, raw payload). Raises ValueError with a clear message on bad files."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle errors, truncated files, foreign objects
+        raise ValueError(f"{path}: not a readable rnaloc-infer checkpoint ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "state_dict" not in payload:
+        raise ValueError(f"{path}: not an rnaloc-infer checkpoint (missing format/state_dict)")
+    model = LocalizationModel(ModelConfig.from_dict(payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, payload
