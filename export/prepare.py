@@ -1,0 +1,53 @@
+"""Turn a training model into an export-ready one.
+
+Export must not touch the caller's model: we deep-copy, fold weight norm into plain
+weights (the parametrisation would otherwise be traced as norm/div ops on every call, and
+TorchScript cannot script parametrised modules cleanly), and switch to eval mode so
+dropout and zoneout are off. :class:`ExportWrapper` gives the flat signature of
+docs/DESIGN.md: ``(tokens, lengths, *states) -> (probs, *states)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from rnaloc_infer.training.models import LocalizationModel
+
+
+def fold_weight_norm(model: LocalizationModel) -> LocalizationModel:
+    """Deep copy of ``model`` in eval mode with every parametrisation baked into its tensor."""
+    folded = copy.deepcopy(model).cpu().eval()
+    for module in folded.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    for p in folded.parameters():
+        p.requires_grad_(False)
+    return folded
+
+
+class ExportWrapper(nn.Module):
+    """Flat-argument view of :class:`LocalizationModel` returning sigmoid probabilities."""
+
+    def __init__(self, model: LocalizationModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+        logits, new_states = self.model(tokens, lengths, states)
+        return torch.sigmoid(logits), new_states
+
+
+def example_inputs(model: LocalizationModel, batch: int = 2, length: int = 37) -> Tuple[Tensor, Tensor, List[Tensor]]:
+    """Small non-degenerate inputs for tracing (ragged lengths so the mask is not constant)."""
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 5, (batch, length), generator=gen, dtype=torch.uint8)
+    lengths = torch.tensor([length] + [max(1, length - 5 * i) for i in range(1, batch)], dtype=torch.int64)
+    for row in range(batch):
+        tokens[row, int(lengths[row]):] = 5
+    return tokens, lengths, model.zero_states(batch)
