@@ -1,0 +1,144 @@
+"""Export a :class:`LocalizationModel` to a self-contained ONNX file (docs/DESIGN.md).
+
+Pipeline: fold weight norm on a copy -> legacy TorchScript-based exporter (``dynamo=False``,
+so the fo-pooling autograd function emits its ``rnaloc::FoPool`` placeholder) -> swap each
+placeholder for a standard ``Scan`` -> optional fp16 conversion -> metadata -> checker.
+The result runs in stock ONNX Runtime with no custom-op library.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import onnx
+import torch
+
+from rnaloc_infer.training.checkpoint import load_checkpoint
+from rnaloc_infer.training.models import LocalizationModel
+
+from .metadata import build_metadata
+from .prepare import ExportWrapper, example_inputs, fold_weight_norm
+from .scan import DEFAULT_FORMULATION, non_default_domains, replace_fo_pool
+
+log = logging.getLogger(__name__)
+
+MIN_OPSET = 17
+
+
+def io_names(n_states: int) -> tuple[List[str], List[str]]:
+    """Input and output names in call order: tokens, lengths, state_in_i / probs, state_out_i."""
+    inputs = ["tokens", "lengths"] + [f"state_in_{i}" for i in range(n_states)]
+    outputs = ["probs"] + [f"state_out_{i}" for i in range(n_states)]
+    return inputs, outputs
+
+
+def trace_to_onnx(model: LocalizationModel, *, opset: int = MIN_OPSET, fo_pool_impl=None) -> onnx.ModelProto:
+    """Raw export (placeholders still in); ``model`` must already be folded and in eval mode.
+
+    ``fo_pool_impl`` swaps the fo-pooling function used while tracing (the benchmark passes the
+    scripted loop to reproduce the legacy ``Loop`` representation); ``None`` keeps the placeholder.
+    """
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    n_states = len(model.state_shapes())
+    in_names, out_names = io_names(n_states)
+    dynamic_axes = {"tokens": {0: "batch", 1: "length"}, "lengths": {0: "batch"}, "probs": {0: "batch"}}
+    for name in in_names[2:] + out_names[1:]:
+        dynamic_axes[name] = {0: "batch"}
+    buffer = io.BytesIO()
+    from rnaloc_infer.training import layers
+
+    original = layers.fo_pool
+    if fo_pool_impl is not None:
+        layers.fo_pool = fo_pool_impl
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                ExportWrapper(model),
+                example_inputs(model),
+                buffer,
+                input_names=in_names,
+                output_names=out_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                custom_opsets={"rnaloc": 1},
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    finally:
+        layers.fo_pool = original
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def build_onnx(
+    model: LocalizationModel,
+    *,
+    thresholds: Optional[Sequence[float]] = None,
+    train_data_sha256: str = "",
+    precision: str = "fp32",
+    opset: int = MIN_OPSET,
+    formulation: str = DEFAULT_FORMULATION,
+) -> onnx.ModelProto:
+    """In-memory version of :func:`export_onnx` (benchmarks compare formulations with it)."""
+    metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision)
+    folded = fold_weight_norm(model)
+    proto = trace_to_onnx(folded, opset=opset)
+    replace_fo_pool(proto, formulation)
+    if precision == "fp16":
+        from .fp16 import convert_to_fp16
+
+        proto = convert_to_fp16(proto)
+    onnx.helper.set_model_props(proto, metadata)
+    proto.producer_name = "rnaloc-infer"
+    onnx.checker.check_model(proto)
+    stray = non_default_domains(proto)
+    if stray:
+        raise RuntimeError(f"exported graph still has non-standard nodes: {sorted(set(stray))}")
+    return proto
+
+
+def export_onnx(
+    model: LocalizationModel,
+    path: str | Path,
+    *,
+    thresholds: Optional[Sequence[float]] = None,
+    train_data_sha256: str = "",
+    precision: str = "fp32",
+    opset: int = MIN_OPSET,
+) -> Path:
+    """Write ``model`` as a runnable ONNX file following docs/DESIGN.md; returns the path.
+
+    The caller's model is not modified (weight norm is folded on a deep copy).
+    """
+    path = Path(path)
+    proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(path)
+    log.info("wrote %s (%s, %s, opset %d)", path, model.config.kind, precision, opset)
+    return path
+
+
+def export_onnx_from_checkpoint(
+    checkpoint: str | Path,
+    path: str | Path,
+    *,
+    precision: str = "fp32",
+    opset: int = MIN_OPSET,
+) -> Path:
+    """Load a checkpoint (weights_only) and export it with its stored thresholds and data digest."""
+    model, payload = load_checkpoint(checkpoint)
+    return export_onnx(
+        model,
+        path,
+        thresholds=payload.get("thresholds"),
+        train_data_sha256=str(payload.get("train_data_sha256", "")),
+        precision=precision,
+        opset=opset,
+    )

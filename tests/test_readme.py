@@ -1,0 +1,31 @@
+"""The README stays true: its set-up commands are the ones CI runs."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)
+
+
+def test_readme_has_exactly_two_setup_commands():
+    commands = setup_commands()
+    assert len(commands) == 2
+    assert all("\n" not in c for c in commands), "each set-up command is one line a newcomer copies"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_command = setup_commands()[1]
+    assert "pytest" in test_command
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_first_command_runs_the_bundled_example():
+    first = setup_commands()[0]
+    example = re.search(r"rnaloc-infer (\S+)", first).group(1)
+    assert (ROOT / example).is_file()
+    assert example in (ROOT / ".ci" / "run").read_text()

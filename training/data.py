@@ -1,0 +1,174 @@
+"""Training data: FASTA + label TSV loading, training-time truncation and token-budget batching.
+
+Why token-budget batching: transcript lengths span two orders of magnitude (≈200 nt to
+>100 knt), so a fixed batch size either wastes most of the compute on padding or runs
+out of memory on the long tail. Grouping records of similar length and capping
+``max_len_in_batch × batch_size`` keeps every step roughly the same cost.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence
+
+import dnaio
+import numpy as np
+
+from rnaloc_infer.alphabet import encode, pad_batch
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR_ENV = "RNALOC_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$RNALOC_DATA_DIR`` if set, else ``../shared/data`` next to the repository root."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+
+@dataclass
+class SequenceSet:
+    """Encoded records of one split: ids, uint8 codes per record, and a (N, C) 0/1 label matrix."""
+
+    ids: List[str]
+    codes: List[np.ndarray]
+    labels: np.ndarray
+    classes: List[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(c) for c in self.codes), dtype=np.int64, count=len(self.codes))
+
+    def subset(self, index: Sequence[int]) -> "SequenceSet":
+        return SequenceSet(
+            [self.ids[i] for i in index], [self.codes[i] for i in index], self.labels[list(index)], self.classes
+        )
+
+
+def split_paths(data_dir: str | Path, split: str, prefix: str = "dm3loc") -> tuple[Path, Path]:
+    """(FASTA, labels TSV) paths of one split, e.g. ``dm3loc_train.fa.gz`` and ``dm3loc_train_labels.tsv``."""
+    data_dir = Path(data_dir)
+    return data_dir / f"{prefix}_{split}.fa.gz", data_dir / f"{prefix}_{split}_labels.tsv"
+
+
+def read_labels(path: str | Path, classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """Map record id -> float32 label vector in ``classes`` order (columns found by name)."""
+    labels: dict[str, np.ndarray] = {}
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [c for c in ("id", *classes) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing label columns {missing}")
+        for row in reader:
+            labels[row["id"]] = np.array([float(row[c]) for c in classes], dtype=np.float32)
+    return labels
+
+
+def read_split(fasta: str | Path, labels_tsv: str | Path, classes: Sequence[str]) -> SequenceSet:
+    """Read and encode one split; every FASTA record must have a label row (id = first header word)."""
+    labels = read_labels(labels_tsv, classes)
+    ids: List[str] = []
+    codes: List[np.ndarray] = []
+    rows: List[np.ndarray] = []
+    with dnaio.open(fasta) as reader:
+        for record in reader:
+            rid = record.name.split(maxsplit=1)[0] if record.name else ""
+            if rid not in labels:
+                raise ValueError(f"{fasta}: record {rid!r} has no row in {labels_tsv}")
+            try:
+                codes.append(encode(record.sequence))
+            except ValueError as exc:
+                raise ValueError(f"{fasta}: record {rid!r}: {exc}") from None
+            ids.append(rid)
+            rows.append(labels[rid])
+    label_matrix = np.stack(rows) if rows else np.zeros((0, len(classes)), dtype=np.float32)
+    log.info("read %d records (%d nt) from %s", len(ids), sum(len(c) for c in codes), fasta)
+    return SequenceSet(ids, codes, label_matrix, list(classes))
+
+
+def sha256_files(paths: Sequence[str | Path]) -> str:
+    """Digest over the bytes of ``paths`` in order: ties a checkpoint to the exact training data."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def truncate_keep_ends(codes: np.ndarray, max_len: Optional[int]) -> np.ndarray:
+    """Keep the first ``ceil(max_len/2)`` and last ``floor(max_len/2)`` nt of a long record.
+
+    Both UTRs carry localisation signals (zipcodes sit mostly in the 3' UTR, signal
+    peptides at the 5' end of the CDS), so cutting only one end would lose one of them.
+    Training only: evaluation always sees whole sequences.
+    """
+    if max_len is None or max_len <= 0 or len(codes) <= max_len:
+        return codes
+    head = (max_len + 1) // 2
+    tail = max_len - head
+    return np.concatenate([codes[:head], codes[len(codes) - tail :]]) if tail else codes[:head]
+
+
+def effective_lengths(lengths: np.ndarray, max_len: Optional[int]) -> np.ndarray:
+    return lengths if not max_len or max_len <= 0 else np.minimum(lengths, max_len)
+
+
+def token_budget_batches(
+    lengths: np.ndarray,
+    token_budget: int,
+    rng: Optional[np.random.Generator] = None,
+    pool_size: int = 2048,
+) -> List[np.ndarray]:
+    """Group record indices into batches with ``max(len) × size <= token_budget``.
+
+    With an ``rng`` (training): shuffle, cut into pools of ``pool_size`` records, sort
+    each pool by length and fill batches greedily, then shuffle the batch order, so
+    batches differ from epoch to epoch but stay length-homogeneous. Without (evaluation):
+    one pool in length order. A single record longer than the budget forms its own batch.
+    Every index appears in exactly one batch.
+    """
+    n = len(lengths)
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    pools = [order[i : i + pool_size] for i in range(0, n, pool_size)] if rng is not None else [order]
+    batches: List[np.ndarray] = []
+    for pool in pools:
+        pool = pool[np.argsort(lengths[pool], kind="stable")]
+        start = 0
+        while start < len(pool):
+            stop = start + 1
+            # Sorted ascending, so the newest record is the longest: cost = len(new) * count.
+            while stop < len(pool) and int(lengths[pool[stop]]) * (stop - start + 1) <= token_budget:
+                stop += 1
+            batches.append(pool[start:stop])
+            start = stop
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def collate(
+    data: SequenceSet, index: np.ndarray, max_len: Optional[int] = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tokens uint8 [B, T], lengths int64 [B], labels float32 [B, C]) for one batch."""
+    codes = [truncate_keep_ends(data.codes[i], max_len) for i in index]
+    tokens, lengths = pad_batch(codes)
+    return tokens, lengths, data.labels[index]
+
+
+def iterate_batches(
+    data: SequenceSet, batches: Sequence[np.ndarray], max_len: Optional[int] = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (index, tokens, lengths, labels) per batch."""
+    for index in batches:
+        yield (index, *collate(data, index, max_len))
