@@ -44,7 +44,7 @@ logger = logging.getLogger("kmer_baseline")
 
 CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
 KS = (1, 2, 3, 4, 5)
-C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+C_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 1e-2)
 
 
 def kmer_features(codes: np.ndarray, ks: Sequence[int] = KS) -> np.ndarray:

@@ -20,6 +20,8 @@ import torch
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import LocalizationModel
 
+from .fp16 import HalfExportWrapper, to_half
+from .graph_clean import remove_dead_nodes
 from .metadata import build_metadata
 from .prepare import ExportWrapper, example_inputs, fold_weight_norm
 from .scan import DEFAULT_FORMULATION, non_default_domains, replace_fo_pool
@@ -36,8 +38,12 @@ def io_names(n_states: int) -> tuple[List[str], List[str]]:
     return inputs, outputs
 
 
-def trace_to_onnx(model: LocalizationModel, *, opset: int = MIN_OPSET, fo_pool_impl=None) -> onnx.ModelProto:
+def trace_to_onnx(
+    model: LocalizationModel, *, opset: int = MIN_OPSET, fo_pool_impl=None, wrapper: Optional[torch.nn.Module] = None
+) -> onnx.ModelProto:
     """Raw export (placeholders still in); ``model`` must already be folded and in eval mode.
+
+    ``wrapper`` defaults to :class:`ExportWrapper` around ``model`` (fp16 passes its own).
 
     ``fo_pool_impl`` swaps the fo-pooling function used while tracing (the benchmark passes the
     scripted loop to reproduce the legacy ``Loop`` representation); ``None`` keeps the placeholder.
@@ -59,20 +65,27 @@ def trace_to_onnx(model: LocalizationModel, *, opset: int = MIN_OPSET, fo_pool_i
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                ExportWrapper(model),
+                wrapper if wrapper is not None else ExportWrapper(model),
                 example_inputs(model),
                 buffer,
                 input_names=in_names,
                 output_names=out_names,
                 dynamic_axes=dynamic_axes,
                 opset_version=opset,
-                custom_opsets={"rnaloc": 1},
+                custom_opsets={"rnaloc": 1} if _has_fo_pool(model) else None,
                 do_constant_folding=True,
                 dynamo=False,
             )
     finally:
         layers.fo_pool = original
     return onnx.load_from_string(buffer.getvalue())
+
+
+def _has_fo_pool(model: torch.nn.Module) -> bool:
+    """Only QRNN layers emit the placeholder; naming an unused domain makes torch warn."""
+    from rnaloc_infer.training.layers import QRNNLayer
+
+    return any(isinstance(m, QRNNLayer) for m in model.modules())
 
 
 def build_onnx(
@@ -87,12 +100,14 @@ def build_onnx(
     """In-memory version of :func:`export_onnx` (benchmarks compare formulations with it)."""
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision)
     folded = fold_weight_norm(model)
-    proto = trace_to_onnx(folded, opset=opset)
-    replace_fo_pool(proto, formulation)
+    wrapper = None
+    elem_type = onnx.TensorProto.FLOAT
     if precision == "fp16":
-        from .fp16 import convert_to_fp16
-
-        proto = convert_to_fp16(proto)
+        wrapper = HalfExportWrapper(to_half(folded))
+        elem_type = onnx.TensorProto.FLOAT16
+    proto = trace_to_onnx(folded, opset=opset, wrapper=wrapper)
+    replace_fo_pool(proto, formulation, elem_type=elem_type)
+    remove_dead_nodes(proto)
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "rnaloc-infer"
     onnx.checker.check_model(proto)

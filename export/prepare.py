@@ -1,6 +1,6 @@
 """Turn a training model into an export-ready one.
 
-Export must not touch the caller's model: we deep-copy, fold weight norm into plain
+Export must not touch the caller's model: we rebuild a copy, fold weight norm into plain
 weights (the parametrisation would otherwise be traced as norm/div ops on every call, and
 TorchScript cannot script parametrised modules cleanly), and switch to eval mode so
 dropout and zoneout are off. :class:`ExportWrapper` gives the flat signature of
@@ -20,8 +20,16 @@ from rnaloc_infer.training.models import LocalizationModel
 
 
 def fold_weight_norm(model: LocalizationModel) -> LocalizationModel:
-    """Deep copy of ``model`` in eval mode with every parametrisation baked into its tensor."""
-    folded = copy.deepcopy(model).cpu().eval()
+    """Copy of ``model`` in eval mode with every parametrisation baked into its tensor.
+
+    Not ``copy.deepcopy``: a deep copy shares the dynamically created ``Parametrized*``
+    class with the original, and ``remove_parametrizations`` deletes the ``weight``
+    property from that class, which silently breaks the caller's model (torch 2.13).
+    Rebuilding from the config gives every module its own parametrised class.
+    """
+    folded = type(model)(copy.deepcopy(model.config))
+    folded.load_state_dict(model.state_dict())
+    folded = folded.cpu().eval()
     for module in folded.modules():
         if parametrize.is_parametrized(module):
             for name in list(module.parametrizations.keys()):

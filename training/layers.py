@@ -125,6 +125,9 @@ class MaskedMeanMaxPool(nn.Module):
         count = acc_count + maskf.sum(dim=2)
         chunk_max = h.masked_fill(~mask, float("-inf")).amax(dim=2)
         new_max = torch.where(acc_count > 0, torch.maximum(acc_max, chunk_max), chunk_max)
+        # A row with no valid step yet (empty record, or a batch row already finished) would
+        # carry -inf into the head and give nan logits; report 0 there (count stays 0).
+        new_max = torch.where(count > 0, new_max, torch.zeros_like(new_max))
         mean = total / count.clamp(min=1.0)
         features = torch.cat([mean, new_max, torch.log1p(count)], dim=1)
         return features, [total, new_max, count]

@@ -1,0 +1,246 @@
+"""`rnaloc-infer`: predict RNA subcellular localisation for FASTA files.
+
+Split like esm's extract.py: ``build_command`` (the click interface), ``run`` (the work,
+callable from Python), ``main`` (console entry point). Every expected failure is an
+RnalocError with a one-line message and a documented exit status; tracebacks only with
+--debug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import click
+
+from rnaloc_infer import __version__
+from rnaloc_infer.errors import (
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    InputError,
+    OutputError,
+    RnalocError,
+    Terminated,
+)
+
+log = logging.getLogger("rnaloc_infer.cli")
+
+EXIT_INTERNAL = 4
+MAX_ERRORS_SHOWN = 20
+
+EPILOG = """\b
+Output columns: id, length, one probability per class, labels (classes whose
+probability >= the class threshold, comma-joined; "-" when none).
+\b
+Exit status:
+  0    success (with --on-error skip: bad records reported, rest predicted)
+  1    bad input (message names file and record) or unusable model
+  2    usage error (bad option or missing argument)
+  3    output or errors file could not be written (no partial file is left)
+  4    internal error (please report; rerun with --debug for a traceback)
+  130  interrupted (SIGINT, Ctrl-C);  143  terminated (SIGTERM)
+\b
+Help for every error message: docs/TROUBLESHOOTING.md
+"""
+
+
+@dataclass
+class RunOptions:
+    inputs: Sequence[str]
+    output: Optional[str] = None
+    model: str = "default"
+    fmt: str = "tsv"
+    device: str = "auto"
+    threads: Optional[int] = None
+    batch_nt: int = 262_144
+    window_records: int = 20_000
+    window_nt: int = 16_000_000
+    chunk_nt: int = 65_536
+    on_error: str = "fail"
+    errors_file: Optional[str] = None
+    progress: bool = True
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"{record.levelname.lower()}: {text}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"rnaloc-infer: {text}"
+
+
+def _configure_logging(quiet: bool, debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+
+
+def _check_inputs(inputs: Sequence[str]) -> None:
+    """Fail before any work when an input is missing, a directory, or unreadable."""
+    if sum(1 for p in inputs if p == "-") > 1:
+        raise InputError("-", "standard input given more than once")
+    for path in inputs:
+        if path == "-":
+            continue
+        if os.path.isdir(path):
+            raise InputError(path, "is a directory, not a FASTA file")
+        if not os.path.exists(path):
+            raise InputError(path, "no such file")
+        if not os.access(path, os.R_OK):
+            raise InputError(path, "permission denied")
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+def run(options: RunOptions) -> int:
+    """Predict every record of the inputs and write the table; returns the exit status."""
+    # Imported here so `rnaloc-infer --help/--version` stays instant.
+    from tqdm import tqdm
+
+    from rnaloc_infer.batching import BatchConfig, Scored, predict_stream
+    from rnaloc_infer.bundled import resolve_model
+    from rnaloc_infer.fasta import RecordError, read_fasta
+    from rnaloc_infer.session import ModelSession
+    from rnaloc_infer.writers import ErrorWriter, ResultWriter, atomic_output, header_comment
+
+    try:
+        config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _check_inputs(options.inputs)
+    model_path = resolve_model(options.model)
+    session = ModelSession(model_path, device=options.device, threads=options.threads)
+    info = session.info
+    log.debug("model %s: classes %s, thresholds %s, providers %s", model_path, info.classes, info.thresholds, session.providers)
+
+    started = time.perf_counter()
+    counts = {"records": 0, "nt": 0, "skipped": 0}
+    bar = tqdm(
+        unit="nt", unit_scale=True, desc="predicting", file=sys.stderr, dynamic_ncols=True,
+        disable=not options.progress or not sys.stderr.isatty(),
+    )
+
+    def on_progress(records: int, nt: int) -> None:
+        counts["records"] += records
+        counts["nt"] += nt
+        bar.set_postfix_str(f"{counts['records']:,} records", refresh=False)
+        bar.update(nt)
+
+    comment = header_comment(__version__, options.model if options.model == "default" else info.name, info.version)
+    with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
+        out = stack.enter_context(atomic_output(options.output))
+        errors_out = stack.enter_context(atomic_output(options.errors_file)) if options.errors_file else None
+        writer = ResultWriter(out, options.fmt, info.classes, info.thresholds, comment=comment, name=options.output or "standard output")
+        error_writer = ErrorWriter(errors_out, name=options.errors_file) if errors_out is not None else None
+        stream = predict_stream(read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
+        for item in stream:
+            if isinstance(item, Scored):
+                writer.write(item.id, item.length, item.probs)
+                continue
+            assert isinstance(item, RecordError)
+            counts["skipped"] += 1
+            if counts["skipped"] <= MAX_ERRORS_SHOWN:
+                log.warning("skipped %s", item.message)
+            if error_writer is not None:
+                error_writer.write(item.source, item.number, item.id, item.problem)
+    bar.close()
+
+    seconds = time.perf_counter() - started
+    if counts["skipped"] > MAX_ERRORS_SHOWN:
+        log.warning("%d records skipped in total (first %d shown%s)", counts["skipped"], MAX_ERRORS_SHOWN,
+                    f"; all in {options.errors_file}" if options.errors_file else "; use --errors-file for all")
+    if counts["records"] == 0 and counts["skipped"] == 0:
+        log.warning("no records found in %s", ", ".join(options.inputs))
+    skipped = f" ({counts['skipped']:,} skipped)" if counts["skipped"] else ""
+    log.info(
+        "%s records%s, %s nt in %.1f s (%s nt/s)",
+        f"{counts['records']:,}", skipped, f"{counts['nt']:,}", seconds, f"{counts['nt'] / max(seconds, 1e-9):,.0f}",
+    )
+    return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """After EPIPE on stdout, point fd 1 at /dev/null so interpreter shutdown stays quiet."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-o", "--output", metavar="PATH", help="Output file (written atomically). Default: standard output.")
+@click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
+@click.option("--format", "fmt", type=click.Choice(["tsv", "csv", "jsonl"]), default="tsv", show_default=True, help="Output format.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for ONNX Runtime. Default: all cores.")
+@click.option("--batch-nt", type=click.IntRange(min=1), default=RunOptions.batch_nt, show_default=True, help="Padded nucleotides per model call (batch size x longest record).")
+@click.option("--window-records", type=click.IntRange(min=1), default=RunOptions.window_records, show_default=True, help="Look-ahead window for length sorting: records.")
+@click.option("--window-nt", type=click.IntRange(min=1), default=RunOptions.window_nt, show_default=True, help="Look-ahead window for length sorting: nucleotides.")
+@click.option("--chunk-nt", type=click.IntRange(min=1), default=RunOptions.chunk_nt, show_default=True, help="Records longer than this are processed in exact chunks (rounded to the model stride).")
+@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True, help="Bad record: stop with an error, or report it and go on.")
+@click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; errors only.")
+@click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
+@click.version_option(__version__, "--version", prog_name="rnaloc-infer")
+def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, quiet, debug) -> None:
+    """Predict subcellular localisation (probability per class + labels) for RNA sequences.
+
+    INPUT is a FASTA file (plain, gzip/bgzip, bz2, xz or zstd; wrapped lines and CRLF are
+    fine) or "-" for standard input; several files are read in order. U is read as T,
+    lowercase is accepted and IUPAC ambiguity codes count as N. Rows follow input order.
+    """
+    _configure_logging(quiet, debug)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    options = RunOptions(
+        inputs=list(inputs), output=output, model=model, fmt=fmt, device=device, threads=threads,
+        batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
+        on_error=on_error, errors_file=errors_file, progress=not quiet,
+    )
+    try:
+        code = run(options)
+    except RnalocError as exc:
+        if isinstance(exc, OutputError) and "Broken pipe" in str(exc):
+            _silence_stdout()
+        log.error("%s", exc, exc_info=debug)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; no output written")
+        code = EXIT_SIGINT
+    except Terminated:
+        log.error("terminated; no output written")
+        code = EXIT_SIGTERM
+    except click.ClickException:
+        raise
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 3
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            raise
+        log.error("internal error: %s: %s (rerun with --debug for a traceback)", type(exc).__name__, exc)
+        code = EXIT_INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

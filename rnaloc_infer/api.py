@@ -1,0 +1,117 @@
+"""Python API: load a model once, predict many times, from several threads if you like.
+
+    >>> from rnaloc_infer import Predictor
+    >>> predictor = Predictor()                     # bundled "default" model, CPU or CUDA
+    >>> probs = predictor.predict(["ACGU...", "GGCA..."])    # (n, n_classes) float32
+    >>> for p in predictor.predict_fasta("transcripts.fa.gz"):
+    ...     print(p.id, p.labels)
+
+Thread safety: a Predictor holds only read-only state after construction (the ONNX Runtime
+session, whose ``run`` is thread-safe, and the model's metadata); each call keeps its own
+batching state, so concurrent ``predict``/``predict_fasta`` calls need no lock.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .alphabet import encode
+from .batching import BatchConfig, Scored, predict_stream
+from .bundled import DEFAULT_MODEL, resolve_model
+from .fasta import Record, RecordError, read_fasta
+from .session import ModelInfo, ModelSession
+from .writers import predicted_labels
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One record's result: probabilities per class and the labels above threshold."""
+
+    id: str
+    length: int
+    probabilities: Dict[str, float]
+    labels: Tuple[str, ...]
+    header: str = ""
+
+
+class Predictor:
+    """A loaded model plus batching settings; reuse one instance for many calls."""
+
+    def __init__(
+        self,
+        model: PathArg = DEFAULT_MODEL,
+        device: str = "auto",
+        threads: Optional[int] = None,
+        *,
+        batch_nt: int = BatchConfig.batch_nt,
+        window_records: int = BatchConfig.window_records,
+        window_nt: int = BatchConfig.window_nt,
+        chunk_nt: int = BatchConfig.chunk_nt,
+    ):
+        self.model_path = resolve_model(model)
+        self.session = ModelSession(self.model_path, device=device, threads=threads)
+        self.config = BatchConfig(batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.session.info
+
+    @property
+    def classes(self) -> Tuple[str, ...]:
+        return self.session.info.classes
+
+    @property
+    def thresholds(self) -> Tuple[float, ...]:
+        return self.session.info.thresholds
+
+    def predict(self, sequences: Iterable[str]) -> np.ndarray:
+        """Probabilities (n, n_classes) for nucleotide strings, in input order.
+
+        Raises ValueError naming the sequence's 0-based index for an empty sequence or a
+        non-nucleotide letter (U/lowercase/IUPAC codes are accepted).
+        """
+
+        def records() -> Iterator[Record]:
+            for index, sequence in enumerate(sequences):
+                try:
+                    codes = encode(sequence)
+                except ValueError as exc:
+                    raise ValueError(f"sequence {index}: {exc}") from None
+                if codes.size == 0:
+                    raise ValueError(f"sequence {index}: empty sequence")
+                yield Record(str(index), str(index), codes, "<sequences>", index + 1)
+
+        rows: List[np.ndarray] = [s.probs for s in predict_stream(records(), self.session, self.config)]  # type: ignore[union-attr]
+        if not rows:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return np.stack(rows).astype(np.float32, copy=False)
+
+    def predict_fasta(
+        self,
+        paths: Union[PathArg, Sequence[PathArg]],
+        *,
+        on_error: str = "fail",
+        errors: Optional[List[RecordError]] = None,
+    ) -> Iterator[Prediction]:
+        """Predictions for FASTA file(s) ("-" = stdin), lazily and in input order.
+
+        ``on_error="fail"`` raises :class:`~rnaloc_infer.errors.InputError` at the first bad
+        record; ``"skip"`` leaves bad records out and appends them to ``errors`` when given.
+        """
+        for item in predict_stream(read_fasta(paths), self.session, self.config, on_error=on_error):
+            if isinstance(item, RecordError):
+                if errors is not None:
+                    errors.append(item)
+                continue
+            yield self.to_prediction(item)
+
+    def to_prediction(self, scored: Scored) -> Prediction:
+        probs = {name: float(p) for name, p in zip(self.classes, scored.probs)}
+        labels = tuple(predicted_labels(scored.probs, self.classes, self.thresholds))
+        return Prediction(scored.id, scored.length, probs, labels, scored.header)

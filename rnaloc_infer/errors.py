@@ -1,0 +1,70 @@
+"""Exceptions and exit codes shared by the runtime, the API and the CLI.
+
+Every error a user can cause (bad input, bad model, unwritable output) is one of these
+classes with a one-line message, so the CLI can print it without a traceback and map it to
+a documented exit status. docs/TROUBLESHOOTING.md lists the messages.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+# Exit statuses of `rnaloc-infer` (documented in the --help epilog and TROUBLESHOOTING.md).
+EXIT_OK = 0
+EXIT_INPUT = 1  # bad input file/record or bad model
+EXIT_USAGE = 2  # bad command line (click's own status)
+EXIT_OUTPUT = 3  # the output (or errors file) could not be written
+EXIT_SIGINT = 130  # interrupted by Ctrl-C / SIGINT (128 + 2)
+EXIT_SIGTERM = 143  # terminated by SIGTERM (128 + 15)
+
+
+class RnalocError(Exception):
+    """Base class: a user-facing problem with a one-line message."""
+
+    exit_code = EXIT_INPUT
+
+
+class InputError(RnalocError):
+    """An input file, or one record in it, cannot be used.
+
+    ``source`` is the file name ("-" / "<stdin>" for standard input); ``record`` the record
+    id, or ``#N`` (its 1-based number in the file) when it has no id yet.
+    """
+
+    def __init__(self, source: str, problem: str, record: Optional[str] = None, number: Optional[int] = None):
+        self.source = source
+        self.problem = problem
+        self.record = record
+        self.number = number
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.source
+        if self.record:
+            where += f": record {self.record!r}"
+            if self.number is not None:
+                where += f" (#{self.number})"
+        elif self.number is not None:
+            where += f": record #{self.number}"
+        return f"{where}: {self.problem}"
+
+
+class ModelError(RnalocError):
+    """The model file cannot be loaded or does not follow the ONNX contract (docs/DESIGN.md)."""
+
+
+class OutputError(RnalocError):
+    """Writing the results failed (disk full, permission denied, closed pipe, ...)."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so `finally` blocks clean up like on Ctrl-C.
+
+    A BaseException (like KeyboardInterrupt) so that `except Exception` does not swallow it.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")

@@ -1,0 +1,227 @@
+"""Indexed random access to a genome FASTA (plain or bgzip) and "is this a genome?" checks.
+
+Why an adapter: the runtime must stay importable without the optional ``[genome]`` extra,
+so the backend library is imported only when a genome is opened, and a missing library
+becomes one actionable line (``pip install 'rnaloc-infer[genome]'``). Two maintained
+backends are supported; ``backend="auto"`` takes the first importable of:
+
+* ``pysam`` (htslib, C; Linux/macOS wheels) -- ~1.4x faster extraction when present;
+* ``pyfaidx`` (pure Python, installs everywhere; bgzip genomes read through Biopython's
+  Bio.bgzf) -- what the ``[genome]`` extra installs (with biopython).
+
+Both build the ``.fai`` (and for bgzip the ``.gzi``) index next to the genome on first use;
+coordinates here are 0-based, half-open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+
+INSTALL_HINT = "pip install 'rnaloc-infer[genome]'"
+
+#: A record at least this long is a chromosome/contig, not a transcript (longest human
+#: transcript, TTN, is ~0.1 Mnt).
+GENOME_RECORD_MIN_LENGTH = 5_000_000
+
+_CHROM_ID = re.compile(
+    r"^(chr[0-9]{1,2}[A-Za-z]?|chr[XYMWZ]|chrUn_\S+|chrM[T]?|[0-9]{1,2}|X|Y|MT|"
+    r"NC_0[0-9]{5}\.[0-9]+|CM[0-9]{6}\.[0-9]+)$"
+)
+_CHROM_DESC = re.compile(r"\bdna(_sm|_rm)?:(chromosome|primary_assembly|scaffold)\b", re.I)
+#: A chromosome-like name only counts with at least this length (keeps '>1' test records quiet).
+_NAMED_MIN_LENGTH = 200_000
+
+
+class GenomeError(RuntimeError):
+    """The genome cannot serve a request (missing contig, interval past its end, bad file)."""
+
+
+class MissingGenomeDependency(ImportError):
+    """The optional ``[genome]`` extra is not installed."""
+
+
+_COMPLEMENT = str.maketrans(
+    "ACGTUNRYKMSWBDHVacgtunrykmswbdhv-.",
+    "TGCAANYRMKSWVHDBtgcaanyrmkswvhdb-.",
+)
+
+
+def reverse_complement(seq: str) -> str:
+    """IUPAC-aware reverse complement (U->A; R<->Y, K<->M, B<->V, D<->H; S, W, N fixed); case kept."""
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def _is_gzip(path: PathLike) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _is_bgzf(path: PathLike) -> bool:
+    # BGZF = gzip member with FEXTRA and a 'BC' subfield (SAM spec section 4.1).
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    return len(head) >= 16 and head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
+
+
+class IndexedGenome:
+    """A genome FASTA opened for random access: ``fetch(chrom, start, end) -> str``.
+
+    Use as a context manager. ``backend`` is "auto", "pyfaidx" or "pysam".
+    Plain gzip (not bgzip) cannot be indexed and is refused with the command that fixes it.
+    """
+
+    def __init__(self, path: PathLike, backend: str = "auto") -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise GenomeError(f"genome FASTA not found: {self.path}")
+        if _is_gzip(self.path) and not _is_bgzf(self.path):
+            raise GenomeError(
+                f"{self.path} is gzip- but not bgzip-compressed, so it cannot be indexed; "
+                f"recompress it with: zcat {self.path} | bgzip > {self.path.with_suffix('')}.bgz.fa.gz"
+                " (or decompress it)"
+            )
+        self.backend, self._handle = _open_backend(self.path, backend)
+        self.lengths: Dict[str, int] = _contig_lengths(self.backend, self._handle)
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Sequence of ``chrom[start:end]`` (0-based, half-open), as stored (case kept)."""
+        size = self.lengths.get(chrom)
+        if size is None:
+            raise GenomeError(f"contig {chrom!r} not in genome {self.path}")
+        if start < 0 or end > size or start > end:
+            raise GenomeError(f"interval {chrom}:{start + 1}-{end} outside contig of length {size}")
+        if self.backend == "pysam":
+            return self._handle.fetch(chrom, start, end)
+        return self._handle[chrom][start:end]
+
+    def suggest_contig(self, chrom: str) -> Optional[str]:
+        """A contig name that differs only by the UCSC 'chr' prefix (chr1 vs 1, chrM vs MT)."""
+        candidates = [chrom[3:], "chr" + chrom]
+        if chrom in ("chrM", "MT", "M"):
+            candidates += ["MT", "chrM"]
+        return next((c for c in candidates if c in self.lengths), None)
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+
+    def __enter__(self) -> "IndexedGenome":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open_backend(path: Path, backend: str) -> Tuple[str, object]:
+    order = ("pysam", "pyfaidx") if backend == "auto" else (backend,)
+    errors = []
+    for name in order:
+        try:
+            if name == "pyfaidx":
+                return name, _open_pyfaidx(path)
+            if name == "pysam":
+                return name, _open_pysam(path)
+            raise ValueError(f"unknown genome backend {name!r} (expected auto, pyfaidx or pysam)")
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+    raise MissingGenomeDependency(
+        f"reading a genome needs the optional [genome] dependencies: {INSTALL_HINT} "
+        f"({'; '.join(errors)})"
+    )
+
+
+def _open_pyfaidx(path: Path) -> object:
+    import pyfaidx
+
+    if _is_gzip(path):
+        import Bio.bgzf  # noqa: F401  (pyfaidx reads BGZF through Biopython)
+    try:
+        return pyfaidx.Fasta(
+            str(path), as_raw=True, sequence_always_upper=False, rebuild=False,
+            build_index=True, read_long_names=False,
+        )
+    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, OSError) as exc:
+        raise GenomeError(f"cannot index genome {path}: {exc}") from exc
+
+
+def _open_pysam(path: Path) -> object:
+    import pysam
+
+    try:
+        return pysam.FastaFile(str(path))
+    except (OSError, ValueError) as exc:
+        raise GenomeError(f"cannot index genome {path}: {exc}") from exc
+
+
+def _contig_lengths(backend: str, handle: object) -> Dict[str, int]:
+    if backend == "pysam":
+        return dict(zip(handle.references, handle.lengths))  # type: ignore[attr-defined]
+    return {name: len(rec) for name, rec in handle.records.items()}  # type: ignore[attr-defined]
+
+
+def genome_record_reason(record_id: str, length: int, description: str = "") -> Optional[str]:
+    """Why a FASTA record looks like a chromosome rather than a transcript, or None.
+
+    Cheap enough for the runtime to call on every record it streams (no I/O).
+    """
+    if length >= GENOME_RECORD_MIN_LENGTH:
+        return f"record {record_id!r} is {length:,} nt long"
+    if _CHROM_DESC.search(description):
+        return f"record {record_id!r} is described as {_CHROM_DESC.search(description).group(0)!r}"
+    if length >= _NAMED_MIN_LENGTH and _CHROM_ID.match(record_id):
+        return f"record {record_id!r} is named like a chromosome and is {length:,} nt long"
+    return None
+
+
+def looks_like_genome(path: PathLike, peek_bytes: int = 8 << 20) -> Optional[str]:
+    """Why the FASTA at ``path`` looks like a genome, or None if it looks like transcripts.
+
+    Reads the ``.fai`` index when one exists (free), else only the first ``peek_bytes``
+    of the (possibly compressed) file: enough to see a chromosome-length first record.
+    """
+    fai = Path(str(path) + ".fai")
+    if fai.exists():
+        with open(fai) as fh:
+            for line in fh:
+                parts = line.split("\t")
+                if len(parts) >= 2 and parts[1].strip().isdigit():
+                    reason = genome_record_reason(parts[0], int(parts[1]))
+                    if reason:
+                        return reason
+        return None
+    from xopen import xopen
+
+    record_id, description, length, seen = None, "", 0, 0
+    with xopen(path, "rb", threads=0) as fh:
+        for line in fh:
+            seen += len(line)
+            if line.startswith(b">"):
+                if record_id is not None:
+                    reason = genome_record_reason(record_id, length, description)
+                    if reason:
+                        return reason
+                head = line[1:].decode("utf-8", "replace").strip()
+                record_id, _, description = head.partition(" ")
+                length = 0
+            else:
+                length += len(line.strip())
+            if seen >= peek_bytes:
+                break
+    if record_id is not None:
+        return genome_record_reason(record_id, length, description)
+    return None
+
+
+def index_paths(path: PathLike) -> Tuple[Path, ...]:
+    """The index files a backend writes next to the genome (for docs/cleanup)."""
+    p = str(path)
+    return tuple(Path(x) for x in (p + ".fai", p + ".gzi") if os.path.exists(x))

@@ -1,0 +1,257 @@
+"""ONNX Runtime session for an rnaloc model, validated against the contract up front.
+
+Everything the runtime needs (classes, thresholds, stride, pad code, alphabet, state
+shapes) is read from the model file itself, never from package constants, so a model
+exported with other classes or another stride just works. Problems (corrupt file, missing
+or inconsistent metadata, unexpected inputs) become one-line ModelErrors at load time,
+before any input is read. See docs/DESIGN.md for the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import onnxruntime as ort
+
+from .alphabet import ALPHABET, PAD_CODE
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+SUPPORTED_FORMAT_VERSIONS = ("1",)
+_ORT_TO_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(uint8)": np.uint8,
+    "tensor(int64)": np.int64,
+}
+_STATE_IN = re.compile(r"^state_in_(\d+)$")
+_STATE_OUT = re.compile(r"^state_out_(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model's self-description (ONNX metadata_props), validated."""
+
+    path: Path
+    classes: Tuple[str, ...]
+    thresholds: Tuple[float, ...]
+    stride: int
+    pad_code: int
+    alphabet: str
+    kind: str = "unknown"
+    precision: str = "fp32"
+    package_version: str = ""
+    train_data_sha256: str = ""
+    hparams: Dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def version(self) -> str:
+        """Short model version for output headers: exporting package version + data digest."""
+        parts = [self.package_version or "unknown"]
+        if self.train_data_sha256:
+            parts.append(f"data:{self.train_data_sha256[:12]}")
+        return "+".join(parts)
+
+
+def _fail(path: Path, problem: str) -> ModelError:
+    return ModelError(f"model {path}: {problem}")
+
+
+def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
+    """Validate the rnaloc.* metadata keys and build a ModelInfo (raises ModelError)."""
+    required = ("rnaloc.format_version", "rnaloc.classes", "rnaloc.thresholds", "rnaloc.stride")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise _fail(path, f"missing metadata {', '.join(missing)} (not exported by rnaloc-export?)")
+    version = meta["rnaloc.format_version"].strip()
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise _fail(path, f"metadata format_version {version!r} is not supported (expected {'/'.join(SUPPORTED_FORMAT_VERSIONS)}); upgrade rnaloc-infer")
+    try:
+        classes = json.loads(meta["rnaloc.classes"])
+        thresholds = json.loads(meta["rnaloc.thresholds"])
+        stride = int(meta["rnaloc.stride"])
+        pad_code = int(meta.get("rnaloc.pad_code", PAD_CODE))
+        hparams = json.loads(meta["rnaloc.hparams"]) if meta.get("rnaloc.hparams") else {}
+    except (ValueError, TypeError) as exc:
+        raise _fail(path, f"unreadable metadata ({exc})") from None
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+        raise _fail(path, "metadata rnaloc.classes must be a non-empty JSON list of names")
+    if len(set(classes)) != len(classes):
+        raise _fail(path, "metadata rnaloc.classes has duplicate names")
+    if not isinstance(thresholds, list) or len(thresholds) != len(classes):
+        raise _fail(path, f"metadata rnaloc.thresholds must list {len(classes)} numbers (one per class)")
+    try:
+        thresholds = [float(t) for t in thresholds]
+    except (TypeError, ValueError):
+        raise _fail(path, "metadata rnaloc.thresholds must be numbers") from None
+    if not all(0.0 <= t <= 1.0 for t in thresholds):
+        raise _fail(path, "metadata rnaloc.thresholds must lie in [0, 1]")
+    if stride < 1:
+        raise _fail(path, f"metadata rnaloc.stride must be a positive integer, got {stride}")
+    alphabet = meta.get("rnaloc.alphabet", ALPHABET)
+    if alphabet != ALPHABET or pad_code != PAD_CODE:
+        raise _fail(path, f"model alphabet {alphabet!r}/pad {pad_code} differs from this runtime's {ALPHABET!r}/pad {PAD_CODE}")
+    return ModelInfo(
+        path=path,
+        classes=tuple(classes),
+        thresholds=tuple(thresholds),
+        stride=stride,
+        pad_code=pad_code,
+        alphabet=alphabet,
+        kind=meta.get("rnaloc.model_kind", "unknown"),
+        precision=meta.get("rnaloc.precision", "fp32"),
+        package_version=meta.get("rnaloc.package_version", ""),
+        train_data_sha256=meta.get("rnaloc.train_data_sha256", ""),
+        hparams=hparams if isinstance(hparams, dict) else {},
+    )
+
+
+def choose_providers(device: str) -> List[str]:
+    """Execution providers for a device request; CUDA only when onnxruntime-gpu offers it."""
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    available = ort.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda":
+        if not has_cuda:
+            raise ModelError("device 'cuda' requested but onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu and a CUDA driver)")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "auto" and has_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def _fp16_sibling(path: Path) -> Optional[Path]:
+    """model.onnx -> model.fp16.onnx, when that file exists (half precision for GPUs)."""
+    if path.name.endswith(".fp16.onnx"):
+        return None
+    candidate = path.with_name(path.name[: -len(".onnx")] + ".fp16.onnx") if path.name.endswith(".onnx") else None
+    return candidate if candidate is not None and candidate.is_file() else None
+
+
+class ModelSession:
+    """One loaded model: run(tokens, lengths, states) -> (probs, states).
+
+    ``InferenceSession.run`` is thread-safe, and this class keeps no mutable state after
+    construction, so one instance may serve several threads.
+    """
+
+    def __init__(self, path: os.PathLike | str, device: str = "auto", threads: Optional[int] = None, prefer_fp16: bool = True):
+        path = Path(path)
+        providers = choose_providers(device)
+        on_cuda = providers[0] == "CUDAExecutionProvider"
+        if on_cuda and prefer_fp16:
+            sibling = _fp16_sibling(path)
+            if sibling is not None:
+                log.info("using half-precision model %s on CUDA", sibling)
+                path = sibling
+        if path.is_dir():
+            raise _fail(path, "is a directory, not an .onnx file")
+        if not path.is_file():
+            raise _fail(path, "no such file")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            if threads < 1:
+                raise ModelError(f"threads must be >= 1, got {threads}")
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # ORT warnings are noise for users; errors still raise
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise _fail(path, f"cannot load ONNX model (corrupt or not an ONNX file?): {first[:300]}") from None
+        self.providers = self._session.get_providers()
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.info = parse_metadata(path, dict(self._session.get_modelmeta().custom_metadata_map))
+        self._check_io(path)
+        log.debug("loaded %s (%s, stride %d, %d states) on %s", path, self.info.kind, self.info.stride, len(self.state_shapes), self.providers)
+
+    # -- validation -----------------------------------------------------------------------
+    def _check_io(self, path: Path) -> None:
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        for name, dtype, rank in (("tokens", "tensor(uint8)", 2), ("lengths", "tensor(int64)", 1)):
+            node = inputs.get(name)
+            if node is None:
+                raise _fail(path, f"has no input {name!r} (inputs: {', '.join(inputs) or 'none'})")
+            if node.type != dtype or len(node.shape) != rank:
+                raise _fail(path, f"input {name!r} must be {dtype} of rank {rank}, found {node.type} {node.shape}")
+        state_in = sorted(int(m.group(1)) for m in map(_STATE_IN.match, inputs) if m)
+        state_out = sorted(int(m.group(1)) for m in map(_STATE_OUT.match, outputs) if m)
+        if state_in != list(range(len(state_in))) or state_in != state_out:
+            raise _fail(path, f"state inputs {state_in} and outputs {state_out} must be numbered 0..K-1 and match")
+        extra = set(inputs) - {"tokens", "lengths"} - {f"state_in_{i}" for i in state_in}
+        if extra:
+            raise _fail(path, f"unexpected inputs {sorted(extra)}")
+        probs = outputs.get("probs")
+        if probs is None:
+            raise _fail(path, "has no output 'probs'")
+        if probs.type not in ("tensor(float)", "tensor(float16)") or len(probs.shape) != 2:
+            raise _fail(path, f"output 'probs' must be float [batch, n_classes], found {probs.type} {probs.shape}")
+        n_out = probs.shape[1]
+        if isinstance(n_out, int) and n_out != len(self.info.classes):
+            raise _fail(path, f"output 'probs' has {n_out} classes but metadata lists {len(self.info.classes)}")
+        shapes: List[Tuple[int, ...]] = []
+        dtypes: List[type] = []
+        for i in state_in:
+            node = inputs[f"state_in_{i}"]
+            dims = node.shape[1:]
+            if node.type not in ("tensor(float)", "tensor(float16)") or not node.shape:
+                raise _fail(path, f"input 'state_in_{i}' must be float [batch, ...], found {node.type} {node.shape}")
+            if not all(isinstance(d, int) and d >= 0 for d in dims):
+                raise _fail(path, f"input 'state_in_{i}' must have fixed non-batch axes, found {node.shape}")
+            shapes.append(tuple(dims))
+            dtypes.append(_ORT_TO_NUMPY[node.type])
+        self.state_shapes: Tuple[Tuple[int, ...], ...] = tuple(shapes)
+        self._state_dtypes = tuple(dtypes)
+        self._output_names = ["probs"] + [f"state_out_{i}" for i in state_in]
+        self._state_names = [f"state_in_{i}" for i in state_in]
+
+    # -- running --------------------------------------------------------------------------
+    def zero_states(self, batch: int) -> List[np.ndarray]:
+        """All-zero carried states (= start of sequence) for a batch of the given size."""
+        return [np.zeros((batch,) + shape, dtype=dt) for shape, dt in zip(self.state_shapes, self._state_dtypes)]
+
+    def run(self, tokens: np.ndarray, lengths: np.ndarray, states: Optional[Sequence[np.ndarray]] = None) -> Tuple[np.ndarray, List[np.ndarray]]:
+        """One model call; returns float32 probabilities [batch, classes] and the new states."""
+        if states is None:
+            states = self.zero_states(tokens.shape[0])
+        feeds = {"tokens": tokens, "lengths": lengths}
+        feeds.update(zip(self._state_names, states))
+        out = self._session.run(self._output_names, feeds)
+        return np.asarray(out[0], dtype=np.float32), out[1:]
+
+    def chunk_length(self, chunk_nt: int) -> int:
+        """Largest multiple of the model's stride not above chunk_nt (at least one stride)."""
+        return max(self.info.stride, (chunk_nt // self.info.stride) * self.info.stride)
+
+    def predict_long(self, codes: np.ndarray, chunk_nt: int) -> np.ndarray:
+        """Exact probabilities of one long record via consecutive chunks carrying state.
+
+        Every chunk but the last is a multiple of the stride (the contract's condition for
+        chunked == one-shot); memory is bounded by the chunk, not the record.
+        """
+        step = self.chunk_length(chunk_nt)
+        states: Optional[List[np.ndarray]] = None
+        probs = None
+        for start in range(0, len(codes), step):
+            piece = np.ascontiguousarray(codes[start : start + step], dtype=np.uint8)[None, :]
+            probs, states = self.run(piece, np.array([piece.shape[1]], dtype=np.int64), states)
+        if probs is None:
+            raise ValueError("empty sequence")
+        return probs[0]

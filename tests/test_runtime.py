@@ -1,0 +1,217 @@
+"""Runtime core: reader, batching, session, writers, API (issue 6)."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import random_seq, write_fasta
+from rnaloc_infer.alphabet import encode
+from rnaloc_infer.api import Prediction, Predictor
+from rnaloc_infer.batching import BatchConfig, Scored, plan_batches, predict_stream
+from rnaloc_infer.errors import InputError
+from rnaloc_infer.fasta import Record, RecordError, read_fasta
+from rnaloc_infer.session import ModelSession
+
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(12345)
+
+
+# --- reader -----------------------------------------------------------------------------
+
+
+def test_reader_wrapped_lines_crlf_and_normalisation(tmp_path):
+    path = tmp_path / "x.fa"
+    path.write_bytes(b">a first record\r\nACGU\r\nacgu\r\n\r\n>b\nRYKM\nN-.\n>c  spaced\n AC GT \n")
+    records = list(read_fasta(path))
+    assert [r.id for r in records] == ["a", "b", "c"]
+    assert records[0].header == "a first record"
+    assert records[0].codes.tolist() == encode("ACGTACGT").tolist()
+    assert records[1].codes.tolist() == [4] * 7
+    assert records[2].codes.tolist() == [0, 1, 2, 3]
+    assert [r.number for r in records] == [1, 2, 3]
+
+
+def test_reader_several_files_and_gzip(tmp_path, rng):
+    recs = [(f"r{i}", random_seq(rng, int(n))) for i, n in enumerate(rng.integers(1, 300, 20))]
+    a = write_fasta(tmp_path / "a.fa", recs[:10])
+    b = write_fasta(tmp_path / "b.fa", recs[10:])
+    gz = tmp_path / "b.fa.gz"
+    gz.write_bytes(gzip.compress(b.read_bytes()))
+    got = [(r.id, r.length, r.source) for r in read_fasta([a, gz])]
+    assert [g[:2] for g in got] == [(n, len(s)) for n, s in recs]
+    assert got[0][2] == str(a) and got[-1][2] == str(gz)
+
+
+def test_reader_small_blocks_equal_large(tmp_path, rng):
+    """Records cut across read blocks come out whole."""
+    from rnaloc_infer.fasta import read_file
+
+    recs = [(f"r{i}", random_seq(rng, int(n))) for i, n in enumerate(rng.integers(1, 500, 30))]
+    path = write_fasta(tmp_path / "a.fa", recs, width=7)
+    for block in (1, 3, 64, 1 << 20):
+        got = [(r.id, "".join("ACGTN"[c] for c in r.codes)) for r in read_file(path, block_size=block)]
+        assert got == recs
+
+
+def test_reader_errors_name_file_and_record(tmp_path):
+    path = tmp_path / "p.fa"
+    path.write_text(">ok\nACGT\n>prot1 some protein\nMKTLLPE\n>\nACGT\n>empty\n")
+    items = list(read_fasta(path))
+    assert isinstance(items[0], Record)
+    assert isinstance(items[1], RecordError) and items[1].id == "prot1" and "protein" in items[1].problem
+    assert str(path) in items[1].message and "'prot1'" in items[1].message
+    assert isinstance(items[2], RecordError) and "#3" in items[2].message and "no id" in items[2].problem
+    assert isinstance(items[3], RecordError) and "empty sequence" in items[3].problem
+
+
+# --- batching ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [1, 50, 1000, 10**9])
+def test_plan_batches_covers_everything_within_budget(budget, rng):
+    lengths = [int(x) for x in rng.integers(1, 400, 200)]
+    batches = plan_batches(lengths, budget)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(len(lengths)))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) == 1 or len(batch) * width <= budget
+
+
+def test_plan_batches_sorted_lengths_limit_padding(rng):
+    lengths = [int(x) for x in rng.integers(1, 2000, 2000)]
+    batches = plan_batches(lengths, 20_000)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert padded <= 1.1 * sum(lengths)  # sorting keeps padding waste small
+
+
+def _records(seqs):
+    return [Record(f"s{i}", f"s{i}", encode(s), "mem", i + 1) for i, s in enumerate(seqs)]
+
+
+def test_output_order_equals_input_order_for_shuffled_lengths(tcn_model, rng):
+    session = ModelSession(tcn_model, device="cpu", threads=1)
+    lengths = rng.permutation(np.concatenate([rng.integers(1, 50, 30), rng.integers(200, 900, 10), [3000, 5000]]))
+    seqs = [random_seq(rng, int(n)) for n in lengths]
+    config = BatchConfig(batch_nt=2000, window_records=7, window_nt=6000, chunk_nt=1000)
+    out = list(predict_stream(_records(seqs), session, config))
+    assert [o.id for o in out] == [f"s{i}" for i in range(len(seqs))]
+    assert [o.length for o in out] == [int(n) for n in lengths]
+    for o, seq in zip(out, seqs):
+        alone, _ = session.run(encode(seq)[None, :], np.array([len(seq)], dtype=np.int64))
+        assert np.abs(o.probs - alone[0]).max() <= 1e-4
+
+
+def test_record_alone_equals_record_in_batch(any_model, rng):
+    session = ModelSession(any_model, device="cpu", threads=1)
+    seqs = [random_seq(rng, int(n)) for n in rng.integers(1, 400, 25)]
+    batched = list(predict_stream(_records(seqs), session, BatchConfig(batch_nt=10**7)))
+    for seq, item in zip(seqs, batched):
+        alone = list(predict_stream(_records([seq]), session, BatchConfig()))[0]
+        assert np.abs(item.probs - alone.probs).max() <= 1e-5
+
+
+def test_chunked_path_equals_one_shot(any_model, rng):
+    session = ModelSession(any_model, device="cpu", threads=1)
+    seq = random_seq(rng, 20_003)
+    codes = encode(seq)
+    one_shot, _ = session.run(codes[None, :], np.array([codes.size], dtype=np.int64))
+    for chunk_nt in (4, 1000, 4097):  # 4097 is rounded down to a multiple of the stride
+        chunked = session.predict_long(codes, chunk_nt)
+        assert np.abs(chunked - one_shot[0]).max() <= 1e-4
+    via_stream = list(predict_stream(_records([seq]), session, BatchConfig(chunk_nt=512)))[0]
+    assert np.abs(via_stream.probs - one_shot[0]).max() <= 1e-4
+
+
+def test_stream_fail_and_skip_modes(tcn_model):
+    session = ModelSession(tcn_model, device="cpu")
+    items = [_records(["ACGT"])[0], RecordError("f.fa", 2, "bad", "invalid character"), _records(["GGG"])[0]]
+    with pytest.raises(InputError, match="f.fa: record 'bad' \\(#2\\): invalid character"):
+        list(predict_stream(items, session))
+    out = list(predict_stream(items, session, on_error="skip"))
+    assert [type(o) for o in out] == [Scored, RecordError, Scored]
+
+
+# --- session ----------------------------------------------------------------------------
+
+
+def test_session_reads_contract_from_metadata(any_model):
+    session = ModelSession(any_model, device="cpu")
+    assert session.info.classes == ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
+    assert session.info.thresholds == (0.3, 0.4, 0.5, 0.5, 0.6, 0.7)
+    assert session.info.stride == 4
+    states = session.zero_states(3)
+    assert states and all(s.shape[0] == 3 and s.dtype == np.float32 and not s.any() for s in states)
+    assert session.chunk_length(10) == 8 and session.chunk_length(1) == 4
+    assert session.providers == ["CPUExecutionProvider"]
+
+
+# --- API --------------------------------------------------------------------------------
+
+
+def test_predictor_predict_and_fasta_agree(tcn_model, tmp_path, rng):
+    seqs = [random_seq(rng, int(n), "ACGUacgun") for n in rng.integers(1, 300, 12)]
+    path = write_fasta(tmp_path / "x.fa", [(f"id{i} desc", s) for i, s in enumerate(seqs)])
+    predictor = Predictor(tcn_model, device="cpu", threads=1)
+    probs = predictor.predict(seqs)
+    assert probs.shape == (12, 6) and probs.dtype == np.float32
+    preds = list(predictor.predict_fasta(path))
+    assert all(isinstance(p, Prediction) for p in preds)
+    assert [p.id for p in preds] == [f"id{i}" for i in range(12)]
+    for p, row in zip(preds, probs):
+        assert np.allclose(list(p.probabilities.values()), row, atol=1e-6)
+        assert set(p.labels) == {c for c, t, v in zip(predictor.classes, predictor.thresholds, row) if v >= t}
+    assert predictor.predict([]).shape == (0, 6)
+    with pytest.raises(ValueError, match="sequence 1: invalid character 'E'"):
+        predictor.predict(["ACGT", "MEEP"])
+
+
+def test_predictor_is_thread_safe(tcn_model, rng):
+    predictor = Predictor(tcn_model, device="cpu", threads=1, batch_nt=500)
+    seqs = [random_seq(rng, int(n)) for n in rng.integers(1, 200, 40)]
+    expected = predictor.predict(seqs)
+    results = [None] * 4
+
+    def work(k):
+        results[k] = predictor.predict(seqs)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert np.array_equal(r, expected)
+
+
+def test_lazy_reexport_and_no_torch_in_runtime():
+    code = (
+        "import sys, rnaloc_infer\n"
+        "assert 'onnxruntime' not in sys.modules\n"
+        "from rnaloc_infer import Predictor\n"
+        "import rnaloc_infer.api, rnaloc_infer.cli.predict, rnaloc_infer.writers, rnaloc_infer.bundled\n"
+        "assert 'torch' not in sys.modules and 'onnx' not in sys.modules, sorted(m for m in sys.modules if 'onnx' in m or 'torch' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bundled_model_lookup(tmp_path, monkeypatch, tcn_model):
+    from rnaloc_infer import bundled
+    from rnaloc_infer.errors import ModelError
+
+    monkeypatch.setattr(bundled, "_models_dir", lambda: tmp_path)
+    with pytest.raises(ModelError, match="no bundled model named 'default'"):
+        bundled.resolve_model("default")
+    (tmp_path / "default.onnx").write_bytes(Path(tcn_model).read_bytes())
+    assert bundled.resolve_model("default") == tmp_path / "default.onnx"
+    assert bundled.bundled_models() == ["default"]
+    assert bundled.resolve_model(str(tcn_model)) == Path(tcn_model)

@@ -1,0 +1,110 @@
+"""Training configuration: one TOML (or JSON) file with ``[model]``, ``[data]``, ``[optim]``, ``[loss]`` tables.
+
+Example::
+
+    seed = 1
+    [model]      # any ModelConfig field
+    kind = "qrnn"
+    hidden = 64
+    [data]
+    max_len = 8000          # training-time truncation (keeps both ends); 0 = off
+    token_budget = 256000   # max_len_in_batch x batch_size
+    [optim]
+    lr = 2e-3
+    epochs = 12
+    [loss]
+    kind = "bce"
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from .models import ModelConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python < 3.11
+    import tomli as tomllib
+
+
+@dataclass
+class DataConfig:
+    data_dir: Optional[str] = None  # None: $RNALOC_DATA_DIR or <repo>/../shared/data
+    prefix: str = "dm3loc"
+    train_split: str = "train"
+    valid_split: str = "valid"
+    max_len: int = 8000
+    token_budget: int = 256_000
+    eval_token_budget: int = 512_000
+    pool_size: int = 2048
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    epochs: int = 10
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # "cosine" (per step, after warmup) or "constant"
+    grad_clip: float = 1.0
+    patience: int = 4  # early stopping on valid macro AUROC
+    threads: int = 2  # torch.set_num_threads on CPU
+
+
+@dataclass
+class LossConfig:
+    kind: str = "bce"  # "bce" or "focal"
+    gamma: float = 2.0
+    pos_weight: bool = True
+    pos_weight_min: float = 0.5
+    pos_weight_max: float = 20.0
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config sections/keys: {sorted(unknown)}")
+        return cls(
+            model=ModelConfig(**_known(ModelConfig, data.get("model", {}), "model")),
+            data=DataConfig(**_known(DataConfig, data.get("data", {}), "data")),
+            optim=OptimConfig(**_known(OptimConfig, data.get("optim", {}), "optim")),
+            loss=LossConfig(**_known(LossConfig, data.get("loss", {}), "loss")),
+            seed=int(data.get("seed", 0)),
+        )
+
+
+def _known(cls: type, values: dict, section: str) -> dict[str, Any]:
+    """Reject typos instead of silently training with defaults."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown keys in [{section}]: {sorted(unknown)}")
+    return dict(values)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a ``.toml`` or ``.json`` training config."""
+    path = Path(path)
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+    else:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    return TrainConfig.from_dict(data)

@@ -1,0 +1,285 @@
+"""Training loop: epochs of token-budget batches, validation, early stopping, resumable checkpoints.
+
+Files written under the output directory:
+
+* ``config.json`` — the resolved configuration;
+* ``log.jsonl`` — one JSON object per epoch (train loss, valid per-class AUROC/AUPRC,
+  macro AUROC, epoch seconds, train nt/s);
+* ``last.pt`` — model + optimizer + epoch + RNG state, for ``--resume``;
+* ``best.pt`` — the epoch with the best valid macro AUROC, with per-class thresholds
+  tuned on the valid split (max MCC). Both use :mod:`.checkpoint` (``weights_only`` safe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rnaloc_infer import metrics
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import (
+    SequenceSet,
+    default_data_dir,
+    effective_lengths,
+    iterate_batches,
+    read_split,
+    sha256_files,
+    split_paths,
+    token_budget_batches,
+)
+from .losses import make_loss, positive_weights
+from .models import LocalizationModel, count_parameters
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA when available (or requested), else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def predict_probs(
+    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device
+) -> np.ndarray:
+    """Sigmoid probabilities (N, C) for whole (never truncated) sequences, in record order."""
+    model.eval()
+    probs = np.zeros((len(data), len(model.config.classes)), dtype=np.float32)
+    batches = token_budget_batches(data.lengths, token_budget, rng=None)
+    for index, tokens, lengths, _ in iterate_batches(data, batches, max_len=None):
+        logits = model.predict_logits(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device))
+        probs[index] = torch.sigmoid(logits).float().cpu().numpy()
+    return probs
+
+
+def _lr_at(step: int, steps_total: int, cfg) -> float:
+    """Linear warmup then cosine decay to 5 % of the peak (or constant)."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant" or steps_total <= cfg.warmup_steps:
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, steps_total - cfg.warmup_steps))
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+@dataclass
+class FitResult:
+    out_dir: Path
+    best_epoch: int
+    best_macro_auroc: float
+    epochs_run: int
+
+
+class Trainer:
+    """Owns model, optimizer, data and the run directory for one training run."""
+
+    progress_every_s = 120.0  # log line cadence when the progress bar is off
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        device: str = "auto",
+        quiet: bool = False,
+        train: Optional[SequenceSet] = None,
+        valid: Optional[SequenceSet] = None,
+        train_sha256: Optional[str] = None,
+    ):
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.device = pick_device(device)
+        self.quiet = quiet
+        if self.device.type == "cpu" and config.optim.threads > 0:
+            torch.set_num_threads(config.optim.threads)
+        torch.manual_seed(config.seed)
+        if train is None or valid is None:
+            train, valid, train_sha256 = self._load_data()
+        self.train_set, self.valid_set = train, valid
+        self.train_sha256 = train_sha256 or ""
+        self.model = LocalizationModel(config.model).to(self.device)
+        pw = (
+            positive_weights(train.labels, config.loss.pos_weight_min, config.loss.pos_weight_max)
+            if config.loss.pos_weight
+            else None
+        )
+        log.info("pos_weight per class: %s", None if pw is None else dict(zip(config.model.classes, pw.round(2).tolist())))
+        self.loss_fn = make_loss(config.loss.kind, pw, config.loss.gamma).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
+        self.epoch = 0
+        self.step = 0
+        self.best_auroc = -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.train_lengths = effective_lengths(train.lengths, config.data.max_len)
+
+    # ---------------------------------------------------------------- data
+    def _load_data(self) -> tuple[SequenceSet, SequenceSet, str]:
+        cfg = self.config.data
+        data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+        classes = self.config.model.classes
+        train_files = split_paths(data_dir, cfg.train_split, cfg.prefix)
+        valid_files = split_paths(data_dir, cfg.valid_split, cfg.prefix)
+        train = read_split(*train_files, classes)
+        valid = read_split(*valid_files, classes)
+        return train, valid, sha256_files(train_files)
+
+    # ---------------------------------------------------------- checkpoint
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+    def _save_last(self) -> None:
+        extra = {
+            "step": self.step,
+            "best_auroc": float(self.best_auroc),
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "torch_rng": torch.get_rng_state(),
+            "train_config": self.config.to_dict(),
+        }
+        save_checkpoint(
+            self.last_path, self.model, train_data_sha256=self.train_sha256, epoch=self.epoch,
+            optimizer=self.optimizer, extra=extra,
+        )
+
+    def resume(self) -> bool:
+        """Restore model, optimizer, epoch counter and RNG from ``last.pt``; False when absent."""
+        if not self.last_path.exists():
+            log.warning("no %s to resume from; starting fresh", self.last_path)
+            return False
+        model, payload = load_checkpoint(self.last_path, map_location=self.device)
+        self.model.load_state_dict(model.state_dict())
+        if "optimizer" in payload:
+            self.optimizer.load_state_dict(payload["optimizer"])
+        extra = payload.get("extra", {})
+        self.epoch = int(payload.get("epoch", 0))
+        self.step = int(extra.get("step", 0))
+        self.best_auroc = float(extra.get("best_auroc", -math.inf))
+        self.best_epoch = int(extra.get("best_epoch", 0))
+        self.bad_epochs = int(extra.get("bad_epochs", 0))
+        if "torch_rng" in extra:
+            torch.set_rng_state(extra["torch_rng"].cpu())
+        log.info("resumed from %s at epoch %d (best macro AUROC %.4f)", self.last_path, self.epoch, self.best_auroc)
+        return True
+
+    # ------------------------------------------------------------- epochs
+    def _epoch_batches(self) -> List[np.ndarray]:
+        rng = np.random.default_rng([self.config.seed, self.epoch])  # reproducible per epoch, no state to save
+        return token_budget_batches(self.train_lengths, self.config.data.token_budget, rng, self.config.data.pool_size)
+
+    def train_epoch(self) -> Dict[str, float]:
+        cfg = self.config
+        self.model.train()
+        batches = self._epoch_batches()
+        steps_total = len(batches) * cfg.optim.epochs
+        total_nt = int(sum(self.train_lengths[b].sum() for b in batches))
+        show = not self.quiet and sys.stderr.isatty()
+        bar = tqdm(total=total_nt, unit="nt", unit_scale=True, disable=not show, file=sys.stderr,
+                   desc=f"epoch {self.epoch + 1}", leave=False)
+        loss_sum, n_seen, nt_seen = 0.0, 0, 0
+        start = last_report = time.perf_counter()
+        for _, tokens, lengths, labels in iterate_batches(self.train_set, batches, cfg.data.max_len):
+            lr = _lr_at(self.step, steps_total, cfg.optim)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            tokens_t = torch.from_numpy(tokens).to(self.device, non_blocking=True)
+            lengths_t = torch.from_numpy(lengths).to(self.device, non_blocking=True)
+            labels_t = torch.from_numpy(labels).to(self.device, non_blocking=True)
+            logits = self.model.predict_logits(tokens_t, lengths_t)
+            loss = self.loss_fn(logits, labels_t)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            batch_nt = int(lengths.sum())
+            loss_sum += float(loss.detach()) * len(lengths)
+            n_seen += len(lengths)
+            nt_seen += batch_nt
+            bar.update(batch_nt)
+            bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", lr=f"{lr:.2e}")
+            now = time.perf_counter()
+            if not show and now - last_report >= self.progress_every_s:  # logs stand in for the bar
+                last_report = now
+                log.info("epoch %d: %.0f%% of %d nt, %.0f nt/s, loss %.4f", self.epoch + 1,
+                         100.0 * nt_seen / max(1, total_nt), total_nt, nt_seen / (now - start), loss_sum / n_seen)
+        bar.close()
+        seconds = time.perf_counter() - start
+        return {"train_loss": loss_sum / max(1, n_seen), "train_seconds": seconds,
+                "train_nt": nt_seen, "train_nt_per_s": nt_seen / max(seconds, 1e-9), "lr": lr if batches else 0.0}
+
+    def validate(self) -> tuple[dict, np.ndarray]:
+        start = time.perf_counter()
+        probs = predict_probs(self.model, self.valid_set, self.config.data.eval_token_budget, self.device)
+        thresholds = metrics.tune_thresholds(self.valid_set.labels, probs)
+        result = metrics.evaluate(self.valid_set.labels, probs, self.config.model.classes, thresholds)
+        result["valid_seconds"] = time.perf_counter() - start
+        return result, probs
+
+    def fit(self, on_epoch: Optional[Callable[[dict], None]] = None) -> FitResult:
+        """Train until ``optim.epochs`` or early stopping; returns where the best model is."""
+        cfg = self.config
+        (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        log.info("model %s: %d parameters, device %s, %d train / %d valid records",
+                 cfg.model.kind, count_parameters(self.model), self.device, len(self.train_set), len(self.valid_set))
+        epochs_run = 0
+        while self.epoch < cfg.optim.epochs and self.bad_epochs < cfg.optim.patience:
+            epoch_start = time.perf_counter()
+            train_stats = self.train_epoch()
+            result, _ = self.validate()
+            self.epoch += 1
+            epochs_run += 1
+            macro = result["macro_auroc"]
+            improved = not math.isnan(macro) and macro > self.best_auroc
+            if improved:
+                self.best_auroc, self.best_epoch, self.bad_epochs = macro, self.epoch, 0
+                flat = {"macro_auroc": macro, "macro_auprc": result["macro_auprc"], "macro_mcc": result["macro_mcc"]}
+                for key in ("auroc", "auprc", "mcc"):
+                    flat.update({f"{key}_{c}": v for c, v in zip(result["classes"], result[key])})
+                save_checkpoint(self.best_path, self.model, thresholds=result["thresholds"],
+                                train_data_sha256=self.train_sha256, metrics=flat, epoch=self.epoch,
+                                extra={"train_config": cfg.to_dict()})
+            else:
+                self.bad_epochs += 1
+            self._save_last()
+            record = {"epoch": self.epoch, **train_stats,
+                      "epoch_seconds": time.perf_counter() - epoch_start,
+                      "valid_seconds": result["valid_seconds"],
+                      "macro_auroc": macro, "macro_auprc": result["macro_auprc"], "macro_mcc": result["macro_mcc"],
+                      "auroc": dict(zip(result["classes"], result["auroc"])),
+                      "auprc": dict(zip(result["classes"], result["auprc"])),
+                      "mcc": dict(zip(result["classes"], result["mcc"])),
+                      "thresholds": dict(zip(result["classes"], result["thresholds"])),
+                      "best": improved}
+            with open(self.out_dir / "log.jsonl", "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            log.info("epoch %d: loss %.4f, valid macro AUROC %.4f (best %.4f @ %d), %.0f s, %.0f nt/s",
+                     self.epoch, train_stats["train_loss"], macro, self.best_auroc, self.best_epoch,
+                     record["epoch_seconds"], train_stats["train_nt_per_s"])
+            if on_epoch is not None:
+                on_epoch(record)
+        if self.bad_epochs >= cfg.optim.patience:
+            log.info("early stop: no macro AUROC gain for %d epochs", self.bad_epochs)
+        return FitResult(self.out_dir, self.best_epoch, float(self.best_auroc), epochs_run)
