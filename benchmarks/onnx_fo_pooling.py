@@ -8,9 +8,10 @@ ONNX Runtime CPU time per million nucleotides for
   (``scan_tbh``, ``scan_bht``, ``scan_tbh_fused``) and with the legacy ``Loop`` (scripted
   loop traced by ``torch.onnx.export(dynamo=False)``),
 * the recurrence alone in each representation (same B, H, T as inside the model),
-* the default formulation under each ORT graph optimisation level,
+* the default formulation under each ORT graph optimisation level and with 1 vs 2 threads,
 
-and checks every variant against eager PyTorch. Results go to the log and, with ``--out``,
+and checks every variant against eager PyTorch. Both wall-clock and process CPU time are
+reported: on a shared machine the CPU time is the steadier figure. Results go to the log and, with ``--out``,
 to a TSV. docs/EXPORT.md quotes the table.
 
 Run from the repository root (about a minute on 2 cores)::
@@ -39,7 +40,7 @@ from onnx import TensorProto, helper
 from rnaloc_infer.export.graph_clean import remove_dead_nodes
 from rnaloc_infer.export.onnx_export import build_onnx, trace_to_onnx
 from rnaloc_infer.export.prepare import fold_weight_norm
-from rnaloc_infer.export.scan import FORMULATIONS, replace_fo_pool
+from rnaloc_infer.export.scan import DEFAULT_FORMULATION, FORMULATIONS, replace_fo_pool
 from rnaloc_infer.training.fo_pooling import fo_pool_loop
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig
 
@@ -61,15 +62,23 @@ def session(proto: onnx.ModelProto, threads: int, level: str = "all") -> ort.Inf
     return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def timed(run: Callable[[], object], repeats: int) -> float:
-    """Median seconds over ``repeats`` calls after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved(runs: Dict[str, Callable[[], object]], repeats: int, once: Sequence[str] = ()) -> Dict[str, tuple]:
+    """Median (wall s, CPU s) per variant; variants alternate round by round (in rotated order) so
+    that load from other processes on a shared machine hits all alike. Names in ``once`` run once."""
+    samples: Dict[str, List[tuple]] = {name: [] for name in runs}
+    for name, run in runs.items():
+        if name not in once:
+            run()  # warm-up
+    names = list(runs)
+    for round_ in range(repeats):
+        shift = round_ % len(names)  # rotate the order so no variant always runs first
+        for name in names[shift:] + names[:shift]:
+            if name in once and samples[name]:
+                continue
+            wall, cpu = time.perf_counter(), time.process_time()
+            runs[name]()
+            samples[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {name: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for name, v in samples.items()}
 
 
 def legacy_loop_model(model: LocalizationModel, opset: int) -> onnx.ModelProto:
@@ -114,8 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--stride", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2, help="ORT intra-op threads")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (the other count is also timed)")
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--skip-loop", action="store_true", help="skip the slow legacy Loop rows")
     parser.add_argument("--out", type=Path, default=None, help="TSV of the results")
@@ -141,52 +150,63 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     rows: List[Dict[str, str]] = []
 
-    def record(what: str, variant: str, level: str, seconds: float, diff: float) -> None:
-        rows.append({"what": what, "variant": variant, "ort_opt_level": level, "ms_per_call": f"{seconds * 1e3:.1f}",
-                     "ms_per_Mnt": f"{seconds * 1e3 / mnt:.1f}", "max_abs_diff": f"{diff:.1e}"})
-        log.info("%-10s %-15s %-12s %9.1f ms/call %10.1f ms/Mnt  diff %.1e", what, variant, level, seconds * 1e3,
-                 seconds * 1e3 / mnt, diff)
+    def record(what: str, variant: str, level: str, threads: int, timing: tuple, diff: float) -> None:
+        wall, cpu = timing
+        rows.append({"what": what, "variant": variant, "ort_opt_level": level, "threads": str(threads),
+                     "wall_ms_per_Mnt": f"{wall * 1e3 / mnt:.0f}", "cpu_ms_per_Mnt": f"{cpu * 1e3 / mnt:.0f}",
+                     "max_abs_diff": f"{diff:.1e}"})
+        log.info("%-10s %-15s %-11s %d thr  wall %8.0f ms/Mnt  cpu %8.0f ms/Mnt  diff %.1e", what, variant, level,
+                 threads, wall * 1e3 / mnt, cpu * 1e3 / mnt, diff)
 
-    # Whole model, each representation.
+    def check(sess: ort.InferenceSession) -> float:
+        return float(np.abs(sess.run(None, feed)[0] - reference).max())
+
+    # 1. Whole model, each representation (and the default with 2 threads).
     protos = {name: build_onnx(model, formulation=name, opset=args.opset) for name in FORMULATIONS}
     if not args.skip_loop:
         protos["legacy_loop"] = legacy_loop_model(model, args.opset)
-    for name, proto in protos.items():
-        sess = session(proto, args.threads)
-        probs = sess.run(None, feed)[0]
-        repeats = 1 if name == "legacy_loop" else args.repeats
-        record("model", name, "all", timed(lambda: sess.run(None, feed), repeats), float(np.abs(probs - reference).max()))
-    with torch.no_grad():
-        record("model", "torch_eager", "-", timed(lambda: model(torch.from_numpy(tokens), torch.from_numpy(lengths),
-                                                                 model.zero_states(args.batch)), args.repeats), 0.0)
+    sessions = {name: session(proto, args.threads) for name, proto in protos.items()}
+    other_threads = 2 if args.threads == 1 else 1
+    sessions["threads"] = session(protos[DEFAULT_FORMULATION], other_threads)
+    diffs = {name: check(sess) for name, sess in sessions.items()}
+    runs = {name: (lambda sess=sess: sess.run(None, feed)) for name, sess in sessions.items()}
+    timings = interleaved(runs, args.repeats, once=("legacy_loop",))
+    for name in sessions:
+        if name == "threads":
+            record("model", DEFAULT_FORMULATION, "all", other_threads, timings[name], diffs[name])
+        else:
+            record("model", name, "all", args.threads, timings[name], diffs[name])
 
-    # Default formulation under each optimisation level.
-    for level in OPT_LEVELS:
-        sess = session(protos[FORMULATIONS[0]], args.threads, level)
-        probs = sess.run(None, feed)[0]
-        record("opt_level", FORMULATIONS[0], level, timed(lambda: sess.run(None, feed), args.repeats),
-               float(np.abs(probs - reference).max()))
+    # 2. Default formulation under each ORT graph optimisation level.
+    level_sessions = {level: session(protos[DEFAULT_FORMULATION], args.threads, level) for level in OPT_LEVELS}
+    timings = interleaved({k: (lambda s=s: s.run(None, feed)) for k, s in level_sessions.items()}, args.repeats)
+    for level, sess in level_sessions.items():
+        record("opt_level", DEFAULT_FORMULATION, level, args.threads, timings[level], check(sess))
 
-    # Recurrence alone at the model's inner shape.
+    # 3. The recurrence alone at the model's inner shape (per Mnt of the model input it stands for).
     f = (1 / (1 + np.exp(-rng.standard_normal((args.batch, args.hidden, steps))))).astype(np.float32)
     x = ((1 - f) * np.tanh(rng.standard_normal(f.shape))).astype(np.float32)
     c0 = np.zeros((args.batch, args.hidden), np.float32)
-    with torch.no_grad():
-        ref_c = fo_pool_loop(torch.from_numpy(f), torch.from_numpy(x), torch.from_numpy(c0)).numpy()
-    rec = {}
-    for name in ("scan_tbh", "scan_bht"):
-        rec[name] = replace_fo_pool(recurrence_placeholder(args.hidden, args.opset), name)
+    tensors = [torch.from_numpy(a) for a in (f, x, c0)]
+    ref_c = fo_pool_loop(*tensors).numpy()
+    rec = {name: replace_fo_pool(recurrence_placeholder(args.hidden, args.opset), name) for name in ("scan_tbh", "scan_bht")}
     if not args.skip_loop:
         rec["legacy_loop"] = recurrence_loop(args.hidden, args.opset)
     rec_feed = {"f": f, "x": x, "c0": c0}
-    for name, proto in rec.items():
-        sess = session(proto, args.threads)
-        out = sess.run(["c"], rec_feed)[0]
-        repeats = 1 if name == "legacy_loop" else args.repeats
-        record("recurrence", name, "all", timed(lambda: sess.run(["c"], rec_feed), repeats),
-               float(np.abs(out - ref_c).max()))
-    record("recurrence", "torch_script", "-", timed(
-        lambda: fo_pool_loop(torch.from_numpy(f), torch.from_numpy(x), torch.from_numpy(c0)), args.repeats), 0.0)
+    rec_sessions = {name: session(proto, args.threads) for name, proto in rec.items()}
+    rec_runs = {name: (lambda s=s: s.run(["c"], rec_feed)) for name, s in rec_sessions.items()}
+    timings = interleaved(rec_runs, args.repeats, once=("legacy_loop",))
+    for name, sess in rec_sessions.items():
+        record("recurrence", name, "all", args.threads, timings[name], float(np.abs(sess.run(["c"], rec_feed)[0] - ref_c).max()))
+
+    # 4. PyTorch for scale, timed last and apart: its OpenMP threads spin after each op and
+    # would slow whichever ORT call ran next.
+    torch_inputs = (torch.from_numpy(tokens), torch.from_numpy(lengths))
+    with torch.no_grad():
+        timings = interleaved({"eager": lambda: model(*torch_inputs, model.zero_states(args.batch)),
+                               "script": lambda: fo_pool_loop(*tensors)}, args.repeats)
+    record("model", "torch_eager", "-", torch.get_num_threads(), timings["eager"], 0.0)
+    record("recurrence", "torch_script", "-", torch.get_num_threads(), timings["script"], 0.0)
 
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,25 +9,25 @@ RnalocError with a one-line message and a documented exit status; tracebacks onl
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import click
 
 from rnaloc_infer import __version__
+from rnaloc_infer.genome_cli import AnnotationOptions, annotation_options
 from rnaloc_infer.errors import (
-    EXIT_INPUT,
+    EXIT_BROKEN_PIPE,
     EXIT_OK,
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    BrokenPipe,
     InputError,
-    OutputError,
     RnalocError,
     Terminated,
 )
@@ -48,6 +48,7 @@ Exit status:
   3    output or errors file could not be written (no partial file is left)
   4    internal error (please report; rerun with --debug for a traceback)
   130  interrupted (SIGINT, Ctrl-C);  143  terminated (SIGTERM)
+  141  standard output closed early (e.g. piped into head); no message
 \b
 Help for every error message: docs/TROUBLESHOOTING.md
 """
@@ -61,13 +62,14 @@ class RunOptions:
     fmt: str = "tsv"
     device: str = "auto"
     threads: Optional[int] = None
-    batch_nt: int = 262_144
+    batch_nt: int = 65_536
     window_records: int = 20_000
     window_nt: int = 16_000_000
     chunk_nt: int = 65_536
     on_error: str = "fail"
     errors_file: Optional[str] = None
     progress: bool = True
+    annotation: Optional[AnnotationOptions] = None  # genome input: --annotation + filters
 
 
 class _Formatter(logging.Formatter):
@@ -125,6 +127,14 @@ def run(options: RunOptions) -> int:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _check_inputs(options.inputs)
+    # Genome + annotation input (docs/GENOME.md): parsed and checked before the model loads.
+    from rnaloc_infer import genome_cli
+
+    annotation = options.annotation or AnnotationOptions()
+    genome_cli.check_usage(options.inputs, annotation)
+    source = genome_cli.open_source(options.inputs[0], annotation) if annotation.annotation else None
+    if source is None:
+        genome_cli.warn_if_genome(options.inputs)
     model_path = resolve_model(options.model)
     session = ModelSession(model_path, device=options.device, threads=options.threads)
     info = session.info
@@ -146,11 +156,13 @@ def run(options: RunOptions) -> int:
     comment = header_comment(__version__, options.model if options.model == "default" else info.name, info.version)
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
+        if source is not None:
+            stack.callback(source.close)
         out = stack.enter_context(atomic_output(options.output))
         errors_out = stack.enter_context(atomic_output(options.errors_file)) if options.errors_file else None
         writer = ResultWriter(out, options.fmt, info.classes, info.thresholds, comment=comment, name=options.output or "standard output")
         error_writer = ErrorWriter(errors_out, name=options.errors_file) if errors_out is not None else None
-        stream = predict_stream(read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
+        stream = predict_stream(source if source is not None else read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
         for item in stream:
             if isinstance(item, Scored):
                 writer.write(item.id, item.length, item.probs)
@@ -199,8 +211,9 @@ def _silence_stdout() -> None:
 @click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
+@annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
-def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, quiet, debug) -> None:
+def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, quiet, debug, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
     INPUT is a FASTA file (plain, gzip/bgzip, bz2, xz or zstd; wrapped lines and CRLF are
@@ -213,12 +226,15 @@ def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, 
         inputs=list(inputs), output=output, model=model, fmt=fmt, device=device, threads=threads,
         batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
         on_error=on_error, errors_file=errors_file, progress=not quiet,
+        annotation=AnnotationOptions(**annotation),
     )
     try:
         code = run(options)
+    except BrokenPipe as exc:  # `rnaloc-infer x.fa | head`: not worth an error message
+        _silence_stdout()
+        log.debug("%s", exc)
+        code = exc.exit_code
     except RnalocError as exc:
-        if isinstance(exc, OutputError) and "Broken pipe" in str(exc):
-            _silence_stdout()
         log.error("%s", exc, exc_info=debug)
         code = exc.exit_code
     except KeyboardInterrupt:
@@ -231,7 +247,7 @@ def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, 
         raise
     except BrokenPipeError:
         _silence_stdout()
-        code = 3
+        code = EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
             raise

@@ -1,8 +1,9 @@
 """Export a :class:`LocalizationModel` to a self-contained ONNX file (docs/DESIGN.md).
 
-Pipeline: fold weight norm on a copy -> legacy TorchScript-based exporter (``dynamo=False``,
-so the fo-pooling autograd function emits its ``rnaloc::FoPool`` placeholder) -> swap each
-placeholder for a standard ``Scan`` -> optional fp16 conversion -> metadata -> checker.
+Pipeline: fold weight norm on a copy (fp16: cast it to half, pooling and head kept fp32)
+-> legacy TorchScript-based exporter (``dynamo=False``, so the fo-pooling autograd function
+emits its ``rnaloc::FoPool`` placeholder) -> swap each placeholder for a standard ``Scan``
+-> drop dead nodes -> metadata -> checker.
 The result runs in stock ONNX Runtime with no custom-op library.
 """
 
@@ -12,11 +13,12 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import onnx
 import torch
 
+from rnaloc_infer import __version__
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import LocalizationModel
 
@@ -39,7 +41,11 @@ def io_names(n_states: int) -> tuple[List[str], List[str]]:
 
 
 def trace_to_onnx(
-    model: LocalizationModel, *, opset: int = MIN_OPSET, fo_pool_impl=None, wrapper: Optional[torch.nn.Module] = None
+    model: LocalizationModel,
+    *,
+    opset: int = MIN_OPSET,
+    fo_pool_impl: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+    wrapper: Optional[torch.nn.Module] = None,
 ) -> onnx.ModelProto:
     """Raw export (placeholders still in); ``model`` must already be folded and in eval mode.
 
@@ -110,6 +116,7 @@ def build_onnx(
     remove_dead_nodes(proto)
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "rnaloc-infer"
+    proto.producer_version = __version__
     onnx.checker.check_model(proto)
     stray = non_default_domains(proto)
     if stray:
@@ -128,7 +135,7 @@ def export_onnx(
 ) -> Path:
     """Write ``model`` as a runnable ONNX file following docs/DESIGN.md; returns the path.
 
-    The caller's model is not modified (weight norm is folded on a deep copy).
+    The caller's model is not modified (weight norm is folded on a rebuilt copy).
     """
     path = Path(path)
     proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset)

@@ -11,9 +11,9 @@ Formulations (benchmarks/onnx_fo_pooling.py measures them):
 * ``scan_bht`` - Scan directly over axis 2 of the channel-major tensors.
 * ``scan_tbh`` - Transpose to time-major [T, B, H], Scan over axis 0, transpose back;
   each step reads a contiguous [B, H] slab.
-* ``scan_tbh_fused`` - as ``scan_tbh`` but the Scan reads f and z and forms
-  ``x_t = (1 - f_t) * z_t`` inside the body (when the graph has that pattern), so the
-  whole-tensor Sub/Mul before the Scan disappears.
+* ``scan_tbh_fused`` / ``scan_bht_fused`` - as above, but the Scan reads f and z and
+  forms ``x_t = (1 - f_t) * z_t`` inside the body (when the graph has that pattern), so
+  the whole-tensor Sub/Mul before the Scan and the materialised x disappear.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER_DOMAIN = "rnaloc"
 PLACEHOLDER_OP = "FoPool"
-FORMULATIONS = ("scan_tbh", "scan_bht", "scan_tbh_fused")
-DEFAULT_FORMULATION = "scan_tbh"
+FORMULATIONS = ("scan_tbh", "scan_bht", "scan_tbh_fused", "scan_bht_fused")
+DEFAULT_FORMULATION = "scan_tbh_fused"
 
 
 def _body(name: str, elem_type: int, fused: bool = False) -> onnx.GraphProto:
@@ -88,13 +88,13 @@ def _scan_nodes(
     (c,) = node.output
     tag = f"fo_pool_{index}"
     fused = False
-    if formulation == "scan_tbh_fused":
+    if formulation.endswith("_fused"):
+        formulation = formulation[: -len("_fused")]
         z = _find_z(graph, f, x)
         if z is not None:
             x, fused = z, True
         else:
-            log.warning("fo-pooling input is not (1 - f) * z; %s falls back to scan_tbh", tag)
-        formulation = "scan_tbh"
+            log.warning("fo-pooling input is not (1 - f) * z; %s falls back to %s", tag, formulation)
     body = _body(f"{tag}_body", elem_type, fused)
     if formulation == "scan_bht":
         return [
@@ -134,6 +134,8 @@ def replace_fo_pool(
 
     ``elem_type`` is the tensor type of f, x and c (float or float16); looked up when None.
     """
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown fo-pooling formulation {formulation!r}; expected one of {FORMULATIONS}")
     graph = model.graph
     new_nodes: List[onnx.NodeProto] = []
     replaced = 0

@@ -123,7 +123,7 @@ class _Builder:
         self.tid = tid
         self.chrom = chrom
         self.strand = strand
-        self.coords: List[int] = []
+        self.coords = array("q")  # 8 bytes per coordinate while reading, not ~36
         self.attrs: Optional[Dict[str, object]] = None
         self.line = line
         self.bad: Optional[str] = None
@@ -292,6 +292,18 @@ def _as_list(value: object) -> List[str]:
     return [value] if isinstance(value, str) and value else []
 
 
+_TAG_SETS: Dict[Tuple[str, ...], frozenset] = {}
+
+
+def _tags(value: object) -> frozenset:
+    """Tag sets repeat (basic, Ensembl_canonical, ...): share one frozenset per combination."""
+    key = tuple(_as_list(value))
+    tags = _TAG_SETS.get(key)
+    if tags is None:
+        tags = _TAG_SETS[key] = frozenset(key)
+    return tags
+
+
 def _strip_prefix(identifier: str) -> str:
     for prefix in _ID_PREFIXES:
         if identifier.startswith(prefix):
@@ -316,7 +328,7 @@ def _labels_from_gtf(attrs: Dict[str, object]) -> Dict[str, object]:
         "gene_id": gene_id,
         "gene_name": gene_name,
         "transcript_type": sys.intern(_biotype(ttype)) if ttype else "",
-        "tags": frozenset(_as_list(attrs.get("tag"))),
+        "tags": _tags(attrs.get("tag")),
     }
 
 
@@ -393,7 +405,7 @@ def _parse_gff3(path: PathLike) -> Dict[Tuple[str, str], _Builder]:
             "gene_id": gene_id,
             "gene_name": gene_name,
             "transcript_type": sys.intern(_biotype(ttype)),
-            "tags": frozenset(_as_list(tattrs.get("tag"))),
+            "tags": _tags(tattrs.get("tag")),
         }
     return builders
 
@@ -405,7 +417,8 @@ def _finish(builders: Dict[Tuple[str, str], _Builder], path: PathLike) -> List[T
         per_id[b.tid] = per_id.get(b.tid, 0) + 1
     out: List[Transcript] = []
     skipped = 0
-    for b in builders.values():
+    while builders:  # consume (last first, O(1)) so memory is freed as we go; reversed below
+        _, b = builders.popitem()
         if not b.coords:
             continue  # a transcript row whose exons were never listed
         c = b.coords
@@ -426,8 +439,8 @@ def _finish(builders: Dict[Tuple[str, str], _Builder], path: PathLike) -> List[T
         out.append(
             Transcript(
                 transcript_id=tid,
-                gene_id=str(attrs.get("gene_id", "")),
-                gene_name=str(attrs.get("gene_name", "")),
+                gene_id=sys.intern(str(attrs.get("gene_id", ""))),
+                gene_name=sys.intern(str(attrs.get("gene_name", ""))),
                 transcript_type=str(attrs.get("transcript_type", "")),
                 chrom=b.chrom,
                 strand=b.strand,
@@ -435,6 +448,7 @@ def _finish(builders: Dict[Tuple[str, str], _Builder], path: PathLike) -> List[T
                 tags=attrs.get("tags", frozenset()),  # type: ignore[arg-type]
             )
         )
+    out.reverse()  # back to order of first appearance in the file
     dup = sum(1 for n in per_id.values() if n > 1)
     if dup:
         log.warning("%d transcript ids occur on several contigs; their ids get a '|contig' suffix", dup)

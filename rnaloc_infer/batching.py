@@ -32,7 +32,7 @@ ON_ERROR = ("fail", "skip")
 class BatchConfig:
     """Batching knobs (CLI: --batch-nt, --window-records, --window-nt, --chunk-nt)."""
 
-    batch_nt: int = 262_144  # padded nucleotides per model call (batch x longest)
+    batch_nt: int = 65_536  # padded nucleotides per model call (batch x longest); see PERFORMANCE.md
     window_records: int = 20_000  # look-ahead window: records ...
     window_nt: int = 16_000_000  # ... and nucleotides held before a flush
     chunk_nt: int = 65_536  # records longer than this go through the chunked path

@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_INPUT = 1  # bad input file/record or bad model
 EXIT_USAGE = 2  # bad command line (click's own status)
 EXIT_OUTPUT = 3  # the output (or errors file) could not be written
+EXIT_BROKEN_PIPE = 141  # standard output closed early (`| head`); quiet, like SIGPIPE (128 + 13)
 EXIT_SIGINT = 130  # interrupted by Ctrl-C / SIGINT (128 + 2)
 EXIT_SIGTERM = 143  # terminated by SIGTERM (128 + 15)
 
@@ -57,6 +58,19 @@ class OutputError(RnalocError):
     """Writing the results failed (disk full, permission denied, closed pipe, ...)."""
 
     exit_code = EXIT_OUTPUT
+
+
+class BrokenPipe(OutputError):
+    """The reader of standard output went away (`rnaloc-infer x.fa | head`): stop quietly."""
+
+    exit_code = EXIT_BROKEN_PIPE
+
+
+def output_error(name: str, exc: OSError) -> OutputError:
+    """Map an OSError from writing ``name`` to the matching one-line OutputError."""
+    if isinstance(exc, BrokenPipeError):
+        return BrokenPipe(f"cannot write {name}: broken pipe")
+    return OutputError(f"cannot write {name}: {exc.strerror or exc}")
 
 
 class Terminated(BaseException):

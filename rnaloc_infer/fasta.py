@@ -1,24 +1,28 @@
 """Streaming FASTA reader: plain or compressed files, several files, standard input.
 
-Why a small parser of our own over ``xopen`` binary streams instead of a library reader
-(measured on 100,000 records, 200-1,000 nt, 60-column lines, 62 MB; 2-core VM):
+Why a small parser of our own over ``xopen`` binary streams instead of a library reader.
+Measured with ``benchmarks/fasta_readers.py`` (100,000 records of 200-1,000 nt, 60-column
+lines, 63 MB; best of 3 on a shared 2-core VM under load, so compare rows, not absolutes;
+"encode" = to model codes, ``alphabet.encode`` on the library's str, our bytes fast path):
 
-=========================================  ===========  ==================  ===========
-reader                                      parse only   parse + encode      gzip + encode
-=========================================  ===========  ==================  ===========
-pyfastx 2.3 ``Fasta(build_index=False)``    292 Mnt/s    63 Mnt/s            36 Mnt/s
-this module (xopen 2.1 ``rb`` + bytes)      --           see docs/PERFORMANCE.md
-Bio.SeqIO ``SimpleFastaParser`` + xopen     92 Mnt/s     31 Mnt/s            16 Mnt/s
-dnaio 1.2 ``dnaio.open``                    69 Mnt/s     38 Mnt/s            18 Mnt/s
-=========================================  ===========  ==================  ===========
+========================================  ==========  ==============  ====================
+reader                                    parse only  parse + encode  gzip, parse + encode
+========================================  ==========  ==============  ====================
+this module (xopen ``rb``, bytes)         --          41 Mnt/s        28 Mnt/s
+dnaio 1.2 ``dnaio.open``                  41 Mnt/s    14 Mnt/s        17 Mnt/s
+Bio ``SimpleFastaParser`` + xopen         99 Mnt/s    20 Mnt/s        14 Mnt/s
+pyfastx 2.3 ``Fasta(build_index=False)``  236 Mnt/s   16 Mnt/s        16 Mnt/s
+========================================  ==========  ==============  ====================
 
-* pyfastx is fastest but takes paths only: no standard input, no pipes (a requirement).
+* pyfastx parses fastest but takes paths only: no standard input, no pipes (required).
+* What the runtime needs is parse + encode, and there the per-record str -> bytes -> numpy
+  conversion dominates; reading bytes and mapping them with two ``bytes.translate`` calls
+  per record (validity check, code table) is the fastest path measured.
 * dnaio decodes text as UTF-8 and raises a bare ``UnicodeDecodeError`` (no file, no
   record) on a non-UTF-8 header, requires ASCII, and skips ``#`` lines silently.
-* Working on bytes lets us hand sequence bytes straight to :func:`alphabet.encode` (no
-  str round trip), decode headers leniently, and name the file and record in every error.
-  The model runs far below any of these rates (a few Mnt/s on CPU), so reading is never
-  the bottleneck; the measured rate of this reader is in the module's benchmark note.
+* Working on bytes also lets us decode headers leniently and name the file and record in
+  every error. The model itself runs at well under 1 Mnt/s per CPU core, so reading is
+  never the bottleneck.
 
 ``xopen`` (already a dnaio dependency) detects gzip/bgzip/bz2/xz/zstd by content and
 reads "-" as standard input; ``threads=0`` keeps decompression in-process so a truncated
@@ -220,10 +224,10 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
                 number += 1
                 yield _make_record(source, number, header, raw)
     except (EOFError, zlib.error, lzma.LZMAError) as exc:
-        raise InputError(source, f"truncated or corrupt compressed file after record #{number} ({exc})") from None
+        raise InputError(source, f"truncated or corrupt compressed file ({exc}; {number} records read before)") from None
     except OSError as exc:
         detail = exc.strerror or str(exc)
-        raise InputError(source, f"read error after record #{number}: {detail}") from None
+        raise InputError(source, f"read error: {detail} ({number} records read before)") from None
     finally:
         fh.close()
 

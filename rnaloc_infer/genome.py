@@ -74,11 +74,12 @@ def _is_bgzf(path: PathLike) -> bool:
 class IndexedGenome:
     """A genome FASTA opened for random access: ``fetch(chrom, start, end) -> str``.
 
-    Use as a context manager. ``backend`` is "auto", "pyfaidx" or "pysam".
+    Use as a context manager. ``backend`` is "auto", "pyfaidx" or "pysam"; ``window`` is
+    the read-ahead size in nt (0 disables it; see ``fetch``).
     Plain gzip (not bgzip) cannot be indexed and is refused with the command that fixes it.
     """
 
-    def __init__(self, path: PathLike, backend: str = "auto") -> None:
+    def __init__(self, path: PathLike, backend: str = "auto", window: int = 1 << 20) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise GenomeError(f"genome FASTA not found: {self.path}")
@@ -90,14 +91,36 @@ class IndexedGenome:
             )
         self.backend, self._handle = _open_backend(self.path, backend)
         self.lengths: Dict[str, int] = _contig_lengths(self.backend, self._handle)
+        self.window = window
+        self._win: Tuple[str, int, str] = ("", 0, "")  # chrom, start, sequence
+        self._misses = 0
 
     def fetch(self, chrom: str, start: int, end: int) -> str:
-        """Sequence of ``chrom[start:end]`` (0-based, half-open), as stored (case kept)."""
+        """Sequence of ``chrom[start:end]`` (0-based, half-open), as stored (case kept).
+
+        Requests are served from a read-ahead window of ``window`` nt when they fall in it.
+        Annotations are sorted by position, so consecutive transcripts mostly do: with a
+        bgzip genome each compressed block is then inflated about once instead of once per
+        transcript. After a run of misses (an unsorted annotation) the window is only
+        retried every 32nd request, so random access does not read ``window`` nt each time.
+        """
         size = self.lengths.get(chrom)
         if size is None:
             raise GenomeError(f"contig {chrom!r} not in genome {self.path}")
         if start < 0 or end > size or start > end:
             raise GenomeError(f"interval {chrom}:{start + 1}-{end} outside contig of length {size}")
+        wchrom, wstart, wseq = self._win
+        if chrom == wchrom and wstart <= start and end <= wstart + len(wseq):
+            self._misses = 0
+            return wseq[start - wstart:end - wstart]
+        self._misses += 1
+        if self.window <= end - start or (self._misses > 4 and self._misses % 32):
+            return self._read(chrom, start, end)
+        wend = min(size, start + self.window)
+        self._win = (chrom, start, self._read(chrom, start, wend))
+        return self._win[2][:end - start]
+
+    def _read(self, chrom: str, start: int, end: int) -> str:
         if self.backend == "pysam":
             return self._handle.fetch(chrom, start, end)
         return self._handle[chrom][start:end]
@@ -111,6 +134,7 @@ class IndexedGenome:
 
     def close(self) -> None:
         handle, self._handle = self._handle, None
+        self._win = ("", 0, "")
         if handle is not None:
             handle.close()
 
@@ -146,10 +170,10 @@ def _open_pyfaidx(path: Path) -> object:
         import Bio.bgzf  # noqa: F401  (pyfaidx reads BGZF through Biopython)
     try:
         return pyfaidx.Fasta(
-            str(path), as_raw=True, sequence_always_upper=False, rebuild=False,
-            build_index=True, read_long_names=False,
+            str(path), as_raw=True, sequence_always_upper=False, build_index=True,
+            read_long_names=False,  # rebuild (default True): a stale .fai is rebuilt, never trusted
         )
-    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, OSError) as exc:
+    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, OSError, ValueError) as exc:
         raise GenomeError(f"cannot index genome {path}: {exc}") from exc
 
 

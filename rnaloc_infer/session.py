@@ -233,7 +233,11 @@ class ModelSession:
             states = self.zero_states(tokens.shape[0])
         feeds = {"tokens": tokens, "lengths": lengths}
         feeds.update(zip(self._state_names, states))
-        out = self._session.run(self._output_names, feeds)
+        try:
+            out = self._session.run(self._output_names, feeds)
+        except Exception as exc:  # ORT's Fail/InvalidArgument/RuntimeException: the model, not the input
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise _fail(self.info.path, f"inference failed (batch {tokens.shape[0]} x {tokens.shape[1]} nt): {first[:300]}") from None
         return np.asarray(out[0], dtype=np.float32), out[1:]
 
     def chunk_length(self, chunk_nt: int) -> int:

@@ -25,7 +25,7 @@ from typing import IO, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import OutputError, output_error
 
 FORMATS = ("tsv", "csv", "jsonl")
 NO_LABEL = "-"
@@ -64,7 +64,7 @@ class ResultWriter:
         try:
             fn(*args)
         except OSError as exc:
-            raise OutputError(f"cannot write {self._name}: {exc.strerror or exc}") from None
+            raise output_error(self._name, exc) from None
 
     def _write(self, text: str) -> None:
         self._guard(self._stream.write, text)
@@ -91,7 +91,7 @@ class ResultWriter:
 def _is_special(path: Path) -> bool:
     try:
         return not stat.S_ISREG(path.stat().st_mode)
-    except FileNotFoundError:
+    except OSError:  # missing, or a parent is not a directory: mkstemp reports it
         return False
 
 
@@ -110,7 +110,7 @@ def atomic_output(path: Optional[str], *, encoding: str = "utf-8") -> Iterator[I
             yield stream
             stream.flush()
         except OSError as exc:
-            raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from None
+            raise output_error("standard output", exc) from None
         return
     target = Path(path)
     if target.is_dir():
@@ -119,19 +119,19 @@ def atomic_output(path: Optional[str], *, encoding: str = "utf-8") -> Iterator[I
         try:
             handle = open(target, "w", encoding=encoding, newline="")
         except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+            raise output_error(str(target), exc) from None
         try:
             with handle:
                 yield handle
                 handle.flush()
         except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+            raise output_error(str(target), exc) from None
         return
     directory = target.parent if str(target.parent) else Path(".")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise output_error(str(target), exc) from None
     tmp = Path(tmp_name)
     try:
         with io.open(fd, "w", encoding=encoding, newline="") as handle:
@@ -144,7 +144,7 @@ def atomic_output(path: Optional[str], *, encoding: str = "utf-8") -> Iterator[I
         os.replace(tmp, target)
     except OSError as exc:
         _remove(tmp)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise output_error(str(target), exc) from None
     except BaseException:
         _remove(tmp)
         raise
@@ -169,7 +169,7 @@ class ErrorWriter:
         try:
             self._stream.write(text)
         except OSError as exc:
-            raise OutputError(f"cannot write {self._name}: {exc.strerror or exc}") from None
+            raise output_error(self._name, exc) from None
 
     def write(self, source: str, number: int, record_id: str, problem: str) -> None:
         fields = [source, str(number), record_id or "-", problem]

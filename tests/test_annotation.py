@@ -43,6 +43,8 @@ BACKENDS = [
     )
 ]
 HAS_BGZF = __import__("importlib").util.find_spec("Bio") is not None
+HAS_BACKEND = any(__import__("importlib").util.find_spec(m) is not None for m in ("pyfaidx", "pysam"))
+requires_backend = pytest.mark.skipif(not HAS_BACKEND, reason="needs the [genome] extra (pyfaidx or pysam)")
 
 _RC = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
@@ -177,6 +179,26 @@ def test_spliced_sequences_match_independent_construction(data, backend, compres
         assert got[tx[0]] == _expected(data["contigs"], tx), tx[0]
 
 
+@requires_backend
+@pytest.mark.parametrize("window", [0, 64, 500, 1 << 20])
+def test_read_ahead_window_is_transparent(data, window):
+    """Random (unsorted) and sorted fetches give the same bytes whatever the window size."""
+    contigs = data["contigs"]
+    rnd = random.Random(window)
+    requests = []
+    for _ in range(300):
+        chrom = rnd.choice(sorted(contigs))
+        start = rnd.randrange(len(contigs[chrom]))
+        requests.append((chrom, start, min(len(contigs[chrom]), start + rnd.randrange(0, 400))))
+    requests += sorted(requests)
+    with IndexedGenome(data["plain"], window=window) as genome:
+        for chrom, start, end in requests:
+            assert genome.fetch(chrom, start, end) == contigs[chrom][start:end]
+        transcripts = read_annotation(data["gtf"])[::-1]
+        got = {r.id: r.sequence for r in iter_transcript_sequences(genome, transcripts)}
+    assert got == {tx[0]: _expected(contigs, tx) for tx in TRANSCRIPTS}
+
+
 def test_exon_model_and_labels_gtf(data):
     by_id = {t.transcript_id: t for t in read_annotation(data["gtf"])}
     t3 = by_id["T3.1"]
@@ -195,6 +217,7 @@ def test_gff3_labels_strip_prefixes_and_decode(data):
     assert by_id["T3.1"].transcript_type == "lncRNA"
 
 
+@requires_backend
 def test_refseq_gff3_and_shared_exons(tmp_path, data):
     """RefSeq style: gene-/rna- IDs, no biotype on mRNA, 'MANE Select' tag, exon with two parents."""
     gff = tmp_path / "refseq.gff"
@@ -220,6 +243,7 @@ def test_refseq_gff3_and_shared_exons(tmp_path, data):
     assert seq == _expected(data["contigs"], TRANSCRIPTS[0])
 
 
+@requires_backend
 def test_gtf_without_transcript_rows(tmp_path, data):
     gtf = tmp_path / "exons_only.gtf.gz"
     plain = tmp_path / "x.gtf"
@@ -304,6 +328,7 @@ def test_canonical_selection(data):
 # --------------------------------------------------------------------------- errors
 
 
+@requires_backend
 def test_missing_contig_names_transcript(tmp_path, data):
     gtf = tmp_path / "other.gtf"
     gtf.write_text('A\ts\texon\t1\t10\t.\t+\t.\tgene_id "G9"; transcript_id "T_MISSING";\n')
@@ -374,6 +399,7 @@ def test_package_imports_without_genome_backend():
 # --------------------------------------------------------------------------- runtime glue
 
 
+@requires_backend
 def test_annotated_source_yields_runtime_records(data):
     flt = TranscriptFilter(canonical=True)
     with AnnotatedSource(data["plain"], data["gff"], flt) as src:
@@ -411,3 +437,82 @@ def test_genome_detection(tmp_path, data):
     fai.write_text(">c\nACGT\n")
     Path(str(fai) + ".fai").write_text("c\t4\t3\t4\t5\nchr7\t159345973\t10\t60\t61\n")
     assert "chr7" in looks_like_genome(fai)
+
+
+# --------------------------------------------------------------------------- CLI glue
+
+
+@requires_backend
+def test_cli_glue_usage_and_errors(tmp_path, data, monkeypatch, caplog):
+    import click
+
+    from rnaloc_infer.errors import RnalocError
+    from rnaloc_infer.genome_cli import AnnotationOptions, check_usage, open_source, pop_annotation_options, warn_if_genome
+
+    with pytest.raises(click.UsageError, match="need --annotation"):
+        check_usage(["x.fa"], AnnotationOptions(canonical=True))
+    with pytest.raises(click.UsageError, match="exactly one INPUT"):
+        check_usage(["a.fa", "b.fa"], AnnotationOptions(annotation="a.gtf"))
+    check_usage(["x.fa"], AnnotationOptions())
+
+    kwargs = {"annotation": str(data["gtf"]), "canonical": True, "transcript_types": "protein_coding", "output": "o"}
+    opts = pop_annotation_options(kwargs)
+    assert kwargs == {"output": "o"} and opts.canonical
+    with open_source(str(data["plain"]), opts) as source:
+        assert [r.id for r in source] == ["T1.1", "T5.1"]
+
+    broken = tmp_path / "b.gtf"
+    broken.write_text("chrA\tx\texon\n")
+    with pytest.raises(RnalocError, match=r"b.gtf:1: expected 9"):
+        open_source(str(data["plain"]), AnnotationOptions(annotation=str(broken)))
+    other = tmp_path / "o.gtf"
+    other.write_text('1\ts\texon\t1\t10\t.\t+\t.\ttranscript_id "TX9";\n')
+    with pytest.raises(RnalocError, match="transcript TX9: contig '1'"):
+        open_source(str(data["plain"]), AnnotationOptions(annotation=str(other)))
+    monkeypatch.setitem(sys.modules, "pyfaidx", None)
+    monkeypatch.setitem(sys.modules, "pysam", None)
+    with pytest.raises(RnalocError, match=r"^--annotation needs the genome extra: pip install 'rnaloc-infer\[genome\]'$"):
+        open_source(str(data["plain"]), AnnotationOptions(annotation=str(data["gtf"])))
+
+    ens = tmp_path / "ens.fa"
+    ens.write_text(">1 dna:chromosome chromosome:GRCh38:1:1:248956422:1 REF\nACGT\n")
+    with caplog.at_level(logging.WARNING):
+        assert warn_if_genome([str(ens), "-"]) is True
+    assert "looks like a genome" in caplog.text and "--annotation" in caplog.text
+    assert warn_if_genome([str(data["gtf"])]) is False
+
+
+@requires_backend
+def test_cli_annotation_matches_fasta_of_expected_transcripts(tcn_model, data, tmp_path):
+    """`rnaloc-infer GENOME --annotation GTF` == `rnaloc-infer FASTA` of independently spliced transcripts."""
+    from click.testing import CliRunner
+
+    from rnaloc_infer.cli.predict import main
+
+    wanted = ["T1.1", "T3.1", "T5.1", "T7.1"]  # --canonical
+    fasta = tmp_path / "expected.fa"
+    by_id = {tx[0]: tx for tx in TRANSCRIPTS}
+    fasta.write_text("".join(f">{tid}\n{_expected(data['contigs'], by_id[tid])}\n" for tid in wanted))
+    out_genome, out_fasta = tmp_path / "genome.tsv", tmp_path / "fasta.tsv"
+    runner = CliRunner()
+    res = runner.invoke(main, [str(data["plain"]), "--annotation", str(data["gff"]), "--canonical",
+                               "--model", str(tcn_model), "-q", "-o", str(out_genome)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, [str(fasta), "--model", str(tcn_model), "-q", "-o", str(out_fasta)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    genome_rows = out_genome.read_text().splitlines()[1:]  # first line: provenance comment
+    assert [r.split("\t")[0] for r in genome_rows[1:]] == wanted
+    assert genome_rows == out_fasta.read_text().splitlines()[1:]
+
+    res = runner.invoke(main, [str(data["plain"]), "--canonical", "--model", str(tcn_model)])
+    assert res.exit_code == 2 and "need --annotation" in res.output
+    res = runner.invoke(main, [str(data["plain"]), "--annotation", str(tmp_path / "none.gtf"), "--model", str(tcn_model)])
+    assert res.exit_code == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unindexable_genome_is_a_genome_error(tmp_path, backend):
+    bad = tmp_path / "ragged.fa"
+    bad.write_text(">c1\nACGTACGT\nACG\nACGTACGT\n>c2\nAC\n")  # ragged lines: faidx cannot index
+    with pytest.raises(GenomeError, match="cannot index genome"):
+        IndexedGenome(bad, backend=backend)

@@ -66,7 +66,7 @@ def test_csv_and_jsonl_formats_agree(tcn_model, fasta, tmp_path):
     assert [j["id"] for j in jsonl] == [r[0] for r in rows]
     for j, r in zip(jsonl, rows):
         assert abs(j["probabilities"]["Nucleus"] - float(r[2])) < 1e-4
-        assert ",".join(j["labels"]) or "-" == r[8]
+        assert (",".join(j["labels"]) or "-") == r[8]
 
 
 def test_protein_fasta_fails_with_one_line_error_and_no_output(tcn_model, tmp_path, fasta):
@@ -118,3 +118,23 @@ def test_console_script_entry_point():
                            "print([x.value for x in e(group='console_scripts') if x.name=='rnaloc-infer'])"],
                           capture_output=True, text=True, check=True)
     assert "rnaloc_infer.cli.predict:main" in proc.stdout
+
+
+def test_broken_pipe_is_quiet(tcn_model, tmp_path):
+    path = write_fasta(tmp_path / "many.fa", [(f"r{i}", "ACGT" * 5) for i in range(20000)])
+    proc = subprocess.Popen(CLI + [str(path), "--model", str(tcn_model), "--window-records", "100"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 141, stderr
+    assert b"Traceback" not in stderr and b"error" not in stderr
+
+
+def test_cli_defaults_match_batch_config():
+    from rnaloc_infer.batching import BatchConfig
+    from rnaloc_infer.cli.predict import RunOptions
+
+    for name in ("batch_nt", "window_records", "window_nt", "chunk_nt"):
+        assert getattr(RunOptions, name) == getattr(BatchConfig, name)

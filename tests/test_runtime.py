@@ -125,9 +125,12 @@ def test_chunked_path_equals_one_shot(any_model, rng):
     seq = random_seq(rng, 20_003)
     codes = encode(seq)
     one_shot, _ = session.run(codes[None, :], np.array([codes.size], dtype=np.int64))
-    for chunk_nt in (4, 1000, 4097):  # 4097 is rounded down to a multiple of the stride
+    for chunk_nt in (1000, 4097):  # 4097 is rounded down to a multiple of the stride
         chunked = session.predict_long(codes, chunk_nt)
         assert np.abs(chunked - one_shot[0]).max() <= 1e-4
+    short = codes[:403]  # smallest chunks (one stride) and a ragged tail
+    reference, _ = session.run(short[None, :], np.array([short.size], dtype=np.int64))
+    assert np.abs(session.predict_long(short, 4) - reference[0]).max() <= 1e-4
     via_stream = list(predict_stream(_records([seq]), session, BatchConfig(chunk_nt=512)))[0]
     assert np.abs(via_stream.probs - one_shot[0]).max() <= 1e-4
 
@@ -215,3 +218,37 @@ def test_bundled_model_lookup(tmp_path, monkeypatch, tcn_model):
     assert bundled.resolve_model("default") == tmp_path / "default.onnx"
     assert bundled.bundled_models() == ["default"]
     assert bundled.resolve_model(str(tcn_model)) == Path(tcn_model)
+
+
+def test_predict_fasta_skip_collects_errors(tcn_model, tmp_path):
+    path = tmp_path / "m.fa"
+    path.write_text(">a\nACGT\n>b\nMEEP\n>c\nGG\n")
+    predictor = Predictor(tcn_model, device="cpu")
+    with pytest.raises(InputError, match="'b' \\(#2\\)"):
+        list(predictor.predict_fasta(path))
+    errors = []
+    assert [p.id for p in predictor.predict_fasta([path], on_error="skip", errors=errors)] == ["a", "c"]
+    assert [(e.id, e.number) for e in errors] == [("b", 2)]
+
+
+def test_fp16_sibling_lookup(tmp_path):
+    from rnaloc_infer.session import _fp16_sibling
+
+    model = tmp_path / "default.onnx"
+    model.write_bytes(b"")
+    assert _fp16_sibling(model) is None
+    (tmp_path / "default.fp16.onnx").write_bytes(b"")
+    assert _fp16_sibling(model) == tmp_path / "default.fp16.onnx"
+    assert _fp16_sibling(tmp_path / "default.fp16.onnx") is None
+
+
+def test_writer_labels_and_empty_marker():
+    import io
+
+    from rnaloc_infer.writers import ResultWriter
+
+    buf = io.StringIO()
+    writer = ResultWriter(buf, "tsv", ["A", "B"], [0.5, 0.9], comment="# c")
+    writer.write("x", 10, np.array([0.5, 0.95], dtype=np.float32))
+    writer.write("y", 3, np.array([0.1, 0.2], dtype=np.float32))
+    assert buf.getvalue().splitlines() == ["# c", "id\tlength\tA\tB\tlabels", "x\t10\t0.5000\t0.9500\tA,B", "y\t3\t0.1000\t0.2000\t-"]

@@ -1,0 +1,154 @@
+"""Command-line glue for genome + annotation input (``rnaloc-infer GENOME --annotation GTF``).
+
+Kept out of cli/predict.py so that the predict command needs only a few lines to gain
+the feature: one decorator for the options, one call to validate them, and one call that
+returns the record stream. Every failure becomes the runtime's one-line error types
+(InputError / RnalocError, exit status 1) or a click.UsageError (status 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import click
+
+from .errors import InputError, RnalocError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnnotationOptions:
+    """What the user asked for with --annotation and its filters."""
+
+    annotation: Optional[str] = None
+    annotation_format: str = "auto"
+    transcript_types: Optional[str] = None
+    genes: Optional[str] = None
+    transcripts: Optional[str] = None
+    canonical: bool = False
+    skip_missing_contigs: bool = False
+
+    @property
+    def filters_given(self) -> bool:
+        return bool(self.transcript_types or self.genes or self.transcripts or self.canonical or self.skip_missing_contigs)
+
+
+_OPTION_NAMES = tuple(AnnotationOptions.__dataclass_fields__)
+
+
+def annotation_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """click decorator adding --annotation and its filters (keyword names = AnnotationOptions fields)."""
+    options = [
+        click.option(
+            "--annotation", metavar="GTF|GFF3", default=None,
+            help="Gene annotation (GTF or GFF3, plain or gzip). INPUT is then a genome FASTA "
+                 "(plain or bgzip; indexed on first use) and each annotated transcript is spliced "
+                 "out of it and predicted. Needs: pip install 'rnaloc-infer[genome]'.",
+        ),
+        click.option(
+            "--annotation-format", type=click.Choice(["auto", "gtf", "gff3"]), default="auto",
+            show_default=True, help="Annotation format (auto: from the file name, else its content).",
+        ),
+        click.option(
+            "--transcript-types", metavar="LIST", default=None,
+            help="With --annotation: keep these transcript biotypes, e.g. protein_coding,lncRNA.",
+        ),
+        click.option(
+            "--genes", metavar="LIST|FILE", default=None,
+            help="With --annotation: keep these genes (gene ids with or without version, or gene "
+                 "names); comma list or a file with one per line.",
+        ),
+        click.option(
+            "--transcripts", metavar="LIST|FILE", default=None,
+            help="With --annotation: keep these transcript ids (version optional); comma list or file.",
+        ),
+        click.option(
+            "--canonical", is_flag=True,
+            help="With --annotation: one transcript per gene (MANE_Select, else Ensembl_canonical, "
+                 "else longest), chosen after the other filters.",
+        ),
+        click.option(
+            "--skip-missing-contigs", is_flag=True,
+            help="With --annotation: skip transcripts on contigs absent from the genome (default: error).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def pop_annotation_options(kwargs: Dict[str, Any]) -> AnnotationOptions:
+    """Remove this module's options from a click kwargs dict and return them as one object."""
+    return AnnotationOptions(**{name: kwargs.pop(name) for name in _OPTION_NAMES if name in kwargs})
+
+
+def check_usage(inputs: Sequence[str], opts: AnnotationOptions) -> None:
+    """Reject option combinations that cannot work, before any file is read."""
+    if opts.annotation is None:
+        if opts.filters_given:
+            raise click.UsageError(
+                "--transcript-types/--genes/--transcripts/--canonical/--skip-missing-contigs need --annotation"
+            )
+        return
+    if len(inputs) != 1 or inputs[0] == "-":
+        raise click.UsageError("with --annotation, give exactly one INPUT: the genome FASTA file (not '-')")
+
+
+def open_source(genome: str, opts: AnnotationOptions):
+    """Parse, filter and validate; returns an AnnotatedSource (iterate it for runtime Records).
+
+    Errors are raised here, before the model runs: a missing [genome] extra, a malformed
+    annotation line, a contig absent from the genome (naming the transcript).
+    """
+    from .annotation import AnnotationError
+    from .genome import GenomeError, MissingGenomeDependency
+    from .transcript_filters import TranscriptFilter, parse_id_list, parse_type_list
+    from .transcripts import AnnotatedSource
+
+    flt = TranscriptFilter(
+        transcript_types=parse_type_list(opts.transcript_types),
+        gene_ids=parse_id_list(opts.genes),
+        transcript_ids=parse_id_list(opts.transcripts),
+        canonical=opts.canonical,
+    )
+    fmt = None if opts.annotation_format == "auto" else opts.annotation_format
+    try:
+        source = AnnotatedSource(
+            genome, opts.annotation, flt, annotation_format=fmt,
+            skip_missing_contigs=opts.skip_missing_contigs,
+        )
+    except MissingGenomeDependency:
+        raise RnalocError("--annotation needs the genome extra: pip install 'rnaloc-infer[genome]'") from None
+    except (AnnotationError, GenomeError) as exc:  # messages already name file+line / transcript
+        raise RnalocError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(exc.filename or genome, exc.strerror or str(exc)) from None
+    if len(source) == 0:
+        log.warning("no transcripts left after the annotation filters")
+    else:
+        log.info("%s transcripts from %s (genome %s)", f"{len(source):,}", opts.annotation, genome)
+    return source
+
+
+def warn_if_genome(inputs: Sequence[str]) -> bool:
+    """Without --annotation: warn when an input looks like a genome (returns True if so)."""
+    from .genome import looks_like_genome
+
+    found = False
+    for path in inputs:
+        if path == "-":
+            continue
+        try:
+            reason = looks_like_genome(path)
+        except (OSError, EOFError, ValueError):
+            continue  # unreadable input: the FASTA reader reports it properly
+        if reason:
+            found = True
+            log.warning(
+                "%s looks like a genome (%s): whole chromosomes are not transcripts; "
+                "to predict annotated transcripts use --annotation GTF|GFF3", path, reason,
+            )
+    return found
