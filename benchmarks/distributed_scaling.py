@@ -9,7 +9,9 @@ with rnaloc_infer.export.onnx_export.export_onnx), and measures in one process:
   ray-N      predict_distributed with N CPU actors (1 ORT thread each) on one local Ray
              started once with --num-cpus (Ray startup is reported separately, not timed)
 
-Every distributed output is checked byte-for-byte against the local output. Results go to
+Configurations run interleaved, --repeats rounds (background load then hits all alike);
+the best and median times are reported. Every distributed output is checked byte-for-byte
+against the local output. Results go to
 --out (TSV) and to the log as a Markdown table for docs/DISTRIBUTED.md.
 
     python benchmarks/distributed_scaling.py --records 20000 --min-len 500 --max-len 5000 \
@@ -97,44 +99,53 @@ def main() -> None:
     model = get_model(args.workdir, args.kind, args.hidden)
     log.info("inputs: %d records in %d files (%.1f s to write); model %s", args.records, args.files, time.perf_counter() - started, model)
 
-    rows: List[Dict[str, object]] = []
     reference = args.workdir / "local.tsv"
-    for label, threads in (("local-1t", 1), ("local-all", None)):
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            run(RunOptions(inputs=inputs, output=str(reference), model=model, threads=threads, progress=False))
-            times.append(time.perf_counter() - t0)
-        seconds = min(times)
-        total_nt = sum(int(line.split("\t")[1]) for line in reference.read_text().splitlines()[2:])
-        rows.append({"engine": label, "workers": 1, "seconds": seconds, "nt": total_nt})
-        log.info("%s: %.1f s", label, seconds)
+    run(RunOptions(inputs=inputs, output=str(reference), model=model, threads=1, progress=False))  # warm-up + reference
+    total_nt = sum(int(line.split("\t")[1]) for line in reference.read_text().splitlines()[2:])
 
     t0 = time.perf_counter()
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     log.info("ray.init (local, %d CPUs): %.1f s (not included below)", args.num_cpus, time.perf_counter() - t0)
-    try:
-        for workers in [int(w) for w in args.workers.split(",")]:
+
+    def local(threads):
+        def go() -> float:
+            t = time.perf_counter()
+            run(RunOptions(inputs=inputs, output=str(args.workdir / "local_again.tsv"), model=model, threads=threads, progress=False))
+            return time.perf_counter() - t
+        return go
+
+    def distributed(workers: int):
+        def go() -> float:
             output = args.workdir / f"ray_{workers}.tsv"
-            times = []
-            for _ in range(args.repeats):
-                summary = predict_distributed(inputs, str(output), model=model, num_workers=workers, progress=False)
-                if output.read_bytes() != reference.read_bytes():
-                    raise SystemExit(f"ray-{workers}: output differs from the single-process runtime")
-                times.append(summary.seconds)
-            rows.append({"engine": f"ray-{workers}", "workers": workers, "seconds": min(times), "nt": summary.nt})
-            log.info("ray-%d: %s s (%d shards), output identical to local", workers, ", ".join(f"{t:.1f}" for t in times), summary.shards)
+            summary = predict_distributed(inputs, str(output), model=model, num_workers=workers, progress=False)
+            if output.read_bytes() != reference.read_bytes():
+                raise SystemExit(f"ray-{workers}: output differs from the single-process runtime")
+            return summary.seconds
+        return go
+
+    configs = [("local-1t", 1, local(1)), ("local-all", 1, local(None))]
+    configs += [(f"ray-{w}", w, distributed(w)) for w in (int(x) for x in args.workers.split(","))]
+    times: Dict[str, List[float]] = {name: [] for name, _, _ in configs}
+    try:
+        for repeat in range(args.repeats):  # interleaved, so background load hits every configuration alike
+            for name, _, go in configs:
+                times[name].append(go())
+                log.info("round %d %s: %.1f s", repeat + 1, name, times[name][-1])
     finally:
         ray.shutdown()
+    rows: List[Dict[str, object]] = [
+        {"engine": name, "workers": workers, "seconds": min(times[name]), "median": float(np.median(times[name])), "nt": total_nt}
+        for name, workers, _ in configs
+    ]
 
     base = next(r["seconds"] for r in rows if r["engine"] == "local-1t")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as fh:
-        fh.write("engine\tworkers\trecords\tnt\tseconds\tnt_per_s\tspeedup_vs_local_1t\n")
+        fh.write("engine\tworkers\trecords\tnt\tbest_s\tmedian_s\tnt_per_s\tspeedup_vs_local_1t\n")
         for r in rows:
-            fh.write(f"{r['engine']}\t{r['workers']}\t{args.records}\t{r['nt']}\t{r['seconds']:.2f}\t{r['nt'] / r['seconds']:.0f}\t{base / r['seconds']:.2f}\n")
-    table = ["| engine | workers | seconds | nt/s | speed-up vs local 1 thread |", "|---|---|---|---|---|"]
-    table += [f"| {r['engine']} | {r['workers']} | {r['seconds']:.1f} | {r['nt'] / r['seconds']:,.0f} | {base / r['seconds']:.2f} |" for r in rows]
+            fh.write(f"{r['engine']}\t{r['workers']}\t{args.records}\t{r['nt']}\t{r['seconds']:.2f}\t{r['median']:.2f}\t{r['nt'] / r['seconds']:.0f}\t{base / r['seconds']:.2f}\n")
+    table = ["| engine | workers | best s | median s | nt/s (best) | speed-up vs local 1 thread |", "|---|---|---|---|---|---|"]
+    table += [f"| {r['engine']} | {r['workers']} | {r['seconds']:.1f} | {r['median']:.1f} | {r['nt'] / r['seconds']:,.0f} | {base / r['seconds']:.2f} |" for r in rows]
     log.info("results in %s\n%s", args.out, "\n".join(table))
 
 

@@ -150,7 +150,7 @@ class ModelSession:
     """
 
     def __init__(self, path: os.PathLike | str, device: str = "auto", threads: Optional[int] = None, prefer_fp16: bool = True):
-        path = Path(path)
+        path = original = Path(path)
         providers = choose_providers(device)
         on_cuda = providers[0] == "CUDAExecutionProvider"
         if on_cuda and prefer_fp16:
@@ -173,7 +173,14 @@ class ModelSession:
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
+            if device == "auto" and on_cuda:
+                # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".
+                log.warning("CUDA unavailable (%s); using the CPU", str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
+                self.__init__(original, device="cpu", threads=threads, prefer_fp16=False)
+                return
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if on_cuda:
+                raise _fail(path, f"cannot start it on CUDA (try --device cpu): {first[:300]}") from None
             raise _fail(path, f"cannot load ONNX model (corrupt or not an ONNX file?): {first[:300]}") from None
         self.providers = self._session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"

@@ -309,3 +309,24 @@ def test_fast_encoder_equals_alphabet_encode(raw):
         assert str(exc)
         return
     assert encode_bytes(raw).tolist() == expected.tolist()
+
+
+def test_troubleshooting_lists_the_messages():
+    """docs/TROUBLESHOOTING.md stays in step with the messages the code emits."""
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
+    code = "".join((root / p).read_text() for p in ("rnaloc_infer/alphabet.py", "rnaloc_infer/fasta.py", "rnaloc_infer/session.py", "rnaloc_infer/writers.py",
+                                                     "rnaloc_infer/errors.py", "rnaloc_infer/bundled.py", "cli/predict.py"))
+    stems = [
+        "no such file", "is a directory, not a FASTA file", "permission denied", "looks like FASTQ", "contains binary data",
+        "should start with '>' but starts with", "truncated or corrupt compressed file", "read error", "not a nucleotide code",
+        "this looks like a protein sequence", "empty sequence (header without sequence lines)", "has no id", "duplicate id",
+        "no records found", "records skipped in total", "standard input given more than once", "no bundled model named",
+        "missing metadata", "unreadable metadata", "is not supported", "must list", "must lie in [0, 1]",
+        "stride must be a positive integer", "differs from this runtime", "cannot load ONNX model", "cannot start it on CUDA",
+        "has no CUDAExecutionProvider", "inference failed", "has no output 'probs'", "must be numbered 0..K-1",
+        "cannot write", "interrupted; no output written", "terminated; no output written", "internal error",
+    ]
+    for stem in stems:
+        assert stem in code, f"message no longer in the code: {stem!r}"
+        assert stem in doc, f"message missing from docs/TROUBLESHOOTING.md: {stem!r}"

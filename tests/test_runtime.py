@@ -252,3 +252,25 @@ def test_writer_labels_and_empty_marker():
     writer.write("x", 10, np.array([0.5, 0.95], dtype=np.float32))
     writer.write("y", 3, np.array([0.1, 0.2], dtype=np.float32))
     assert buf.getvalue().splitlines() == ["# c", "id\tlength\tA\tB\tlabels", "x\t10\t0.5000\t0.9500\tA,B", "y\t3\t0.1000\t0.2000\t-"]
+
+
+def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, caplog):
+    """onnxruntime-gpu without a usable GPU: --device auto must still run (on the CPU)."""
+    import onnxruntime as ort
+
+    from rnaloc_infer import session as session_module
+    from rnaloc_infer.errors import ModelError
+
+    real = ort.InferenceSession
+
+    def fake_session(path, sess_options=None, providers=None):
+        if providers and providers[0] == "CUDAExecutionProvider":
+            raise RuntimeError("CUDA driver version is insufficient")
+        return real(path, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(session_module.ort, "InferenceSession", fake_session)
+    session = ModelSession(tcn_model, device="auto")
+    assert session.device == "cpu" and "CUDA unavailable" in caplog.text
+    with pytest.raises(ModelError, match="CUDA driver version"):
+        ModelSession(tcn_model, device="cuda")
