@@ -160,12 +160,17 @@ def run(options: RunOptions) -> int:
             stack.callback(source.close)
         out = stack.enter_context(atomic_output(options.output))
         errors_out = stack.enter_context(atomic_output(options.errors_file)) if options.errors_file else None
-        writer = ResultWriter(out, options.fmt, info.classes, info.thresholds, comment=comment, name=options.output or "standard output")
+        extra_columns = source.columns if source is not None else ()
+        writer = ResultWriter(
+            out, options.fmt, info.classes, info.thresholds,
+            comment=comment, name=options.output or "standard output", extra_columns=extra_columns,
+        )
         error_writer = ErrorWriter(errors_out, name=options.errors_file) if errors_out is not None else None
         stream = predict_stream(source if source is not None else read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
         for item in stream:
             if isinstance(item, Scored):
-                writer.write(item.id, item.length, item.probs)
+                extra = [source.fields[item.id][c] for c in extra_columns] if source is not None else ()
+                writer.write(item.id, item.length, item.probs, extra)
                 continue
             assert isinstance(item, RecordError)
             counts["skipped"] += 1

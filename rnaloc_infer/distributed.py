@@ -370,9 +370,12 @@ def _run(ray: Any, shards: List[Shard], info: Any, options: Dict[str, Any], *, w
          block_nt: int, shard_dir: Optional[str], progress: bool) -> Dict[str, int]:
     """Build and execute the Ray Data pipeline, then write results in input order."""
     context = ray.data.DataContext.get_current()
-    saved = (context.execution_options.preserve_order, context.enable_progress_bars)
+    data_log = logging.getLogger("ray.data")
+    saved = (context.execution_options.preserve_order, context.enable_progress_bars, data_log.level)
     context.execution_options.preserve_order = True  # blocks come out in shard order = input order
     context.enable_progress_bars = progress
+    if not progress:  # quiet runs (-q): Ray Data's per-run INFO lines are noise too
+        data_log.setLevel(logging.WARNING)
     try:
         ds = ray.data.from_items([asdict(s) for s in shards], override_num_blocks=len(shards))
         # Reading is light next to the model: reader tasks take no CPU slot (so a pool that
@@ -398,4 +401,5 @@ def _run(ray: Any, shards: List[Shard], info: Any, options: Dict[str, Any], *, w
                 raise
             raise user from None
     finally:
-        context.execution_options.preserve_order, context.enable_progress_bars = saved
+        context.execution_options.preserve_order, context.enable_progress_bars, level = saved
+        data_log.setLevel(level)

@@ -44,7 +44,17 @@ def header_comment(version: str, model_name: str, model_version: str) -> str:
 class ResultWriter:
     """Formats rows for one output stream; all write errors become OutputError."""
 
-    def __init__(self, stream: IO[str], fmt: str, classes: Sequence[str], thresholds: Sequence[float], *, comment: Optional[str] = None, name: str = "output"):
+    def __init__(
+        self,
+        stream: IO[str],
+        fmt: str,
+        classes: Sequence[str],
+        thresholds: Sequence[float],
+        *,
+        comment: Optional[str] = None,
+        name: str = "output",
+        extra_columns: Sequence[str] = (),
+    ):
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
         self._stream = stream
@@ -52,9 +62,12 @@ class ResultWriter:
         self._classes = list(classes)
         self._thresholds = list(thresholds)
         self._name = name
+        # Per-record columns from the input (e.g. transcript_id, gene_name with --annotation),
+        # appended after "labels" so the class columns keep their positions.
+        self._extra_columns = list(extra_columns)
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         if fmt != "jsonl":
-            columns = ["id", "length", *self._classes, "labels"]
+            columns = ["id", "length", *self._classes, "labels", *self._extra_columns]
             lines = ([comment] if comment else []) + ([] if self._csv else ["\t".join(columns)])
             self._write("".join(line + "\n" for line in lines))
             if self._csv is not None:
@@ -69,7 +82,9 @@ class ResultWriter:
     def _write(self, text: str) -> None:
         self._guard(self._stream.write, text)
 
-    def write(self, record_id: str, length: int, probs: np.ndarray) -> None:
+    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[str] = ()) -> None:
+        if len(extra) != len(self._extra_columns):
+            raise ValueError(f"expected {len(self._extra_columns)} extra values, got {len(extra)}")
         labels = predicted_labels(probs, self._classes, self._thresholds)
         if self._fmt == "jsonl":
             row = {
@@ -78,14 +93,15 @@ class ResultWriter:
                 "probabilities": {c: round(float(p), 6) for c, p in zip(self._classes, probs)},
                 "labels": labels,
             }
+            row.update(zip(self._extra_columns, extra))
             self._write(json.dumps(row, ensure_ascii=False) + "\n")
             return
         values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
         label_text = ",".join(labels) or NO_LABEL
         if self._csv is not None:
-            self._guard(self._csv.writerow, [record_id, length, *values, label_text])
+            self._guard(self._csv.writerow, [record_id, length, *values, label_text, *extra])
         else:
-            self._write("\t".join([record_id, str(length), *values, label_text]) + "\n")
+            self._write("\t".join([record_id, str(length), *values, label_text, *extra]) + "\n")
 
 
 def _is_special(path: Path) -> bool:

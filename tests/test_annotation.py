@@ -500,9 +500,19 @@ def test_cli_annotation_matches_fasta_of_expected_transcripts(tcn_model, data, t
     assert res.exit_code == 0, res.output
     res = runner.invoke(main, [str(fasta), "--model", str(tcn_model), "-q", "-o", str(out_fasta)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    genome_rows = out_genome.read_text().splitlines()[1:]  # first line: provenance comment
-    assert [r.split("\t")[0] for r in genome_rows[1:]] == wanted
-    assert genome_rows == out_fasta.read_text().splitlines()[1:]
+    genome_rows = [r.split("\t") for r in out_genome.read_text().splitlines()[1:]]  # first line: provenance comment
+    fasta_rows = [r.split("\t") for r in out_fasta.read_text().splitlines()[1:]]
+    header = genome_rows[0]
+    assert header[: len(fasta_rows[0])] == fasta_rows[0]
+    extra = header[len(fasta_rows[0]) :]
+    assert extra == ["transcript_id", "gene_id", "gene_name", "transcript_type"]
+    assert [r[0] for r in genome_rows[1:]] == wanted
+    # Same scores as the FASTA of the independently spliced transcripts, plus the annotation columns.
+    assert [r[: len(fasta_rows[0])] for r in genome_rows] == fasta_rows
+    for row in genome_rows[1:]:
+        fields = dict(zip(extra, row[len(fasta_rows[0]) :]))
+        assert fields["transcript_id"] == row[0]
+        assert (fields["gene_id"], fields["gene_name"], fields["transcript_type"]) == by_id[row[0]][1:4]
 
     res = runner.invoke(main, [str(data["plain"]), "--canonical", "--model", str(tcn_model)])
     assert res.exit_code == 2 and "need --annotation" in res.output
