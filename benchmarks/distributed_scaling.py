@@ -1,8 +1,8 @@
 """Throughput of distributed prediction (Ray) against worker count, with the local runtime as reference.
 
 Generates a synthetic FASTA (random ACGT, uniform lengths; split over --files files) in
---workdir, takes a model (the bundled "default" when installed, else a small model exported
-with rnaloc_infer.export.onnx_export.export_onnx), and measures in one process:
+--workdir, takes a model (the bundled "default" when installed, else, or with --export-model, a small
+model exported with rnaloc_infer.export.onnx_export.export_onnx), and measures in one process:
 
   local-1t   single-process runtime (cli.predict.run), ONNX Runtime with 1 thread
   local-all  single-process runtime, ONNX Runtime with all cores
@@ -51,11 +51,11 @@ def make_inputs(workdir: Path, records: int, min_len: int, max_len: int, files: 
     return paths
 
 
-def get_model(workdir: Path, kind: str, hidden: int) -> str:
-    """The bundled default model when present, else a small exported one (untrained weights)."""
+def get_model(workdir: Path, kind: str, hidden: int, export: bool) -> str:
+    """The bundled default model when present (and not --export-model), else a small exported one (untrained weights)."""
     from rnaloc_infer.bundled import bundled_models
 
-    if "default" in bundled_models():
+    if "default" in bundled_models() and not export:
         return "default"
     path = workdir / f"bench_{kind}_h{hidden}.onnx"
     if not path.exists():
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4, help="input files (Ray reads them, and byte ranges of them, in parallel)")
     parser.add_argument("--workers", default="1,2", help="comma-separated Ray worker counts")
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray")
+    parser.add_argument("--export-model", action="store_true", help="use a small exported model (--kind, --hidden) even when a bundled default exists")
     parser.add_argument("--kind", default="tcn")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -96,7 +97,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     inputs = make_inputs(args.workdir, args.records, args.min_len, args.max_len, args.files, args.seed)
-    model = get_model(args.workdir, args.kind, args.hidden)
+    model = get_model(args.workdir, args.kind, args.hidden, args.export_model)
     log.info("inputs: %d records in %d files (%.1f s to write); model %s", args.records, args.files, time.perf_counter() - started, model)
 
     reference = args.workdir / "local.tsv"

@@ -32,13 +32,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-import dnaio
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from rnaloc_infer.alphabet import encode
+from rnaloc_infer.fasta import RecordError, read_file
 
 logger = logging.getLogger("kmer_baseline")
 
@@ -79,12 +78,12 @@ def read_fasta_features(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
     ids: List[str] = []
     feats: List[np.ndarray] = []
     lengths: List[int] = []
-    with dnaio.open(str(path)) as reader:
-        for rec in reader:
-            ids.append(rec.name.split()[0])
-            codes = encode(rec.sequence)
-            feats.append(kmer_features(codes))
-            lengths.append(codes.size)
+    for rec in read_file(path):
+        if isinstance(rec, RecordError):
+            raise ValueError(rec.message)
+        ids.append(rec.id)
+        feats.append(kmer_features(rec.codes))
+        lengths.append(rec.codes.size)
     return ids, np.vstack(feats), np.asarray(lengths, dtype=np.int64)
 
 

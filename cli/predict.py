@@ -70,6 +70,10 @@ class RunOptions:
     errors_file: Optional[str] = None
     progress: bool = True
     annotation: Optional[AnnotationOptions] = None  # genome input: --annotation + filters
+    engine: str = "local"  # "ray": rnaloc_infer.distributed (docs/DISTRIBUTED.md)
+    address: Optional[str] = None
+    num_workers: Optional[int] = None
+    num_gpus_per_worker: float = 0.0
 
 
 class _Formatter(logging.Formatter):
@@ -135,6 +139,8 @@ def run(options: RunOptions) -> int:
     source = genome_cli.open_source(options.inputs[0], annotation) if annotation.annotation else None
     if source is None:
         genome_cli.warn_if_genome(options.inputs)
+    if options.engine == "ray":
+        return _run_ray(options, annotation)
     model_path = resolve_model(options.model)
     session = ModelSession(model_path, device=options.device, threads=options.threads)
     info = session.info
@@ -194,6 +200,23 @@ def run(options: RunOptions) -> int:
     return EXIT_OK
 
 
+def _run_ray(options: RunOptions, annotation: AnnotationOptions) -> int:
+    """--engine ray: the same runtime on Ray Data (docs/DISTRIBUTED.md); same output file."""
+    if annotation.annotation:
+        raise click.UsageError("--annotation (genome input) works with --engine local only")
+    if "-" in options.inputs:
+        raise click.UsageError("--engine ray reads files only, not standard input ('-')")
+    from rnaloc_infer.distributed import predict_distributed
+
+    predict_distributed(
+        options.inputs, options.output, model=options.model, fmt=options.fmt, address=options.address,
+        num_workers=options.num_workers, num_gpus_per_worker=options.num_gpus_per_worker,
+        threads_per_worker=options.threads or 1, on_error=options.on_error, errors_file=options.errors_file,
+        batch_nt=options.batch_nt, chunk_nt=options.chunk_nt, progress=options.progress,
+    )
+    return EXIT_OK
+
+
 def _silence_stdout() -> None:
     """After EPIPE on stdout, point fd 1 at /dev/null so interpreter shutdown stays quiet."""
     with contextlib.suppress(OSError):
@@ -216,9 +239,14 @@ def _silence_stdout() -> None:
 @click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: this process; ray: Ray Data on a local or remote cluster (pip install 'rnaloc-infer[ray]'; docs/DISTRIBUTED.md).")
+@click.option("--address", metavar="ADDR", default=None, help="With --engine ray: cluster address ('auto', 'ray://host:10001'). Default: start a local Ray.")
+@click.option("--num-workers", type=click.IntRange(min=1), default=None, help="With --engine ray: model actors. Default: cluster CPUs / --threads, or GPUs / --num-gpus-per-worker.")
+@click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
-def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, quiet, debug, **annotation) -> None:
+def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, quiet, debug,
+         engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
     INPUT is a FASTA file (plain, gzip/bgzip, bz2, xz or zstd; wrapped lines and CRLF are
@@ -232,6 +260,7 @@ def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, 
         batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
         on_error=on_error, errors_file=errors_file, progress=not quiet,
         annotation=AnnotationOptions(**annotation),
+        engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )
     try:
         code = run(options)

@@ -142,6 +142,30 @@ def _fp16_sibling(path: Path) -> Optional[Path]:
     return candidate if candidate is not None and candidate.is_file() else None
 
 
+def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
+    """ORT options tuned by benchmarks/throughput.py (docs/PERFORMANCE.md, "Throughput").
+
+    Why: intra-op pool threads must not spin. The model's time goes into a ``Scan`` whose
+    per-step ops are tiny ([batch, hidden] vectors), so between steps the pool threads are
+    idle; ORT's default lets them spin-wait, which burnt ~45 % more CPU time and cost
+    ~1.3-1.7x wall time on a shared 2-core box (another job, or another session, could have
+    used that core). ``threads=None`` keeps ORT's own choice (all physical cores): without
+    spinning, 2 threads beat 1 on batched input (the convolutions split over the batch) and
+    tie on a single long record.
+    """
+    if threads is not None and threads < 1:
+        raise ModelError(f"threads must be >= 1, got {threads}")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # ORT warnings are noise for users; errors still raise
+    return options
+
+
 class ModelSession:
     """One loaded model: run(tokens, lengths, states) -> (probs, states).
 
@@ -162,14 +186,7 @@ class ModelSession:
             raise _fail(path, "is a directory, not an .onnx file")
         if not path.is_file():
             raise _fail(path, "no such file")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            if threads < 1:
-                raise ModelError(f"threads must be >= 1, got {threads}")
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # ORT warnings are noise for users; errors still raise
+        options = session_options(threads)
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence
 
-import dnaio
 import numpy as np
 
-from rnaloc_infer.alphabet import encode, pad_batch
+from rnaloc_infer.alphabet import pad_batch
+from rnaloc_infer.fasta import RecordError, read_file
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +80,15 @@ def read_split(fasta: str | Path, labels_tsv: str | Path, classes: Sequence[str]
     ids: List[str] = []
     codes: List[np.ndarray] = []
     rows: List[np.ndarray] = []
-    with dnaio.open(fasta) as reader:
-        for record in reader:
-            rid = record.name.split(maxsplit=1)[0] if record.name else ""
-            if rid not in labels:
-                raise ValueError(f"{fasta}: record {rid!r} has no row in {labels_tsv}")
-            try:
-                codes.append(encode(record.sequence))
-            except ValueError as exc:
-                raise ValueError(f"{fasta}: record {rid!r}: {exc}") from None
-            ids.append(rid)
-            rows.append(labels[rid])
+    # The runtime's reader: training sees exactly the normalisation that inference applies.
+    for record in read_file(fasta):
+        if isinstance(record, RecordError):
+            raise ValueError(record.message)
+        if record.id not in labels:
+            raise ValueError(f"{fasta}: record {record.id!r} has no row in {labels_tsv}")
+        ids.append(record.id)
+        codes.append(record.codes)
+        rows.append(labels[record.id])
     label_matrix = np.stack(rows) if rows else np.zeros((0, len(classes)), dtype=np.float32)
     log.info("read %d records (%d nt) from %s", len(ids), sum(len(c) for c in codes), fasta)
     return SequenceSet(ids, codes, label_matrix, list(classes))
