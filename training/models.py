@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 
-from .layers import LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
+from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
 
 CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
 MODEL_KINDS = ("qrnn", "tcn", "lstm")
@@ -42,6 +42,10 @@ class ModelConfig:
     kernel_size: int = 3  # TCN kernel
     dropout: float = 0.1
     zoneout: float = 0.0
+    # 0: "patch" front end, a convolution with kernel = stride (cheap, but position-within-patch
+    # dependent). >0: a causal motif convolution of this width at full resolution, ReLU, then
+    # max-pooling by ``stride`` — shift-invariant motif detectors, like a k-mer counter.
+    front_kernel: int = 0
     classes: List[str] = field(default_factory=lambda: list(CLASSES))
 
     def to_dict(self) -> dict:
@@ -68,7 +72,12 @@ class LocalizationModel(nn.Module):
         self.stride = config.stride
         hidden = config.hidden
         self.register_buffer("one_hot", _one_hot_table(), persistent=False)
-        self.front = nn.Conv1d(len(ALPHABET), hidden, kernel_size=config.stride, stride=config.stride)
+        self.motif: Optional[CausalConv1d] = None
+        if config.front_kernel > 0:
+            self.motif = CausalConv1d(len(ALPHABET), hidden, config.front_kernel)
+            self.front = nn.Identity()
+        else:
+            self.front = nn.Conv1d(len(ALPHABET), hidden, kernel_size=config.stride, stride=config.stride)
         if config.kind == "qrnn":
             self.body = nn.ModuleList(
                 QRNNLayer(hidden, hidden, config.window, config.zoneout, config.dropout) for _ in range(config.layers)
@@ -87,7 +96,7 @@ class LocalizationModel(nn.Module):
     @torch.jit.unused
     def state_shapes(self) -> List[List[int]]:
         """Per-state shapes without the batch axis, in the order ``forward`` uses them."""
-        shapes: List[List[int]] = []
+        shapes: List[List[int]] = [] if self.motif is None else [[len(ALPHABET), self.motif.context]]
         for layer in self.body:
             shapes.extend(layer.state_shapes())
         return shapes + self.pool.state_shapes()
@@ -110,14 +119,23 @@ class LocalizationModel(nn.Module):
 
     def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
         x = self.one_hot[tokens.long()].transpose(1, 2)
-        # Pad by stride-1 so a ragged tail still forms one (partly empty) patch: ceil(T / stride) steps.
-        x = F.pad(x, (0, self.stride - 1))
-        x = F.relu(self.front(x))
+        new_states: List[Tensor] = []
+        index = 0
+        if self.motif is not None:
+            # Motif scores at every nucleotide; padding positions are zeroed so a record scores
+            # the same alone or beside longer ones, then max-pooled in windows of ``stride``.
+            x, ctx = self.motif(x, states[0])
+            valid = torch.arange(x.size(2), device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
+            x = F.relu(x) * valid.unsqueeze(1).to(x.dtype)
+            x = F.max_pool1d(F.pad(x, (0, self.stride - 1)), self.stride, self.stride)
+            new_states.append(ctx)
+            index = 1
+        else:
+            # Pad by stride-1 so a ragged tail still forms one (partly empty) patch: ceil(T / stride) steps.
+            x = F.relu(self.front(F.pad(x, (0, self.stride - 1))))
         steps = torch.div(lengths + (self.stride - 1), self.stride, rounding_mode="floor")
         positions = torch.arange(x.size(2), device=x.device)
         mask = (positions.unsqueeze(0) < steps.unsqueeze(1)).unsqueeze(1)
-        new_states: List[Tensor] = []
-        index = 0
         for layer in self.body:
             x, layer_states = layer(x, mask, states[index : index + 2])
             new_states.extend(layer_states)
