@@ -53,10 +53,15 @@ def test_fo_pool_gradcheck():
     assert torch.autograd.gradcheck(fo_pool, (f.requires_grad_(), x.requires_grad_(), c0.requires_grad_()))
 
 
-def _model(kind: str, seed: int = 0) -> LocalizationModel:
+def _model(kind: str, seed: int = 0, front_kernel: int = 0) -> LocalizationModel:
     torch.manual_seed(seed)
     layers = 3 if kind == "tcn" else 2
-    return LocalizationModel(ModelConfig(kind=kind, hidden=8, layers=layers, stride=4, dropout=0.0)).eval()
+    config = ModelConfig(kind=kind, hidden=8, layers=layers, stride=4, dropout=0.0, front_kernel=front_kernel)
+    return LocalizationModel(config).eval()
+
+
+# 0: patch front end; 5: motif convolution (carries 4 nt of context across chunks).
+FRONT_KERNELS = pytest.mark.parametrize("front_kernel", [0, 5])
 
 
 def _tokens(length: int, seed: int) -> torch.Tensor:
@@ -76,10 +81,11 @@ def _body_output(model: LocalizationModel, tokens: torch.Tensor) -> torch.Tensor
     return captured["h"]
 
 
+@FRONT_KERNELS
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_causality(kind):
+def test_causality(kind, front_kernel):
     """Changing inputs after step t must not change body outputs up to t (whole patches)."""
-    model = _model(kind)
+    model = _model(kind, front_kernel=front_kernel)
     tokens = _tokens(64, seed=1)
     changed = tokens.clone()
     changed[0, 40:] = (changed[0, 40:] + 1) % 5
@@ -90,10 +96,11 @@ def test_causality(kind):
     assert not torch.allclose(before[:, :, step:], after[:, :, step:])
 
 
+@FRONT_KERNELS
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_batching_invariance(kind):
+def test_batching_invariance(kind, front_kernel):
     """A record alone equals the same record inside a right-padded batch."""
-    model = _model(kind)
+    model = _model(kind, front_kernel=front_kernel)
     lengths = [37, 64, 5, 1]
     records = [_tokens(n, seed=i)[0] for i, n in enumerate(lengths)]
     batch = torch.full((len(records), max(lengths)), 5, dtype=torch.uint8)
@@ -106,9 +113,10 @@ def test_batching_invariance(kind):
             torch.testing.assert_close(together[i : i + 1], alone, rtol=1e-5, atol=1e-5)
 
 
+@FRONT_KERNELS
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_chunked_equals_one_shot(kind):
-    model = _model(kind)
+def test_chunked_equals_one_shot(kind, front_kernel):
+    model = _model(kind, front_kernel=front_kernel)
     tokens = _tokens(75, seed=9)  # ragged last chunk
     with torch.no_grad():
         one_shot = model.predict_logits(tokens, torch.tensor([75]))
