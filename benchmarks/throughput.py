@@ -266,17 +266,27 @@ def interleaved(runners: Dict[str, Runner], parts: List[List[Call]]) -> Dict[str
 
 
 def run_cli(model: str, fasta: Path, out: Path, threads: Optional[int]) -> Tuple[float, float, float]:
-    """Whole command in a child: (wall s, child CPU s, peak RSS MiB)."""
+    """Whole command in a child: (wall s, child CPU s, peak RSS MiB).
+
+    Peak RSS comes from ``/usr/bin/time -f %M`` when present: a child forked from this
+    process (torch loaded, hundreds of MB) would inherit our ru_maxrss across exec, while
+    the child of /usr/bin/time starts from that small program's.
+    """
     cmd = [sys.executable, "-m", "rnaloc_infer.cli.predict", "--model", model, "-q", "-o", str(out), str(fasta)]
     if threads:
         cmd[4:4] = ["--threads", str(threads)]
+    timer = Path("/usr/bin/time")
+    if timer.exists():
+        cmd = [str(timer), "-f", "RSS_KB=%M"] + cmd
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"rnaloc-infer failed on {fasta}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        raise SystemExit(f"rnaloc-infer failed on {fasta}: {stderr[-500:]}")
+    rss_kb = [int(line.split("=")[1]) for line in stderr.splitlines() if line.startswith("RSS_KB=")]
+    return wall, usage.ru_utime + usage.ru_stime, (rss_kb[-1] if rss_kb else usage.ru_maxrss) / 1024
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -481,7 +491,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT, help="PyTorch checkpoint of the same model")
     parser.add_argument("--valid", type=Path, default=VALID)
     parser.add_argument("--threads", type=int, default=None, help="ORT threads (default: the runtime's default)")
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's own, all cores, like ORT's)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads; 1 by default: torch's own default (2 on 2 cores) was slower here, see docs/PERFORMANCE.md")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/throughput.tsv")
     parser.add_argument("--plot", type=Path, default=REPO / "docs/throughput_vs_length.png")
     parser.add_argument("--skip", default="", help="comma list of cases to skip: valid,short,long,settings,sweep,parse")

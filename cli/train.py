@@ -12,7 +12,7 @@ import click
 
 
 @click.group()
-@click.option("-v", "--verbose", count=True, help="More log output (-v info is the default, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="-vv for debug logging (info is the default).")
 def main(verbose: int) -> None:
     """Train and evaluate RNA localisation models."""
     level = logging.DEBUG if verbose > 1 else logging.INFO
