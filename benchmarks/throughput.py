@@ -1,7 +1,7 @@
 """Throughput (nt/s) of every way to run the model, side by side in one run (issue 8).
 
-    python benchmarks/throughput.py            # full: ~15 min on 2 cores
-    python benchmarks/throughput.py --quick    # smoke run: < 2 min
+    python benchmarks/throughput.py            # full: ~9 min on a shared 2-core box
+    python benchmarks/throughput.py --quick    # smoke run: ~35 s
 
 Variants, all on the same model (the bundled/--model ONNX file and its checkpoint; with no
 checkpoint, the ONNX metadata's hparams with random weights: speed does not depend on them):
@@ -230,7 +230,7 @@ def settings_runners(path: Path) -> Dict[str, Runner]:
     before.log_severity_level = 3
     runners: Dict[str, Runner] = {"ort_session": with_options(session_options(None))}  # tuned default
     runners["ort_before_default"] = with_options(before)
-    runners["ort_1thread_nospin"] = with_options(session_options(1))
+    runners["ort_2threads_nospin"] = with_options(session_options(2))
     for name, runner in runners.items():
         runner.name = name
     return runners

@@ -142,24 +142,27 @@ def _fp16_sibling(path: Path) -> Optional[Path]:
     return candidate if candidate is not None and candidate.is_file() else None
 
 
+DEFAULT_THREADS = 1  # intra-op threads when none are asked for (measured: docs/PERFORMANCE.md, "Throughput")
+
+
 def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
     """ORT options tuned by benchmarks/throughput.py (docs/PERFORMANCE.md, "Throughput").
 
-    Why: intra-op pool threads must not spin. The model's time goes into a ``Scan`` whose
-    per-step ops are tiny ([batch, hidden] vectors), so between steps the pool threads are
-    idle; ORT's default lets them spin-wait, which burnt ~45 % more CPU time and cost
-    ~1.3-1.7x wall time on a shared 2-core box (another job, or another session, could have
-    used that core). ``threads=None`` keeps ORT's own choice (all physical cores): without
-    spinning, 2 threads beat 1 on batched input (the convolutions split over the batch) and
-    tie on a single long record.
+    Why: most of the model's time is a ``Scan`` whose per-step ops are tiny ([batch,
+    hidden] vectors), so extra intra-op threads only add a hand-off per step; ORT's default
+    (one thread per physical core, idle threads spin-waiting) took 1.8x (batched records)
+    to 2.3x (one chunked long record) the wall time and ~2x the CPU time of these settings
+    on a shared 2-core box. ``threads=None`` therefore
+    means one intra-op thread (for more cores, run more processes: docs/DISTRIBUTED.md), and
+    pool threads, when asked for, never spin: spinning burns a core that another job or
+    session could use.
     """
     if threads is not None and threads < 1:
         raise ModelError(f"threads must be >= 1, got {threads}")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+    options.intra_op_num_threads = DEFAULT_THREADS if threads is None else threads
+    options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3  # ORT warnings are noise for users; errors still raise

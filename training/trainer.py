@@ -28,7 +28,7 @@ from tqdm import tqdm
 from rnaloc_infer import metrics
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import OptimConfig, TrainConfig
 from .data import (
     SequenceSet,
     default_data_dir,
@@ -66,7 +66,7 @@ def predict_probs(
     return probs
 
 
-def _lr_at(step: int, steps_total: int, cfg) -> float:
+def _lr_at(step: int, steps_total: int, cfg: OptimConfig) -> float:
     """Linear warmup then cosine decay to 5 % of the peak (or constant)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
