@@ -101,7 +101,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
               help="MCC/F1 at the model's metadata thresholds, or at MCC-optimal thresholds tuned on "
                    "these labels (optimistic; for diagnosis only).")
 @click.option("--no-plots", is_flag=True, help="Skip roc.png / pr.png.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads (default: 1, as rnaloc-infer; docs/PERFORMANCE.md).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="Do not print the table; only warnings in the log.")
 def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path], thresholds_mode: str,
