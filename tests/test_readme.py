@@ -29,3 +29,14 @@ def test_readme_first_command_runs_the_bundled_example():
     example = re.search(r"rnaloc-infer (\S+)", first).group(1)
     assert (ROOT / example).is_file()
     assert example in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_python_api_example_runs(monkeypatch, capsys):
+    """The README's Python snippet runs as written, on the bundled model and example."""
+    snippet = re.search(r"## Python API\n+```python\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["probs"].shape == (2, 6)
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == sum(1 for line in (ROOT / "examples/example.fa").read_text().splitlines() if line.startswith(">"))
