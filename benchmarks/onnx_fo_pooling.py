@@ -5,8 +5,10 @@ hand-built ``Scan`` for the bare recurrence. This script measures, in one run on
 ONNX Runtime CPU time per million nucleotides for
 
 * the whole QRNN model exported with each formulation of :mod:`rnaloc_infer.export.scan`
-  (``scan_tbh``, ``scan_bht``, ``scan_tbh_fused``) and with the legacy ``Loop`` (scripted
-  loop traced by ``torch.onnx.export(dynamo=False)``),
+  (``scan_tbh``, ``scan_bht``, ``*_fused``, ``scan_tbh_unrolled{K}``, ``blocked{K}``,
+  ``hybrid16``; ``--formulations`` picks some) and with the legacy ``Loop`` (scripted
+  loop traced by ``torch.onnx.export(dynamo=False)``), at the main shape and at
+  ``--extra-shapes`` (default 16 x 3,000 nt and one 65,536-nt chunk),
 * the recurrence alone in each representation (same B, H, T as inside the model),
 * the default formulation under each ORT graph optimisation level and with 1 vs 2 threads,
 
@@ -128,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--skip-loop", action="store_true", help="skip the slow legacy Loop rows")
     parser.add_argument("--out", type=Path, default=None, help="TSV of the results")
+    parser.add_argument("--formulations", default=",".join(FORMULATIONS),
+                        help="comma-separated formulations to time (default: all)")
+    parser.add_argument("--extra-shapes", default="16x3000,1x65536",
+                        help="further BATCHxLENGTH inputs for the whole-model rows ('' to skip)")
+    parser.add_argument("--skip-levels", action="store_true", help="skip the ORT optimisation-level rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -155,14 +162,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append({"what": what, "variant": variant, "ort_opt_level": level, "threads": str(threads),
                      "wall_ms_per_Mnt": f"{wall * 1e3 / mnt:.0f}", "cpu_ms_per_Mnt": f"{cpu * 1e3 / mnt:.0f}",
                      "max_abs_diff": f"{diff:.1e}"})
-        log.info("%-10s %-15s %-11s %d thr  wall %8.0f ms/Mnt  cpu %8.0f ms/Mnt  diff %.1e", what, variant, level,
+        log.info("%-16s %-20s %-11s %d thr  wall %8.0f ms/Mnt  cpu %8.0f ms/Mnt  diff %.1e", what, variant, level,
                  threads, wall * 1e3 / mnt, cpu * 1e3 / mnt, diff)
 
     def check(sess: ort.InferenceSession) -> float:
         return float(np.abs(sess.run(None, feed)[0] - reference).max())
 
     # 1. Whole model, each representation (and the default with 2 threads).
-    protos = {name: build_onnx(model, formulation=name, opset=args.opset) for name in FORMULATIONS}
+    chosen = [name for name in args.formulations.split(",") if name]
+    chosen += [DEFAULT_FORMULATION] if DEFAULT_FORMULATION not in chosen else []
+    protos = {name: build_onnx(model, formulation=name, opset=args.opset) for name in chosen}
     if not args.skip_loop:
         protos["legacy_loop"] = legacy_loop_model(model, args.opset)
     sessions = {name: session(proto, args.threads) for name, proto in protos.items()}
@@ -177,9 +186,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             record("model", name, "all", args.threads, timings[name], diffs[name])
 
+    # 1b. Whole model at realistic shapes (runtime batches of short records; one long-record chunk).
+    for shape in filter(None, args.extra_shapes.split(",")):
+        b, n = (int(v) for v in shape.split("x"))
+        toks = rng.integers(0, 5, (b, n)).astype(np.uint8)
+        feed_b = {"tokens": toks, "lengths": np.full(b, n, dtype=np.int64),
+                  **{f"state_in_{i}": s.numpy() for i, s in enumerate(model.zero_states(b))}}
+        with torch.no_grad():
+            ref_b = torch.sigmoid(model(torch.from_numpy(toks), torch.from_numpy(feed_b["lengths"]),
+                                        model.zero_states(b))[0]).numpy()
+        sess_b = {name: sessions[name] for name in chosen}
+        timings = interleaved({k: (lambda s=s: s.run(None, feed_b)) for k, s in sess_b.items()}, args.repeats)
+        scale = mnt / (b * n / 1e6)  # record() divides by the main input's Mnt
+        for name, sess in sess_b.items():
+            record(f"model_{shape}", name, "all", args.threads, (timings[name][0] * scale, timings[name][1] * scale),
+                   float(np.abs(sess.run(None, feed_b)[0] - ref_b).max()))
+
     # 2. Default formulation under each ORT graph optimisation level.
-    level_sessions = {level: session(protos[DEFAULT_FORMULATION], args.threads, level) for level in OPT_LEVELS}
-    timings = interleaved({k: (lambda s=s: s.run(None, feed)) for k, s in level_sessions.items()}, args.repeats)
+    level_sessions = {} if args.skip_levels else {
+        level: session(protos[DEFAULT_FORMULATION], args.threads, level) for level in OPT_LEVELS}
+    timings = interleaved({k: (lambda s=s: s.run(None, feed)) for k, s in level_sessions.items()}, args.repeats) if level_sessions else {}
     for level, sess in level_sessions.items():
         record("opt_level", DEFAULT_FORMULATION, level, args.threads, timings[level], check(sess))
 
@@ -189,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     c0 = np.zeros((args.batch, args.hidden), np.float32)
     tensors = [torch.from_numpy(a) for a in (f, x, c0)]
     ref_c = fo_pool_loop(*tensors).numpy()
-    rec = {name: replace_fo_pool(recurrence_placeholder(args.hidden, args.opset), name) for name in ("scan_tbh", "scan_bht")}
+    rec_names = dict.fromkeys(name[: -len("_fused")] if name.endswith("_fused") else name for name in chosen)
+    rec = {name: replace_fo_pool(recurrence_placeholder(args.hidden, args.opset), name) for name in rec_names}
     if not args.skip_loop:
         rec["legacy_loop"] = recurrence_loop(args.hidden, args.opset)
     rec_feed = {"f": f, "x": x, "c0": c0}

@@ -14,6 +14,21 @@ Formulations (benchmarks/onnx_fo_pooling.py measures them):
 * ``scan_tbh_fused`` / ``scan_bht_fused`` - as above, but the Scan reads f and z and
   forms ``x_t = (1 - f_t) * z_t`` inside the body (when the graph has that pattern), so
   the whole-tensor Sub/Mul before the Scan and the materialised x disappear.
+* ``scan_tbh_unrolled{K}`` (K in UNROLL_FACTORS; always fused when the pattern is there) -
+  time-major, time axis padded in-graph to a multiple of K with f=1, z=0 (so the state is
+  held through the pad), reshaped to [T/K, K, B, H]; the Scan body forms x for its K steps
+  at once, splits them and chains K Mul/Add steps, so ORT runs T/K iterations, not T.
+* ``blocked{K}`` (K in BLOCK_SIZES) - two-level recurrence, exact (no division, no logs):
+  time-major, x = (1 - f) * z on the whole tensor, pad as above, view time as N = T/K blocks
+  of K and Split the K positions; (1) K unrolled steps, each *vectorised over all N blocks*,
+  give every block's local state S (started from 0) and cumulative product P of f; (2) a
+  Scan over the N blocks carries the true state across block ends (c_end = P_K * c_start +
+  S_K); (3) c = P * c_start + S per slice, one Concat. About 5K + 3T/K node runs instead
+  of ~5T. Exact up to fp32 rounding (P may underflow to 0 for tiny f; that is harmless).
+* ``hybrid16`` (default) - per layer ``If(batch <= HYBRID_MAX_BATCH)``: ``blocked16``, else
+  ``scan_tbh_fused``. ORT's Scan cost is per node run, so the per-step Scan is slowest where a
+  step carries little data (batch 1 long-record chunks: blocked16 is ~2.3x faster there);
+  with big batches of short records the per-step Scan is ~10-15 % faster (docs/EXPORT.md).
 """
 
 from __future__ import annotations
@@ -28,8 +43,16 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER_DOMAIN = "rnaloc"
 PLACEHOLDER_OP = "FoPool"
-FORMULATIONS = ("scan_tbh", "scan_bht", "scan_tbh_fused", "scan_bht_fused")
-DEFAULT_FORMULATION = "scan_tbh_fused"
+UNROLL_FACTORS = (4, 8, 16, 32)
+BLOCK_SIZES = (16, 32, 64)
+FORMULATIONS = (
+    ("scan_tbh", "scan_bht", "scan_tbh_fused", "scan_bht_fused")
+    + tuple(f"scan_tbh_unrolled{k}" for k in UNROLL_FACTORS)
+    + tuple(f"blocked{k}" for k in BLOCK_SIZES)
+    + ("hybrid16",)
+)
+HYBRID_MAX_BATCH = 8  # hybrid16: blocked16 for batch <= this, scan_tbh_fused above
+DEFAULT_FORMULATION = "hybrid16"
 
 
 def _body(name: str, elem_type: int, fused: bool = False) -> onnx.GraphProto:
@@ -88,6 +111,16 @@ def _scan_nodes(
     (c,) = node.output
     tag = f"fo_pool_{index}"
     fused = False
+    if formulation == "hybrid16":
+        return _hybrid_nodes(node, index, elem_type, graph)
+    if formulation.startswith("scan_tbh_unrolled") or formulation.startswith("blocked"):
+        z = _find_z(graph, f, x)
+        if z is None:
+            log.warning("fo-pooling input is not (1 - f) * z; %s uses x directly", tag)
+        second, fused = (z, True) if z is not None else (x, False)
+        if formulation.startswith("blocked"):
+            return _blocked_nodes(f, second, c0, c, tag, int(formulation[len("blocked"):]), elem_type, fused)
+        return _unrolled_nodes(f, second, c0, c, tag, int(formulation[len("scan_tbh_unrolled"):]), elem_type, fused)
     if formulation.endswith("_fused"):
         formulation = formulation[: -len("_fused")]
         z = _find_z(graph, f, x)
@@ -114,6 +147,213 @@ def _scan_nodes(
             helper.make_node("Transpose", [f"{tag}_c_tm"], [c], name=f"{tag}_tc", perm=[1, 2, 0]),
         ]
     raise ValueError(f"unknown fo-pooling formulation {formulation!r}; expected one of {FORMULATIONS}")
+
+
+def _const(name: str, data_type: int, dims, vals) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], name=name, value=helper.make_tensor(name + "_v", data_type, dims, vals))
+
+
+def _pad_time(f: str, second: str, tag: str, k: int, elem_type: int, axis: int, rank: int) -> tuple:
+    """Nodes padding f (with 1) and the second input (with 0) along ``axis`` to a multiple of k.
+
+    Returns (nodes, f_padded, second_padded, T as a [1] int64 tensor)."""
+    i64 = TensorProto.INT64
+    nodes = [
+        _const(f"{tag}_k", i64, [1], [k]),
+        _const(f"{tag}_one", elem_type, [], [1.0]),
+        _const(f"{tag}_zero", elem_type, [], [0.0]),
+        _const(f"{tag}_zeros_before", i64, [rank + axis], [0] * (rank + axis)),
+        _const(f"{tag}_zeros_after", i64, [rank - axis - 1], [0] * (rank - axis - 1)),
+        helper.make_node("Shape", [f], [f"{tag}_T"], name=f"{tag}_shape_t", start=axis, end=axis + 1),
+        helper.make_node("Mod", [f"{tag}_T", f"{tag}_k"], [f"{tag}_tmod"], name=f"{tag}_mod1"),
+        helper.make_node("Sub", [f"{tag}_k", f"{tag}_tmod"], [f"{tag}_kmt"], name=f"{tag}_sub_pad"),
+        helper.make_node("Mod", [f"{tag}_kmt", f"{tag}_k"], [f"{tag}_npad"], name=f"{tag}_mod2"),
+        helper.make_node("Concat", [f"{tag}_zeros_before", f"{tag}_npad", f"{tag}_zeros_after"], [f"{tag}_pads"],
+                         name=f"{tag}_pads", axis=0),
+        helper.make_node("Pad", [f, f"{tag}_pads", f"{tag}_one"], [f"{tag}_fp"], name=f"{tag}_pad_f"),
+        helper.make_node("Pad", [second, f"{tag}_pads", f"{tag}_zero"], [f"{tag}_sp"], name=f"{tag}_pad_s"),
+    ]
+    return nodes, f"{tag}_fp", f"{tag}_sp", f"{tag}_T"
+
+
+def _unrolled_body(name: str, k: int, elem_type: int, fused: bool) -> onnx.GraphProto:
+    """State c [1, B, H]; scan inputs F, Z (or X) [K, B, H]; K chained steps; scan output [K, B, H]."""
+    nodes = []
+    inits = [helper.make_tensor("u_split", TensorProto.INT64, [k], [1] * k)]
+    second = "X"
+    if fused:
+        second = "Z"
+        inits.append(helper.make_tensor("u_one", elem_type, [], [1.0]))
+        nodes += [helper.make_node("Sub", ["u_one", "F"], ["u_omf"]), helper.make_node("Mul", ["u_omf", "Z"], ["X"])]
+    nodes += [
+        helper.make_node("Split", ["F", "u_split"], [f"u_f{i}" for i in range(k)], axis=0),
+        helper.make_node("Split", ["X", "u_split"], [f"u_x{i}" for i in range(k)], axis=0),
+    ]
+    prev = "c_in"
+    for i in range(k):
+        nodes += [helper.make_node("Mul", [f"u_f{i}", prev], [f"u_fc{i}"]), helper.make_node("Add", [f"u_fc{i}", f"u_x{i}"], [f"u_c{i}"])]
+        prev = f"u_c{i}"
+    nodes += [
+        helper.make_node("Identity", [prev], ["c_out"]),
+        helper.make_node("Concat", [f"u_c{i}" for i in range(k)], ["c_scan"], axis=0),
+    ]
+    vi = helper.make_tensor_value_info
+    return helper.make_graph(
+        nodes, name, [vi("c_in", elem_type, None), vi("F", elem_type, None), vi(second, elem_type, None)],
+        [vi("c_out", elem_type, None), vi("c_scan", elem_type, None)], initializer=inits,
+    )
+
+
+def _unrolled_nodes(f, second, c0, c, tag, k, elem_type, fused) -> List[onnx.NodeProto]:
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("Transpose", [f], [f"{tag}_f_tm"], name=f"{tag}_tf", perm=[2, 0, 1]),
+        helper.make_node("Transpose", [second], [f"{tag}_s_tm"], name=f"{tag}_ts", perm=[2, 0, 1]),
+    ]
+    pad_nodes, fp, sp, t = _pad_time(f"{tag}_f_tm", f"{tag}_s_tm", tag, k, elem_type, axis=0, rank=3)
+    nodes += pad_nodes
+    nodes += [
+        _const(f"{tag}_m1k", i64, [2], [-1, k]),
+        _const(f"{tag}_m1", i64, [1], [-1]),
+        _const(f"{tag}_zero_i", i64, [1], [0]),
+        _const(f"{tag}_ax0", i64, [1], [0]),
+        helper.make_node("Shape", [f"{tag}_f_tm"], [f"{tag}_bh"], name=f"{tag}_shape_bh", start=1),
+        helper.make_node("Concat", [f"{tag}_m1k", f"{tag}_bh"], [f"{tag}_blk_shape"], name=f"{tag}_blk_shape", axis=0),
+        helper.make_node("Concat", [f"{tag}_m1", f"{tag}_bh"], [f"{tag}_flat_shape"], name=f"{tag}_flat_shape", axis=0),
+        helper.make_node("Reshape", [fp, f"{tag}_blk_shape"], [f"{tag}_f_blk"], name=f"{tag}_rf"),
+        helper.make_node("Reshape", [sp, f"{tag}_blk_shape"], [f"{tag}_s_blk"], name=f"{tag}_rs"),
+        helper.make_node("Unsqueeze", [c0, f"{tag}_ax0"], [f"{tag}_c0u"], name=f"{tag}_uc0"),
+        helper.make_node(
+            "Scan", [f"{tag}_c0u", f"{tag}_f_blk", f"{tag}_s_blk"], [f"{tag}_c_last", f"{tag}_c_blk"], name=tag,
+            num_scan_inputs=2, body=_unrolled_body(f"{tag}_body", k, elem_type, fused),
+        ),
+        helper.make_node("Reshape", [f"{tag}_c_blk", f"{tag}_flat_shape"], [f"{tag}_c_pad"], name=f"{tag}_rc"),
+        helper.make_node("Slice", [f"{tag}_c_pad", f"{tag}_zero_i", t, f"{tag}_ax0"], [f"{tag}_c_tm"], name=f"{tag}_slice"),
+        helper.make_node("Transpose", [f"{tag}_c_tm"], [c], name=f"{tag}_tc", perm=[1, 2, 0]),
+    ]
+    return nodes
+
+
+def _carry_body(name: str, elem_type: int) -> onnx.GraphProto:
+    """State c [B, H]; scan inputs P_end, S_end [B, H]; scan output: the state entering the block."""
+    nodes = [
+        helper.make_node("Identity", ["c_in"], ["c_start"]),
+        helper.make_node("Mul", ["p_e", "c_in"], ["b_pc"]),
+        helper.make_node("Add", ["b_pc", "s_e"], ["c_out"]),
+    ]
+    vi = helper.make_tensor_value_info
+    return helper.make_graph(
+        nodes, name, [vi("c_in", elem_type, None), vi("p_e", elem_type, None), vi("s_e", elem_type, None)],
+        [vi("c_out", elem_type, None), vi("c_start", elem_type, None)],
+    )
+
+
+def _blocked_nodes(f, second, c0, c, tag, k, elem_type, fused) -> List[onnx.NodeProto]:
+    """Two-level recurrence: K unrolled steps vectorised over all N blocks, then a Scan over N."""
+    i64 = TensorProto.INT64
+    z = lambda n: f"{tag}_{n}"  # noqa: E731
+    nodes = [
+        _const(z("k"), i64, [1], [k]),
+        _const(z("one"), elem_type, [], [1.0]),
+        _const(z("zero"), elem_type, [], [0.0]),
+        _const(z("m1k"), i64, [2], [-1, k]),
+        _const(z("m1"), i64, [1], [-1]),
+        _const(z("zero_i"), i64, [1], [0]),
+        _const(z("ax0"), i64, [1], [0]),
+        _const(z("ax1"), i64, [1], [1]),
+        _const(z("split"), i64, [k], [1] * k),
+        helper.make_node("Transpose", [f], [z("f_tm")], name=z("tf"), perm=[2, 0, 1]),
+        helper.make_node("Transpose", [second], [z("s_tm")], name=z("ts"), perm=[2, 0, 1]),
+    ]
+    x_tm = z("s_tm")
+    if fused:
+        x_tm = z("x_tm")
+        nodes += [
+            helper.make_node("Sub", [z("one"), z("f_tm")], [z("omf")], name=z("omf")),
+            helper.make_node("Mul", [z("omf"), z("s_tm")], [x_tm], name=z("x")),
+        ]
+    nodes += [
+        # pad time to a multiple of K with f = 1, x = 0 (state held through the pad)
+        helper.make_node("Shape", [z("f_tm")], [z("T")], name=z("shape_t"), start=0, end=1),
+        helper.make_node("Shape", [z("f_tm")], [z("bh")], name=z("shape_bh"), start=1),
+        helper.make_node("Mod", [z("T"), z("k")], [z("tmod")], name=z("mod1")),
+        helper.make_node("Sub", [z("k"), z("tmod")], [z("kmt")], name=z("kmt")),
+        helper.make_node("Mod", [z("kmt"), z("k")], [z("npad")], name=z("mod2")),
+        helper.make_node("Concat", [z("npad"), z("bh")], [z("pad_shape")], name=z("pad_shape"), axis=0),
+        helper.make_node("Expand", [z("one"), z("pad_shape")], [z("f_pad")], name=z("f_pad")),
+        helper.make_node("Expand", [z("zero"), z("pad_shape")], [z("x_pad")], name=z("x_pad")),
+        helper.make_node("Concat", [z("f_tm"), z("f_pad")], [z("fp")], name=z("cat_f"), axis=0),
+        helper.make_node("Concat", [x_tm, z("x_pad")], [z("xp")], name=z("cat_x"), axis=0),
+        # [T', B, H] -> [N, K, B, H] -> K slices [N, 1, B, H]
+        helper.make_node("Concat", [z("m1k"), z("bh")], [z("blk_shape")], name=z("blk_shape"), axis=0),
+        helper.make_node("Concat", [z("m1"), z("bh")], [z("flat_shape")], name=z("flat_shape"), axis=0),
+        helper.make_node("Reshape", [z("fp"), z("blk_shape")], [z("f4")], name=z("rf")),
+        helper.make_node("Reshape", [z("xp"), z("blk_shape")], [z("x4")], name=z("rx")),
+        helper.make_node("Split", [z("f4"), z("split")], [z(f"f_{i}") for i in range(k)], name=z("split_f"), axis=1),
+        helper.make_node("Split", [z("x4"), z("split")], [z(f"x_{i}") for i in range(k)], name=z("split_x"), axis=1),
+    ]
+    # within-block state from 0 (S) and cumulative product of f (P), all blocks at once
+    s_names, p_names = [z("x_0")], [z("f_0")]
+    for i in range(1, k):
+        nodes += [
+            helper.make_node("Mul", [z(f"f_{i}"), s_names[-1]], [z(f"fs{i}")], name=z(f"fs{i}")),
+            helper.make_node("Add", [z(f"fs{i}"), z(f"x_{i}")], [z(f"S{i}")], name=z(f"S{i}")),
+            helper.make_node("Mul", [z(f"f_{i}"), p_names[-1]], [z(f"P{i}")], name=z(f"P{i}")),
+        ]
+        s_names.append(z(f"S{i}"))
+        p_names.append(z(f"P{i}"))
+    nodes += [
+        helper.make_node("Squeeze", [s_names[-1], z("ax1")], [z("s_end")], name=z("s_end")),
+        helper.make_node("Squeeze", [p_names[-1], z("ax1")], [z("p_end")], name=z("p_end")),
+        helper.make_node(
+            "Scan", [c0, z("p_end"), z("s_end")], [z("c_last"), z("c_start")], name=tag,
+            num_scan_inputs=2, body=_carry_body(z("carry_body"), elem_type),
+        ),
+        helper.make_node("Unsqueeze", [z("c_start"), z("ax1")], [z("c_start4")], name=z("c_start4")),
+    ]
+    # c = P * c_start + S, slice by slice (one Concat instead of two plus whole-tensor ops)
+    for i in range(k):
+        nodes += [
+            helper.make_node("Mul", [p_names[i], z("c_start4")], [z(f"pc{i}")], name=z(f"pc{i}")),
+            helper.make_node("Add", [z(f"pc{i}"), s_names[i]], [z(f"c_{i}")], name=z(f"c_{i}")),
+        ]
+    nodes += [
+        helper.make_node("Concat", [z(f"c_{i}") for i in range(k)], [z("c4")], name=z("cat_c"), axis=1),
+        helper.make_node("Reshape", [z("c4"), z("flat_shape")], [z("c_pad")], name=z("rc")),
+        helper.make_node("Slice", [z("c_pad"), z("zero_i"), z("T"), z("ax0")], [z("c_tm")], name=z("slice")),
+        helper.make_node("Transpose", [z("c_tm")], [c], name=z("tc"), perm=[1, 2, 0]),
+    ]
+    return nodes
+
+
+def _hybrid_nodes(node: onnx.NodeProto, index: int, elem_type: int, graph: onnx.GraphProto) -> List[onnx.NodeProto]:
+    """``If`` batch <= HYBRID_MAX_BATCH: blocked16, else scan_tbh_fused (both read the outer f, z, c0)."""
+    f, x, c0 = node.input
+    (c,) = node.output
+    tag = f"fo_pool_{index}"
+    branches = []
+    for suffix, formulation in (("blk", "blocked16"), ("seq", "scan_tbh_fused")):
+        inner = onnx.NodeProto()
+        inner.CopyFrom(node)
+        del inner.output[:]
+        inner.output.append(f"{tag}_{suffix}_c")
+        nodes = _scan_nodes(inner, index, formulation, elem_type, graph)
+        for n in nodes:  # distinct value and node names in the two branches
+            n.name = n.name.replace(tag, f"{tag}_{suffix}", 1)
+            for seq in (n.input, n.output):
+                for i, name in enumerate(seq):
+                    if name.startswith(tag + "_") and not name.startswith(f"{tag}_{suffix}_"):
+                        seq[i] = name.replace(tag, f"{tag}_{suffix}", 1)
+        branches.append(helper.make_graph(
+            nodes, f"{tag}_{suffix}", [], [helper.make_tensor_value_info(f"{tag}_{suffix}_c", elem_type, None)]))
+    i64 = TensorProto.INT64
+    return [
+        _const(f"{tag}_max_b", i64, [1], [HYBRID_MAX_BATCH]),
+        helper.make_node("Shape", [c0], [f"{tag}_b"], name=f"{tag}_shape_b", start=0, end=1),
+        helper.make_node("LessOrEqual", [f"{tag}_b", f"{tag}_max_b"], [f"{tag}_small_v"], name=f"{tag}_small_v"),
+        helper.make_node("Squeeze", [f"{tag}_small_v"], [f"{tag}_small"], name=f"{tag}_small"),
+        helper.make_node("If", [f"{tag}_small"], [c], name=tag, then_branch=branches[0], else_branch=branches[1]),
+    ]
 
 
 def _elem_type(graph: onnx.GraphProto, name: str) -> int:

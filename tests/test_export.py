@@ -16,7 +16,7 @@ from rnaloc_infer.alphabet import PAD_CODE
 from rnaloc_infer.cli.export import main as export_cli
 from rnaloc_infer.export.metadata import parse_metadata
 from rnaloc_infer.export.onnx_export import build_onnx, export_onnx, export_onnx_from_checkpoint
-from rnaloc_infer.export.scan import FORMULATIONS, non_default_domains
+from rnaloc_infer.export.scan import DEFAULT_FORMULATION, FORMULATIONS, non_default_domains
 from rnaloc_infer.export.torchscript_export import export_torchscript, load_torchscript
 from rnaloc_infer.training.checkpoint import save_checkpoint
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig
@@ -151,12 +151,33 @@ def test_graph_is_standard_onnx(exported):
     ops = [n.op_type for n in model.graph.node]
     assert "Loop" not in ops
     if exported.model.config.kind == "qrnn":
-        scans = [n for n in model.graph.node if n.op_type == "Scan"]
-        assert len(scans) == exported.model.config.layers
-        for scan in scans:  # default is the fused form: (1 - f) * z computed inside the body
-            body = next(a.g for a in scan.attribute if a.name == "body")
-            body_ops = [n.op_type for n in body.node]
-            assert body_ops[:2] == ["Sub", "Mul"], body_ops
+        layers = exported.model.config.layers
+        if DEFAULT_FORMULATION == "hybrid16":
+            # If(batch <= 8): blocked16 (Splits 16-way, Scan over blocks) else the fused per-step Scan
+            ifs = [n for n in model.graph.node if n.op_type == "If"]
+            assert len(ifs) == layers
+            for node in ifs:
+                then, other = (next(a.g for a in node.attribute if a.name == key) for key in ("then_branch", "else_branch"))
+                assert _split_counts(then).count(16) == 2 and any(n.name.endswith("_omf") for n in then.node)
+                scan = next(n for n in other.node if n.op_type == "Scan")
+                body = next(a.g for a in scan.attribute if a.name == "body")
+                assert [n.op_type for n in body.node][:2] == ["Sub", "Mul"]
+        elif DEFAULT_FORMULATION.startswith("blocked"):
+            # blocked: the Scan carries the state across blocks; x = (1 - f) * z is formed from
+            # the time-major f and z (fused: the exporter found the pattern), K-way Splits
+            scans = [n for n in model.graph.node if n.op_type == "Scan"]
+            assert len(scans) == layers
+            k = int(DEFAULT_FORMULATION[len("blocked"):])
+            names = {n.name for n in model.graph.node}
+            assert all(f"{scan.name}_omf" in names for scan in scans)
+            assert _split_counts(model.graph).count(k) == 2 * len(scans)
+        else:
+            scans = [n for n in model.graph.node if n.op_type == "Scan"]
+            assert len(scans) == layers
+            for scan in scans:  # the fused form: (1 - f) * z computed inside the body
+                body = next(a.g for a in scan.attribute if a.name == "body")
+                body_ops = [n.op_type for n in body.node]
+                assert body_ops[:2] == ["Sub", "Mul"] or "Split" in body_ops, body_ops
     inputs = {i.name: i for i in exported.session.get_inputs()}
     n_states = len(exported.model.state_shapes())
     assert list(inputs) == ["tokens", "lengths"] + [f"state_in_{i}" for i in range(n_states)]
@@ -215,6 +236,77 @@ def test_alternative_formulation_matches():
         outs.append(session.run(None, feed)[0])
     for other in outs[1:]:
         _close(outs[0], other, atol=1e-6)
+
+
+def _split_counts(graph):
+    """Output counts of every Split node, in the graph and in Scan bodies."""
+    counts = []
+    for node in graph.node:
+        if node.op_type == "Split":
+            counts.append(len(node.output))
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                counts += _split_counts(attr.g)
+    return counts
+
+
+@pytest.mark.parametrize("formulation", ["scan_tbh_unrolled16", "blocked16"])
+def test_unrolled_formulation_matches_reference(formulation):
+    """K = 16 steps per Scan iteration / block; step counts that are not multiples of 16 (and 1)
+    are padded in-graph with f = 1 and sliced back; chunked calls carry the state exactly."""
+    k = 16
+    torch.manual_seed(0)
+    model = LocalizationModel(CONFIGS["qrnn"]).eval()
+    proto = build_onnx(model, formulation=formulation)
+    scans = [n for n in proto.graph.node if n.op_type == "Scan"]
+    assert len(scans) == CONFIGS["qrnn"].layers
+    if formulation.startswith("scan_tbh_unrolled"):
+        bodies = [a.g for n in scans for a in n.attribute if a.name == "body"]
+        assert all(sum(1 for m in b.node if m.op_type == "Split" and len(m.output) == k) == 2 for b in bodies)
+        assert all(sum(1 for m in b.node if m.op_type == "Sub") == 1 for b in bodies)  # fused (1 - f) * z
+    else:
+        assert _split_counts(proto.graph).count(k) == 2 * CONFIGS["qrnn"].layers
+    session = _session(proto)
+    stride = CONFIGS["qrnn"].stride
+    feed_states = [s.numpy() for s in model.zero_states(1)]
+    for length in (1, 7, 5 * stride, 999, 37 * stride + 3):  # 1, 2, 5, 250, 38 steps: none a multiple of 16
+        tokens, lengths = _tokens([length], seed=length)
+        with torch.no_grad():
+            logits, ref_states = model(torch.from_numpy(tokens), torch.from_numpy(lengths), model.zero_states(1))
+        feed = {"tokens": tokens, "lengths": lengths, **{f"state_in_{i}": s for i, s in enumerate(feed_states)}}
+        out = session.run(None, feed)
+        _close(torch.sigmoid(logits).numpy(), out[0], atol=1e-5)
+        _close_states([s.numpy() for s in ref_states], out[1:])
+    # chunked (cut at 13 steps, not a multiple of K) equals one-shot
+    tokens, lengths = _tokens([999], seed=3)
+    one_shot = session.run(None, {"tokens": tokens, "lengths": lengths,
+                                  **{f"state_in_{i}": s for i, s in enumerate(feed_states)}})[0]
+    states, cut = feed_states, 13 * stride
+    for start in range(0, 999, cut):
+        piece = tokens[:, start:start + cut]
+        out = session.run(None, {"tokens": piece, "lengths": np.array([piece.shape[1]], np.int64),
+                                 **{f"state_in_{i}": s for i, s in enumerate(states)}})
+        states = out[1:]
+    _close(one_shot, out[0])
+    # the fp16 export builds and runs with the same formulation
+    half = _session(build_onnx(model, formulation=formulation, precision="fp16"))
+    half_out = half.run(None, {"tokens": tokens, "lengths": lengths,
+                               **{f"state_in_{i}": s for i, s in enumerate(feed_states)}})[0]
+    _close(one_shot, half_out, atol=FP16_ATOL)
+
+
+def test_hybrid_formulation_both_branches():
+    """hybrid16 takes blocked16 for batch <= 8 and the per-step Scan above; both match eager."""
+    torch.manual_seed(0)
+    model = LocalizationModel(CONFIGS["qrnn"]).eval()
+    session = _session(build_onnx(model, formulation="hybrid16"))
+    for batch, length in ((1, 999), (8, 37), (9, 999), (12, 1)):
+        tokens, lengths = _tokens([length] * batch, seed=batch)
+        with torch.no_grad():
+            logits, _ = model(torch.from_numpy(tokens), torch.from_numpy(lengths), model.zero_states(batch))
+        feed = {"tokens": tokens, "lengths": lengths}
+        feed.update({f"state_in_{i}": s.numpy() for i, s in enumerate(model.zero_states(batch))})
+        _close(torch.sigmoid(logits).numpy(), session.run(None, feed)[0], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
