@@ -176,7 +176,14 @@ class ModelSession:
     construction, so one instance may serve several threads.
     """
 
-    def __init__(self, path: os.PathLike | str, device: str = "auto", threads: Optional[int] = None, prefer_fp16: bool = True):
+    def __init__(
+        self,
+        path: os.PathLike | str,
+        device: str = "auto",
+        threads: Optional[int] = None,
+        prefer_fp16: bool = True,
+        io_binding: Optional[bool] = None,
+    ):
         path = original = Path(path)
         providers = choose_providers(device)
         on_cuda = providers[0] == "CUDAExecutionProvider"
@@ -196,7 +203,7 @@ class ModelSession:
             if device == "auto" and on_cuda:
                 # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".
                 log.warning("CUDA unavailable (%s); using the CPU", str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
-                self.__init__(original, device="cpu", threads=threads, prefer_fp16=False)
+                self.__init__(original, device="cpu", threads=threads, prefer_fp16=False, io_binding=io_binding)
                 return
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if on_cuda:
@@ -204,6 +211,9 @@ class ModelSession:
             raise _fail(path, f"cannot load ONNX model (corrupt or not an ONNX file?): {first[:300]}") from None
         self.providers = self._session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        # I/O binding (default on CUDA): carried states stay on the device between the chunks
+        # of a long record instead of a host round trip per call; only probs come back.
+        self.io_binding = self.device == "cuda" if io_binding is None else io_binding
         self.info = parse_metadata(path, dict(self._session.get_modelmeta().custom_metadata_map))
         self._check_io(path)
         log.debug("loaded %s (%s, stride %d, %d states) on %s", path, self.info.kind, self.info.stride, len(self.state_shapes), self.providers)
@@ -258,14 +268,33 @@ class ModelSession:
         """One model call; returns float32 probabilities [batch, classes] and the new states."""
         if states is None:
             states = self.zero_states(tokens.shape[0])
-        feeds = {"tokens": tokens, "lengths": lengths}
-        feeds.update(zip(self._state_names, states))
         try:
+            if self.io_binding:
+                return self._run_bound(tokens, lengths, states)
+            feeds = {"tokens": tokens, "lengths": lengths}
+            feeds.update(zip(self._state_names, states))
             out = self._session.run(self._output_names, feeds)
         except Exception as exc:  # ORT's Fail/InvalidArgument/RuntimeException: the model, not the input
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _fail(self.info.path, f"inference failed (batch {tokens.shape[0]} x {tokens.shape[1]} nt): {first[:300]}") from None
         return np.asarray(out[0], dtype=np.float32), out[1:]
+
+    def _run_bound(self, tokens: np.ndarray, lengths: np.ndarray, states: Sequence) -> Tuple[np.ndarray, List]:
+        """run() through an IOBinding: states in and out as device-resident OrtValues."""
+        binding = self._session.io_binding()
+        binding.bind_cpu_input("tokens", tokens)
+        binding.bind_cpu_input("lengths", lengths)
+        for name, state in zip(self._state_names, states):
+            if isinstance(state, ort.OrtValue):
+                binding.bind_ortvalue_input(name, state)
+            else:
+                binding.bind_cpu_input(name, state)
+        binding.bind_output("probs", "cpu")
+        for name in self._output_names[1:]:
+            binding.bind_output(name, self.device)
+        self._session.run_with_iobinding(binding)
+        outputs = binding.get_outputs()
+        return np.asarray(outputs[0].numpy(), dtype=np.float32), list(outputs[1:])
 
     def chunk_length(self, chunk_nt: int) -> int:
         """Largest multiple of the model's stride not above chunk_nt (at least one stride)."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import random_seq, write_fasta
-from rnaloc_infer.alphabet import encode
+from rnaloc_infer.alphabet import encode, pad_batch
 from rnaloc_infer.api import Prediction, Predictor
 from rnaloc_infer.batching import BatchConfig, Scored, plan_batches, predict_stream
 from rnaloc_infer.errors import InputError
@@ -109,6 +109,22 @@ def test_output_order_equals_input_order_for_shuffled_lengths(tcn_model, rng):
     for o, seq in zip(out, seqs):
         alone, _ = session.run(encode(seq)[None, :], np.array([len(seq)], dtype=np.int64))
         assert np.abs(o.probs - alone[0]).max() <= 1e-4
+
+
+def test_io_binding_path_equals_plain_run(any_model, rng):
+    """The I/O-binding path (default on CUDA) gives the plain path's results; states come back
+    as OrtValues that the next chunk takes as they are. Exercised on the CPU provider here."""
+    plain = ModelSession(any_model, device="cpu", threads=1)
+    bound = ModelSession(any_model, device="cpu", threads=1, io_binding=True)
+    assert bound.io_binding and not plain.io_binding
+    seqs = [random_seq(rng, int(n)) for n in (5, 300, 1200)]
+    tokens, lengths = pad_batch([encode(s) for s in seqs])
+    expected, _ = plain.run(tokens, lengths)
+    got, states = bound.run(tokens, lengths)
+    assert np.abs(got - expected).max() <= 1e-6
+    assert all(type(state).__name__ == "OrtValue" for state in states)
+    codes = encode(random_seq(rng, 5000))
+    assert np.abs(bound.predict_long(codes, 1000) - plain.predict_long(codes, 1000)).max() <= 1e-6
 
 
 def test_record_alone_equals_record_in_batch(any_model, rng):
