@@ -77,6 +77,9 @@ class Predictor:
         non-nucleotide letter (U/lowercase/IUPAC codes are accepted).
         """
 
+        if isinstance(sequences, (str, bytes)):
+            raise TypeError("predict() takes a list of sequences; wrap a single sequence: predict([seq])")
+
         def records() -> Iterator[Record]:
             for index, sequence in enumerate(sequences):
                 try:

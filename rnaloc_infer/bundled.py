@@ -31,10 +31,11 @@ def bundled_models() -> List[str]:
 def resolve_model(model: Union[str, "os.PathLike[str]"] = DEFAULT_MODEL) -> Path:
     """Path of the model file; a name without a path separator or suffix means a bundled model."""
     text = os.fspath(model)
-    looks_like_path = os.sep in text or "/" in text or text.endswith(".onnx") or Path(text).exists()
+    candidate = _models_dir() / f"{text}.onnx"
+    # A bundled name wins over a same-named file or folder in the working directory.
+    looks_like_path = os.sep in text or "/" in text or text.endswith(".onnx") or (Path(text).exists() and not candidate.is_file())
     if looks_like_path:
         return Path(text)
-    candidate = _models_dir() / f"{text}.onnx"
     if not candidate.is_file():
         names = ", ".join(bundled_models()) or "none installed"
         raise ModelError(f"no bundled model named {text!r} (bundled: {names}); pass a path to an .onnx file with --model")

@@ -45,6 +45,28 @@ from xopen import xopen
 from .alphabet import NUCLEOTIDE_LETTERS, encode
 from .errors import InputError
 
+
+def _decompression_errors() -> tuple:
+    """Exception types that mean "corrupt compressed input". xopen decodes gzip with
+    python-isal or zlib-ng when they are installed, whose errors do not derive from zlib.error."""
+    errors: list = [EOFError, zlib.error, lzma.LZMAError]
+    try:
+        from isal.igzip_lib import IsalError
+
+        errors.append(IsalError)
+    except ImportError:
+        pass
+    try:
+        from zlib_ng.zlib_ng import error as ZlibNgError
+
+        errors.append(ZlibNgError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+DECOMPRESSION_ERRORS = _decompression_errors()
+
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -223,7 +245,7 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
             for header, raw in _split_records(bytes(pending)):
                 number += 1
                 yield _make_record(source, number, header, raw)
-    except (EOFError, zlib.error, lzma.LZMAError) as exc:
+    except DECOMPRESSION_ERRORS as exc:
         raise InputError(source, f"truncated or corrupt compressed file ({exc}; {number} records read before)") from None
     except OSError as exc:
         detail = exc.strerror or str(exc)

@@ -9,6 +9,7 @@ returns the record stream. Every failure becomes the runtime's one-line error ty
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -139,12 +140,12 @@ def warn_if_genome(inputs: Sequence[str]) -> bool:
 
     found = False
     for path in inputs:
-        if path == "-":
-            continue
+        if path == "-" or not os.path.isfile(path):
+            continue  # a pipe, FIFO or /dev/stdin: peeking would consume records the reader needs
         try:
             reason = looks_like_genome(path)
-        except (OSError, EOFError, ValueError):
-            continue  # unreadable input: the FASTA reader reports it properly
+        except Exception:  # only decides on a warning: the FASTA reader reports bad input properly
+            continue
         if reason:
             found = True
             log.warning(

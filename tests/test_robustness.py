@@ -330,3 +330,41 @@ def test_troubleshooting_lists_the_messages():
     for stem in stems:
         assert stem in code, f"message no longer in the code: {stem!r}"
         assert stem in doc, f"message missing from docs/TROUBLESHOOTING.md: {stem!r}"
+
+
+def test_pipe_given_by_path_loses_no_records(tcn_model, tmp_path):
+    """/dev/stdin, <(...) and FIFOs are read once: no look-ahead may consume their records."""
+    source = DATA / "wrapped_mixed_case.fa"
+    expected = invoke(source, "--model", tcn_model, "-q").output
+    with open(source, "rb") as fh:
+        proc = subprocess.run(CLI + ["/dev/stdin", "--model", str(tcn_model), "-q"], stdin=fh,
+                              capture_output=True, text=True, env=cli_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1:] == expected.splitlines()[1:]
+
+
+def test_corrupt_gzip_body_is_a_clear_input_error(tmp_path, tcn_model):
+    """A damaged deflate stream (not just a truncated one) is bad input, exit 1, whatever
+    gzip backend xopen picked (python-isal and zlib-ng raise their own exception types)."""
+    import gzip
+
+    rng = np.random.default_rng(7)
+    fasta = "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 2000))}\n" for i in range(50)).encode()
+    data = bytearray(gzip.compress(fasta))
+    assert len(data) > 10_000
+    data[2000:2400] = bytes(400)
+    damaged = tmp_path / "damaged.fa.gz"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out.tsv"
+    result = invoke(damaged, "--model", tcn_model, "-o", out)
+    assert_one_line_error(result, "damaged.fa.gz", "corrupt compressed file")
+    assert not out.exists()
+
+
+def test_bundled_name_wins_over_same_named_folder(tmp_path, monkeypatch):
+    from rnaloc_infer.bundled import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()
+    assert resolve_model("default").parent.name == "models"
+    assert resolve_model("default").is_file()

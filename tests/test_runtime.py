@@ -290,3 +290,9 @@ def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, c
     assert session.device == "cpu" and "CUDA unavailable" in caplog.text
     with pytest.raises(ModelError, match="CUDA driver version"):
         ModelSession(tcn_model, device="cuda")
+
+
+def test_predict_rejects_a_bare_string(tcn_model):
+    """predict("ACGT") would otherwise score each letter as its own sequence."""
+    with pytest.raises(TypeError, match="list of sequences"):
+        Predictor(tcn_model, device="cpu", threads=1).predict("ACGT")
