@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,6 +36,21 @@ def _label(name: str, value: float, what: str) -> str:
     return f"{name} ({what} {value:.3f})" if not math.isnan(value) else f"{name} ({what} n/a)"
 
 
+def _classes_with_curves(classes: Sequence[str], y: np.ndarray) -> Iterator[Tuple[int, str, int]]:
+    """(column, class, positives) for classes with both label values: only they have a curve."""
+    for j, cls in enumerate(classes):
+        pos = int(y[:, j].sum())
+        if pos not in (0, y.shape[0]):
+            yield j, cls, pos
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(y_true: np.ndarray, scores: np.ndarray, classes: Sequence[str], out_dir: str | Path,
                 table: Optional[MetricsTable] = None, title: str = "") -> Optional[List[Path]]:
     """Write ``roc.png`` and ``pr.png`` into ``out_dir``; returns their paths, or None without matplotlib.
@@ -54,10 +69,7 @@ def plot_curves(y_true: np.ndarray, scores: np.ndarray, classes: Sequence[str], 
     paths: List[Path] = []
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
-    for j, cls in enumerate(classes):
-        pos = int(y[:, j].sum())
-        if pos in (0, y.shape[0]):
-            continue
+    for j, cls, pos in _classes_with_curves(classes, y):
         fpr, tpr = roc_points(y[:, j], s[:, j])
         auc = table.auroc[j] if table else float("nan")
         ax.plot(fpr, tpr, lw=1.4, label=_label(cls, auc, "AUROC"))
@@ -65,16 +77,10 @@ def plot_curves(y_true: np.ndarray, scores: np.ndarray, classes: Sequence[str], 
     ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01),
            title=f"ROC {title}".strip())
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "roc.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_save(plt, fig, out / "roc.png"))
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
-    for j, cls in enumerate(classes):
-        pos = int(y[:, j].sum())
-        if pos in (0, y.shape[0]):
-            continue
+    for j, cls, pos in _classes_with_curves(classes, y):
         recall, precision = pr_points(y[:, j], s[:, j])
         ap = table.auprc[j] if table else float("nan")
         (line,) = ax.step(np.r_[0.0, recall], np.r_[precision[0], precision], where="pre", lw=1.4,
@@ -82,10 +88,7 @@ def plot_curves(y_true: np.ndarray, scores: np.ndarray, classes: Sequence[str], 
         ax.axhline(pos / y.shape[0], color=line.get_color(), lw=0.7, ls=":")
     ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01), title=f"Precision-recall {title}".strip())
     ax.legend(loc="best", fontsize=8, framealpha=0.8)
-    fig.tight_layout()
-    paths.append(out / "pr.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_save(plt, fig, out / "pr.png"))
     for p in paths:
         log.info("wrote %s", p)
     return paths

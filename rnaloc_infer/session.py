@@ -169,6 +169,11 @@ def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
     return options
 
 
+def _first_line(exc: BaseException) -> str:
+    """ORT's messages run to many lines; users get the first (or the type when empty)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class ModelSession:
     """One loaded model: run(tokens, lengths, states) -> (probs, states).
 
@@ -202,10 +207,10 @@ class ModelSession:
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
             if device == "auto" and on_cuda:
                 # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".
-                log.warning("CUDA unavailable (%s); using the CPU", str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
+                log.warning("CUDA unavailable (%s); using the CPU", _first_line(exc)[:200])
                 self.__init__(original, device="cpu", threads=threads, prefer_fp16=False, io_binding=io_binding)
                 return
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = _first_line(exc)
             if on_cuda:
                 raise _fail(path, f"cannot start it on CUDA (try --device cpu): {first[:300]}") from None
             raise _fail(path, f"cannot load ONNX model (corrupt or not an ONNX file?): {first[:300]}") from None
@@ -275,7 +280,7 @@ class ModelSession:
             feeds.update(zip(self._state_names, states))
             out = self._session.run(self._output_names, feeds)
         except Exception as exc:  # ORT's Fail/InvalidArgument/RuntimeException: the model, not the input
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = _first_line(exc)
             raise _fail(self.info.path, f"inference failed (batch {tokens.shape[0]} x {tokens.shape[1]} nt): {first[:300]}") from None
         return np.asarray(out[0], dtype=np.float32), out[1:]
 
