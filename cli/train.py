@@ -54,6 +54,31 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
                            "best_macro_auroc": result.best_macro_auroc, "epochs_run": result.epochs_run}))
 
 
+@main.command()
+@click.option("--k", "k", type=click.IntRange(2, 8), default=6, show_default=True, help="k-mer size.")
+@click.option("--dim", type=click.IntRange(min=1), default=32, show_default=True, help="Vector size.")
+@click.option("--fasta", "fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="Training FASTA (repeatable; default: the train split in --data-dir). Never the valid or test split.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with dm3loc_train.fa.gz (default: ../shared/data).")
+@click.option("--window", type=click.IntRange(min=1), default=5, show_default=True, help="word2vec context window (k-mers).")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int, epochs: int, workers: int,
+          seed: int, out: Path) -> None:
+    """Train word2vec k-mer vectors (dna2vec-style) for the k-mer embedding encoder."""
+    from rnaloc_infer.training.data import default_data_dir, split_paths
+    from rnaloc_infer.training.kmer_vectors import train_kmer_vectors
+
+    paths = list(fasta) or [split_paths(data_dir or default_data_dir(), "train")[0]]
+    table = train_kmer_vectors(paths, k, dim, window=window, epochs=epochs, workers=workers, seed=seed)
+    table.save(out)
+    click.echo(json.dumps({"out": str(out), "k": k, "dim": dim, "present": int(table.present.sum()),
+                           "words": table.info["words"]}))
+
+
 try:  # written by another engineer; optional so `fit` works without it
     from .evaluate import evaluate
 

@@ -49,7 +49,7 @@ class HalfExportWrapper(nn.Module):
     def __init__(self, model: LocalizationModel):
         super().__init__()
         self.model = model
-        self.n_half_states = len(model.state_shapes()) - len(model.pool.state_shapes())
+        self.n_half_states = len(model.state_shapes()) - model.fp32_state_count()
 
     def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
         cast = [s.half() if i < self.n_half_states else s for i, s in enumerate(states)]

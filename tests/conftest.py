@@ -8,6 +8,7 @@ runtime under test.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sys
@@ -147,3 +148,27 @@ def cli_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
     return env
+
+
+def _write_split(folder: Path, split: str, n: int, rng: np.random.Generator) -> None:
+    fasta = folder / f"tiny_{split}.fa.gz"
+    rows = ["id\tgene_id\tgene_name\t" + "\t".join(CLASSES)]
+    with gzip.open(fasta, "wt") as handle:
+        for i in range(n):
+            seq = "".join(rng.choice(list("ACGT"), size=int(rng.integers(20, 120))))
+            labels = (rng.random(len(CLASSES)) < 0.4).astype(int)
+            labels[i % len(CLASSES)] = 1
+            labels[(i + 1) % len(CLASSES)] = 0  # every class has both label values
+            handle.write(f">{split}{i} gene{i} loc=x\n{seq}\n")
+            rows.append(f"{split}{i}\t{i}\tG{i}\t" + "\t".join(map(str, labels)))
+    (folder / f"tiny_{split}_labels.tsv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_split(data, "train", 24, rng)
+    _write_split(data, "valid", 12, rng)
+    return data

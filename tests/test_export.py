@@ -24,13 +24,17 @@ from rnaloc_infer.training.models import LocalizationModel, ModelConfig
 ATOL = 1e-4
 FP16_ATOL = 2e-3  # documented in docs/EXPORT.md
 LENGTHS = (1, 7, 1000, 20000)
-KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif")
+KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif", "qrnn_kmer", "lstm_kmer")
 CONFIGS = {
     "qrnn": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2),
     "tcn": ModelConfig(kind="tcn", hidden=12, layers=3, stride=8, kernel_size=3),
     "lstm": ModelConfig(kind="lstm", hidden=8, layers=2, stride=4),
     # the default model's front end: a causal motif convolution whose context is a carried state
     "qrnn_motif": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=7),
+    # k-mer embedding encoder + k-mer bag (tables as Gathers, k-mer contexts as carried states)
+    "qrnn_kmer": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=5,
+                             kmer_k=4, kmer_dim=6, bag_k=3, bag_dim=4),
+    "lstm_kmer": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, kmer_k=3, kmer_dim=5),
 }
 
 
@@ -63,7 +67,7 @@ def _tokens(lengths, seed=0):
 
 class Exported:
     def __init__(self, kind, tmp):
-        torch.manual_seed({"qrnn": 1, "tcn": 2, "lstm": 3, "qrnn_motif": 4}[kind])
+        torch.manual_seed(KINDS.index(kind) + 1)
         self.model = LocalizationModel(CONFIGS[kind]).eval()
         meta = {"thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "train_data_sha256": "deadbeef"}
         self.onnx_path = export_onnx(self.model, tmp / f"{kind}.onnx", **meta)
@@ -107,7 +111,7 @@ def _close(a, b, atol=ATOL):
 def _close_states(a, b):
     assert len(a) == len(b)
     for x, y in zip(a, b):
-        np.testing.assert_allclose(x, y, atol=ATOL, rtol=1e-5)  # sums grow with length
+        np.testing.assert_allclose(x, y, atol=ATOL, rtol=1e-4)  # sums over 20,000 positions: fp32 summation order
 
 
 @pytest.mark.parametrize("length", LENGTHS)

@@ -53,15 +53,24 @@ def test_fo_pool_gradcheck():
     assert torch.autograd.gradcheck(fo_pool, (f.requires_grad_(), x.requires_grad_(), c0.requires_grad_()))
 
 
-def _model(kind: str, seed: int = 0, front_kernel: int = 0) -> LocalizationModel:
+def _model(kind: str, seed: int = 0, front_kernel: int = 0, encoder: str = "onehot") -> LocalizationModel:
     torch.manual_seed(seed)
     layers = 3 if kind == "tcn" else 2
-    config = ModelConfig(kind=kind, hidden=8, layers=layers, stride=4, dropout=0.0, front_kernel=front_kernel)
+    config = ModelConfig(kind=kind, hidden=8, layers=layers, stride=4, dropout=0.0, front_kernel=front_kernel,
+                         **ENCODER_OPTIONS[encoder])
     return LocalizationModel(config).eval()
 
 
 # 0: patch front end; 5: motif convolution (carries 4 nt of context across chunks).
 FRONT_KERNELS = pytest.mark.parametrize("front_kernel", [0, 5])
+# one-hot; k-mer embedding (carries k-1 codes); k-mer embedding + k-mer bag (a second context
+# and an accumulator state). k = 5 > stride 4, so the k-mer context crosses a whole patch.
+ENCODER_OPTIONS = {
+    "onehot": {},
+    "kmer": {"kmer_k": 5, "kmer_dim": 6},
+    "kmer_bag": {"kmer_k": 3, "kmer_dim": 4, "bag_k": 5, "bag_dim": 3},
+}
+ENCODERS = pytest.mark.parametrize("encoder", list(ENCODER_OPTIONS))
 
 
 def _tokens(length: int, seed: int) -> torch.Tensor:
@@ -81,11 +90,12 @@ def _body_output(model: LocalizationModel, tokens: torch.Tensor) -> torch.Tensor
     return captured["h"]
 
 
+@ENCODERS
 @FRONT_KERNELS
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_causality(kind, front_kernel):
+def test_causality(kind, front_kernel, encoder):
     """Changing inputs after step t must not change body outputs up to t (whole patches)."""
-    model = _model(kind, front_kernel=front_kernel)
+    model = _model(kind, front_kernel=front_kernel, encoder=encoder)
     tokens = _tokens(64, seed=1)
     changed = tokens.clone()
     changed[0, 40:] = (changed[0, 40:] + 1) % 5
@@ -96,11 +106,12 @@ def test_causality(kind, front_kernel):
     assert not torch.allclose(before[:, :, step:], after[:, :, step:])
 
 
+@ENCODERS
 @FRONT_KERNELS
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_batching_invariance(kind, front_kernel):
+def test_batching_invariance(kind, front_kernel, encoder):
     """A record alone equals the same record inside a right-padded batch."""
-    model = _model(kind, front_kernel=front_kernel)
+    model = _model(kind, front_kernel=front_kernel, encoder=encoder)
     lengths = [37, 64, 5, 1]
     records = [_tokens(n, seed=i)[0] for i, n in enumerate(lengths)]
     batch = torch.full((len(records), max(lengths)), 5, dtype=torch.uint8)
@@ -113,10 +124,11 @@ def test_batching_invariance(kind, front_kernel):
             torch.testing.assert_close(together[i : i + 1], alone, rtol=1e-5, atol=1e-5)
 
 
+@ENCODERS
 @FRONT_KERNELS
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_chunked_equals_one_shot(kind, front_kernel):
-    model = _model(kind, front_kernel=front_kernel)
+def test_chunked_equals_one_shot(kind, front_kernel, encoder):
+    model = _model(kind, front_kernel=front_kernel, encoder=encoder)
     tokens = _tokens(75, seed=9)  # ragged last chunk
     with torch.no_grad():
         one_shot = model.predict_logits(tokens, torch.tensor([75]))

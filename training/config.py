@@ -53,6 +53,9 @@ class OptimConfig:
     schedule: str = "cosine"  # "cosine" (per step, after warmup) or "constant"
     grad_clip: float = 1.0
     patience: int = 4  # early stopping on valid macro AUROC
+    # Classes left out of the model-selection score (early stopping, best.pt). Exosome has 23
+    # valid negatives: its AUROC moves by +-0.05 between epochs by chance and drowns the rest.
+    select_exclude: list = field(default_factory=list)
     threads: int = 2  # torch.set_num_threads on CPU
 
 
@@ -72,6 +75,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     seed: int = 0
+    # word2vec table (``rnaloc-train kmers``) that initialises a k-mer embedding encoder; None: random init
+    kmer_vectors: Optional[str] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +92,7 @@ class TrainConfig:
             optim=OptimConfig(**_known(OptimConfig, data.get("optim", {}), "optim")),
             loss=LossConfig(**_known(LossConfig, data.get("loss", {}), "loss")),
             seed=int(data.get("seed", 0)),
+            kmer_vectors=data.get("kmer_vectors"),
         )
 
 

@@ -6,10 +6,11 @@
 * ``lengths``: (batch,) number of real nucleotides in this call (the rest is padding).
 * ``states``: carried state tensors, batch-first; all zeros at the start of a sequence.
 
-Layout: fixed one-hot lookup (6x5, padding row zero) -> strided "patch" convolution
-(kernel = stride, so it needs no carried context and shortens the sequence ``stride``-fold)
--> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log length)
--> small MLP head with one logit per class. Calling the model on consecutive chunks whose
+Layout: encoder (fixed one-hot lookup, 6x5 with a zero padding row; or a k-mer embedding,
+:mod:`.kmers`) -> strided "patch" convolution (kernel = stride, so it needs no carried
+context and shortens the sequence ``stride``-fold) or a motif convolution max-pooled by
+``stride`` -> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log
+length, + optional k-mer bag) -> small MLP head with one logit per class. Calling the model on consecutive chunks whose
 lengths are multiples of ``stride`` gives the same logits as one call on the whole sequence.
 """
 
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 
+from .kmers import KmerBag, KmerEmbedding
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
 
 CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
@@ -46,6 +48,15 @@ class ModelConfig:
     # dependent). >0: a causal motif convolution of this width at full resolution, ReLU, then
     # max-pooling by ``stride`` — shift-invariant motif detectors, like a k-mer counter.
     front_kernel: int = 0
+    # Encoder: 0 = one-hot; k >= 2 = k-mer embedding of ``kmer_dim`` (word2vec-initialised when
+    # the training config names vectors), fine-tuned unless ``kmer_trainable`` is false.
+    kmer_k: int = 0
+    kmer_dim: int = 32
+    kmer_trainable: bool = True
+    # k-mer bag: the record's mean of a learned ``bag_dim``-vector per ``bag_k``-mer, fed to the
+    # head beside the pooled features (a k-mer-frequency regression inside the model). 0 = off.
+    bag_k: int = 0
+    bag_dim: int = 16
     classes: List[str] = field(default_factory=lambda: list(CLASSES))
 
     def to_dict(self) -> dict:
@@ -72,12 +83,18 @@ class LocalizationModel(nn.Module):
         self.stride = config.stride
         hidden = config.hidden
         self.register_buffer("one_hot", _one_hot_table(), persistent=False)
+        self.kmer: Optional[KmerEmbedding] = None
+        channels = len(ALPHABET)
+        if config.kmer_k > 0:
+            self.kmer = KmerEmbedding(config.kmer_k, config.kmer_dim, config.kmer_trainable)
+            channels = config.kmer_dim
+        self.bag: Optional[KmerBag] = KmerBag(config.bag_k, config.bag_dim) if config.bag_k > 0 else None
         self.motif: Optional[CausalConv1d] = None
         if config.front_kernel > 0:
-            self.motif = CausalConv1d(len(ALPHABET), hidden, config.front_kernel)
+            self.motif = CausalConv1d(channels, hidden, config.front_kernel)
             self.front = nn.Identity()
         else:
-            self.front = nn.Conv1d(len(ALPHABET), hidden, kernel_size=config.stride, stride=config.stride)
+            self.front = nn.Conv1d(channels, hidden, kernel_size=config.stride, stride=config.stride)
         if config.kind == "qrnn":
             self.body = nn.ModuleList(
                 QRNNLayer(hidden, hidden, config.window, config.zoneout, config.dropout) for _ in range(config.layers)
@@ -89,17 +106,34 @@ class LocalizationModel(nn.Module):
         else:
             self.body = nn.ModuleList([LSTMStack(hidden, hidden, config.layers, config.dropout)])
         self.pool = MaskedMeanMaxPool(hidden)
+        features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0)
         self.head = nn.Sequential(
-            nn.Linear(2 * hidden + 1, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
+            nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
         )
 
     @torch.jit.unused
     def state_shapes(self) -> List[List[int]]:
         """Per-state shapes without the batch axis, in the order ``forward`` uses them."""
-        shapes: List[List[int]] = [] if self.motif is None else [[len(ALPHABET), self.motif.context]]
+        shapes: List[List[int]] = []
+        if self.kmer is not None:
+            shapes.extend(self.kmer.state_shapes())
+        if self.bag is not None:
+            shapes.extend(self.bag.context_shapes())
+        if self.motif is not None:
+            shapes.append([self.motif.in_channels, self.motif.context])
         for layer in self.body:
             shapes.extend(layer.state_shapes())
-        return shapes + self.pool.state_shapes()
+        return shapes + self.pool.state_shapes() + self.accumulator_shapes()
+
+    @torch.jit.unused
+    def accumulator_shapes(self) -> List[List[int]]:
+        """Trailing states beyond the pooling's that must stay fp32 (sums over a whole record)."""
+        return [] if self.bag is None else self.bag.accumulator_shapes()
+
+    @torch.jit.unused
+    def fp32_state_count(self) -> int:
+        """How many trailing states are accumulators kept in fp32 by the fp16 export."""
+        return len(self.pool.state_shapes()) + len(self.accumulator_shapes())
 
     @torch.jit.unused
     def zero_states(self, batch: int, device: Optional[torch.device] = None) -> List[Tensor]:
@@ -118,18 +152,27 @@ class LocalizationModel(nn.Module):
         return steps * cfg.stride
 
     def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
-        x = self.one_hot[tokens.long()].transpose(1, 2)
+        valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
         new_states: List[Tensor] = []
         index = 0
+        if self.kmer is not None:
+            x, kmer_ctx = self.kmer(tokens, valid, states[index])
+            new_states.append(kmer_ctx)
+            index += 1
+        else:
+            x = self.one_hot[tokens.long()].transpose(1, 2)
+        bag_ctx_index = -1
+        if self.bag is not None:
+            bag_ctx_index = index
+            index += 1
         if self.motif is not None:
             # Motif scores at every nucleotide; padding positions are zeroed so a record scores
             # the same alone or beside longer ones, then max-pooled in windows of ``stride``.
-            x, ctx = self.motif(x, states[0])
-            valid = torch.arange(x.size(2), device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
+            x, ctx = self.motif(x, states[index])
             x = F.relu(x) * valid.unsqueeze(1).to(x.dtype)
             x = F.max_pool1d(F.pad(x, (0, self.stride - 1)), self.stride, self.stride)
             new_states.append(ctx)
-            index = 1
+            index += 1
         else:
             # Pad by stride-1 so a ragged tail still forms one (partly empty) patch: ceil(T / stride) steps.
             x = F.relu(self.front(F.pad(x, (0, self.stride - 1))))
@@ -142,6 +185,11 @@ class LocalizationModel(nn.Module):
             index += 2
         features, pool_states = self.pool(x, mask, states[index : index + 3])
         new_states.extend(pool_states)
+        if self.bag is not None:
+            bag_features, bag_ctx, bag_acc = self.bag(tokens, valid, states[bag_ctx_index], states[index + 3])
+            features = torch.cat([features, bag_features], dim=1)
+            new_states.insert(bag_ctx_index, bag_ctx)
+            new_states.append(bag_acc)
         return self.head(features), new_states
 
     @torch.jit.unused

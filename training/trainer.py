@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from .data import (
     split_paths,
     token_budget_batches,
 )
+from .kmer_vectors import KmerVectors, embedding_init
 from .losses import make_loss, positive_weights
 from .models import LocalizationModel, count_parameters
 
@@ -76,6 +77,28 @@ def _lr_at(step: int, steps_total: int, cfg: OptimConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def load_kmer_vectors(model: LocalizationModel, path: str) -> None:
+    """Initialise the model's k-mer embedding from a word2vec artefact (k and dim must match)."""
+    if model.kmer is None:
+        raise ValueError(f"kmer_vectors = {path!r} needs a k-mer encoder ([model] kmer_k > 0)")
+    if not Path(path).is_file():
+        raise ValueError(f"kmer vectors {path!r} not found; make them with "
+                         f"`rnaloc-train kmers --k {model.kmer.k} --dim {model.kmer.dim} --out {path}`")
+    table = KmerVectors.load(path)
+    if (table.k, table.dim) != (model.kmer.k, model.kmer.dim):
+        raise ValueError(f"{path}: k = {table.k}, dim = {table.dim}, but the model has "
+                         f"kmer_k = {model.kmer.k}, kmer_dim = {model.kmer.dim}")
+    with torch.no_grad():
+        model.kmer.table.weight.copy_(torch.from_numpy(embedding_init(table)))
+    log.info("k-mer embedding initialised from %s (%d of %d rows present)", path, int(table.present.sum()), table.present.size)
+
+
+def selection_score(result: dict, exclude: Sequence[str] = ()) -> float:
+    """Mean valid AUROC over the classes not in ``exclude`` (nan classes skipped)."""
+    values = [v for c, v in zip(result["classes"], result["auroc"]) if c not in exclude and not math.isnan(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
 @dataclass
 class FitResult:
     out_dir: Path
@@ -111,7 +134,10 @@ class Trainer:
             train, valid, train_sha256 = self._load_data()
         self.train_set, self.valid_set = train, valid
         self.train_sha256 = train_sha256 or ""
-        self.model = LocalizationModel(config.model).to(self.device)
+        self.model = LocalizationModel(config.model)
+        if config.kmer_vectors:
+            load_kmer_vectors(self.model, config.kmer_vectors)
+        self.model.to(self.device)
         pw = (
             positive_weights(train.labels, config.loss.pos_weight_min, config.loss.pos_weight_max)
             if config.loss.pos_weight
@@ -252,9 +278,10 @@ class Trainer:
             self.epoch += 1
             epochs_run += 1
             macro = result["macro_auroc"]
-            improved = not math.isnan(macro) and macro > self.best_auroc
+            score = selection_score(result, cfg.optim.select_exclude)
+            improved = not math.isnan(score) and score > self.best_auroc
             if improved:
-                self.best_auroc, self.best_epoch, self.bad_epochs = macro, self.epoch, 0
+                self.best_auroc, self.best_epoch, self.bad_epochs = score, self.epoch, 0
                 flat = {"macro_auroc": macro, "macro_auprc": result["macro_auprc"], "macro_mcc": result["macro_mcc"]}
                 for key in ("auroc", "auprc", "mcc"):
                     flat.update({f"{key}_{c}": v for c, v in zip(result["classes"], result[key])})
@@ -267,7 +294,7 @@ class Trainer:
             record = {"epoch": self.epoch, **train_stats,
                       "epoch_seconds": time.perf_counter() - epoch_start,
                       "valid_seconds": result["valid_seconds"],
-                      "macro_auroc": macro, "macro_auprc": result["macro_auprc"], "macro_mcc": result["macro_mcc"],
+                      "selection_score": score, "macro_auroc": macro, "macro_auprc": result["macro_auprc"], "macro_mcc": result["macro_mcc"],
                       "auroc": dict(zip(result["classes"], result["auroc"])),
                       "auprc": dict(zip(result["classes"], result["auprc"])),
                       "mcc": dict(zip(result["classes"], result["mcc"])),
@@ -275,11 +302,11 @@ class Trainer:
                       "best": improved}
             with open(self.out_dir / "log.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
-            log.info("epoch %d: loss %.4f, valid macro AUROC %.4f (best %.4f @ %d), %.0f s, %.0f nt/s",
-                     self.epoch, train_stats["train_loss"], macro, self.best_auroc, self.best_epoch,
+            log.info("epoch %d: loss %.4f, valid macro AUROC %.4f, selection %.4f (best %.4f @ %d), %.0f s, %.0f nt/s",
+                     self.epoch, train_stats["train_loss"], macro, score, self.best_auroc, self.best_epoch,
                      record["epoch_seconds"], train_stats["train_nt_per_s"])
             if on_epoch is not None:
                 on_epoch(record)
         if self.bad_epochs >= cfg.optim.patience:
-            log.info("early stop: no macro AUROC gain for %d epochs", self.bad_epochs)
+            log.info("early stop: no selection-score gain for %d epochs", self.bad_epochs)
         return FitResult(self.out_dir, self.best_epoch, float(self.best_auroc), epochs_run)

@@ -1,0 +1,110 @@
+"""k-mer lookups that live inside the model graph: an embedding encoder and a k-mer bag.
+
+Both index the k-mer *ending* at each nucleotide (base 5 over the token codes A C G T N, so
+the vocabulary is ``5**k`` and a k-mer with N or padding in it has its own rows) and carry
+the previous ``k - 1`` codes as state, so chunked calls equal one call, like every other
+layer. The index is integer arithmetic on slices and the lookup is a ``Gather``: both export
+to plain ONNX, so the runtime stays torch-free and the tables travel inside the file.
+
+* :class:`KmerEmbedding` replaces the one-hot encoder: each position becomes the vector of
+  its k-mer (dna2vec-style, initialised from word2vec vectors, frozen or fine-tuned).
+* :class:`KmerBag` is a global composition feature: the mean over the record of a learned
+  vector per k-mer, i.e. a low-rank logistic regression on k-mer frequencies inside the
+  network (the baseline in benchmarks/kmer_baseline.py is the full-rank version).
+
+The carried context stores ``4 - code`` so that the all-zero start state reads as N: the
+first ``k - 1`` positions of a record get k-mers padded on the left with N.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from rnaloc_infer.alphabet import ALPHABET
+
+# TorchScript cannot read module globals, so kmer_index spells these out as literals.
+N_CODE = 4  # N; padding (5) is folded onto it
+BASE = 5
+assert len(ALPHABET) == BASE and ALPHABET[N_CODE] == "N"
+MAX_K = 8  # 5**8 = 390,625 rows: beyond that a table is too large to ship
+
+
+def vocabulary_size(k: int) -> int:
+    return BASE**k
+
+
+def check_k(k: int) -> None:
+    if not 2 <= k <= MAX_K:
+        raise ValueError(f"k-mer size must be between 2 and {MAX_K}, got {k}")
+
+
+def kmer_index(tokens: Tensor, context: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+    """(B, T) token codes + (B, k-1) carried context -> (B, T) k-mer indices, new context.
+
+    ``index[b, t] = sum_j code[t - k + 1 + j] * 5**(k - 1 - j)`` with codes before the record
+    start taken from the context. Padding (code 5) counts as N; padded positions are masked
+    by the callers.
+    """
+    codes = tokens.long().clamp(max=4)
+    previous = 4 - context.long()
+    full = torch.cat([previous, codes], dim=1)
+    steps = tokens.size(1)
+    index = full[:, 0:steps]
+    for j in range(1, k):
+        index = index * 5 + full[:, j : j + steps]
+    tail = full[:, full.size(1) - (k - 1) :]
+    return index, (4 - tail).to(context.dtype)
+
+
+class KmerEmbedding(nn.Module):
+    """Token codes -> (B, dim, T) k-mer vectors, zero at padded positions."""
+
+    def __init__(self, k: int, dim: int, trainable: bool = True):
+        super().__init__()
+        check_k(k)
+        self.k = k
+        self.dim = dim
+        self.table = nn.Embedding(vocabulary_size(k), dim)
+        nn.init.normal_(self.table.weight, std=0.1)
+        self.table.weight.requires_grad_(trainable)
+
+    def state_shapes(self) -> List[List[int]]:
+        return [[self.k - 1]]
+
+    def forward(self, tokens: Tensor, valid: Tensor, context: Tensor) -> Tuple[Tensor, Tensor]:
+        index, new_context = kmer_index(tokens, context, self.k)
+        vectors = self.table(index) * valid.unsqueeze(2).to(self.table.weight.dtype)
+        return vectors.transpose(1, 2), new_context
+
+
+class KmerBag(nn.Module):
+    """Mean over valid positions of a learned ``dim``-vector per k-mer, accumulated across chunks.
+
+    State: the k-mer context, and one accumulator ``[sum (dim), count]`` kept in fp32 (an
+    fp16 sum over a long record would lose the small per-k-mer contributions).
+    """
+
+    def __init__(self, k: int, dim: int):
+        super().__init__()
+        check_k(k)
+        self.k = k
+        self.dim = dim
+        self.table = nn.Embedding(vocabulary_size(k), dim)
+        nn.init.normal_(self.table.weight, std=0.1)
+
+    def context_shapes(self) -> List[List[int]]:
+        return [[self.k - 1]]
+
+    def accumulator_shapes(self) -> List[List[int]]:
+        return [[self.dim + 1]]
+
+    def forward(self, tokens: Tensor, valid: Tensor, context: Tensor, accumulator: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        index, new_context = kmer_index(tokens, context, self.k)
+        validf = valid.to(torch.float32)
+        total = (self.table(index).float() * validf.unsqueeze(2)).sum(dim=1)
+        new_accumulator = accumulator + torch.cat([total, validf.sum(dim=1, keepdim=True)], dim=1)
+        mean = new_accumulator[:, : self.dim] / new_accumulator[:, self.dim :].clamp(min=1.0)
+        return mean, new_context, new_accumulator
