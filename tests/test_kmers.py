@@ -115,3 +115,23 @@ def test_kmers_cli_then_fit_with_frozen_word2vec_encoder(tiny_data, tmp_path):
     np.testing.assert_allclose(frozen, embedding_init(table), rtol=1e-6)  # loaded, then never updated
     log = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
     assert log["selection_score"] == pytest.approx(np.nanmean([v for c, v in log["auroc"].items() if c != "Exosome"]))
+
+
+def test_runtime_scores_a_kmer_model_like_eager_pytorch(tmp_path):
+    """The torch-free runtime needs nothing new: tables are Gathers, contexts are states."""
+    from rnaloc_infer.api import Predictor
+    from rnaloc_infer.export.onnx_export import export_onnx
+    from rnaloc_infer.training.models import LocalizationModel, ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3, kmer_k=4, kmer_dim=5,
+                         bag_k=3, bag_dim=3)
+    model = LocalizationModel(config).eval()
+    path = export_onnx(model, tmp_path / "kmer.onnx", thresholds=[0.5] * 6, train_data_sha256="x")
+    sequences = ["ACGTNACGGT" * 30, "UUAGC", "G" * 70_001]  # the last one runs as chunks
+    probs = Predictor(path, device="cpu").predict(sequences)
+    for row, text in zip(probs, sequences):
+        tokens = _codes(text)
+        with torch.no_grad():
+            expected = torch.sigmoid(model.predict_logits(tokens, torch.tensor([tokens.size(1)])))[0].numpy()
+        np.testing.assert_allclose(row, expected, atol=1e-5)
