@@ -188,6 +188,7 @@ def _make_record(source: str, number: int, header_raw: bytes, raw: bytes) -> Uni
 
 
 BLOCK_SIZE = 1 << 22  # bytes read per call; records are cut out of these blocks
+_UTF8_BOM = b"\xef\xbb\xbf"
 _DELETE = b"\r\n \t\v\f"
 
 
@@ -223,6 +224,8 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
                 break
             pending += block
             if not started:
+                if pending.startswith(_UTF8_BOM):  # files saved by Windows editors
+                    del pending[: len(_UTF8_BOM)]
                 stripped = pending.lstrip()
                 if not stripped:
                     pending.clear()
@@ -248,6 +251,8 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
     except DECOMPRESSION_ERRORS as exc:
         raise InputError(source, f"truncated or corrupt compressed file ({exc}; {number} records read before)") from None
     except OSError as exc:
+        if exc.errno is None:  # bz2 (and other decoders) report a bad stream as a bare OSError
+            raise InputError(source, f"truncated or corrupt compressed file ({exc}; {number} records read before)") from None
         detail = exc.strerror or str(exc)
         raise InputError(source, f"read error: {detail} ({number} records read before)") from None
     finally:

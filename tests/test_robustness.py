@@ -361,6 +361,31 @@ def test_corrupt_gzip_body_is_a_clear_input_error(tmp_path, tcn_model):
     assert not out.exists()
 
 
+def test_corrupt_bz2_is_a_corrupt_file_not_a_read_error(tmp_path, tcn_model):
+    import bz2
+
+    rng = np.random.default_rng(3)
+    fasta = "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 2000))}\n" for i in range(20)).encode()
+    data = bytearray(bz2.compress(fasta))
+    assert len(data) > 5_000
+    data[2000:2400] = bytes(400)
+    damaged = tmp_path / "damaged.fa.bz2"
+    damaged.write_bytes(bytes(data))
+    result = invoke(damaged, "--model", tcn_model, "-o", tmp_path / "out.tsv")
+    assert_one_line_error(result, "damaged.fa.bz2", "corrupt compressed file")
+
+
+def test_utf8_byte_order_mark_is_ignored(tcn_model, tmp_path):
+    """Windows editors prefix UTF-8 files with a BOM; the first record must still be read."""
+    source = DATA / "wrapped_mixed_case.fa"
+    with_bom = tmp_path / "bom.fa"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + source.read_bytes())
+    expected = invoke(source, "--model", tcn_model, "-q")
+    result = invoke(with_bom, "--model", tcn_model, "-q")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == expected.output.splitlines()[1:]
+
+
 def test_bundled_name_wins_over_same_named_folder(tmp_path, monkeypatch):
     from rnaloc_infer.bundled import resolve_model
 
