@@ -126,6 +126,9 @@ def run(options: RunOptions) -> int:
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.writers import ErrorWriter, ResultWriter, atomic_output, header_comment
 
+    if options.errors_file and options.on_error == "fail":
+        log.warning("--errors-file collects skipped records only with --on-error skip; "
+                    "with the default (fail) the first bad record stops the run")
     try:
         config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
     except ValueError as exc:

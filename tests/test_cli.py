@@ -96,6 +96,16 @@ def test_skip_mode_accounts_for_every_record(tcn_model, tmp_path):
     assert "2 skipped" in result.stderr
 
 
+def test_errors_file_without_skip_mode_warns(tcn_model, tmp_path):
+    path = tmp_path / "ok.fa"
+    path.write_text(">a\nACGT\n")
+    result = invoke(path, "--model", tcn_model, "-o", tmp_path / "o.tsv", "--errors-file", tmp_path / "e.tsv")
+    assert result.exit_code == 0
+    assert "--errors-file collects skipped records only with --on-error skip" in result.stderr
+    quiet = invoke(path, "--model", tcn_model, "-o", tmp_path / "o2.tsv", "--on-error", "skip", "--errors-file", tmp_path / "e2.tsv")
+    assert "--errors-file collects" not in quiet.stderr
+
+
 def test_version_help_and_usage_errors(tcn_model, fasta):
     assert invoke("--version").exit_code == 0
     help_result = invoke("--help")
