@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import time
 from pathlib import Path
@@ -148,11 +149,24 @@ def write_tsv(path: Path, rows: List[Tuple[str, str, float, float]]) -> None:
             w.writerow(row)
 
 
+def save_model(path: Path, scaler: StandardScaler, models: Sequence[LogisticRegression], c: float) -> None:
+    """Plain arrays only (loadable with allow_pickle=False): features are k = KS frequency blocks
+    in base-4 order (A C G T, first letter most significant), scores = coef . (x - mean) / scale + intercept."""
+    header = {"format": "rnaloc-kmer-logreg", "format_version": 1, "ks": list(KS), "classes": list(CLASSES), "C": c}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, coef=np.vstack([m.coef_[0] for m in models]),
+                        intercept=np.array([m.intercept_[0] for m in models]),
+                        mean=scaler.mean_, scale=scaler.scale_, header=np.array(json.dumps(header)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/kmer_baseline.tsv"))
     ap.add_argument("--c", type=float, default=None, help="fix C instead of tuning it on train")
+    ap.add_argument("--save-model", type=Path, default=None,
+                    help="also write the fitted scaler + classifiers as .npz (the in-graph k-mer "
+                         "linear part of an ensemble reads it: rnaloc-train ensemble)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -171,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     scaler = StandardScaler().fit(x_tr)
     models = fit_ovr(scaler.transform(x_tr), y_tr, c)
     auroc_k, auprc_k = per_class(y_va, score_ovr(models, scaler.transform(x_va)))
+    if args.save_model is not None:
+        save_model(args.save_model, scaler, models, c)
 
     # Length-only: sign per class from train AUROC.
     logl_tr, logl_va = np.log10(len_tr), np.log10(len_va)

@@ -79,6 +79,37 @@ def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int,
                            "words": table.info["words"]}))
 
 
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--logreg", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="k-mer regression from `benchmarks/kmer_baseline.py --save-model`.")
+@click.option("--weight", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Network share of the standardised blend (the regression gets the rest).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train and valid splits (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
+def ensemble(checkpoint: Path, logreg: Path, weight: float, data_dir: Optional[Path], prefix: str, out: Path) -> None:
+    """Blend a trained network with the k-mer logistic regression into one checkpoint (then rnaloc-export it)."""
+    from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
+    from rnaloc_infer.training.data import default_data_dir
+    from rnaloc_infer.training.ensemble import build_ensemble
+
+    network, payload = load_checkpoint(checkpoint)
+    model, report = build_ensemble(network, logreg, data_dir or default_data_dir(), weight=weight, prefix=prefix)
+    flat = {"macro_auroc": report["macro_auroc"], "macro_auprc": report["macro_auprc"], "macro_mcc": report["macro_mcc"]}
+    for key in ("auroc", "auprc", "mcc"):
+        flat.update({f"{key}_{c}": v for c, v in report[key].items()})
+    save_checkpoint(out, model, thresholds=report["thresholds"], train_data_sha256=report["train_data_sha256"],
+                    metrics=flat, epoch=payload.get("epoch", 0),
+                    extra={"ensemble": report, "network_checkpoint": str(checkpoint),
+                           "train_config": payload.get("extra", {}).get("train_config")})
+    click.echo(json.dumps({"out": str(out), "macro_auroc": round(report["macro_auroc"], 4),
+                           "auroc": {c: round(v, 4) for c, v in report["auroc"].items()},
+                           "network_valid_auroc": report["network_valid_auroc"],
+                           "regression_valid_auroc": report["regression_valid_auroc"]}))
+
+
 try:  # written by another engineer; optional so `fit` works without it
     from .evaluate import evaluate
 

@@ -40,6 +40,10 @@ def to_half(folded: LocalizationModel) -> LocalizationModel:
     folded.half()
     folded.pool = _Fp32Pool(folded.pool)
     folded.head.float()
+    # the k-mer regression of an ensemble: small weights summed over a whole record, kept fp32
+    folded.linear.float()
+    folded.blend.data = folded.blend.data.float()
+    folded.linear_offset.data = folded.linear_offset.data.float()
     return folded
 
 

@@ -24,7 +24,7 @@ from rnaloc_infer.training.models import LocalizationModel, ModelConfig
 ATOL = 1e-4
 FP16_ATOL = 2e-3  # documented in docs/EXPORT.md
 LENGTHS = (1, 7, 1000, 20000)
-KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif", "qrnn_kmer", "lstm_kmer")
+KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif", "qrnn_kmer", "lstm_kmer", "qrnn_ensemble")
 CONFIGS = {
     "qrnn": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2),
     "tcn": ModelConfig(kind="tcn", hidden=12, layers=3, stride=8, kernel_size=3),
@@ -35,6 +35,8 @@ CONFIGS = {
     "qrnn_kmer": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=5,
                              kmer_k=4, kmer_dim=6, bag_k=3, bag_dim=4),
     "lstm_kmer": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, kmer_k=3, kmer_dim=5),
+    # network + in-graph k-mer regression (k = 1 and 3), blended (tables filled at random below)
+    "qrnn_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=5, linear_ks=[1, 3]),
 }
 
 
@@ -69,6 +71,12 @@ class Exported:
     def __init__(self, kind, tmp):
         torch.manual_seed(KINDS.index(kind) + 1)
         self.model = LocalizationModel(CONFIGS[kind]).eval()
+        with torch.no_grad():
+            for member in self.model.linear:
+                member.table.uniform_(-0.5, 0.5)
+                member.table[:, -1] = 1.0
+            if len(self.model.linear):
+                self.model.blend.copy_(torch.tensor([[0.8] * 6, [1.5] * 6, [-0.2] * 6]))
         meta = {"thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "train_data_sha256": "deadbeef"}
         self.onnx_path = export_onnx(self.model, tmp / f"{kind}.onnx", **meta)
         self.session = _session(self.onnx_path)

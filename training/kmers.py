@@ -36,26 +36,28 @@ def vocabulary_size(k: int) -> int:
     return BASE**k
 
 
-def check_k(k: int) -> None:
-    if not 2 <= k <= MAX_K:
-        raise ValueError(f"k-mer size must be between 2 and {MAX_K}, got {k}")
+def check_k(k: int, smallest: int = 2) -> None:
+    if not smallest <= k <= MAX_K:
+        raise ValueError(f"k-mer size must be between {smallest} and {MAX_K}, got {k}")
 
 
 def kmer_index(tokens: Tensor, context: Tensor, k: int) -> Tuple[Tensor, Tensor]:
-    """(B, T) token codes + (B, k-1) carried context -> (B, T) k-mer indices, new context.
+    """(B, T) token codes + (B, W) carried context, W >= k - 1 -> (B, T) k-mer indices, new context.
 
     ``index[b, t] = sum_j code[t - k + 1 + j] * 5**(k - 1 - j)`` with codes before the record
-    start taken from the context. Padding (code 5) counts as N; padded positions are masked
-    by the callers.
+    start taken from the last k - 1 context columns. Padding (code 5) counts as N; padded
+    positions are masked by the callers. The new context is the last W codes.
     """
     codes = tokens.long().clamp(max=4)
     previous = 4 - context.long()
+    width = context.size(1)
     full = torch.cat([previous, codes], dim=1)
     steps = tokens.size(1)
-    index = full[:, 0:steps]
+    first = width - (k - 1)
+    index = full[:, first : first + steps]
     for j in range(1, k):
-        index = index * 5 + full[:, j : j + steps]
-    tail = full[:, full.size(1) - (k - 1) :]
+        index = index * 5 + full[:, first + j : first + j + steps]
+    tail = full[:, full.size(1) - width :]
     return index, (4 - tail).to(context.dtype)
 
 
@@ -108,3 +110,37 @@ class KmerBag(nn.Module):
         new_accumulator = accumulator + torch.cat([total, validf.sum(dim=1, keepdim=True)], dim=1)
         mean = new_accumulator[:, : self.dim] / new_accumulator[:, self.dim :].clamp(min=1.0)
         return mean, new_context, new_accumulator
+
+
+class KmerFrequencyLinear(nn.Module):
+    """A linear model on k-mer frequencies, evaluated in the graph: the k-mer baseline's
+    logistic regression (benchmarks/kmer_baseline.py) as an ensemble member.
+
+    For one k, ``table[i] = [w_c / scale_i for each class c] + [1]`` on N-free k-mers and zero
+    rows on k-mers with N or padding, so summing ``table[index]`` over a record gives, per
+    class, sum_i w_c,i * count_i / scale_i, and in its last column the number of N-free windows;
+    their ratio is ``w . (frequency / scale)``. Sums are accumulated in fp32 across chunks like
+    the pooling's. The tables are buffers: filled from a fitted regression, never trained.
+    """
+
+    def __init__(self, k: int, classes: int):
+        super().__init__()
+        check_k(k, smallest=1)
+        self.k = k
+        self.classes = classes
+        self.register_buffer("table", torch.zeros(vocabulary_size(k), classes + 1))
+
+    def context_shapes(self) -> List[List[int]]:
+        return [[max(self.k - 1, 1)]]  # k = 1 keeps one unused column: no zero-size states
+
+    def accumulator_shapes(self) -> List[List[int]]:
+        return [[self.classes + 1]]
+
+    def forward(self, tokens: Tensor, valid: Tensor, context: Tensor, accumulator: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        index, new_context = kmer_index(tokens, context, self.k)
+        # summed in float64: a float32 sum over a 65,536-nt chunk drifts by ~1e-4 relative, and
+        # ONNX Runtime and PyTorch sum in different orders
+        rows = self.table[index].double() * valid.to(torch.float64).unsqueeze(2)
+        new_accumulator = accumulator + rows.sum(dim=1).to(accumulator.dtype)
+        score = new_accumulator[:, : self.classes] / new_accumulator[:, self.classes :].clamp(min=1.0)
+        return score, new_context, new_accumulator

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 
-from .kmers import KmerBag, KmerEmbedding
+from .kmers import KmerBag, KmerEmbedding, KmerFrequencyLinear
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
 
 CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
@@ -57,6 +57,10 @@ class ModelConfig:
     # head beside the pooled features (a k-mer-frequency regression inside the model). 0 = off.
     bag_k: int = 0
     bag_dim: int = 16
+    # Ensemble member: a linear model on k-mer frequencies for these k (the k-mer baseline's
+    # logistic regression), blended with the network's logits. Filled by `rnaloc-train
+    # ensemble` from a fitted regression; empty (off) for training.
+    linear_ks: List[int] = field(default_factory=list)
     classes: List[str] = field(default_factory=lambda: list(CLASSES))
 
     def to_dict(self) -> dict:
@@ -106,6 +110,14 @@ class LocalizationModel(nn.Module):
         else:
             self.body = nn.ModuleList([LSTMStack(hidden, hidden, config.layers, config.dropout)])
         self.pool = MaskedMeanMaxPool(hidden)
+        n_classes = len(config.classes)
+        self.linear = nn.ModuleList(KmerFrequencyLinear(k, n_classes) for k in config.linear_ks)
+        # logits = blend[0] * network + blend[1] * (sum of linear scores + linear_offset) + blend[2];
+        # saved only when the ensemble is on, so plain checkpoints keep their exact keys.
+        ensemble = len(config.linear_ks) > 0
+        blend = torch.stack([torch.ones(n_classes), torch.zeros(n_classes), torch.zeros(n_classes)])
+        self.register_buffer("blend", blend, persistent=ensemble)
+        self.register_buffer("linear_offset", torch.zeros(n_classes), persistent=ensemble)
         features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0)
         self.head = nn.Sequential(
             nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
@@ -119,6 +131,8 @@ class LocalizationModel(nn.Module):
             shapes.extend(self.kmer.state_shapes())
         if self.bag is not None:
             shapes.extend(self.bag.context_shapes())
+        for member in self.linear:
+            shapes.extend(member.context_shapes())
         if self.motif is not None:
             shapes.append([self.motif.in_channels, self.motif.context])
         for layer in self.body:
@@ -128,7 +142,10 @@ class LocalizationModel(nn.Module):
     @torch.jit.unused
     def accumulator_shapes(self) -> List[List[int]]:
         """Trailing states beyond the pooling's that must stay fp32 (sums over a whole record)."""
-        return [] if self.bag is None else self.bag.accumulator_shapes()
+        shapes = [] if self.bag is None else self.bag.accumulator_shapes()
+        for member in self.linear:
+            shapes.extend(member.accumulator_shapes())
+        return shapes
 
     @torch.jit.unused
     def fp32_state_count(self) -> int:
@@ -165,6 +182,8 @@ class LocalizationModel(nn.Module):
         if self.bag is not None:
             bag_ctx_index = index
             index += 1
+        linear_ctx_index = index
+        index += len(self.linear)
         if self.motif is not None:
             # Motif scores at every nucleotide; padding positions are zeroed so a record scores
             # the same alone or beside longer ones, then max-pooled in windows of ``stride``.
@@ -185,12 +204,24 @@ class LocalizationModel(nn.Module):
             index += 2
         features, pool_states = self.pool(x, mask, states[index : index + 3])
         new_states.extend(pool_states)
+        accumulator_index = index + 3
         if self.bag is not None:
-            bag_features, bag_ctx, bag_acc = self.bag(tokens, valid, states[bag_ctx_index], states[index + 3])
+            bag_features, bag_ctx, bag_acc = self.bag(tokens, valid, states[bag_ctx_index], states[accumulator_index])
             features = torch.cat([features, bag_features], dim=1)
             new_states.insert(bag_ctx_index, bag_ctx)
             new_states.append(bag_acc)
-        return self.head(features), new_states
+            accumulator_index += 1
+        logits = self.head(features)
+        if len(self.linear) > 0:
+            linear_score = self.linear_offset.float().unsqueeze(0)
+            for i, member in enumerate(self.linear):
+                score, ctx, acc = member(tokens, valid, states[linear_ctx_index + i], states[accumulator_index + i])
+                linear_score = linear_score + score
+                new_states.insert(linear_ctx_index + i, ctx)
+                new_states.append(acc)
+            blend = self.blend.float()
+            logits = blend[0] * logits.float() + blend[1] * linear_score + blend[2]
+        return logits, new_states
 
     @torch.jit.unused
     def predict_logits(self, tokens: Tensor, lengths: Tensor) -> Tensor:

@@ -54,17 +54,25 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 @torch.no_grad()
+def predict_logits(
+    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device
+) -> np.ndarray:
+    """Logits (N, C) for whole (never truncated) sequences, in record order."""
+    model.eval()
+    out = np.zeros((len(data), len(model.config.classes)), dtype=np.float32)
+    batches = token_budget_batches(data.lengths, token_budget, rng=None)
+    for index, tokens, lengths, _ in iterate_batches(data, batches, max_len=None):
+        logits = model.predict_logits(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device))
+        out[index] = logits.float().cpu().numpy()
+    return out
+
+
 def predict_probs(
     model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device
 ) -> np.ndarray:
     """Sigmoid probabilities (N, C) for whole (never truncated) sequences, in record order."""
-    model.eval()
-    probs = np.zeros((len(data), len(model.config.classes)), dtype=np.float32)
-    batches = token_budget_batches(data.lengths, token_budget, rng=None)
-    for index, tokens, lengths, _ in iterate_batches(data, batches, max_len=None):
-        logits = model.predict_logits(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device))
-        probs[index] = torch.sigmoid(logits).float().cpu().numpy()
-    return probs
+    logits = predict_logits(model, data, token_budget, device)
+    return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
 
 
 def _lr_at(step: int, steps_total: int, cfg: OptimConfig) -> float:

@@ -1,0 +1,163 @@
+"""Network + k-mer logistic regression in one graph: the ensemble behind ``rnaloc-train ensemble``.
+
+Why: the sequence models learn motifs and length but fit global k-mer composition slowly
+(ER stays below the k-mer baseline after 17 epochs), while the baseline's regression is
+composition only. Their errors differ, so an equal-weight blend beats both.
+
+Recipe (no weight is tuned on valid except the calibration and thresholds, which are
+monotone per class and leave AUROC/AUPRC unchanged):
+
+1. the network's logits and the regression's scores on the *train* split give each member's
+   per-class mean and standard deviation; each is standardised with them;
+2. ensemble score = ``weight * z_network + (1 - weight) * z_regression`` (weight 0.5 by default,
+   fixed a priori, not searched);
+3. per class, Platt scaling on *valid* turns the score into a probability, and the decision
+   threshold is the valid MCC optimum, as for single models.
+
+All of it folds into three per-class vectors (``blend``) and the regression's tables
+(:class:`.kmers.KmerFrequencyLinear`), so the result is an ordinary checkpoint that
+``rnaloc-export`` turns into one ONNX file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+import torch
+
+from rnaloc_infer import metrics
+
+from .data import SequenceSet, read_split, sha256_files, split_paths
+from .kmers import BASE
+from .models import LocalizationModel
+from .trainer import predict_logits, predict_probs
+
+log = logging.getLogger(__name__)
+
+LOGREG_FORMAT = "rnaloc-kmer-logreg"
+
+
+def load_logreg(path: str | Path) -> dict:
+    """The regression saved by ``benchmarks/kmer_baseline.py --save-model`` (plain arrays only)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fitted = {key: data[key] for key in ("coef", "intercept", "mean", "scale")}
+            header = json.loads(str(data["header"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: not a k-mer regression file ({exc})") from None
+    if header.get("format") != LOGREG_FORMAT or header.get("format_version") != 1:
+        raise ValueError(f"{path}: expected {LOGREG_FORMAT} version 1")
+    width = sum(4**k for k in header["ks"])
+    if fitted["coef"].shape != (len(header["classes"]), width) or fitted["mean"].shape != (width,):
+        raise ValueError(f"{path}: coefficient shape {fitted['coef'].shape} does not match ks {header['ks']}")
+    return {**fitted, **header}
+
+
+def _base4_to_base5(k: int) -> np.ndarray:
+    """Row of the model's base-5 table for each base-4 (A C G T) k-mer index of the baseline."""
+    digits = (np.arange(4**k)[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
+    return digits @ (BASE ** np.arange(k - 1, -1, -1))
+
+
+def with_logreg(network: LocalizationModel, fitted: dict) -> LocalizationModel:
+    """A copy of ``network`` with the regression as its linear member; blend = network only."""
+    if list(fitted["classes"]) != list(network.config.classes):
+        raise ValueError(f"regression classes {fitted['classes']} differ from the model's {network.config.classes}")
+    model = LocalizationModel(replace(network.config, linear_ks=list(fitted["ks"])))
+    missing, unexpected = model.load_state_dict(network.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("linear") or k in ("blend", "linear_offset") for k in missing), missing
+    weights = fitted["coef"] / fitted["scale"][None, :]  # (C, F): per unit of frequency
+    offset = 0
+    with torch.no_grad():
+        for member, k in zip(model.linear, fitted["ks"]):
+            block = slice(offset, offset + 4**k)
+            rows = torch.from_numpy(_base4_to_base5(k))
+            member.table.zero_()
+            member.table[rows, :-1] = torch.from_numpy(weights[:, block].T).float()
+            member.table[rows, -1] = 1.0
+            offset += 4**k
+        constant = fitted["intercept"] - weights @ fitted["mean"]
+        model.linear_offset.copy_(torch.from_numpy(constant).float())
+    return model.eval()
+
+
+def member_logits(model: LocalizationModel, data: SequenceSet, token_budget: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(network logits, regression scores) of every record, each from one pass with a one-hot blend."""
+    original = model.blend.clone()
+    outputs = []
+    try:
+        for row in (0, 1):
+            with torch.no_grad():
+                model.blend.zero_()
+                model.blend[row] = 1.0
+            outputs.append(predict_logits(model, data, token_budget, torch.device("cpu")).astype(np.float64))
+    finally:
+        with torch.no_grad():
+            model.blend.copy_(original)
+    return outputs[0], outputs[1]
+
+
+def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[float, float]:
+    """(a, b) maximising the likelihood of sigmoid(a * score + b) for one class (Newton's method)."""
+    a, b = 1.0, 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(a * score + b)))
+        g = np.array([np.sum((p - labels) * score), np.sum(p - labels)])
+        w = p * (1 - p)
+        h = np.array([[np.sum(w * score * score), np.sum(w * score)], [np.sum(w * score), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def build_ensemble(network: LocalizationModel, logreg_path: str | Path, data_dir: str | Path, *,
+                   weight: float = 0.5, prefix: str = "dm3loc", token_budget: int = 512_000,
+                   ) -> Tuple[LocalizationModel, dict]:
+    """The blended model and a report (member statistics, calibration, valid metrics, thresholds)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    model = with_logreg(network, load_logreg(logreg_path))
+    classes = list(model.config.classes)
+    train_fa, train_labels = split_paths(data_dir, "train", prefix)
+    valid_fa, valid_labels = split_paths(data_dir, "valid", prefix)
+    train = read_split(train_fa, train_labels, classes)
+    valid = read_split(valid_fa, valid_labels, classes)
+    net_train, lin_train = member_logits(model, train, token_budget)
+    mean_net, std_net = net_train.mean(axis=0), net_train.std(axis=0)
+    mean_lin, std_lin = lin_train.mean(axis=0), lin_train.std(axis=0)
+    net_valid, lin_valid = member_logits(model, valid, token_budget)
+    score = weight * (net_valid - mean_net) / std_net + (1 - weight) * (lin_valid - mean_lin) / std_lin
+    calibration = [platt(score[:, c], valid.labels[:, c]) for c in range(len(classes))]
+    a = np.array([c[0] for c in calibration])
+    b = np.array([c[1] for c in calibration])
+    blend = np.stack([a * weight / std_net, a * (1 - weight) / std_lin,
+                      b - a * (weight * mean_net / std_net + (1 - weight) * mean_lin / std_lin)])
+    with torch.no_grad():
+        model.blend.copy_(torch.from_numpy(blend).float())
+    probs = predict_probs(model, valid, token_budget, torch.device("cpu"))
+    thresholds = metrics.tune_thresholds(valid.labels, probs)
+    result = metrics.evaluate(valid.labels, probs, classes, thresholds)
+    members = {name: dict(zip(classes, np.round(values, 4).tolist())) for name, values in (
+        ("network_valid_auroc", metrics.evaluate(valid.labels, 1 / (1 + np.exp(-net_valid)), classes)["auroc"]),
+        ("regression_valid_auroc", metrics.evaluate(valid.labels, 1 / (1 + np.exp(-lin_valid)), classes)["auroc"]),
+    )}
+    report = {
+        "weight": weight, "logreg": str(logreg_path), "train_data_sha256": sha256_files([train_fa, train_labels]),
+        "member_stats_train": {"network_mean": mean_net.tolist(), "network_std": std_net.tolist(),
+                               "regression_mean": mean_lin.tolist(), "regression_std": std_lin.tolist()},
+        "platt_valid": {"a": a.tolist(), "b": b.tolist()},
+        "thresholds": list(map(float, thresholds)), "macro_auroc": result["macro_auroc"],
+        "auroc": dict(zip(classes, result["auroc"])), "auprc": dict(zip(classes, result["auprc"])),
+        "mcc": dict(zip(classes, result["mcc"])), "macro_auprc": result["macro_auprc"],
+        "macro_mcc": result["macro_mcc"], **members,
+    }
+    return model, report
+
