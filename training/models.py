@@ -10,8 +10,10 @@ Layout: encoder (fixed one-hot lookup, 6x5 with a zero padding row; or a k-mer e
 :mod:`.kmers`) -> strided "patch" convolution (kernel = stride, so it needs no carried
 context and shortens the sequence ``stride``-fold) or a motif convolution max-pooled by
 ``stride`` -> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log
-length, + optional k-mer bag) -> small MLP head with one logit per class. Calling the model on consecutive chunks whose
-lengths are multiples of ``stride`` gives the same logits as one call on the whole sequence.
+length, + optional k-mer bag) -> small MLP head with one logit per class, optionally blended
+with an in-graph k-mer regression (an ensemble, :mod:`.ensemble`). Calling the model on
+consecutive chunks whose lengths are multiples of ``stride`` gives the same logits as one
+call on the whole sequence.
 """
 
 from __future__ import annotations
