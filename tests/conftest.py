@@ -172,3 +172,15 @@ def tiny_data(tmp_path):
     _write_split(data, "train", 24, rng)
     _write_split(data, "valid", 12, rng)
     return data
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_log_level():
+    """CLIs run in-process (CliRunner) set the root logger's level (`--quiet` -> WARNING);
+    restore it so one test's flags do not hide another test's log records."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
