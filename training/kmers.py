@@ -91,22 +91,20 @@ class KmerBag(nn.Module):
 
     def __init__(self, k: int, dim: int):
         super().__init__()
-        check_k(k)
         self.k = k
         self.dim = dim
-        self.table = nn.Embedding(vocabulary_size(k), dim)
-        nn.init.normal_(self.table.weight, std=0.1)
+        self.embedding = KmerEmbedding(k, dim)
 
     def context_shapes(self) -> List[List[int]]:
-        return [[self.k - 1]]
+        return self.embedding.state_shapes()
 
     def accumulator_shapes(self) -> List[List[int]]:
         return [[self.dim + 1]]
 
     def forward(self, tokens: Tensor, valid: Tensor, context: Tensor, accumulator: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        index, new_context = kmer_index(tokens, context, self.k)
+        vectors, new_context = self.embedding(tokens, valid, context)  # zero at padding
         validf = valid.to(torch.float32)
-        total = (self.table(index).float() * validf.unsqueeze(2)).sum(dim=1)
+        total = vectors.float().sum(dim=2)
         new_accumulator = accumulator + torch.cat([total, validf.sum(dim=1, keepdim=True)], dim=1)
         mean = new_accumulator[:, : self.dim] / new_accumulator[:, self.dim :].clamp(min=1.0)
         return mean, new_context, new_accumulator
