@@ -22,7 +22,7 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from .models import ModelConfig
 
@@ -55,7 +55,7 @@ class OptimConfig:
     patience: int = 4  # early stopping on valid macro AUROC
     # Classes left out of the model-selection score (early stopping, best.pt). Exosome has 23
     # valid negatives: its AUROC moves by +-0.05 between epochs by chance and drowns the rest.
-    select_exclude: list = field(default_factory=list)
+    select_exclude: List[str] = field(default_factory=list)
     threads: int = 2  # torch.set_num_threads on CPU
 
 
