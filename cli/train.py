@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import click
+
+
+def one_line_errors(command: Callable) -> Callable:
+    """Bad configs, data files and artefacts raise ValueError with a message that names the
+    file: show that line (exit 1), not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
 
 
 @click.group()
@@ -30,6 +45,7 @@ def main(verbose: int) -> None:
               help="Folder with <prefix>_{train,valid}.fa.gz and *_labels.tsv (default: ../shared/data).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--quiet", is_flag=True, help="No progress bar and only warnings in the log.")
+@one_line_errors
 def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[int], seed: Optional[int],
         data_dir: Optional[Path], device: str, quiet: bool) -> None:
     """Train the model described by CONFIG (TOML or JSON); keeps best.pt, last.pt and log.jsonl."""
@@ -66,6 +82,7 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+@one_line_errors
 def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int, epochs: int, workers: int,
           seed: int, out: Path) -> None:
     """Train word2vec k-mer vectors (dna2vec-style) for the k-mer embedding encoder."""
@@ -89,6 +106,7 @@ def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int,
               help="Folder with the train and valid splits (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
+@one_line_errors
 def ensemble(checkpoint: Path, logreg: Path, weight: float, data_dir: Optional[Path], prefix: str, out: Path) -> None:
     """Blend a trained network with the k-mer logistic regression into one checkpoint (then rnaloc-export it)."""
     from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
