@@ -110,6 +110,14 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path):
     report = payload["extra"]["ensemble"]
     assert report["weight"] == 0.5 and summary["macro_auroc"] == pytest.approx(report["macro_auroc"], abs=1e-4)
     assert (model.blend[1] != 0).all()  # the regression takes part
+    # the report's metrics (computed from the members' logits) are the saved model's own
+    from rnaloc_infer import metrics
+    from rnaloc_infer.training.data import read_split
+    from rnaloc_infer.training.trainer import predict_probs
+
+    valid = read_split(tiny_data / "tiny_valid.fa.gz", tiny_data / "tiny_valid_labels.tsv", CLASSES)
+    probs_valid = predict_probs(model, valid, 1024, torch.device("cpu"))
+    assert metrics.evaluate(valid.labels, probs_valid, CLASSES)["auroc"] == pytest.approx(list(report["auroc"].values()), abs=1e-6)
 
     onnx_path = export_onnx_from_checkpoint(out, tmp_path / "ensemble.onnx")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

@@ -33,9 +33,9 @@ import torch
 from rnaloc_infer import metrics
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
-from .kmers import BASE
+from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
-from .trainer import predict_logits, predict_probs
+from .trainer import predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,7 @@ def load_logreg(path: str | Path) -> dict:
 
 def _base4_to_base5(k: int) -> np.ndarray:
     """Row of the model's base-5 table for each base-4 (A C G T) k-mer index of the baseline."""
-    digits = (np.arange(4**k)[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
-    return digits @ (BASE ** np.arange(k - 1, -1, -1))
+    return kmer_digits(k, 4) @ place_values(k)
 
 
 def with_logreg(network: LocalizationModel, fitted: dict) -> LocalizationModel:
@@ -142,7 +141,8 @@ def build_ensemble(network: LocalizationModel, logreg_path: str | Path, data_dir
                       b - a * (weight * mean_net / std_net + (1 - weight) * mean_lin / std_lin)])
     with torch.no_grad():
         model.blend.copy_(torch.from_numpy(blend).float())
-    probs = predict_probs(model, valid, token_budget, torch.device("cpu"))
+    # the model's output is this same affine blend of the two members: no third pass over valid
+    probs = 1.0 / (1.0 + np.exp(-(blend[0] * net_valid + blend[1] * lin_valid + blend[2])))
     thresholds = metrics.tune_thresholds(valid.labels, probs)
     result = metrics.evaluate(valid.labels, probs, classes, thresholds)
     members = {name: dict(zip(classes, np.round(values, 4).tolist())) for name, values in (

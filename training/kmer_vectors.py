@@ -25,7 +25,7 @@ from rnaloc_infer.alphabet import ALPHABET
 from rnaloc_infer.fasta import RecordError, read_file
 
 from .data import sha256_files
-from .kmers import BASE, N_CODE, check_k, vocabulary_size
+from .kmers import N_CODE, check_k, kmer_digits, place_values, vocabulary_size
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,8 @@ class KmerVectors:
 
 def kmer_words(k: int) -> np.ndarray:
     """The string of every base-5 index (``AAA`` = 0 ... ``NNN`` = 5**k - 1)."""
-    digits = (np.arange(vocabulary_size(k))[:, None] // BASE ** np.arange(k - 1, -1, -1)) % BASE
     letters = np.array(list(ALPHABET))
-    return np.array(["".join(row) for row in letters[digits]])
+    return np.array(["".join(row) for row in letters[kmer_digits(k)]])
 
 
 def sentence_lines(codes: np.ndarray, k: int, words: np.ndarray) -> Iterable[str]:
@@ -90,7 +89,7 @@ def sentence_lines(codes: np.ndarray, k: int, words: np.ndarray) -> Iterable[str
         return
     windows = np.lib.stride_tricks.sliding_window_view(codes.astype(np.int64), k)
     has_n = (windows >= N_CODE).any(axis=1)
-    index = windows @ (BASE ** np.arange(k - 1, -1, -1))
+    index = windows @ place_values(k)
     # runs of N-free k-mers
     edges = np.flatnonzero(np.diff(np.concatenate([[1], has_n.astype(np.int8), [1]])))
     for start, stop in zip(edges[::2], edges[1::2]):

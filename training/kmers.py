@@ -1,6 +1,7 @@
-"""k-mer lookups that live inside the model graph: an embedding encoder and a k-mer bag.
+"""k-mer lookups that live inside the model graph: an embedding encoder, a k-mer bag and the
+k-mer regression of an ensemble.
 
-Both index the k-mer *ending* at each nucleotide (base 5 over the token codes A C G T N, so
+All three index the k-mer *ending* at each nucleotide (base 5 over the token codes A C G T N, so
 the vocabulary is ``5**k`` and a k-mer with N or padding in it has its own rows) and carry
 the previous ``k - 1`` codes as state, so chunked calls equal one call, like every other
 layer. The index is integer arithmetic on slices and the lookup is a ``Gather``: both export
@@ -11,6 +12,8 @@ to plain ONNX, so the runtime stays torch-free and the tables travel inside the 
 * :class:`KmerBag` is a global composition feature: the mean over the record of a learned
   vector per k-mer, i.e. a low-rank logistic regression on k-mer frequencies inside the
   network (the baseline in benchmarks/kmer_baseline.py is the full-rank version).
+* :class:`KmerFrequencyLinear` is that baseline itself, with fixed weights, as an ensemble
+  member (:mod:`.ensemble`).
 
 The carried context stores ``4 - code`` so that the all-zero start state reads as N: the
 first ``k - 1`` positions of a record get k-mers padded on the left with N.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -34,6 +38,16 @@ MAX_K = 8  # 5**8 = 390,625 rows: beyond that a table is too large to ship
 
 def vocabulary_size(k: int) -> int:
     return BASE**k
+
+
+def place_values(k: int, base: int = BASE) -> np.ndarray:
+    """Weights of the k letters of a k-mer in its index, first letter most significant."""
+    return base ** np.arange(k - 1, -1, -1)
+
+
+def kmer_digits(k: int, base: int = BASE) -> np.ndarray:
+    """(base**k, k) letter codes of every k-mer index, in index order."""
+    return (np.arange(base**k)[:, None] // place_values(k, base)) % base
 
 
 def check_k(k: int, smallest: int = 2) -> None:
