@@ -115,11 +115,8 @@ def ensemble(checkpoint: Path, logreg: Path, weight: float, data_dir: Optional[P
 
     network, payload = load_checkpoint(checkpoint)
     model, report = build_ensemble(network, logreg, data_dir or default_data_dir(), weight=weight, prefix=prefix)
-    flat = {"macro_auroc": report["macro_auroc"], "macro_auprc": report["macro_auprc"], "macro_mcc": report["macro_mcc"]}
-    for key in ("auroc", "auprc", "mcc"):
-        flat.update({f"{key}_{c}": v for c, v in report[key].items()})
     save_checkpoint(out, model, thresholds=report["thresholds"], train_data_sha256=report["train_data_sha256"],
-                    metrics=flat, epoch=payload.get("epoch", 0),
+                    metrics=report["flat_metrics"], epoch=payload.get("epoch", 0),
                     extra={"ensemble": report, "network_checkpoint": str(checkpoint),
                            "train_config": payload.get("extra", {}).get("train_config")})
     click.echo(json.dumps({"out": str(out), "macro_auroc": round(report["macro_auroc"], 4),

@@ -35,7 +35,7 @@ from rnaloc_infer import metrics
 from .data import SequenceSet, read_split, sha256_files, split_paths
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
-from .trainer import predict_logits
+from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def build_ensemble(network: LocalizationModel, logreg_path: str | Path, data_dir
         "thresholds": list(map(float, thresholds)), "macro_auroc": result["macro_auroc"],
         "auroc": dict(zip(classes, result["auroc"])), "auprc": dict(zip(classes, result["auprc"])),
         "mcc": dict(zip(classes, result["mcc"])), "macro_auprc": result["macro_auprc"],
-        "macro_mcc": result["macro_mcc"], **members,
+        "macro_mcc": result["macro_mcc"], "flat_metrics": flat_metrics(result), **members,
     }
     return model, report
 

@@ -101,6 +101,14 @@ def load_kmer_vectors(model: LocalizationModel, path: str) -> None:
     log.info("k-mer embedding initialised from %s (%d of %d rows present)", path, int(table.present.sum()), table.present.size)
 
 
+def flat_metrics(result: dict) -> Dict[str, float]:
+    """``metrics.evaluate`` output as the flat name -> value mapping stored in checkpoints."""
+    flat = {key: result[key] for key in ("macro_auroc", "macro_auprc", "macro_mcc")}
+    for key in ("auroc", "auprc", "mcc"):
+        flat.update({f"{key}_{c}": v for c, v in zip(result["classes"], result[key])})
+    return flat
+
+
 def selection_score(result: dict, exclude: Sequence[str] = ()) -> float:
     """Mean valid AUROC over the classes not in ``exclude`` (nan classes skipped)."""
     values = [v for c, v in zip(result["classes"], result["auroc"]) if c not in exclude and not math.isnan(v)]
@@ -290,9 +298,7 @@ class Trainer:
             improved = not math.isnan(score) and score > self.best_auroc
             if improved:
                 self.best_auroc, self.best_epoch, self.bad_epochs = score, self.epoch, 0
-                flat = {"macro_auroc": macro, "macro_auprc": result["macro_auprc"], "macro_mcc": result["macro_mcc"]}
-                for key in ("auroc", "auprc", "mcc"):
-                    flat.update({f"{key}_{c}": v for c, v in zip(result["classes"], result[key])})
+                flat = flat_metrics(result)
                 save_checkpoint(self.best_path, self.model, thresholds=result["thresholds"],
                                 train_data_sha256=self.train_sha256, metrics=flat, epoch=self.epoch,
                                 extra={"train_config": cfg.to_dict()})
