@@ -38,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from rnaloc_infer.coding import FEATURE_SET, coding_features
 from rnaloc_infer.fasta import RecordError, read_file
 
 logger = logging.getLogger("kmer_baseline")
@@ -74,8 +75,9 @@ def kmer_features(codes: np.ndarray, ks: Sequence[int] = KS) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def read_fasta_features(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
-    """Return (ids, k-mer feature matrix, lengths) for every record of a FASTA file."""
+def read_fasta_features(path: Path, coding: bool = False) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """Return (ids, feature matrix, lengths) for every record of a FASTA file: k-mer
+    frequencies, then (``coding``) the encoded protein's features (:mod:`rnaloc_infer.coding`)."""
     ids: List[str] = []
     feats: List[np.ndarray] = []
     lengths: List[int] = []
@@ -83,7 +85,8 @@ def read_fasta_features(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
         if isinstance(rec, RecordError):
             raise ValueError(rec.message)
         ids.append(rec.id)
-        feats.append(kmer_features(rec.codes))
+        row = kmer_features(rec.codes)
+        feats.append(np.concatenate([row, coding_features(rec.codes)]) if coding else row)
         lengths.append(rec.codes.size)
     return ids, np.vstack(feats), np.asarray(lengths, dtype=np.int64)
 
@@ -149,10 +152,13 @@ def write_tsv(path: Path, rows: List[Tuple[str, str, float, float]]) -> None:
             w.writerow(row)
 
 
-def save_model(path: Path, scaler: StandardScaler, models: Sequence[LogisticRegression], c: float) -> None:
+def save_model(path: Path, scaler: StandardScaler, models: Sequence[LogisticRegression], c: float,
+               coding: bool = False) -> None:
     """Plain arrays only (loadable with allow_pickle=False): features are k = KS frequency blocks
-    in base-4 order (A C G T, first letter most significant), scores = coef . (x - mean) / scale + intercept."""
-    header = {"format": "rnaloc-kmer-logreg", "format_version": 1, "ks": list(KS), "classes": list(CLASSES), "C": c}
+    in base-4 order (A C G T, first letter most significant), then the coding features if the
+    header names them; scores = coef . (x - mean) / scale + intercept."""
+    header = {"format": "rnaloc-kmer-logreg", "format_version": 1, "ks": list(KS), "classes": list(CLASSES), "C": c,
+              "features": FEATURE_SET if coding else ""}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, coef=np.vstack([m.coef_[0] for m in models]),
                         intercept=np.array([m.intercept_[0] for m in models]),
@@ -164,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/kmer_baseline.tsv"))
     ap.add_argument("--c", type=float, default=None, help="fix C instead of tuning it on train")
+    ap.add_argument("--coding", action="store_true",
+                    help="add the encoded protein's features (longest ORF: hydropathy, amino acid and codon "
+                         "usage; rnaloc_infer.coding) to the k-mer frequencies")
     ap.add_argument("--save-model", type=Path, default=None,
                     help="also write the fitted scaler + classifiers as .npz (the in-graph k-mer "
                          "linear part of an ensemble reads it: rnaloc-train ensemble)")
@@ -171,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     t0 = time.time()
-    tr_ids, x_tr, len_tr = read_fasta_features(args.data_dir / "dm3loc_train.fa.gz")
-    va_ids, x_va, len_va = read_fasta_features(args.data_dir / "dm3loc_valid.fa.gz")
+    tr_ids, x_tr, len_tr = read_fasta_features(args.data_dir / "dm3loc_train.fa.gz", args.coding)
+    va_ids, x_va, len_va = read_fasta_features(args.data_dir / "dm3loc_valid.fa.gz", args.coding)
     y_tr = read_labels(args.data_dir / "dm3loc_train_labels.tsv", tr_ids)
     y_va = read_labels(args.data_dir / "dm3loc_valid_labels.tsv", va_ids)
     logger.info("features %s / %s in %.1fs", x_tr.shape, x_va.shape, time.time() - t0)
@@ -186,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     models = fit_ovr(scaler.transform(x_tr), y_tr, c)
     auroc_k, auprc_k = per_class(y_va, score_ovr(models, scaler.transform(x_va)))
     if args.save_model is not None:
-        save_model(args.save_model, scaler, models, c)
+        save_model(args.save_model, scaler, models, c, args.coding)
 
     # Length-only: sign per class from train AUROC.
     logl_tr, logl_va = np.log10(len_tr), np.log10(len_va)
@@ -198,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     n_va, pos = len(y_va), y_va.sum(axis=0)
     rows: List[Tuple] = []
     for name, auroc, auprc in (
-        (f"kmer1-5_logreg_C{c:g}", auroc_k, auprc_k),
+        (f"kmer1-5{'+coding' if args.coding else ''}_logreg_C{c:g}", auroc_k, auprc_k),
         ("log_length", auroc_l, auprc_l),
     ):
         for j, cls in enumerate(CLASSES):

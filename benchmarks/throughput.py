@@ -68,6 +68,9 @@ class Call:
     tokens: np.ndarray
     lengths: np.ndarray
     carry: bool = False
+    # whole records whose per-record features (models that take them) this call computes;
+    # None on a continuation chunk, which reuses the first chunk's
+    records: Optional[List[np.ndarray]] = None
 
     @property
     def nt(self) -> int:
@@ -82,12 +85,14 @@ def _window_calls(codes: List[np.ndarray], config: BatchConfig, step: int) -> It
     """The calls ``batching._score_window`` makes for one window (short batches, then long chunks)."""
     short = [c for c in codes if len(c) <= config.chunk_nt]
     for batch in plan_batches([len(c) for c in short], config.batch_nt):
-        tokens, lengths = pad_batch([short[i] for i in batch])
-        yield Call(tokens, lengths)
+        records = [short[i] for i in batch]
+        tokens, lengths = pad_batch(records)
+        yield Call(tokens, lengths, records=records)
     for c in (c for c in codes if len(c) > config.chunk_nt):
         for start in range(0, len(c), step):
             piece = np.ascontiguousarray(c[start : start + step])[None, :]
-            yield Call(piece, np.array([piece.shape[1]], dtype=np.int64), carry=start > 0)
+            yield Call(piece, np.array([piece.shape[1]], dtype=np.int64), carry=start > 0,
+                       records=None if start > 0 else [c])
 
 
 def runtime_calls(codes: Sequence[np.ndarray], config: BatchConfig, stride: int) -> List[Call]:
@@ -128,6 +133,13 @@ class Runner:
 
     def __init__(self) -> None:
         self.states = None
+        self.features = None
+
+    def features_for(self, call: Call, compute: Callable[[List[np.ndarray]], Optional[np.ndarray]]) -> Optional[np.ndarray]:
+        """Per-record features, timed with the call as the runtime computes them."""
+        if call.records is not None:
+            self.features = compute(call.records)
+        return self.features
 
     def call(self, call: Call) -> None:
         raise NotImplementedError
@@ -141,14 +153,17 @@ class OrtRunner(Runner):
         self.session = session
 
     def call(self, call: Call) -> None:
-        _, self.states = self.session.run(call.tokens, call.lengths, self.states if call.carry else None)
+        features = self.features_for(call, self.session.record_features)
+        _, self.states = self.session.run(call.tokens, call.lengths, self.states if call.carry else None, features)
 
 
 class TorchRunner(Runner):
     """Eager or scripted torch module with the ``(tokens, lengths, states)`` signature."""
 
-    def __init__(self, name: str, module, zero_states: Callable[[int], list], reference_loop: bool = False):
+    def __init__(self, name: str, module, zero_states: Callable[[int], list], reference_loop: bool = False,
+                 compute_features: Callable[[List[np.ndarray]], Optional[np.ndarray]] = lambda records: None):
         super().__init__()
+        self.compute_features = compute_features
         self.name = name
         self.module = module
         self.zero_states = zero_states
@@ -160,8 +175,10 @@ class TorchRunner(Runner):
         tokens = torch.from_numpy(call.tokens)
         lengths = torch.from_numpy(call.lengths)
         states = self.states if call.carry else self.zero_states(tokens.shape[0])
+        features = self.features_for(call, self.compute_features)
+        extra = [] if features is None else [torch.from_numpy(features)]
         with torch.inference_mode(), _fo_pool_patched(self.reference_loop):
-            out, self.states = self.module(tokens, lengths, states)
+            out, self.states = self.module(tokens, lengths, states, *extra)
             torch.sigmoid(out)
 
 
@@ -204,13 +221,15 @@ def make_runners(session: ModelSession, model, want: Sequence[str]) -> Dict[str,
     from rnaloc_infer.export.torchscript_export import script_model
 
     zero = lambda batch: model.zero_states(batch)  # noqa: E731
+    features = session.record_features  # the same numpy features the runtime computes
     runners: Dict[str, Runner] = {"ort_session": OrtRunner(session)}
     if "torch_fast" in want:
-        runners["torch_fast"] = TorchRunner("torch_fast", model, zero)
+        runners["torch_fast"] = TorchRunner("torch_fast", model, zero, compute_features=features)
     if "torch_reference" in want:
-        runners["torch_reference"] = TorchRunner("torch_reference", model, zero, reference_loop=True)
+        runners["torch_reference"] = TorchRunner("torch_reference", model, zero, reference_loop=True,
+                                                 compute_features=features)
     if "torchscript" in want:
-        runners["torchscript"] = TorchRunner("torchscript", script_model(model), zero)
+        runners["torchscript"] = TorchRunner("torchscript", script_model(model), zero, compute_features=features)
     return {k: runners[k] for k in want if k in runners}
 
 

@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import click
 
@@ -97,32 +97,36 @@ def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int,
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--logreg", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="k-mer regression from `benchmarks/kmer_baseline.py --save-model`.")
-@click.option("--weight", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
-              help="Network share of the standardised blend (the regression gets the rest).")
+              help="k-mer regression from `benchmarks/kmer_baseline.py --save-model` (with --coding: plus the "
+                   "encoded protein's features).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with the train and valid splits (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
 @one_line_errors
-def ensemble(checkpoint: Path, logreg: Path, weight: float, data_dir: Optional[Path], prefix: str, out: Path) -> None:
-    """Blend a trained network with the k-mer logistic regression into one checkpoint (then rnaloc-export it)."""
+def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, data_dir: Optional[Path], prefix: str, out: Path) -> None:
+    """Blend trained networks (one or more CHECKPOINTS) with the k-mer regression into one checkpoint.
+
+    Every member gets the same weight after standardisation on train; calibration and
+    thresholds come from valid. Then `rnaloc-export` it to one ONNX file.
+    """
     from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
     from rnaloc_infer.training.data import default_data_dir
     from rnaloc_infer.training.ensemble import build_ensemble
 
-    network, payload = load_checkpoint(checkpoint)
-    model, report = build_ensemble(network, logreg, data_dir or default_data_dir(), weight=weight, prefix=prefix)
+    loaded = [load_checkpoint(path) for path in checkpoints]
+    model, report = build_ensemble([network for network, _ in loaded], logreg, data_dir or default_data_dir(),
+                                   prefix=prefix)
+    first = loaded[0][1]
     save_checkpoint(out, model, thresholds=report["thresholds"], train_data_sha256=report["train_data_sha256"],
-                    metrics=report["flat_metrics"], epoch=payload.get("epoch", 0),
-                    extra={"ensemble": report, "network_checkpoint": str(checkpoint),
-                           "train_config": payload.get("extra", {}).get("train_config")})
+                    metrics=report["flat_metrics"], epoch=first.get("epoch", 0),
+                    extra={"ensemble": report, "network_checkpoints": [str(path) for path in checkpoints],
+                           "train_config": first.get("extra", {}).get("train_config")})
     click.echo(json.dumps({"out": str(out), "macro_auroc": round(report["macro_auroc"], 4),
                            "auroc": {c: round(v, 4) for c, v in report["auroc"].items()},
-                           "network_valid_auroc": report["network_valid_auroc"],
-                           "regression_valid_auroc": report["regression_valid_auroc"]}))
+                           "member_valid_auroc": report["member_valid_auroc"]}))
 
 
 try:  # written by another engineer; optional so `fit` works without it

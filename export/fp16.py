@@ -13,7 +13,7 @@ tokens uint8, lengths int64, states and probs float32; casts sit at the edges.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -38,12 +38,14 @@ class _Fp32Pool(nn.Module):
 def to_half(folded: LocalizationModel) -> LocalizationModel:
     """In place on an already folded copy: body in fp16, pooling and head in fp32."""
     folded.half()
-    folded.pool = _Fp32Pool(folded.pool)
-    folded.head.float()
+    for network in [folded, *folded.members]:
+        network.pool = _Fp32Pool(network.pool)
+        network.head.float()
     # the k-mer regression of an ensemble: small weights summed over a whole record, kept fp32
     folded.linear.float()
     folded.blend.data = folded.blend.data.float()
     folded.linear_offset.data = folded.linear_offset.data.float()
+    folded.feature_weights.data = folded.feature_weights.data.float()
     return folded
 
 
@@ -55,7 +57,8 @@ class HalfExportWrapper(nn.Module):
         self.model = model
         self.n_half_states = len(model.state_shapes()) - model.fp32_state_count()
 
-    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
         cast = [s.half() if i < self.n_half_states else s for i, s in enumerate(states)]
-        logits, new_states = self.model(tokens, lengths, cast)
+        logits, new_states = self.model(tokens, lengths, cast, features)
         return torch.sigmoid(logits.float()), [s.float() for s in new_states]

@@ -47,6 +47,7 @@ def build_metadata(
         PREFIX + "train_data_sha256": train_data_sha256 or "",
         PREFIX + "package_version": __version__,
         PREFIX + "precision": precision,
+        PREFIX + "features": model.config.features,
     }
 
 

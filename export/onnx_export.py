@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 MIN_OPSET = 17
 
 
-def io_names(n_states: int) -> tuple[List[str], List[str]]:
-    """Input and output names in call order: tokens, lengths, state_in_i / probs, state_out_i."""
-    inputs = ["tokens", "lengths"] + [f"state_in_{i}" for i in range(n_states)]
+def io_names(n_states: int, features: bool = False) -> tuple[List[str], List[str]]:
+    """Input and output names in call order: tokens, lengths, state_in_i (, features) / probs, state_out_i."""
+    inputs = ["tokens", "lengths"] + [f"state_in_{i}" for i in range(n_states)] + (["features"] if features else [])
     outputs = ["probs"] + [f"state_out_{i}" for i in range(n_states)]
     return inputs, outputs
 
@@ -57,7 +57,7 @@ def trace_to_onnx(
     if opset < MIN_OPSET:
         raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
     n_states = len(model.state_shapes())
-    in_names, out_names = io_names(n_states)
+    in_names, out_names = io_names(n_states, model.n_features > 0)
     dynamic_axes = {"tokens": {0: "batch", 1: "length"}, "lengths": {0: "batch"}, "probs": {0: "batch"}}
     for name in in_names[2:] + out_names[1:]:
         dynamic_axes[name] = {0: "batch"}

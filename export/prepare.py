@@ -10,7 +10,7 @@ docs/DESIGN.md: ``(tokens, lengths, *states) -> (probs, *states)``.
 from __future__ import annotations
 
 import copy
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -46,16 +46,21 @@ class ExportWrapper(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
-        logits, new_states = self.model(tokens, lengths, states)
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        logits, new_states = self.model(tokens, lengths, states, features)
         return torch.sigmoid(logits), new_states
 
 
-def example_inputs(model: LocalizationModel, batch: int = 2, length: int = 37) -> Tuple[Tensor, Tensor, List[Tensor]]:
-    """Small non-degenerate inputs for tracing (ragged lengths so the mask is not constant)."""
+def example_inputs(model: LocalizationModel, batch: int = 2, length: int = 37) -> Tuple:
+    """Small non-degenerate inputs for tracing (ragged lengths so the mask is not constant):
+    (tokens, lengths, states), plus per-record features when the model takes them."""
     gen = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, 5, (batch, length), generator=gen, dtype=torch.uint8)
     lengths = torch.tensor([length] + [max(1, length - 5 * i) for i in range(1, batch)], dtype=torch.int64)
     for row in range(batch):
         tokens[row, int(lengths[row]):] = 5
-    return tokens, lengths, model.zero_states(batch)
+    if model.n_features == 0:
+        return tokens, lengths, model.zero_states(batch)
+    features = torch.randn(batch, model.n_features, generator=gen)
+    return tokens, lengths, model.zero_states(batch), features

@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .alphabet import ALPHABET, PAD_CODE
+from .coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class ModelInfo:
     package_version: str = ""
     train_data_sha256: str = ""
     hparams: Dict = field(default_factory=dict)
+    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.coding), "" for none
 
     @property
     def name(self) -> str:
@@ -101,6 +103,9 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
         raise _fail(path, "metadata rnaloc.thresholds must lie in [0, 1]")
     if stride < 1:
         raise _fail(path, f"metadata rnaloc.stride must be a positive integer, got {stride}")
+    features = meta.get("rnaloc.features", "")
+    if features not in ("", FEATURE_SET):
+        raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks ({FEATURE_SET!r}); upgrade rnaloc-infer")
     alphabet = meta.get("rnaloc.alphabet", ALPHABET)
     if alphabet != ALPHABET or pad_code != PAD_CODE:
         raise _fail(path, f"model alphabet {alphabet!r}/pad {pad_code} differs from this runtime's {ALPHABET!r}/pad {PAD_CODE}")
@@ -116,6 +121,7 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
         package_version=meta.get("rnaloc.package_version", ""),
         train_data_sha256=meta.get("rnaloc.train_data_sha256", ""),
         hparams=hparams if isinstance(hparams, dict) else {},
+        features=features,
     )
 
 
@@ -238,6 +244,13 @@ class ModelSession:
         if state_in != list(range(len(state_in))) or state_in != state_out:
             raise _fail(path, f"state inputs {state_in} and outputs {state_out} must be numbered 0..K-1 and match")
         extra = set(inputs) - {"tokens", "lengths"} - {f"state_in_{i}" for i in state_in}
+        if self.info.features:
+            node = inputs.get("features")
+            if node is None or node.type != "tensor(float)" or node.shape[1:] != [N_FEATURES]:
+                found = "none" if node is None else f"{node.type} {node.shape}"
+                raise _fail(path, f"metadata names features {self.info.features!r}, so input 'features' must be float "
+                                  f"[batch, {N_FEATURES}]; found {found}")
+            extra.discard("features")
         if extra:
             raise _fail(path, f"unexpected inputs {sorted(extra)}")
         probs = outputs.get("probs")
@@ -269,26 +282,42 @@ class ModelSession:
         """All-zero carried states (= start of sequence) for a batch of the given size."""
         return [np.zeros((batch,) + shape, dtype=dt) for shape, dt in zip(self.state_shapes, self._state_dtypes)]
 
-    def run(self, tokens: np.ndarray, lengths: np.ndarray, states: Optional[Sequence[np.ndarray]] = None) -> Tuple[np.ndarray, List[np.ndarray]]:
-        """One model call; returns float32 probabilities [batch, classes] and the new states."""
+    def record_features(self, records: Sequence[np.ndarray]) -> Optional[np.ndarray]:
+        """The per-record features the model takes, of whole records' codes; None if it takes none."""
+        return coding_feature_matrix(records) if self.info.features else None
+
+    def run(self, tokens: np.ndarray, lengths: np.ndarray, states: Optional[Sequence[np.ndarray]] = None,
+            features: Optional[np.ndarray] = None) -> Tuple[np.ndarray, List[np.ndarray]]:
+        """One model call; returns float32 probabilities [batch, classes] and the new states.
+
+        ``features``: the records' per-record features for a model that takes them; when left
+        out they are computed from ``tokens``, which then must hold whole records.
+        """
         if states is None:
             states = self.zero_states(tokens.shape[0])
+        if self.info.features and features is None:
+            features = self.record_features([row[:n] for row, n in zip(tokens, lengths.tolist())])
         try:
             if self.io_binding:
-                return self._run_bound(tokens, lengths, states)
+                return self._run_bound(tokens, lengths, states, features)
             feeds = {"tokens": tokens, "lengths": lengths}
             feeds.update(zip(self._state_names, states))
+            if features is not None:
+                feeds["features"] = features
             out = self._session.run(self._output_names, feeds)
         except Exception as exc:  # ORT's Fail/InvalidArgument/RuntimeException: the model, not the input
             first = _first_line(exc)
             raise _fail(self.info.path, f"inference failed (batch {tokens.shape[0]} x {tokens.shape[1]} nt): {first[:300]}") from None
         return np.asarray(out[0], dtype=np.float32), out[1:]
 
-    def _run_bound(self, tokens: np.ndarray, lengths: np.ndarray, states: Sequence) -> Tuple[np.ndarray, List]:
+    def _run_bound(self, tokens: np.ndarray, lengths: np.ndarray, states: Sequence,
+                   features: Optional[np.ndarray]) -> Tuple[np.ndarray, List]:
         """run() through an IOBinding: states in and out as device-resident OrtValues."""
         binding = self._session.io_binding()
         binding.bind_cpu_input("tokens", tokens)
         binding.bind_cpu_input("lengths", lengths)
+        if features is not None:
+            binding.bind_cpu_input("features", features)
         for name, state in zip(self._state_names, states):
             if isinstance(state, ort.OrtValue):
                 binding.bind_ortvalue_input(name, state)
@@ -313,10 +342,11 @@ class ModelSession:
         """
         step = self.chunk_length(chunk_nt)
         states: Optional[List[np.ndarray]] = None
+        features = self.record_features([codes])
         probs = None
         for start in range(0, len(codes), step):
             piece = np.ascontiguousarray(codes[start : start + step], dtype=np.uint8)[None, :]
-            probs, states = self.run(piece, np.array([piece.shape[1]], dtype=np.int64), states)
+            probs, states = self.run(piece, np.array([piece.shape[1]], dtype=np.int64), states, features)
         if probs is None:
             raise ValueError("empty sequence")
         return probs[0]

@@ -13,10 +13,12 @@ import torch
 from click.testing import CliRunner
 
 from rnaloc_infer.alphabet import encode
+from rnaloc_infer.api import Predictor
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
 from rnaloc_infer.cli.train import main
 from rnaloc_infer.export.onnx_export import export_onnx_from_checkpoint
 from rnaloc_infer.training.checkpoint import load_checkpoint
-from rnaloc_infer.training.ensemble import load_logreg, platt, with_logreg
+from rnaloc_infer.training.ensemble import load_logreg, platt, with_logreg, with_members
 from rnaloc_infer.training.models import CLASSES, LocalizationModel, ModelConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,12 +31,13 @@ def _baseline():
     return module
 
 
-def _write_logreg(path: Path, ks, seed: int = 0) -> dict:
+def _write_logreg(path: Path, ks, seed: int = 0, features: str = "") -> dict:
     rng = np.random.default_rng(seed)
-    width = sum(4**k for k in ks)
+    width = sum(4**k for k in ks) + (N_FEATURES if features else 0)
     fitted = {"coef": rng.normal(size=(len(CLASSES), width)), "intercept": rng.normal(size=len(CLASSES)),
               "mean": rng.random(width) * 0.1, "scale": rng.random(width) * 0.05 + 0.01}
-    header = {"format": "rnaloc-kmer-logreg", "format_version": 1, "ks": list(ks), "classes": list(CLASSES), "C": 1.0}
+    header = {"format": "rnaloc-kmer-logreg", "format_version": 1, "ks": list(ks), "classes": list(CLASSES), "C": 1.0,
+              "features": features}
     np.savez(path, header=np.array(json.dumps(header)), **fitted)
     return fitted
 
@@ -128,3 +131,61 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path):
     with torch.no_grad():
         expected = torch.sigmoid(model.predict_logits(torch.from_numpy(codes)[None], torch.tensor([len(codes)]))).numpy()
     np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+def test_coding_regression_and_members_through_the_runtime(tmp_path):
+    """A regression reading the protein features, plus a member network: the exported file run by
+    the runtime (which computes the features itself, also for a chunked long record) equals eager."""
+    fitted = _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    torch.manual_seed(0)
+    network = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3))
+    member = LocalizationModel(ModelConfig(kind="lstm", hidden=8, layers=1, stride=4))
+    model = with_members(with_logreg(network, load_logreg(tmp_path / "lr.npz")), [member])
+    with torch.no_grad():
+        model.blend.copy_(torch.tensor([[0.5] * 6, [1.0] * 6, [0.1] * 6, [-0.7] * 6]))
+
+    rng = np.random.default_rng(2)
+    texts = ["CCATGGCTCTGCTGCTGTTTATTGCTGGA" * 9 + "TAAGG", "ACGT" * 5, "".join(rng.choice(list("ACGT"), 3000))]
+    # the regression's feature part alone matches the fitted weights on the features
+    regression = _regression_only(with_logreg(network, load_logreg(tmp_path / "lr.npz")))
+    codes = encode(texts[0])
+    with torch.no_grad():
+        got = regression.predict_logits(torch.from_numpy(codes)[None], torch.tensor([len(codes)]))[0].numpy()
+    baseline = _baseline()
+    x = np.concatenate([baseline.kmer_features(codes, (1, 2)), coding_features(codes)])
+    expected = fitted["coef"] @ ((x - fitted["mean"]) / fitted["scale"]) + fitted["intercept"]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+    path = tmp_path / "coding.pt"
+    from rnaloc_infer.training.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model)
+    onnx_path = export_onnx_from_checkpoint(path, tmp_path / "coding.onnx")
+    with torch.no_grad():
+        eager = [torch.sigmoid(model.predict_logits(torch.from_numpy(encode(t))[None], torch.tensor([len(t)])))[0].numpy()
+                 for t in texts]
+    for chunk_nt in (1 << 16, 64):  # one batch; the longest records through chunks carrying state
+        predictor = Predictor(onnx_path, device="cpu", threads=1, chunk_nt=chunk_nt)
+        assert predictor.info.features == FEATURE_SET
+        np.testing.assert_allclose(predictor.predict(texts), np.stack(eager), atol=1e-5)
+
+
+def test_ensemble_configs_are_checked():
+    with pytest.raises(ValueError, match="stride"):
+        LocalizationModel(ModelConfig(stride=4, members=[ModelConfig(stride=8).to_dict()]))
+    with pytest.raises(ValueError, match="plain network"):
+        LocalizationModel(ModelConfig(members=[ModelConfig(linear_ks=[1]).to_dict()]))
+    with pytest.raises(ValueError, match="linear_ks"):
+        LocalizationModel(ModelConfig(features=FEATURE_SET))
+    with pytest.raises(ValueError, match="unknown feature set"):
+        LocalizationModel(ModelConfig(linear_ks=[1], features="coding-v0"))
+
+
+def test_runtime_refuses_a_feature_set_it_lacks(tmp_path):
+    from rnaloc_infer.errors import ModelError
+    from rnaloc_infer.session import parse_metadata
+
+    meta = {"rnaloc.format_version": "1", "rnaloc.classes": '["A"]', "rnaloc.thresholds": "[0.5]",
+            "rnaloc.stride": "4", "rnaloc.features": "coding-v9"}
+    with pytest.raises(ModelError, match="coding-v9.*upgrade"):
+        parse_metadata(tmp_path / "m.onnx", meta)

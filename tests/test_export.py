@@ -24,7 +24,8 @@ from rnaloc_infer.training.models import LocalizationModel, ModelConfig
 ATOL = 1e-4
 FP16_ATOL = 2e-3  # documented in docs/EXPORT.md
 LENGTHS = (1, 7, 1000, 20000)
-KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif", "qrnn_kmer", "lstm_kmer", "qrnn_ensemble")
+KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif", "qrnn_kmer", "lstm_kmer", "qrnn_ensemble", "network_ensemble",
+         "coding_ensemble")
 CONFIGS = {
     "qrnn": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2),
     "tcn": ModelConfig(kind="tcn", hidden=12, layers=3, stride=8, kernel_size=3),
@@ -37,6 +38,14 @@ CONFIGS = {
     "lstm_kmer": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, kmer_k=3, kmer_dim=5),
     # network + in-graph k-mer regression (k = 1 and 3), blended (tables filled at random below)
     "qrnn_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=5, linear_ks=[1, 3]),
+    # several networks (QRNN + LSTM + TCN members) and the regression, blended in one graph
+    "network_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5, linear_ks=[2],
+                                    members=[ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3).to_dict(),
+                                             ModelConfig(kind="tcn", hidden=8, layers=2, stride=4).to_dict()]),
+    # the regression also reads the encoded protein's features (a graph input the runtime fills)
+    "coding_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5, linear_ks=[1],
+                                   features="coding-v1",
+                                   members=[ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4).to_dict()]),
 }
 
 
@@ -75,8 +84,9 @@ class Exported:
             for member in self.model.linear:
                 member.table.uniform_(-0.5, 0.5)
                 member.table[:, -1] = 1.0
-            if len(self.model.linear):
-                self.model.blend.copy_(torch.tensor([[0.8] * 6, [1.5] * 6, [-0.2] * 6]))
+            if self.model.blended:
+                self.model.blend.uniform_(-1.5, 1.5)
+            self.model.feature_weights.normal_(0.0, 0.3)
         meta = {"thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "train_data_sha256": "deadbeef"}
         self.onnx_path = export_onnx(self.model, tmp / f"{kind}.onnx", **meta)
         self.session = _session(self.onnx_path)
@@ -86,21 +96,32 @@ class Exported:
     def states(self, batch):
         return self.model.zero_states(batch)
 
+    def features(self, tokens, lengths):
+        """Per-record features of whole records (None for models without them)."""
+        features = self.model.record_features(torch.from_numpy(tokens), torch.from_numpy(lengths))
+        return None if features is None else features.numpy()
+
     def eager(self, tokens, lengths, states=None):
         states = self.states(len(lengths)) if states is None else [torch.from_numpy(s) for s in states]
+        features = self.model.record_features(torch.from_numpy(tokens), torch.from_numpy(lengths))
         with torch.no_grad():
-            logits, new = self.model(torch.from_numpy(tokens), torch.from_numpy(lengths), states)
+            logits, new = self.model(torch.from_numpy(tokens), torch.from_numpy(lengths), states, features)
         return torch.sigmoid(logits).numpy(), [s.numpy() for s in new]
 
     def torchscript(self, tokens, lengths):
+        features = self.model.record_features(torch.from_numpy(tokens), torch.from_numpy(lengths))
         with torch.no_grad():
-            probs, new = self.scripted(torch.from_numpy(tokens), torch.from_numpy(lengths), self.states(len(lengths)))
+            probs, new = self.scripted(torch.from_numpy(tokens), torch.from_numpy(lengths), self.states(len(lengths)),
+                                       features)
         return probs.numpy(), [s.numpy() for s in new]
 
-    def onnx(self, tokens, lengths, states=None, session=None):
+    def onnx(self, tokens, lengths, states=None, session=None, features=None):
+        """``features`` default to those of ``tokens`` as whole records."""
         states = [s.numpy() for s in self.states(len(lengths))] if states is None else states
         feed = {"tokens": tokens, "lengths": lengths}
         feed.update({f"state_in_{i}": s for i, s in enumerate(states)})
+        if self.model.n_features:
+            feed["features"] = self.features(tokens, lengths) if features is None else features
         out = (session or self.session).run(None, feed)
         return out[0], out[1:]
 
@@ -148,10 +169,11 @@ def test_chunked_onnx_equals_one_shot(exported):
     tokens, lengths = _tokens([total, stride * 38 + 1], seed=11)
     one_shot, _ = exported.onnx(tokens, lengths)
     states = [s.numpy() for s in exported.states(2)]
+    features = exported.features(tokens, lengths)  # of the whole records, fed with every chunk
     bounds = [0, stride, stride * 38, stride * 41, stride * 600, total]  # awkward cuts, ragged tail
     for lo, hi in zip(bounds, bounds[1:]):
         chunk_lengths = np.clip(lengths - lo, 0, hi - lo).astype(np.int64)
-        probs, states = exported.onnx(np.ascontiguousarray(tokens[:, lo:hi]), chunk_lengths, states)
+        probs, states = exported.onnx(np.ascontiguousarray(tokens[:, lo:hi]), chunk_lengths, states, features=features)
     _close(probs, one_shot)
 
 
@@ -162,8 +184,9 @@ def test_graph_is_standard_onnx(exported):
     assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
     ops = [n.op_type for n in model.graph.node]
     assert "Loop" not in ops
-    if exported.model.config.kind == "qrnn":
-        layers = exported.model.config.layers
+    networks = [exported.model.config] + [ModelConfig.from_dict(m) for m in exported.model.config.members]
+    layers = sum(cfg.layers for cfg in networks if cfg.kind == "qrnn")
+    if layers:
         if DEFAULT_FORMULATION == "hybrid16":
             # If(batch <= 8): blocked16 (Splits 16-way, Scan over blocks) else the fused per-step Scan
             ifs = [n for n in model.graph.node if n.op_type == "If"]
@@ -192,7 +215,8 @@ def test_graph_is_standard_onnx(exported):
                 assert body_ops[:2] == ["Sub", "Mul"] or "Split" in body_ops, body_ops
     inputs = {i.name: i for i in exported.session.get_inputs()}
     n_states = len(exported.model.state_shapes())
-    assert list(inputs) == ["tokens", "lengths"] + [f"state_in_{i}" for i in range(n_states)]
+    features = ["features"] if exported.model.n_features else []
+    assert list(inputs) == ["tokens", "lengths"] + [f"state_in_{i}" for i in range(n_states)] + features
     assert inputs["tokens"].type == "tensor(uint8)" and inputs["lengths"].type == "tensor(int64)"
     assert [o.name for o in exported.session.get_outputs()] == ["probs"] + [f"state_out_{i}" for i in range(n_states)]
     assert all(isinstance(d, str) for d in inputs["tokens"].shape)  # dynamic batch and length

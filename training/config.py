@@ -56,6 +56,9 @@ class OptimConfig:
     # Classes left out of the model-selection score (early stopping, best.pt). Exosome has 23
     # valid negatives: its AUROC moves by +-0.05 between epochs by chance and drowns the rest.
     select_exclude: List[str] = field(default_factory=list)
+    # Keep every epoch's weights as epoch_NNN.pt, so the last few can be averaged afterwards
+    # (``rnaloc-train average``): one network at run time, less of the epoch-to-epoch noise.
+    snapshots: bool = False
     threads: int = 2  # torch.set_num_threads on CPU
 
 

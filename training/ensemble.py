@@ -25,7 +25,7 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,6 +33,8 @@ import torch
 from rnaloc_infer import metrics
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
+
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
 from .trainer import flat_metrics, predict_logits
@@ -53,7 +55,10 @@ def load_logreg(path: str | Path) -> dict:
         raise ValueError(f"{path}: not a k-mer regression file ({exc})") from None
     if header.get("format") != LOGREG_FORMAT or header.get("format_version") != 1:
         raise ValueError(f"{path}: expected {LOGREG_FORMAT} version 1")
-    width = sum(4**k for k in header["ks"])
+    header.setdefault("features", "")
+    if header["features"] not in ("", FEATURE_SET):
+        raise ValueError(f"{path}: unknown feature set {header['features']!r} (this version knows {FEATURE_SET!r})")
+    width = sum(4**k for k in header["ks"]) + (N_FEATURES if header["features"] else 0)
     if fitted["coef"].shape != (len(header["classes"]), width) or fitted["mean"].shape != (width,):
         raise ValueError(f"{path}: coefficient shape {fitted['coef'].shape} does not match ks {header['ks']}")
     return {**fitted, **header}
@@ -68,9 +73,9 @@ def with_logreg(network: LocalizationModel, fitted: dict) -> LocalizationModel:
     """A copy of ``network`` with the regression as its linear member; blend = network only."""
     if list(fitted["classes"]) != list(network.config.classes):
         raise ValueError(f"regression classes {fitted['classes']} differ from the model's {network.config.classes}")
-    model = LocalizationModel(replace(network.config, linear_ks=list(fitted["ks"])))
+    model = LocalizationModel(replace(network.config, linear_ks=list(fitted["ks"]), features=fitted["features"]))
     missing, unexpected = model.load_state_dict(network.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("linear") or k in ("blend", "linear_offset") for k in missing), missing
+    assert not unexpected and all(k.startswith("linear") or k in ("blend", "linear_offset", "feature_weights") for k in missing), missing
     weights = fitted["coef"] / fitted["scale"][None, :]  # (C, F): per unit of frequency
     offset = 0
     with torch.no_grad():
@@ -81,25 +86,37 @@ def with_logreg(network: LocalizationModel, fitted: dict) -> LocalizationModel:
             member.table[rows, :-1] = torch.from_numpy(weights[:, block].T).float()
             member.table[rows, -1] = 1.0
             offset += 4**k
+        model.feature_weights.copy_(torch.from_numpy(weights[:, offset:]).float())  # empty without features
         constant = fitted["intercept"] - weights @ fitted["mean"]
         model.linear_offset.copy_(torch.from_numpy(constant).float())
     return model.eval()
 
 
-def member_logits(model: LocalizationModel, data: SequenceSet, token_budget: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(network logits, regression scores) of every record, each from one pass with a one-hot blend."""
+def with_members(primary: LocalizationModel, others: Sequence[LocalizationModel]) -> LocalizationModel:
+    """A copy of ``primary`` (and its regression, if any) with ``others`` as member networks."""
+    config = replace(primary.config, members=[network.config.to_dict() for network in others])
+    model = LocalizationModel(config)
+    weights = {k: v for k, v in primary.state_dict().items() if k != "blend"}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    assert not unexpected and all(k.startswith("members.") or k == "blend" for k in missing), missing
+    with torch.no_grad():
+        model.blend[:3] = primary.blend  # the members' rows stay 0 until the blend is fitted
+    for slot, network in zip(model.members, others):
+        slot.load_state_dict(network.state_dict())
+    return model.eval()
+
+
+def regression_scores(model: LocalizationModel, data: SequenceSet, token_budget: int) -> np.ndarray:
+    """The in-graph regression's scores of every record (one pass with a regression-only blend)."""
     original = model.blend.clone()
-    outputs = []
     try:
-        for row in (0, 1):
-            with torch.no_grad():
-                model.blend.zero_()
-                model.blend[row] = 1.0
-            outputs.append(predict_logits(model, data, token_budget, torch.device("cpu")).astype(np.float64))
+        with torch.no_grad():
+            model.blend.zero_()
+            model.blend[1] = 1.0
+        return predict_logits(model, data, token_budget, torch.device("cpu")).astype(np.float64)
     finally:
         with torch.no_grad():
             model.blend.copy_(original)
-    return outputs[0], outputs[1]
 
 
 def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[float, float]:
@@ -117,47 +134,56 @@ def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[floa
     return float(a), float(b)
 
 
-def build_ensemble(network: LocalizationModel, logreg_path: str | Path, data_dir: str | Path, *,
-                   weight: float = 0.5, prefix: str = "dm3loc", token_budget: int = 512_000,
-                   ) -> Tuple[LocalizationModel, dict]:
-    """The blended model and a report (member statistics, calibration, valid metrics, thresholds)."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"weight must be in [0, 1], got {weight}")
-    model = with_logreg(network, load_logreg(logreg_path))
-    classes = list(model.config.classes)
+def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Path, data_dir: str | Path, *,
+                   prefix: str = "dm3loc", token_budget: int = 512_000) -> Tuple[LocalizationModel, dict]:
+    """The blended model and a report (member statistics, calibration, valid metrics, thresholds).
+
+    Every member (each network and the regression) gets the same weight, fixed a priori.
+    """
+    if not networks:
+        raise ValueError("an ensemble needs at least one network")
+    primary = with_logreg(networks[0], load_logreg(logreg_path))
+    classes = list(primary.config.classes)
     train_fa, train_labels = split_paths(data_dir, "train", prefix)
     valid_fa, valid_labels = split_paths(data_dir, "valid", prefix)
     train = read_split(train_fa, train_labels, classes)
     valid = read_split(valid_fa, valid_labels, classes)
-    net_train, lin_train = member_logits(model, train, token_budget)
-    mean_net, std_net = net_train.mean(axis=0), net_train.std(axis=0)
-    mean_lin, std_lin = lin_train.mean(axis=0), lin_train.std(axis=0)
-    net_valid, lin_valid = member_logits(model, valid, token_budget)
-    score = weight * (net_valid - mean_net) / std_net + (1 - weight) * (lin_valid - mean_lin) / std_lin
+
+    def member_scores(data: SequenceSet) -> List[np.ndarray]:
+        scores = [predict_logits(network.eval(), data, token_budget, torch.device("cpu")).astype(np.float64)
+                  for network in networks]
+        return scores + [regression_scores(primary, data, token_budget)]
+
+    on_train, on_valid = member_scores(train), member_scores(valid)
+    names = [f"network_{i}" for i in range(len(networks))] + ["regression"]
+    weight = 1.0 / len(names)
+    mean = [scores.mean(axis=0) for scores in on_train]
+    std = [scores.std(axis=0) for scores in on_train]
+    score = sum(weight * (v - m) / s for v, m, s in zip(on_valid, mean, std))
     calibration = [platt(score[:, c], valid.labels[:, c]) for c in range(len(classes))]
     a = np.array([c[0] for c in calibration])
     b = np.array([c[1] for c in calibration])
-    blend = np.stack([a * weight / std_net, a * (1 - weight) / std_lin,
-                      b - a * (weight * mean_net / std_net + (1 - weight) * mean_lin / std_lin)])
+    coefficients = [a * weight / s for s in std]
+    bias = b - a * sum(weight * m / s for m, s in zip(mean, std))
+    model = with_members(primary, networks[1:])
+    # blend rows: 0 first network, 1 regression, 2 bias, 3.. further networks
+    blend = np.stack([coefficients[0], coefficients[-1], bias, *coefficients[1:-1]])
     with torch.no_grad():
         model.blend.copy_(torch.from_numpy(blend).float())
-    # the model's output is this same affine blend of the two members: no third pass over valid
-    probs = 1.0 / (1.0 + np.exp(-(blend[0] * net_valid + blend[1] * lin_valid + blend[2])))
+    # the model's output is this same affine blend of the members: no further pass over valid
+    probs = 1.0 / (1.0 + np.exp(-(sum(c * v for c, v in zip(coefficients, on_valid)) + bias)))
     thresholds = metrics.tune_thresholds(valid.labels, probs)
     result = metrics.evaluate(valid.labels, probs, classes, thresholds)
-    members = {name: dict(zip(classes, np.round(values, 4).tolist())) for name, values in (
-        ("network_valid_auroc", metrics.evaluate(valid.labels, 1 / (1 + np.exp(-net_valid)), classes)["auroc"]),
-        ("regression_valid_auroc", metrics.evaluate(valid.labels, 1 / (1 + np.exp(-lin_valid)), classes)["auroc"]),
-    )}
+    member_auroc = {name: dict(zip(classes, np.round(metrics.evaluate(valid.labels, 1 / (1 + np.exp(-v)), classes)["auroc"], 4).tolist()))
+                    for name, v in zip(names, on_valid)}
     report = {
-        "weight": weight, "logreg": str(logreg_path), "train_data_sha256": sha256_files([train_fa, train_labels]),
-        "member_stats_train": {"network_mean": mean_net.tolist(), "network_std": std_net.tolist(),
-                               "regression_mean": mean_lin.tolist(), "regression_std": std_lin.tolist()},
+        "members": names, "weight": weight, "logreg": str(logreg_path),
+        "train_data_sha256": sha256_files([train_fa, train_labels]),
+        "member_stats_train": {name: {"mean": m.tolist(), "std": s.tolist()} for name, m, s in zip(names, mean, std)},
         "platt_valid": {"a": a.tolist(), "b": b.tolist()},
         "thresholds": list(map(float, thresholds)), "macro_auroc": result["macro_auroc"],
         "auroc": dict(zip(classes, result["auroc"])), "auprc": dict(zip(classes, result["auprc"])),
         "mcc": dict(zip(classes, result["mcc"])), "macro_auprc": result["macro_auprc"],
-        "macro_mcc": result["macro_mcc"], "flat_metrics": flat_metrics(result), **members,
+        "macro_mcc": result["macro_mcc"], "flat_metrics": flat_metrics(result), "member_valid_auroc": member_auroc,
     }
     return model, report
-

@@ -27,6 +27,8 @@ from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
+
 from .kmers import KmerBag, KmerEmbedding, KmerFrequencyLinear
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
 
@@ -63,6 +65,13 @@ class ModelConfig:
     # logistic regression), blended with the network's logits. Filled by `rnaloc-train
     # ensemble` from a fitted regression; empty (off) for training.
     linear_ks: List[int] = field(default_factory=list)
+    # Further trained networks blended with this one (an ensemble of networks, filled by
+    # `rnaloc-train ensemble`): plain ModelConfig dicts with the same stride and classes.
+    members: List[dict] = field(default_factory=list)
+    # Per-record features of the encoded protein (rnaloc_infer.coding) added to the regression
+    # member's score: "" (off) or the feature set's name. The runtime computes them with numpy
+    # and feeds them as the graph's ``features`` input.
+    features: str = ""
     classes: List[str] = field(default_factory=lambda: list(CLASSES))
 
     def to_dict(self) -> dict:
@@ -114,20 +123,50 @@ class LocalizationModel(nn.Module):
         self.pool = MaskedMeanMaxPool(hidden)
         n_classes = len(config.classes)
         self.linear = nn.ModuleList(KmerFrequencyLinear(k, n_classes) for k in config.linear_ks)
-        # logits = blend[0] * network + blend[1] * (sum of linear scores + linear_offset) + blend[2];
+        self.members = nn.ModuleList(LocalizationModel(_member_config(m, config)) for m in config.members)
+        # logits = blend[0] * network + blend[1] * (sum of linear scores + linear_offset) + blend[2]
+        #          + sum_i blend[3 + i] * member_i;
         # saved only when the ensemble is on, so plain checkpoints keep their exact keys.
-        ensemble = len(config.linear_ks) > 0
-        blend = torch.stack([torch.ones(n_classes), torch.zeros(n_classes), torch.zeros(n_classes)])
-        self.register_buffer("blend", blend, persistent=ensemble)
-        self.register_buffer("linear_offset", torch.zeros(n_classes), persistent=ensemble)
+        self.blended = len(config.linear_ks) > 0 or len(config.members) > 0
+        blend = torch.zeros(3 + len(config.members), n_classes)
+        blend[0] = 1.0
+        self.register_buffer("blend", blend, persistent=self.blended)
+        self.register_buffer("linear_offset", torch.zeros(n_classes), persistent=self.blended)
+        if config.features not in ("", FEATURE_SET):
+            raise ValueError(f"unknown feature set {config.features!r}; this version knows {FEATURE_SET!r}")
+        if config.features and not config.linear_ks:
+            raise ValueError("per-record features feed the k-mer regression member: set linear_ks too")
+        self.n_features = N_FEATURES if config.features else 0
+        self.register_buffer("feature_weights", torch.zeros(n_classes, self.n_features), persistent=self.n_features > 0)
         features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0)
         self.head = nn.Sequential(
             nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
         )
+        # Where each network's states sit in the flat list (see ``state_shapes``), fixed here so
+        # TorchScript sees plain integers.
+        self.own_half = len(self._own_state_shapes()) - self._own_fp32_count()
+        self.own_fp32 = self._own_fp32_count()
+        self.members_half = sum(m.own_half for m in self.members)
 
     @torch.jit.unused
     def state_shapes(self) -> List[List[int]]:
-        """Per-state shapes without the batch axis, in the order ``forward`` uses them."""
+        """Per-state shapes without the batch axis, in the order ``forward`` uses them.
+
+        With member networks: every network's half-precision-safe states first (this one's,
+        then each member's), then every network's fp32 accumulators in the same order, so the
+        fp16 export can keep one trailing block in fp32.
+        """
+        own = self._own_state_shapes()
+        shapes = own[: self.own_half]
+        for member in self.members:
+            shapes.extend(member.state_shapes()[: member.own_half])
+        shapes.extend(own[self.own_half :])
+        for member in self.members:
+            shapes.extend(member.state_shapes()[member.own_half :])
+        return shapes
+
+    @torch.jit.unused
+    def _own_state_shapes(self) -> List[List[int]]:
         shapes: List[List[int]] = []
         if self.kmer is not None:
             shapes.extend(self.kmer.state_shapes())
@@ -150,9 +189,13 @@ class LocalizationModel(nn.Module):
         return shapes
 
     @torch.jit.unused
+    def _own_fp32_count(self) -> int:
+        return len(self.pool.state_shapes()) + len(self.accumulator_shapes())
+
+    @torch.jit.unused
     def fp32_state_count(self) -> int:
         """How many trailing states are accumulators kept in fp32 by the fp16 export."""
-        return len(self.pool.state_shapes()) + len(self.accumulator_shapes())
+        return self.own_fp32 + sum(m.own_fp32 for m in self.members)
 
     @torch.jit.unused
     def zero_states(self, batch: int, device: Optional[torch.device] = None) -> List[Tensor]:
@@ -170,7 +213,31 @@ class LocalizationModel(nn.Module):
             return -1
         return steps * cfg.stride
 
-    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        """``features``: (batch, n_features) per-record features, required when the config names a set."""
+        if len(self.members) == 0:
+            return self._forward_own(tokens, lengths, states, features)
+        half_at, fp32_at = self.own_half, self.own_half + self.members_half
+        logits, own_new = self._forward_own(
+            tokens, lengths, states[:half_at] + states[fp32_at : fp32_at + self.own_fp32], features)
+        halves: List[Tensor] = own_new[: self.own_half]
+        fp32s: List[Tensor] = own_new[self.own_half :]
+        fp32_at += self.own_fp32
+        blend = self.blend.float()
+        for i, member in enumerate(self.members):
+            half, fp32 = member.own_half, member.own_fp32
+            member_logits, member_new = member(
+                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32])
+            logits = logits + blend[3 + i] * member_logits.float()
+            halves.extend(member_new[:half])
+            fp32s.extend(member_new[half:])
+            half_at += half
+            fp32_at += fp32
+        return logits, halves + fp32s
+
+    def _forward_own(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                     record_features: Optional[Tensor]) -> Tuple[Tensor, List[Tensor]]:
         valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
         new_states: List[Tensor] = []
         index = 0
@@ -214,13 +281,17 @@ class LocalizationModel(nn.Module):
             new_states.append(bag_acc)
             accumulator_index += 1
         logits = self.head(features)
-        if len(self.linear) > 0:
+        if self.blended:
             linear_score = self.linear_offset.float().unsqueeze(0)
             for i, member in enumerate(self.linear):
                 score, ctx, acc = member(tokens, valid, states[linear_ctx_index + i], states[accumulator_index + i])
                 linear_score = linear_score + score
                 new_states.insert(linear_ctx_index + i, ctx)
                 new_states.append(acc)
+            if self.n_features > 0:
+                if record_features is None:
+                    raise RuntimeError("this model needs the per-record features input")
+                linear_score = linear_score + record_features.float() @ self.feature_weights.float().t()
             blend = self.blend.float()
             logits = blend[0] * logits.float() + blend[1] * linear_score + blend[2]
         return logits, new_states
@@ -228,8 +299,30 @@ class LocalizationModel(nn.Module):
     @torch.jit.unused
     def predict_logits(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """One-shot logits from zero state (what training and evaluation call)."""
-        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device))
+        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device),
+                                 self.record_features(tokens, lengths))
         return logits
+
+    @torch.jit.unused
+    def record_features(self, tokens: Tensor, lengths: Tensor) -> Optional[Tensor]:
+        """The per-record features of whole records (padded batch), or None if the model has none."""
+        if self.n_features == 0:
+            return None
+        rows = tokens.cpu().numpy()
+        matrix = coding_feature_matrix([row[:n] for row, n in zip(rows, lengths.tolist())])
+        return torch.from_numpy(matrix).to(tokens.device)
+
+
+def _member_config(values: dict, parent: ModelConfig) -> ModelConfig:
+    """A member network's config, checked against the ensemble it joins."""
+    config = ModelConfig.from_dict(values)
+    if config.members or config.linear_ks:
+        raise ValueError("an ensemble member must be a plain network (no members or k-mer regression of its own)")
+    if config.stride != parent.stride:
+        raise ValueError(f"member stride {config.stride} differs from the ensemble's {parent.stride}: chunks must align")
+    if list(config.classes) != list(parent.classes):
+        raise ValueError(f"member classes {config.classes} differ from the ensemble's {parent.classes}")
+    return config
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -187,6 +187,9 @@ class Trainer:
     def last_path(self) -> Path:
         return self.out_dir / "last.pt"
 
+    def snapshot_path(self, epoch: int) -> Path:
+        return self.out_dir / f"epoch_{epoch:03d}.pt"
+
     @property
     def best_path(self) -> Path:
         return self.out_dir / "best.pt"
@@ -304,6 +307,10 @@ class Trainer:
                                 extra={"train_config": cfg.to_dict()})
             else:
                 self.bad_epochs += 1
+            if cfg.optim.snapshots:
+                save_checkpoint(self.snapshot_path(self.epoch), self.model, thresholds=result["thresholds"],
+                                train_data_sha256=self.train_sha256, metrics=flat_metrics(result), epoch=self.epoch,
+                                extra={"train_config": cfg.to_dict()})
             self._save_last()
             record = {"epoch": self.epoch, **train_stats,
                       "epoch_seconds": time.perf_counter() - epoch_start,

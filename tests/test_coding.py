@@ -1,0 +1,105 @@
+"""The encoded protein's features: the ORF search against a brute-force reference, and the
+figures of hand-built transcripts whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnaloc_infer.alphabet import encode
+from rnaloc_infer.coding import FEATURE_NAMES, MIN_ORF_CODONS, N_FEATURES, coding_feature_matrix, coding_features, longest_orf
+
+STOPS = ("TAA", "TAG", "TGA")
+COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def brute_force_longest(text: str) -> int:
+    """Longest ATG-initiated ORF (codons, stop excluded) by walking every start codon."""
+    best = 0
+    for start in range(len(text) - 2):
+        if text[start : start + 3] != "ATG":
+            continue
+        codons = 0
+        for pos in range(start, len(text) - 2, 3):
+            if text[pos : pos + 3] in STOPS:
+                break
+            codons += 1
+        best = max(best, codons)
+    return best
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ACGTN", min_size=0, max_size=400))
+def test_longest_orf_matches_brute_force(text):
+    start, codons = longest_orf(encode(text))
+    assert codons == brute_force_longest(text)
+    if codons:
+        orf = text[start : start + 3 * codons]
+        assert orf.startswith("ATG")
+        assert not any(orf[i : i + 3] in STOPS for i in range(0, len(orf), 3))
+
+
+def transcript(cds_body: str, utr5: str = "CCCCC", utr3: str = "GGGGGGG") -> str:
+    return utr5 + "ATG" + cds_body + "TAA" + utr3
+
+
+def test_orf_position_and_utr_lengths():
+    text = transcript("GCT" * 40)
+    features = coding_features(encode(text))
+    assert longest_orf(encode(text)) == (5, 41)
+    assert features[COLUMN["log_orf_codons"]] == pytest.approx(np.log1p(41))
+    assert features[COLUMN["log_utr5_nt"]] == pytest.approx(np.log1p(5))
+    assert features[COLUMN["log_utr3_nt"]] == pytest.approx(np.log1p(7))
+
+
+def test_a_transmembrane_segment_is_found():
+    polar = "GAA" * 30  # Glu, hydropathy -3.5
+    leucines = "CTG" * 22  # Leu, 3.8: one 22-residue hydrophobic stretch
+    membrane = coding_features(encode(transcript(polar + leucines + polar)))
+    soluble = coding_features(encode(transcript(polar + polar)))
+    assert membrane[COLUMN["max_hydropathy_19"]] == pytest.approx(3.8, abs=1e-5)
+    assert membrane[COLUMN["log_tm_segments"]] == pytest.approx(np.log1p(1))
+    assert membrane[COLUMN["tm_window_fraction"]] > 0
+    assert soluble[COLUMN["log_tm_segments"]] == 0 and soluble[COLUMN["tm_window_fraction"]] == 0
+    # the stretch starts at residue 31, past the 35-residue signal-peptide span's 10-residue windows
+    assert membrane[COLUMN["signal_core_hydropathy"]] < 0
+
+
+def test_a_signal_peptide_core_is_found():
+    signal = coding_features(encode(transcript("CTG" * 12 + "GAA" * 40)))
+    assert signal[COLUMN["signal_core_hydropathy"]] > 3.0
+    assert signal[COLUMN["max_hydropathy_19_n_terminal"]] > 1.0
+
+
+def test_usage_frequencies():
+    features = coding_features(encode(transcript("GCT" * 29 + "GCC" * 10)))  # ATG + 39 Ala
+    aa = features[COLUMN["aa_A"] : COLUMN["aa_A"] + 20]
+    codons = features[COLUMN["codon_AAA"] :]
+    assert aa.sum() == pytest.approx(1.0) and codons.sum() == pytest.approx(1.0)
+    assert features[COLUMN["aa_A"]] == pytest.approx(39 / 40) and features[COLUMN["aa_M"]] == pytest.approx(1 / 40)
+    assert features[COLUMN["codon_GCT"]] == pytest.approx(29 / 40) and features[COLUMN["codon_GCC"]] == pytest.approx(10 / 40)
+    assert features[COLUMN["gc3"]] == pytest.approx(11 / 40)  # GCC's and ATG's third bases are C and G
+    assert not any(name.endswith(stop) for stop in STOPS for name in FEATURE_NAMES)
+
+
+def test_n_codons_extend_an_orf_but_count_for_nothing():
+    with_n = coding_features(encode(transcript("GCT" * 20 + "GNT" + "GCT" * 20)))
+    assert longest_orf(encode(transcript("GCT" * 20 + "GNT" + "GCT" * 20)))[1] == 42
+    assert with_n[COLUMN["aa_A"]] == pytest.approx(40 / 41)  # 41 known codons: ATG + 40 Ala
+
+
+def test_records_without_an_orf():
+    for text in ("", "C", "CCCCCCCCCCCCCCCCCC", "ATG" + "GCT" * (MIN_ORF_CODONS - 2) + "TAA"):
+        features = coding_features(encode(text))
+        assert features.shape == (N_FEATURES,) and features.dtype == np.float32
+        assert features[COLUMN["log_utr5_nt"]] == pytest.approx(np.log1p(len(text)))
+        assert np.count_nonzero(features) == (1 if text else 0)
+
+
+def test_rna_and_dna_agree_and_matrix_stacks():
+    dna = transcript("GCTTTGGAA" * 10)
+    rows = coding_feature_matrix([encode(dna), encode(dna.replace("T", "U").lower())])
+    np.testing.assert_array_equal(rows[0], rows[1])
+    assert coding_feature_matrix([]).shape == (0, N_FEATURES)
