@@ -20,7 +20,9 @@ starting in the first 40 residues, mean hydropathy, the most hydrophobic 10-resi
 the first 35 residues (a signal peptide's core), GC at third codon positions, then the
 frequencies of the 20 amino acids and of the 61 sense codons.
 
-Numpy only (the runtime has no torch); memory is a few bytes per nucleotide.
+The features describe an mRNA read 5' to 3'. On genomic DNA they describe the record's longest
+ORF, which need not be a gene. Numpy only (the runtime has no torch); memory is bounded by a
+block of codons plus the positions of start and stop codons, and by the longest ORF's length.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _SENSE = np.flatnonzero(~_IS_STOP)
 _HYDROPATHY = np.array([_KYTE_DOOLITTLE.get(aa, 0.0) for aa in _GENETIC_CODE])
 _AMINO_ACID_OF = np.array([_AMINO_ACIDS.index(aa) if aa != "*" else len(_AMINO_ACIDS) for aa in _GENETIC_CODE])
 _NO_CODON = 64  # a codon with an N in it
+_STOP_OR_NOT = np.append(_IS_STOP, False)  # indexed by codon index, _NO_CODON included
 
 SUMMARY_NAMES = ["log_orf_codons", "log_utr5_nt", "log_utr3_nt", "max_hydropathy_19", "tm_window_fraction",
                  "log_tm_segments", "max_hydropathy_19_n_terminal", "mean_hydropathy", "signal_core_hydropathy",
@@ -61,34 +64,51 @@ FEATURE_NAMES: List[str] = (SUMMARY_NAMES + [f"aa_{aa}" for aa in _AMINO_ACIDS]
 N_FEATURES = len(FEATURE_NAMES)
 
 
-def _codon_indices(codes: np.ndarray, frame: int) -> np.ndarray:
-    """Codon index (0..63, or 64 if it holds an N) of every whole codon of one frame."""
-    n_codons = (len(codes) - frame) // 3
-    triplets = codes[frame : frame + 3 * n_codons].reshape(n_codons, 3).astype(np.int16)
-    index = triplets[:, 0] * 16 + triplets[:, 1] * 4 + triplets[:, 2]
-    index[(triplets >= 4).any(axis=1)] = _NO_CODON
-    return index
+def _codon_track(codes: np.ndarray) -> np.ndarray:
+    """Index (0..63, or 64 if it holds an N) of the codon starting at every nucleotide but the last two."""
+    if len(codes) < 3:
+        return np.zeros(0, dtype=np.int16)
+    wide = codes.astype(np.int16)
+    track = wide[:-2] * 16 + wide[1:-1] * 4 + wide[2:]
+    track[(codes[:-2] >= 4) | (codes[1:-1] >= 4) | (codes[2:] >= 4)] = _NO_CODON
+    return track
 
 
-def longest_orf(codes: np.ndarray) -> tuple[int, int]:
+def _starts_and_stops(codes: np.ndarray, block_nt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nucleotide positions of every ATG and every stop codon, in all frames.
+
+    Block by block, so a chromosome-sized record costs a block's temporaries plus the (sparse)
+    positions, not several bytes per nucleotide.
+    """
+    starts, stops = [], []
+    for first in range(0, max(len(codes) - 2, 0), block_nt):
+        track = _codon_track(codes[first : first + block_nt + 2])
+        starts.append(np.flatnonzero(track == _ATG) + first)
+        stops.append(np.flatnonzero(_STOP_OR_NOT[track]) + first)
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(starts), np.concatenate(stops)
+
+
+def longest_orf(codes: np.ndarray, block_nt: int = 1 << 22) -> tuple[int, int]:
     """(start nucleotide, length in codons, stop excluded) of the longest ATG-initiated ORF; (0, 0) if none.
 
     Ties go to the earliest frame, then the earliest start.
     """
+    codes = np.asarray(codes, dtype=np.uint8)
+    starts, stops = _starts_and_stops(codes, block_nt)
     best_start, best_codons = 0, 0
     for frame in range(3):
-        if len(codes) - frame < 3:
+        frame_starts = starts[starts % 3 == frame]
+        if frame_starts.size == 0:
             continue
-        index = _codon_indices(codes, frame)
-        starts = np.flatnonzero(index == _ATG)
-        if starts.size == 0:
-            continue
-        stops = np.flatnonzero(_IS_STOP[np.minimum(index, 63)] & (index != _NO_CODON))
-        ends = np.append(stops, index.size)[np.searchsorted(stops, starts)]
-        lengths = ends - starts
+        frame_stops = stops[stops % 3 == frame]
+        end_of_frame = frame + 3 * ((len(codes) - frame) // 3)
+        ends = np.append(frame_stops, end_of_frame)[np.searchsorted(frame_stops, frame_starts)]
+        lengths = (ends - frame_starts) // 3
         k = int(np.argmax(lengths))
         if lengths[k] > best_codons:
-            best_start, best_codons = frame + 3 * int(starts[k]), int(lengths[k])
+            best_start, best_codons = int(frame_starts[k]), int(lengths[k])
     return best_start, best_codons
 
 
@@ -108,7 +128,7 @@ def coding_features(codes: np.ndarray) -> np.ndarray:
     out[0] = np.log1p(n_codons)
     out[1] = np.log1p(start)
     out[2] = np.log1p(max(len(codes) - start - 3 * (n_codons + 1), 0))
-    index = _codon_indices(codes[start : start + 3 * n_codons], 0)
+    index = _codon_track(codes[start : start + 3 * n_codons])[::3]
     known = index != _NO_CODON
     hydropathy = np.where(known, _HYDROPATHY[np.minimum(index, 63)], 0.0)
     if n_codons >= TM_WINDOW:
@@ -121,7 +141,7 @@ def coding_features(codes: np.ndarray) -> np.ndarray:
     out[7] = hydropathy.mean()
     out[8] = _window_means(hydropathy[:SIGNAL_SPAN], SIGNAL_WINDOW).max()
     third = codes[start + 2 : start + 3 * n_codons : 3]
-    out[9] = np.isin(third, (1, 2)).mean()
+    out[9] = np.count_nonzero((third == 1) | (third == 2)) / n_codons
     sense = index[known]
     if sense.size:
         amino_acids = np.bincount(_AMINO_ACID_OF[sense], minlength=len(_AMINO_ACIDS) + 1)[: len(_AMINO_ACIDS)]

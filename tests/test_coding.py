@@ -103,3 +103,10 @@ def test_rna_and_dna_agree_and_matrix_stacks():
     rows = coding_feature_matrix([encode(dna), encode(dna.replace("T", "U").lower())])
     np.testing.assert_array_equal(rows[0], rows[1])
     assert coding_feature_matrix([]).shape == (0, N_FEATURES)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet="ACGTN", min_size=0, max_size=300), st.integers(1, 20))
+def test_blockwise_orf_search_equals_one_block(text, block_nt):
+    codes = encode(text)
+    assert longest_orf(codes, block_nt=block_nt) == longest_orf(codes)
