@@ -129,6 +129,33 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, data_dir: Optional[Pat
                            "member_valid_auroc": report["member_valid_auroc"]}))
 
 
+@main.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the valid split (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
+@one_line_errors
+def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str, out: Path) -> None:
+    """Average the weights of CHECKPOINTS of one run (e.g. the last epochs' snapshots, `snapshots = true`)
+    into one network, with thresholds and metrics from valid."""
+    from rnaloc_infer.training.averaging import average_weights, score_on_valid
+    from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
+    from rnaloc_infer.training.data import default_data_dir
+    from rnaloc_infer.training.trainer import flat_metrics
+
+    loaded = [load_checkpoint(path) for path in checkpoints]
+    model = average_weights([network for network, _ in loaded])
+    thresholds, result = score_on_valid(model, data_dir or default_data_dir(), prefix)
+    first = loaded[0][1]
+    save_checkpoint(out, model, thresholds=thresholds, train_data_sha256=first.get("train_data_sha256", ""),
+                    metrics=flat_metrics(result), epoch=max(p.get("epoch", 0) for _, p in loaded),
+                    extra={"averaged": [str(path) for path in checkpoints],
+                           "train_config": first.get("extra", {}).get("train_config")})
+    click.echo(json.dumps({"out": str(out), "macro_auroc": round(result["macro_auroc"], 4),
+                           "auroc": {c: round(v, 4) for c, v in zip(result["classes"], result["auroc"])}}))
+
+
 try:  # written by another engineer; optional so `fit` works without it
     from .evaluate import evaluate
 
