@@ -1,21 +1,24 @@
-"""Network + k-mer logistic regression in one graph: the ensemble behind ``rnaloc-train ensemble``.
+"""Networks + k-mer (and coding) regression in one graph: the ensemble behind ``rnaloc-train ensemble``.
 
-Why: the sequence models learn motifs and length but fit global k-mer composition slowly
-(ER stays below the k-mer baseline after 17 epochs), while the baseline's regression is
-composition only. Their errors differ, so an equal-weight blend beats both.
+Why: the sequence models learn motifs and length but fit global k-mer composition slowly and
+miss the encoded protein (ER stays below the regression after 17 epochs), while the
+baseline's regression is composition (plus, with ``--coding``, the longest ORF's protein
+features, :mod:`rnaloc_infer.coding`). Their errors differ, so an equal-weight blend beats
+each member; several trained networks can join as further members.
 
-Recipe (no weight is tuned on valid except the calibration and thresholds, which are
-monotone per class and leave AUROC/AUPRC unchanged):
+Recipe (no weight is tuned on valid; only the calibration and thresholds, which are
+monotone per class and leave AUROC/AUPRC unchanged, are fitted there):
 
-1. the network's logits and the regression's scores on the *train* split give each member's
-   per-class mean and standard deviation; each is standardised with them;
-2. ensemble score = ``weight * z_network + (1 - weight) * z_regression`` (weight 0.5 by default,
-   fixed a priori, not searched);
+1. each member's scores on the *train* split (every network's logits, the regression's
+   decision function) give its per-class mean and standard deviation; each member is
+   standardised with them;
+2. ensemble score = the mean of the standardised members (equal weights, fixed a priori);
 3. per class, Platt scaling on *valid* turns the score into a probability, and the decision
    threshold is the valid MCC optimum, as for single models.
 
-All of it folds into three per-class vectors (``blend``) and the regression's tables
-(:class:`.kmers.KmerFrequencyLinear`), so the result is an ordinary checkpoint that
+All of it folds into per-class vectors (``blend``: first network, regression, bias, further
+networks) and the regression's tables (:class:`.kmers.KmerFrequencyLinear`, plus the
+weights on the per-record features), so the result is an ordinary checkpoint that
 ``rnaloc-export`` turns into one ONNX file.
 """
 
@@ -31,10 +34,9 @@ import numpy as np
 import torch
 
 from rnaloc_infer import metrics
-
-from .data import SequenceSet, read_split, sha256_files, split_paths
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
 
+from .data import SequenceSet, read_split, sha256_files, split_paths
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
 from .trainer import flat_metrics, predict_logits

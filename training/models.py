@@ -11,7 +11,9 @@ Layout: encoder (fixed one-hot lookup, 6x5 with a zero padding row; or a k-mer e
 context and shortens the sequence ``stride``-fold) or a motif convolution max-pooled by
 ``stride`` -> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log
 length, + optional k-mer bag) -> small MLP head with one logit per class, optionally blended
-with an in-graph k-mer regression (an ensemble, :mod:`.ensemble`). Calling the model on
+with an in-graph k-mer regression (which may also read per-record features of the encoded
+protein, the optional ``features`` input) and with further member networks (an ensemble,
+:mod:`.ensemble`). Calling the model on
 consecutive chunks whose lengths are multiples of ``stride`` gives the same logits as one
 call on the whole sequence.
 """
@@ -26,7 +28,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
-
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 
 from .kmers import KmerBag, KmerEmbedding, KmerFrequencyLinear
