@@ -45,7 +45,9 @@ def to_half(folded: LocalizationModel) -> LocalizationModel:
     folded.linear.float()
     folded.blend.data = folded.blend.data.float()
     folded.linear_offset.data = folded.linear_offset.data.float()
-    folded.feature_weights.data = folded.feature_weights.data.float()
+    for name in ("feature_weights", "feature_mean", "feature_scale"):
+        buffer = getattr(folded, name)
+        buffer.data = buffer.data.float()
     return folded
 
 

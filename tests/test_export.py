@@ -25,7 +25,7 @@ ATOL = 1e-4
 FP16_ATOL = 2e-3  # documented in docs/EXPORT.md
 LENGTHS = (1, 7, 1000, 20000)
 KINDS = ("qrnn", "tcn", "lstm", "qrnn_motif", "qrnn_kmer", "lstm_kmer", "qrnn_ensemble", "network_ensemble",
-         "coding_ensemble")
+         "coding_ensemble", "head_features")
 CONFIGS = {
     "qrnn": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2),
     "tcn": ModelConfig(kind="tcn", hidden=12, layers=3, stride=8, kernel_size=3),
@@ -43,6 +43,8 @@ CONFIGS = {
                                     members=[ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3).to_dict(),
                                              ModelConfig(kind="tcn", hidden=8, layers=2, stride=4).to_dict()]),
     # the regression also reads the encoded protein's features (a graph input the runtime fills)
+    # a network reading the same features in its head (standardised with stored statistics)
+    "head_features": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3, head_features="coding-v1"),
     "coding_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5, linear_ks=[1],
                                    features="coding-v1",
                                    members=[ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4).to_dict()]),
@@ -87,6 +89,8 @@ class Exported:
             if self.model.blended:
                 self.model.blend.uniform_(-1.5, 1.5)
             self.model.feature_weights.normal_(0.0, 0.3)
+            self.model.feature_mean.normal_(0.0, 0.5)
+            self.model.feature_scale.uniform_(0.5, 2.0)
         meta = {"thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "train_data_sha256": "deadbeef"}
         self.onnx_path = export_onnx(self.model, tmp / f"{kind}.onnx", **meta)
         self.session = _session(self.onnx_path)

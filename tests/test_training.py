@@ -142,3 +142,38 @@ def test_fit_cli_end_to_end_and_resume(tiny_data, tmp_path):
     assert {"train_loss", "macro_auroc", "auroc", "auprc", "epoch_seconds", "train_nt_per_s"} <= set(log[0])
     _, last = load_checkpoint(out / "last.pt")
     assert last["epoch"] == 2 and "optimizer" in last
+
+
+def test_head_features_come_from_whole_records(tiny_data, tmp_path, monkeypatch):
+    """A network that reads the coding features in its head trains on features of the whole
+    records (not of the truncated training windows), scaled with train statistics."""
+    from rnaloc_infer.coding import coding_feature_matrix
+    from rnaloc_infer.training.config import load_config
+    from rnaloc_infer.training.trainer import Trainer
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        'seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\nhead_features = "coding-v1"\n'
+        f'[data]\ndata_dir = "{tiny_data}"\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
+        "[optim]\nepochs = 1\nwarmup_steps = 2\n"
+    )
+    trainer = Trainer(load_config(config), tmp_path / "run", device="cpu", quiet=True)
+    whole = coding_feature_matrix(trainer.train_set.codes)
+    np.testing.assert_allclose(trainer.model.feature_mean.numpy(), whole.mean(axis=0), rtol=1e-5, atol=1e-6)
+    seen = []
+    original = LocalizationModel.predict_logits
+
+    def spy(self, tokens, lengths, features=None):
+        seen.append(features)
+        return original(self, tokens, lengths, features)
+
+    monkeypatch.setattr(LocalizationModel, "predict_logits", spy)
+    trainer.train_epoch()
+    assert seen and all(f is not None and f.shape[1] == whole.shape[1] for f in seen)
+    for batch in seen:  # every row is the feature row of a whole record
+        distance = np.abs(whole[None, :, :] - batch.numpy()[:, None, :]).max(axis=2).min(axis=1)
+        assert (distance < 1e-6).all()
+    assert max(trainer.train_set.lengths) > 64  # the windows were truncated, the features were not
+    fit = trainer.fit()
+    model, _ = load_checkpoint(fit.out_dir / "best.pt")
+    assert model.config.head_features == "coding-v1" and torch.equal(model.feature_mean, trainer.model.feature_mean)

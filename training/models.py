@@ -73,6 +73,10 @@ class ModelConfig:
     # member's score: "" (off) or the feature set's name. The runtime computes them with numpy
     # and feeds them as the graph's ``features`` input.
     features: str = ""
+    # The same per-record features fed to the network's head too (standardised with the train
+    # split's mean and scale, stored in the model), so the network itself learns from the
+    # encoded protein: "" (off) or the feature set's name.
+    head_features: str = ""
     classes: List[str] = field(default_factory=lambda: list(CLASSES))
 
     def to_dict(self) -> dict:
@@ -133,13 +137,18 @@ class LocalizationModel(nn.Module):
         blend[0] = 1.0
         self.register_buffer("blend", blend, persistent=self.blended)
         self.register_buffer("linear_offset", torch.zeros(n_classes), persistent=self.blended)
-        if config.features not in ("", FEATURE_SET):
-            raise ValueError(f"unknown feature set {config.features!r}; this version knows {FEATURE_SET!r}")
+        for name in (config.features, config.head_features):
+            if name not in ("", FEATURE_SET):
+                raise ValueError(f"unknown feature set {name!r}; this version knows {FEATURE_SET!r}")
         if config.features and not config.linear_ks:
             raise ValueError("per-record features feed the k-mer regression member: set linear_ks too")
-        self.n_features = N_FEATURES if config.features else 0
-        self.register_buffer("feature_weights", torch.zeros(n_classes, self.n_features), persistent=self.n_features > 0)
-        features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0)
+        self.n_features = N_FEATURES if config.features or config.head_features else 0
+        self.register_buffer("feature_weights", torch.zeros(n_classes, N_FEATURES if config.features else 0),
+                             persistent=bool(config.features))
+        self.n_head_features = N_FEATURES if config.head_features else 0
+        self.register_buffer("feature_mean", torch.zeros(self.n_head_features), persistent=self.n_head_features > 0)
+        self.register_buffer("feature_scale", torch.ones(self.n_head_features), persistent=self.n_head_features > 0)
+        features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0) + self.n_head_features
         self.head = nn.Sequential(
             nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
         )
@@ -281,6 +290,11 @@ class LocalizationModel(nn.Module):
             new_states.insert(bag_ctx_index, bag_ctx)
             new_states.append(bag_acc)
             accumulator_index += 1
+        if self.n_head_features > 0:
+            if record_features is None:
+                raise RuntimeError("this model needs the per-record features input")
+            standardised = (record_features.float() - self.feature_mean.float()) / self.feature_scale.float()
+            features = torch.cat([features, standardised.clamp(-8.0, 8.0).to(features.dtype)], dim=1)
         logits = self.head(features)
         if self.blended:
             linear_score = self.linear_offset.float().unsqueeze(0)
@@ -289,7 +303,7 @@ class LocalizationModel(nn.Module):
                 linear_score = linear_score + score
                 new_states.insert(linear_ctx_index + i, ctx)
                 new_states.append(acc)
-            if self.n_features > 0:
+            if self.feature_weights.size(1) > 0:
                 if record_features is None:
                     raise RuntimeError("this model needs the per-record features input")
                 linear_score = linear_score + record_features.float() @ self.feature_weights.float().t()
@@ -298,10 +312,15 @@ class LocalizationModel(nn.Module):
         return logits, new_states
 
     @torch.jit.unused
-    def predict_logits(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """One-shot logits from zero state (what training and evaluation call)."""
-        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device),
-                                 self.record_features(tokens, lengths))
+    def predict_logits(self, tokens: Tensor, lengths: Tensor, features: Optional[Tensor] = None) -> Tensor:
+        """One-shot logits from zero state (what training and evaluation call).
+
+        ``features``: per-record features of the *whole* records; computed from ``tokens`` when
+        left out, so pass them when ``tokens`` are truncated (training).
+        """
+        if features is None:
+            features = self.record_features(tokens, lengths)
+        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device), features)
         return logits
 
     @torch.jit.unused

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from rnaloc_infer import metrics
+from rnaloc_infer.coding import coding_feature_matrix
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import OptimConfig, TrainConfig
@@ -101,6 +102,14 @@ def load_kmer_vectors(model: LocalizationModel, path: str) -> None:
     log.info("k-mer embedding initialised from %s (%d of %d rows present)", path, int(table.present.sum()), table.present.size)
 
 
+def set_feature_scaling(model: LocalizationModel, features: np.ndarray) -> None:
+    """Store the train split's per-feature mean and scale (1 where constant) for the head's input."""
+    scale = features.std(axis=0)
+    with torch.no_grad():
+        model.feature_mean.copy_(torch.from_numpy(features.mean(axis=0)))
+        model.feature_scale.copy_(torch.from_numpy(np.where(scale > 1e-6, scale, 1.0)))
+
+
 def flat_metrics(result: dict) -> Dict[str, float]:
     """``metrics.evaluate`` output as the flat name -> value mapping stored in checkpoints."""
     flat = {key: result[key] for key in ("macro_auroc", "macro_auprc", "macro_mcc")}
@@ -170,6 +179,12 @@ class Trainer:
         self.best_epoch = 0
         self.bad_epochs = 0
         self.train_lengths = effective_lengths(train.lengths, config.data.max_len)
+        # per-record features of the whole records (training truncates the tokens)
+        self.train_features: Optional[np.ndarray] = None
+        if self.model.n_features:
+            self.train_features = coding_feature_matrix(train.codes)
+            if self.model.n_head_features:
+                set_feature_scaling(self.model, self.train_features)
 
     # ---------------------------------------------------------------- data
     def _load_data(self) -> tuple[SequenceSet, SequenceSet, str]:
@@ -244,14 +259,17 @@ class Trainer:
                    desc=f"epoch {self.epoch + 1}", leave=False)
         loss_sum, n_seen, nt_seen = 0.0, 0, 0
         start = last_report = time.perf_counter()
-        for _, tokens, lengths, labels in iterate_batches(self.train_set, batches, cfg.data.max_len):
+        for index, tokens, lengths, labels in iterate_batches(self.train_set, batches, cfg.data.max_len):
             lr = _lr_at(self.step, steps_total, cfg.optim)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             tokens_t = torch.from_numpy(tokens).to(self.device, non_blocking=True)
             lengths_t = torch.from_numpy(lengths).to(self.device, non_blocking=True)
             labels_t = torch.from_numpy(labels).to(self.device, non_blocking=True)
-            logits = self.model.predict_logits(tokens_t, lengths_t)
+            features = None
+            if self.train_features is not None:
+                features = torch.from_numpy(self.train_features[index]).to(self.device)
+            logits = self.model.predict_logits(tokens_t, lengths_t, features)
             loss = self.loss_fn(logits, labels_t)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
