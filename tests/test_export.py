@@ -47,7 +47,8 @@ CONFIGS = {
     "head_features": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3, head_features="coding-v1"),
     "coding_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5, linear_ks=[1],
                                    features="coding-v1",
-                                   members=[ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4).to_dict()]),
+                                   members=[ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4,
+                                                        head_features="coding-v1").to_dict()]),
 }
 
 
@@ -89,8 +90,9 @@ class Exported:
             if self.model.blended:
                 self.model.blend.uniform_(-1.5, 1.5)
             self.model.feature_weights.normal_(0.0, 0.3)
-            self.model.feature_mean.normal_(0.0, 0.5)
-            self.model.feature_scale.uniform_(0.5, 2.0)
+            for network in [self.model, *self.model.members]:
+                network.feature_mean.normal_(0.0, 0.5)
+                network.feature_scale.uniform_(0.5, 2.0)
         meta = {"thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "train_data_sha256": "deadbeef"}
         self.onnx_path = export_onnx(self.model, tmp / f"{kind}.onnx", **meta)
         self.session = _session(self.onnx_path)

@@ -142,7 +142,8 @@ class LocalizationModel(nn.Module):
                 raise ValueError(f"unknown feature set {name!r}; this version knows {FEATURE_SET!r}")
         if config.features and not config.linear_ks:
             raise ValueError("per-record features feed the k-mer regression member: set linear_ks too")
-        self.n_features = N_FEATURES if config.features or config.head_features else 0
+        wanted = bool(config.features or config.head_features) or any(m.n_features for m in self.members)
+        self.n_features = N_FEATURES if wanted else 0  # the width of the ``features`` input
         self.register_buffer("feature_weights", torch.zeros(n_classes, N_FEATURES if config.features else 0),
                              persistent=bool(config.features))
         self.n_head_features = N_FEATURES if config.head_features else 0
@@ -238,7 +239,7 @@ class LocalizationModel(nn.Module):
         for i, member in enumerate(self.members):
             half, fp32 = member.own_half, member.own_fp32
             member_logits, member_new = member(
-                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32])
+                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], features)
             logits = logits + blend[3 + i] * member_logits.float()
             halves.extend(member_new[:half])
             fp32s.extend(member_new[half:])
