@@ -1,5 +1,6 @@
-"""The shipped default model: loads without flags, carries its metadata, and reproduces the
-eager-PyTorch probabilities recorded when it was exported (tests/data/make_default_expectation.py)."""
+"""The shipped models (``default`` and ``fast``): load by name, carry their metadata, and
+reproduce the eager-PyTorch probabilities recorded when they were exported
+(tests/data/make_default_expectation.py)."""
 
 import hashlib
 import json
@@ -9,32 +10,43 @@ import numpy as np
 import pytest
 
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.bundled import resolve_model
+from rnaloc_infer.bundled import bundled_models, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPECTED = json.loads((ROOT / "tests/data/default_model_expected.json").read_text())
+NAMES = ("default", "fast")
 
 
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor()
+def _expected(name: str) -> dict:
+    return json.loads((ROOT / f"tests/data/{name}_model_expected.json").read_text())
 
 
-def test_expectation_belongs_to_the_shipped_file():
-    digest = hashlib.sha256(resolve_model("default").read_bytes()).hexdigest()
-    assert digest == EXPECTED["onnx_sha256"], "default.onnx changed: re-run tests/data/make_default_expectation.py"
+@pytest.fixture(scope="module", params=NAMES)
+def bundled(request):
+    return request.param, Predictor(request.param), _expected(request.param)
 
 
-def test_default_model_metadata(predictor):
-    info = predictor.info
-    assert list(predictor.classes) == EXPECTED["classes"] == ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
-    np.testing.assert_allclose(predictor.thresholds, EXPECTED["thresholds"], rtol=0, atol=1e-6)
+def test_both_models_ship_and_default_needs_no_flag():
+    assert set(NAMES) <= set(bundled_models())
+    assert Predictor().model_path == resolve_model("default")
+
+
+def test_expectation_belongs_to_the_shipped_file(bundled):
+    name, _, expected = bundled
+    digest = hashlib.sha256(resolve_model(name).read_bytes()).hexdigest()
+    assert digest == expected["onnx_sha256"], f"{name}.onnx changed: re-run tests/data/make_default_expectation.py"
+
+
+def test_model_metadata(bundled):
+    _, predictor, expected = bundled
+    assert list(predictor.classes) == expected["classes"] == ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
+    np.testing.assert_allclose(predictor.thresholds, expected["thresholds"], rtol=0, atol=1e-6)
     assert all(0.0 < t < 1.0 for t in predictor.thresholds)
-    assert info.stride > 0
+    assert predictor.info.stride > 0 and predictor.info.features == "coding-v1"
 
 
-def test_default_model_reproduces_eager_pytorch(predictor):
-    got = {p.id: [p.probabilities[c] for c in predictor.classes] for p in predictor.predict_fasta(ROOT / EXPECTED["fasta"])}
-    assert list(got) == list(EXPECTED["probabilities"])  # every record, input order
-    for record_id, probs in EXPECTED["probabilities"].items():
+def test_model_reproduces_eager_pytorch(bundled):
+    _, predictor, expected = bundled
+    got = {p.id: [p.probabilities[c] for c in predictor.classes] for p in predictor.predict_fasta(ROOT / expected["fasta"])}
+    assert list(got) == list(expected["probabilities"])  # every record, input order
+    for record_id, probs in expected["probabilities"].items():
         np.testing.assert_allclose(got[record_id], probs, rtol=0, atol=1e-5, err_msg=record_id)
