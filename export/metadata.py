@@ -12,6 +12,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 from rnaloc_infer import __version__
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
+from rnaloc_infer.coding import FEATURE_SET
 from rnaloc_infer.training.models import LocalizationModel
 
 FORMAT_VERSION = "1"
@@ -47,7 +48,8 @@ def build_metadata(
         PREFIX + "train_data_sha256": train_data_sha256 or "",
         PREFIX + "package_version": __version__,
         PREFIX + "precision": precision,
-        PREFIX + "features": model.config.features,
+        # any network or the regression may read them: the graph has the input if one does
+        PREFIX + "features": FEATURE_SET if model.n_features else "",
     }
 
 

@@ -18,6 +18,7 @@ from rnaloc_infer.export.metadata import parse_metadata
 from rnaloc_infer.export.onnx_export import build_onnx, export_onnx, export_onnx_from_checkpoint
 from rnaloc_infer.export.scan import DEFAULT_FORMULATION, FORMULATIONS, non_default_domains
 from rnaloc_infer.export.torchscript_export import export_torchscript, load_torchscript
+from rnaloc_infer.session import ModelSession
 from rnaloc_infer.training.checkpoint import save_checkpoint
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig
 
@@ -240,6 +241,9 @@ def test_metadata(exported):
     assert meta["model_kind"] == cfg.kind and ModelConfig.from_dict(meta["hparams"]) == cfg
     assert meta["train_data_sha256"] == "deadbeef"
     assert meta["package_version"] == __version__ and meta["precision"] == "fp32"
+    assert meta["features"] == ("coding-v1" if exported.model.n_features else "")
+    # the runtime accepts the file: its inputs match what the metadata promises
+    assert ModelSession(exported.onnx_path, device="cpu", threads=1).info.features == meta["features"]
     assert exported.session.get_modelmeta().custom_metadata_map == raw
     assert exported.ts_meta == raw
 
