@@ -93,7 +93,8 @@ def test_platt_recovers_a_known_calibration():
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
 
 
-def test_ensemble_cli_end_to_end(tiny_data, tmp_path):
+@pytest.mark.parametrize("features", ["", FEATURE_SET])
+def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
     runner = CliRunner()
     config = tmp_path / "tiny.toml"
     config.write_text('seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
@@ -102,14 +103,14 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path):
     run = tmp_path / "run"
     result = runner.invoke(main, ["fit", str(config), "--out", str(run), "--data-dir", str(tiny_data), "--quiet"])
     assert result.exit_code == 0, result.output
-    _write_logreg(tmp_path / "lr.npz", (1, 2))
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=features)
     out = tmp_path / "ensemble.pt"
     result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"),
                                   "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     model, payload = load_checkpoint(out)
-    assert model.config.linear_ks == [1, 2] and len(payload["thresholds"]) == 6
+    assert model.config.linear_ks == [1, 2] and model.config.features == features and len(payload["thresholds"]) == 6
     report = payload["extra"]["ensemble"]
     assert report["weight"] == 0.5 and summary["macro_auroc"] == pytest.approx(report["macro_auroc"], abs=1e-4)
     assert (model.blend[1] != 0).all()  # the regression takes part
@@ -127,6 +128,8 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path):
     codes = encode("ACGTTGCAAGGCTTANNACGATCGGATCCA" * 7)
     feeds = {"tokens": codes[None], "lengths": np.array([len(codes)], dtype=np.int64)}
     feeds.update({f"state_in_{i}": s.numpy() for i, s in enumerate(model.zero_states(1))})
+    if features:
+        feeds["features"] = coding_features(codes)[None]
     probs = session.run(None, feeds)[0]
     with torch.no_grad():
         expected = torch.sigmoid(model.predict_logits(torch.from_numpy(codes)[None], torch.tensor([len(codes)]))).numpy()

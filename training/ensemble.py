@@ -28,13 +28,13 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from rnaloc_infer import metrics
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
 from .kmers import kmer_digits, place_values
@@ -108,14 +108,15 @@ def with_members(primary: LocalizationModel, others: Sequence[LocalizationModel]
     return model.eval()
 
 
-def regression_scores(model: LocalizationModel, data: SequenceSet, token_budget: int) -> np.ndarray:
+def regression_scores(model: LocalizationModel, data: SequenceSet, token_budget: int,
+                      features: Optional[np.ndarray] = None) -> np.ndarray:
     """The in-graph regression's scores of every record (one pass with a regression-only blend)."""
     original = model.blend.clone()
     try:
         with torch.no_grad():
             model.blend.zero_()
             model.blend[1] = 1.0
-        return predict_logits(model, data, token_budget, torch.device("cpu")).astype(np.float64)
+        return predict_logits(model, data, token_budget, torch.device("cpu"), features).astype(np.float64)
     finally:
         with torch.no_grad():
             model.blend.copy_(original)
@@ -152,9 +153,12 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     valid = read_split(valid_fa, valid_labels, classes)
 
     def member_scores(data: SequenceSet) -> List[np.ndarray]:
-        scores = [predict_logits(network.eval(), data, token_budget, torch.device("cpu")).astype(np.float64)
+        needed = primary.n_features or any(network.n_features for network in networks)
+        features = coding_feature_matrix(data.codes) if needed else None  # once for every member
+        scores = [predict_logits(network.eval(), data, token_budget, torch.device("cpu"),
+                                 features if network.n_features else None).astype(np.float64)
                   for network in networks]
-        return scores + [regression_scores(primary, data, token_budget)]
+        return scores + [regression_scores(primary, data, token_budget, features)]
 
     on_train, on_valid = member_scores(train), member_scores(valid)
     names = [f"network_{i}" for i in range(len(networks))] + ["regression"]

@@ -56,23 +56,30 @@ def pick_device(name: str = "auto") -> torch.device:
 
 @torch.no_grad()
 def predict_logits(
-    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device
+    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device,
+    features: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """Logits (N, C) for whole (never truncated) sequences, in record order."""
+    """Logits (N, C) for whole (never truncated) sequences, in record order.
+
+    ``features``: the records' per-record features if already computed (a model that takes
+    them computes them from the records otherwise).
+    """
     model.eval()
     out = np.zeros((len(data), len(model.config.classes)), dtype=np.float32)
     batches = token_budget_batches(data.lengths, token_budget, rng=None)
     for index, tokens, lengths, _ in iterate_batches(data, batches, max_len=None):
-        logits = model.predict_logits(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device))
+        rows = None if features is None else torch.from_numpy(features[index]).to(device)
+        logits = model.predict_logits(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device), rows)
         out[index] = logits.float().cpu().numpy()
     return out
 
 
 def predict_probs(
-    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device
+    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device,
+    features: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Sigmoid probabilities (N, C) for whole (never truncated) sequences, in record order."""
-    logits = predict_logits(model, data, token_budget, device)
+    logits = predict_logits(model, data, token_budget, device, features)
     return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
 
 
@@ -181,8 +188,10 @@ class Trainer:
         self.train_lengths = effective_lengths(train.lengths, config.data.max_len)
         # per-record features of the whole records (training truncates the tokens)
         self.train_features: Optional[np.ndarray] = None
+        self.valid_features: Optional[np.ndarray] = None
         if self.model.n_features:
             self.train_features = coding_feature_matrix(train.codes)
+            self.valid_features = coding_feature_matrix(valid.codes)  # once, not every epoch
             if self.model.n_head_features:
                 set_feature_scaling(self.model, self.train_features)
 
@@ -295,7 +304,8 @@ class Trainer:
 
     def validate(self) -> tuple[dict, np.ndarray]:
         start = time.perf_counter()
-        probs = predict_probs(self.model, self.valid_set, self.config.data.eval_token_budget, self.device)
+        probs = predict_probs(self.model, self.valid_set, self.config.data.eval_token_budget, self.device,
+                              self.valid_features)
         thresholds = metrics.tune_thresholds(self.valid_set.labels, probs)
         result = metrics.evaluate(self.valid_set.labels, probs, self.config.model.classes, thresholds)
         result["valid_seconds"] = time.perf_counter() - start
