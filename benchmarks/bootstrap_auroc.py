@@ -26,7 +26,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from kmer_baseline import CLASSES, KS, kmer_features, read_labels
-from rnaloc_infer import metrics
+from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.api import Predictor
 from rnaloc_infer.fasta import RecordError, read_file
 from rnaloc_infer.training.ensemble import load_logreg

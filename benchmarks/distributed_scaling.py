@@ -92,7 +92,7 @@ def main() -> None:
     import ray
 
     from rnaloc_infer.cli.predict import RunOptions, run
-    from rnaloc_infer.distributed import predict_distributed
+    from rnaloc_infer.distributed.engine import predict_distributed
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -181,9 +181,9 @@ def _peak_rss_mb() -> float:
 def measure(genome: Path, gtf: Path, mode: str, backend: str = "auto", model: Optional[Path] = None) -> Dict:
     """Run one measured phase in this (fresh) process and return its figures."""
     from rnaloc_infer.alphabet import encode
-    from rnaloc_infer.annotation import read_annotation
-    from rnaloc_infer.genome import IndexedGenome
-    from rnaloc_infer.transcripts import iter_transcript_sequences
+    from rnaloc_infer.genome.annotation import read_annotation
+    from rnaloc_infer.genome.index import IndexedGenome
+    from rnaloc_infer.genome.transcripts import iter_transcript_sequences
 
     rss0 = _peak_rss_mb()
     if mode == "e2e":  # parse + extract + model, all inside AnnotatedSource
@@ -233,7 +233,7 @@ def _end_to_end(genome_path: Path, gtf: Path, model_path: Path) -> Dict:
     """Annotation -> genome -> model via batching.predict_stream (runtime only, no torch here)."""
     from rnaloc_infer.api import Predictor
     from rnaloc_infer.batching import predict_stream
-    from rnaloc_infer.transcripts import AnnotatedSource
+    from rnaloc_infer.genome.transcripts import AnnotatedSource
 
     predictor = Predictor(model_path, device="cpu", threads=1)
     t0 = time.perf_counter()

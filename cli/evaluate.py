@@ -67,7 +67,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
                    plots: bool = True, threads: Optional[int] = None, device: str = "auto"):
     """Predict, match labels, compute and write the table (and figures); returns the MetricsTable."""
     from rnaloc_infer.api import Predictor
-    from rnaloc_infer.evaluation import compute_table, match_labels, read_labels, tuned_thresholds, write_tsv
+    from rnaloc_infer.evaluation.report import compute_table, match_labels, read_labels, tuned_thresholds, write_tsv
 
     predictor = Predictor(model=model, device=device, threads=threads)
     classes, thresholds = _model_classes_thresholds(predictor)
@@ -84,7 +84,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
     table = compute_table(y, scores, classes, thresholds)
     write_tsv(table, out_dir / "metrics.tsv")
     if plots:
-        from rnaloc_infer.plots import plot_curves
+        from rnaloc_infer.evaluation.plots import plot_curves
 
         plot_curves(y, scores, classes, out_dir, table=table, title=f"{Path(model).stem} on {fasta.name}")
     return table
@@ -113,7 +113,7 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
     AUPRC, MCC and F1 plus macro means to OUT_DIR/metrics.tsv and ROC / PR curves as PNG.
     """
     from rnaloc_infer.errors import RnalocError
-    from rnaloc_infer.evaluation import format_table
+    from rnaloc_infer.evaluation.report import format_table
 
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)

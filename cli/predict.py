@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import click
 
 from rnaloc_infer import __version__
-from rnaloc_infer.genome_cli import AnnotationOptions, annotation_options
+from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
 from rnaloc_infer.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
@@ -70,7 +70,7 @@ class RunOptions:
     errors_file: Optional[str] = None
     progress: bool = True
     annotation: Optional[AnnotationOptions] = None  # genome input: --annotation + filters
-    engine: str = "local"  # "ray": rnaloc_infer.distributed (docs/DISTRIBUTED.md)
+    engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
     address: Optional[str] = None
     num_workers: Optional[int] = None
     num_gpus_per_worker: float = 0.0
@@ -135,13 +135,13 @@ def run(options: RunOptions) -> int:
         raise click.UsageError(str(exc)) from None
     _check_inputs(options.inputs)
     # Genome + annotation input (docs/GENOME.md): parsed and checked before the model loads.
-    from rnaloc_infer import genome_cli
+    from rnaloc_infer.cli import genome_options
 
     annotation = options.annotation or AnnotationOptions()
-    genome_cli.check_usage(options.inputs, annotation)
-    source = genome_cli.open_source(options.inputs[0], annotation) if annotation.annotation else None
+    genome_options.check_usage(options.inputs, annotation)
+    source = genome_options.open_source(options.inputs[0], annotation) if annotation.annotation else None
     if source is None:
-        genome_cli.warn_if_genome(options.inputs)
+        genome_options.warn_if_genome(options.inputs)
     if options.engine == "ray":
         return _run_ray(options, annotation)
     model_path = resolve_model(options.model)
@@ -209,7 +209,7 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions) -> int:
         raise click.UsageError("--annotation (genome input) works with --engine local only")
     if "-" in options.inputs:
         raise click.UsageError("--engine ray reads files only, not standard input ('-')")
-    from rnaloc_infer.distributed import predict_distributed
+    from rnaloc_infer.distributed.engine import predict_distributed
 
     predict_distributed(
         options.inputs, options.output, model=options.model, fmt=options.fmt, address=options.address,

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from rnaloc_infer.alphabet import encode
-from rnaloc_infer.annotation import AnnotationError, detect_format, parse_gtf_attributes, read_annotation
-from rnaloc_infer.genome import (
+from rnaloc_infer.genome.annotation import AnnotationError, detect_format, parse_gtf_attributes, read_annotation
+from rnaloc_infer.genome.index import (
     GenomeError,
     IndexedGenome,
     MissingGenomeDependency,
@@ -27,13 +27,13 @@ from rnaloc_infer.genome import (
     looks_like_genome,
     reverse_complement,
 )
-from rnaloc_infer.transcript_filters import (
+from rnaloc_infer.genome.filters import (
     TranscriptFilter,
     apply_filters,
     parse_id_list,
     select_canonical,
 )
-from rnaloc_infer.transcripts import AnnotatedSource, check_contigs, iter_transcript_sequences
+from rnaloc_infer.genome.transcripts import AnnotatedSource, check_contigs, iter_transcript_sequences
 
 BACKENDS = [
     pytest.param(name, marks=pytest.mark.skipif(not _has, reason=f"{name} not installed"))
@@ -391,7 +391,7 @@ def test_missing_backend_gives_install_hint(monkeypatch, data):
 def test_package_imports_without_genome_backend():
     code = (
         "import sys; sys.modules['pyfaidx'] = None; sys.modules['pysam'] = None\n"
-        "import rnaloc_infer, rnaloc_infer.annotation, rnaloc_infer.transcripts, rnaloc_infer.genome\n"
+        "import rnaloc_infer, rnaloc_infer.genome.annotation, rnaloc_infer.genome.transcripts, rnaloc_infer.genome.index\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -447,7 +447,7 @@ def test_cli_glue_usage_and_errors(tmp_path, data, monkeypatch, caplog):
     import click
 
     from rnaloc_infer.errors import RnalocError
-    from rnaloc_infer.genome_cli import AnnotationOptions, check_usage, open_source, pop_annotation_options, warn_if_genome
+    from rnaloc_infer.cli.genome_options import AnnotationOptions, check_usage, open_source, pop_annotation_options, warn_if_genome
 
     with pytest.raises(click.UsageError, match="need --annotation"):
         check_usage(["x.fa"], AnnotationOptions(canonical=True))

@@ -19,7 +19,7 @@ from conftest import random_seq, write_fasta
 from rnaloc_infer.cli.predict import RunOptions, run
 from rnaloc_infer.errors import InputError
 from rnaloc_infer.fasta import Record, read_file
-from rnaloc_infer.shards import plan_shards, read_shard
+from rnaloc_infer.distributed.shards import plan_shards, read_shard
 
 
 def _items(items):
@@ -78,12 +78,12 @@ def test_planning_fails_like_the_runtime(tmp_path):
 
 
 def test_import_does_not_need_ray():
-    code = "import sys, rnaloc_infer, rnaloc_infer.distributed; assert 'ray' not in sys.modules"
+    code = "import sys, rnaloc_infer, rnaloc_infer.distributed.engine; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_missing_ray_is_one_line(monkeypatch):
-    from rnaloc_infer import distributed
+    from rnaloc_infer.distributed import engine as distributed
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(distributed.RayNotInstalled, match=r"pip install 'rnaloc-infer\[ray\]'") as info:
@@ -107,7 +107,7 @@ def _local(inputs, model, output, **kwargs) -> str:
 
 
 def _distributed(inputs, model, output, **kwargs):
-    from rnaloc_infer.distributed import predict_distributed
+    from rnaloc_infer.distributed.engine import predict_distributed
 
     # Tiny shards and blocks so that even this small input is split across tasks and actors.
     return predict_distributed(inputs, str(output), model=str(model), num_workers=2, shard_bytes=8_000,

@@ -115,7 +115,7 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
     assert report["weight"] == 0.5 and summary["macro_auroc"] == pytest.approx(report["macro_auroc"], abs=1e-4)
     assert (model.blend[1] != 0).all()  # the regression takes part
     # the report's metrics (computed from the members' logits) are the saved model's own
-    from rnaloc_infer import metrics
+    from rnaloc_infer.evaluation import metrics
     from rnaloc_infer.training.data import read_split
     from rnaloc_infer.training.trainer import predict_probs
 

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from rnaloc_infer import evaluation
+from rnaloc_infer.evaluation import report as evaluation
 from rnaloc_infer.errors import InputError
-from rnaloc_infer.evaluation import LabelMatchError, compute_table, match_labels, read_labels, write_tsv
+from rnaloc_infer.evaluation.report import LabelMatchError, compute_table, match_labels, read_labels, write_tsv
 
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
 
@@ -176,7 +176,7 @@ def test_evaluation_module_is_light():
     """Importing the evaluation module must not pull in torch or matplotlib."""
     import subprocess
 
-    code = ("import sys, rnaloc_infer.evaluation; "
+    code = ("import sys, rnaloc_infer.evaluation.report; "
             "bad = [m for m in ('torch', 'matplotlib', 'sklearn') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -186,7 +186,7 @@ def test_evaluation_module_is_light():
 
 def test_plots_written(tmp_path):
     pytest.importorskip("matplotlib")
-    from rnaloc_infer.plots import plot_curves
+    from rnaloc_infer.evaluation.plots import plot_curves
 
     y, s = _synthetic(6)
     y[:, 1] = 1  # a class without a curve is skipped, not an error
@@ -197,7 +197,7 @@ def test_plots_written(tmp_path):
 
 
 def test_plots_skipped_without_matplotlib(tmp_path, monkeypatch, caplog):
-    from rnaloc_infer import plots
+    from rnaloc_infer.evaluation import plots
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
     y, s = _synthetic(7)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
 
-from rnaloc_infer import metrics
+from rnaloc_infer.evaluation import metrics
 
 
 def _data(seed: int, n: int = 200, ties: bool = False):
@@ -72,5 +72,5 @@ def test_metrics_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, rnaloc_infer.metrics; sys.exit('torch' in sys.modules)"
+    code = "import sys, rnaloc_infer.evaluation.metrics; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

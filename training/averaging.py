@@ -15,7 +15,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import torch
 
-from rnaloc_infer import metrics
+from rnaloc_infer.evaluation import metrics
 
 from .data import read_split, split_paths
 from .models import LocalizationModel

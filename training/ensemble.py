@@ -33,7 +33,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from rnaloc_infer import metrics
+from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 
 from .data import SequenceSet, read_split, sha256_files, split_paths

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rnaloc_infer import metrics
+from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.coding import coding_feature_matrix
 
 from .checkpoint import load_checkpoint, save_checkpoint

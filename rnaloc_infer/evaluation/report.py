@@ -4,7 +4,7 @@ Why a module of its own: ``rnaloc-train evaluate``, the training loop's report a
 benchmarks all need the same three steps - read the labels, line them up with the
 predicted records by id, and compute one per-class table - and they must agree to the
 last digit. No torch and no matplotlib here, so the lean runtime can evaluate and the
-tests run fast; the metric definitions themselves live in :mod:`rnaloc_infer.metrics`.
+tests run fast; the metric definitions themselves live in :mod:`rnaloc_infer.evaluation.metrics`.
 
 The labels TSV is the data set's format: a header row with ``id`` and one 0/1 column per
 class name (other columns such as ``gene_id`` are ignored).
@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rnaloc_infer import metrics
+from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.errors import InputError, RnalocError
 
 # How many example ids an error message names.

@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rnaloc_infer.evaluation import MetricsTable, pr_points, roc_points
+from rnaloc_infer.evaluation.report import MetricsTable, pr_points, roc_points
 
 log = logging.getLogger(__name__)
 

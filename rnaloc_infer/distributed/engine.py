@@ -5,7 +5,7 @@ with backpressure, keeps one model per actor for the whole run, places GPU actor
 lost tasks, keeps output order when asked to (``preserve_order``) and writes Parquet. The
 pipeline is:
 
-1. **plan** (driver): inputs are cut into shards (:mod:`rnaloc_infer.shards`): uncompressed
+1. **plan** (driver): inputs are cut into shards (:mod:`rnaloc_infer.distributed.shards`): uncompressed
    files into byte ranges at record boundaries, compressed files whole. Every record keeps
    its global index ``(file_index, record_number)``, the single-process numbering.
 2. **read** (Ray tasks, one per shard): the runtime's FASTA parser turns a shard into Arrow
@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from .batching import BatchConfig, predict_stream
-from .errors import EXIT_USAGE, InputError, OutputError, RnalocError
-from .fasta import MAX_DUPLICATE_WARNINGS, MAX_TRACKED_IDS, RecordError
+from ..batching import BatchConfig, predict_stream
+from ..errors import EXIT_USAGE, InputError, OutputError, RnalocError
+from ..fasta import MAX_DUPLICATE_WARNINGS, MAX_TRACKED_IDS, RecordError
 from .shards import SHARD_BYTES, Shard, plan_shards, read_shard
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class RemoteError(Exception):
         return cls(type(exc).__name__, {"message": str(exc)})
 
     def rebuild(self) -> RnalocError:
-        from . import errors
+        from .. import errors
 
         if self.kind == "InputError":
             return InputError(**self.fields)
@@ -143,8 +143,8 @@ class BlockScorer:
     """Ray actor body: one ModelSession per actor, reused for every block it is given."""
 
     def __init__(self, model: str, device: str, threads: Optional[int], batch_nt: int, chunk_nt: int):
-        from .bundled import resolve_model
-        from .session import ModelSession
+        from ..bundled import resolve_model
+        from ..session import ModelSession
 
         with _portable_errors():
             self.session = ModelSession(resolve_model(model), device=device, threads=threads)
@@ -218,7 +218,7 @@ def _write_ordered(
 ) -> Dict[str, int]:
     """Stream result blocks (already in input order) into the runtime's writers."""
     from .arrow_blocks import iter_results
-    from .writers import ErrorWriter, ResultWriter, atomic_output
+    from ..writers import ErrorWriter, ResultWriter, atomic_output
 
     counts = {"records": 0, "nt": 0, "skipped": 0, "duplicates": 0}
     seen: set = set()
@@ -312,10 +312,10 @@ def predict_distributed(
     ``on_error="fail"`` raises the InputError of the first bad record in input order, as the
     runtime does; ``"skip"`` reports bad records (and lists them in ``errors_file``).
     """
-    from . import __version__
-    from .bundled import resolve_model
-    from .session import ModelSession
-    from .writers import FORMATS, header_comment
+    from .. import __version__
+    from ..bundled import resolve_model
+    from ..session import ModelSession
+    from ..writers import FORMATS, header_comment
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")

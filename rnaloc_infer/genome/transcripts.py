@@ -20,10 +20,10 @@ import logging
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from .alphabet import encode
+from ..alphabet import encode
 from .annotation import ANNOTATION_FIELDS, Transcript, read_annotation
-from .genome import GenomeError, IndexedGenome, reverse_complement
-from .transcript_filters import TranscriptFilter, apply_filters
+from .index import GenomeError, IndexedGenome, reverse_complement
+from .filters import TranscriptFilter, apply_filters
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class AnnotatedSource:
 
         ``source`` is the annotation file name, ``number`` the 1-based transcript index.
         """
-        from .fasta import Record, RecordError  # runtime module; imported late on purpose
+        from ..fasta import Record, RecordError  # runtime module; imported late on purpose
 
         source = str(self.annotation_path)
         for number, rec in enumerate(iter_transcript_sequences(self.genome, self.transcripts), 1):

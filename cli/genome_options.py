@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import click
 
-from .errors import InputError, RnalocError
+from rnaloc_infer.errors import InputError, RnalocError
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,10 @@ def open_source(genome: str, opts: AnnotationOptions):
     Errors are raised here, before the model runs: a missing [genome] extra, a malformed
     annotation line, a contig absent from the genome (naming the transcript).
     """
-    from .annotation import AnnotationError
-    from .genome import GenomeError, MissingGenomeDependency
-    from .transcript_filters import TranscriptFilter, parse_id_list, parse_type_list
-    from .transcripts import AnnotatedSource
+    from rnaloc_infer.genome.annotation import AnnotationError
+    from rnaloc_infer.genome.index import GenomeError, MissingGenomeDependency
+    from rnaloc_infer.genome.filters import TranscriptFilter, parse_id_list, parse_type_list
+    from rnaloc_infer.genome.transcripts import AnnotatedSource
 
     flt = TranscriptFilter(
         transcript_types=parse_type_list(opts.transcript_types),
@@ -136,7 +136,7 @@ def open_source(genome: str, opts: AnnotationOptions):
 
 def warn_if_genome(inputs: Sequence[str]) -> bool:
     """Without --annotation: warn when an input looks like a genome (returns True if so)."""
-    from .genome import looks_like_genome
+    from rnaloc_infer.genome.index import looks_like_genome
 
     found = False
     for path in inputs:

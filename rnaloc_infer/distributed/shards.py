@@ -1,6 +1,6 @@
 """Cut FASTA inputs into independent shards and read one shard into record blocks.
 
-Why this exists: distributed prediction (:mod:`rnaloc_infer.distributed`) needs units of
+Why this exists: distributed prediction (:mod:`rnaloc_infer.distributed.engine`) needs units of
 input that different machines can read without talking to each other, yet every record must
 keep the identity it has in the single-process runtime (file, 1-based record number), so that
 results can be merged back into input order and errors name the same record.
@@ -26,12 +26,12 @@ import os
 from dataclasses import dataclass, replace
 from typing import Iterator, List, Optional, Sequence, Union
 
-from .errors import InputError
-from .fasta import STDIN, Record, RecordError, read_file
+from ..errors import InputError
+from ..fasta import STDIN, Record, RecordError, read_file
 
 # The runtime parser's own record splitting and validation: reused (not re-implemented) so
 # that a byte-range shard produces the same items as read_file on the whole file.
-from .fasta import _make_record, _split_records  # noqa: E402  (private, same package)
+from ..fasta import _make_record, _split_records  # noqa: E402  (private, same package)
 
 Item = Union[Record, RecordError]
 

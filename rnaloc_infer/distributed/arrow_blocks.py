@@ -21,9 +21,9 @@ from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 import numpy as np
 import pyarrow as pa
 
-from .batching import Scored
-from .fasta import Record, RecordError
-from .writers import NO_LABEL, predicted_labels
+from ..batching import Scored
+from ..fasta import Record, RecordError
+from ..writers import NO_LABEL, predicted_labels
 
 Item = Union[Record, RecordError]
 KEY = ("file_index", "record_number")
