@@ -80,7 +80,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
         raise click.ClickException(f"model returned scores of shape {scores.shape}, expected {y.shape}")
     if thresholds_mode == "tuned":
         thresholds = tuned_thresholds(y, scores)
-        log.warning("thresholds tuned for MCC on this very set: MCC/F1 are optimistic")
+        log.warning("thresholds tuned on this very set: MCC/F1 are optimistic")
     table = compute_table(y, scores, classes, thresholds)
     write_tsv(table, out_dir / "metrics.tsv")
     if plots:
@@ -98,8 +98,9 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
               help="Where metrics.tsv, roc.png and pr.png go (default: eval/<model name>).")
 @click.option("--thresholds", "thresholds_mode", type=click.Choice(["model", "tuned"]), default="model",
               show_default=True,
-              help="MCC/F1 at the model's metadata thresholds, or at MCC-optimal thresholds tuned on "
-                   "these labels (optimistic; for diagnosis only).")
+              help="MCC/F1 at the model's metadata thresholds, or at thresholds chosen on these labels "
+                   "by the training policy (MCC optimum; prevalence matching for a class with < 100 "
+                   "positives or negatives; optimistic, for diagnosis only).")
 @click.option("--no-plots", is_flag=True, help="Skip roc.png / pr.png.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads (default: 1, as rnaloc-infer; docs/PERFORMANCE.md).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -118,6 +119,16 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
     out_dir = out_dir or Path("eval") / Path(model).stem
+    from rnaloc_infer.bundled import resolve_model
+    from rnaloc_infer.cli.overwrite import refuse
+
+    try:
+        model_path = resolve_model(model)
+    except RnalocError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    refuse([("report", out_dir / name) for name in ("metrics.tsv", "roc.png", "pr.png")],
+           [("model", model_path), ("FASTA", fasta), ("labels", labels_tsv)])
     try:
         table = run_evaluation(model, fasta, labels_tsv, out_dir, thresholds_mode, plots=not no_plots,
                                threads=threads, device=device)

@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import click
 
+from rnaloc_infer.cli.overwrite import RefusedOutput, refuse
+
 log = logging.getLogger(__name__)
 
 
@@ -25,13 +27,27 @@ log = logging.getLogger(__name__)
               help="Output folder (created if missing).")
 @click.option("--name", default=None, help="Base file name (default: the checkpoint's stem).")
 @click.option("--opset", type=click.IntRange(min=17), default=17, show_default=True, help="ONNX opset.")
+@click.option("--train-fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Training FASTA to derive the applicability rules from (rnaloc.applicability). Default: "
+                   "the train split named by the checkpoint's training config, when that file exists.")
+@click.option("--force", is_flag=True, help="Replace output files that already exist (never the checkpoint).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug log output.")
-def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[str], opset: int, verbose: bool) -> None:
-    """Export CHECKPOINT (read with weights_only=True) to files in OUT_DIR; prints the paths written."""
+def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[str], opset: int,
+         train_fasta: Optional[Path], force: bool, verbose: bool) -> None:
+    """Export CHECKPOINT (read with weights_only=True) to files in OUT_DIR; prints the paths written.
+
+    Refuses (exit 2, nothing written) to write onto the checkpoint, however it is reached, and
+    to replace an existing file unless --force.
+    """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if fp16 and fmt == "torchscript":
         raise click.UsageError("--fp16 applies to ONNX output; use --format onnx or both")
+    base = name or checkpoint.stem
+    targets = {"onnx": out_dir / f"{base}.onnx", "fp16": out_dir / f"{base}.fp16.onnx", "torchscript": out_dir / f"{base}.pt"}
+    wanted = [kind for kind in targets if (kind == "fp16" and fp16 and fmt != "torchscript")
+              or (kind != "fp16" and fmt in (kind, "both"))]
+    check_targets([targets[kind] for kind in wanted], checkpoint, train_fasta, force)
     try:
         from rnaloc_infer.export.onnx_export import export_onnx
         from rnaloc_infer.export.torchscript_export import export_torchscript
@@ -44,23 +60,51 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise click.ClickException(_one_line(exc)) from None
 
-    base = name or checkpoint.stem
     meta = {
         "thresholds": payload.get("thresholds"),
         "train_data_sha256": str(payload.get("train_data_sha256", "")),
+        "applicability": _applicability(payload, train_fasta),
     }
     written: List[Path] = []
     try:
-        if fmt in ("onnx", "both"):
-            written.append(export_onnx(model, out_dir / f"{base}.onnx", opset=opset, **meta))
-            if fp16:
-                written.append(export_onnx(model, out_dir / f"{base}.fp16.onnx", opset=opset, precision="fp16", **meta))
-        if fmt in ("torchscript", "both"):
-            written.append(export_torchscript(model, out_dir / f"{base}.pt", **meta))
+        if "onnx" in wanted:
+            written.append(export_onnx(model, targets["onnx"], opset=opset, **meta))
+        if "fp16" in wanted:
+            written.append(export_onnx(model, targets["fp16"], opset=opset, precision="fp16", **meta))
+        if "torchscript" in wanted:
+            written.append(export_torchscript(model, targets["torchscript"], **meta))
     except (ValueError, RuntimeError, OSError) as exc:
         raise click.ClickException(f"export failed: {_one_line(exc)}") from None
     for path in written:
         click.echo(str(path))
+
+
+def check_targets(targets: List[Path], checkpoint: Path, train_fasta: Optional[Path], force: bool) -> None:
+    """Never write onto an input; never replace an existing file without --force."""
+    refuse([("output", t) for t in targets], [("checkpoint", checkpoint), ("training FASTA", train_fasta)])
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise RefusedOutput(f"{', '.join(existing)} already exist(s); pass --force to replace; nothing was written")
+
+
+def _applicability(payload: dict, train_fasta: Optional[Path]):
+    """Applicability rules from the training FASTA (given, or the checkpoint's train split); None if absent."""
+    from rnaloc_infer.applicability import derive_rules
+    from rnaloc_infer.training.data import default_data_dir, split_paths
+
+    if train_fasta is None:
+        config = (payload.get("extra") or {}).get("train_config")
+        data = (config or {}).get("data") or {}
+        folder = data.get("data_dir") or default_data_dir()
+        train_fasta = split_paths(folder, data.get("train_split", "train"), data.get("prefix", "dm3loc"))[0]
+        if config is None or not train_fasta.is_file():
+            log.warning("no applicability rules written: %s (pass --train-fasta); rnaloc-infer will show '-' "
+                        "in the applicability column", "the checkpoint names no training data" if config is None
+                        else f"training FASTA {train_fasta} not found")
+            return None
+    rules, stats = derive_rules([train_fasta])
+    log.info("applicability rules from %s (%d records): %s", train_fasta, stats.records, rules.to_json())
+    return rules
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from rnaloc_infer.errors import InputError, RnalocError
+from rnaloc_infer.errors import InputError, NoResults, RnalocError
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,18 @@ def check_usage(inputs: Sequence[str], opts: AnnotationOptions) -> None:
         raise click.UsageError("with --annotation, give exactly one INPUT: the genome FASTA file (not '-')")
 
 
+def input_files(inputs: Sequence[str], opts: AnnotationOptions) -> List[Tuple[str, str]]:
+    """The files genome input reads besides INPUT, named for the overwrite check: the
+    annotation, id-list files given to --genes/--transcripts, and the genome's index files."""
+    if opts.annotation is None:
+        return []
+    named = [("annotation", opts.annotation)]
+    named += [(f"{flag} file", value) for flag, value in (("--genes", opts.genes), ("--transcripts", opts.transcripts))
+              if value and os.path.isfile(value)]
+    named += [("genome index", inputs[0] + suffix) for suffix in (".fai", ".gzi")]
+    return named
+
+
 def open_source(genome: str, opts: AnnotationOptions):
     """Parse, filter and validate; returns an AnnotatedSource (iterate it for runtime Records).
 
@@ -128,10 +140,23 @@ def open_source(genome: str, opts: AnnotationOptions):
     except OSError as exc:
         raise InputError(exc.filename or genome, exc.strerror or str(exc)) from None
     if len(source) == 0:
-        log.warning("no transcripts left after the annotation filters")
+        source.close()
+        raise NoResults(_nothing_left(source, genome, opts))
     else:
         log.info("%s transcripts from %s (genome %s)", f"{len(source):,}", opts.annotation, genome)
     return source
+
+
+def _nothing_left(source, genome: str, opts: AnnotationOptions) -> str:
+    """Why no transcript of the annotation is left to predict (exit 5), step by step."""
+    what = f"no transcripts to predict: {opts.annotation} has {source.n_annotated:,}"
+    if source.n_annotated == 0:
+        return what + " (no transcript or exon rows of a known format); no output written"
+    if source.n_after_filters == 0:
+        return what + ", none passes the filters (--transcript-types/--genes/--transcripts); no output written"
+    shown = ", ".join(source.missing_contigs[:5]) + (", ..." if len(source.missing_contigs) > 5 else "")
+    return (what + f", {source.n_after_filters:,} pass the filters, and --skip-missing-contigs skipped all of them "
+            f"(contigs missing from or shorter in {genome}: {shown}); no output written")
 
 
 def warn_if_genome(inputs: Sequence[str]) -> bool:

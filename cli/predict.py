@@ -28,6 +28,7 @@ from rnaloc_infer.errors import (
     EXIT_SIGTERM,
     BrokenPipe,
     InputError,
+    NoResults,
     RnalocError,
     Terminated,
 )
@@ -39,14 +40,20 @@ MAX_ERRORS_SHOWN = 20
 
 EPILOG = """\b
 Output columns: id, length, one probability per class, labels (classes whose
-probability >= the class threshold, comma-joined; "-" when none).
+probability >= the class threshold, comma-joined; "-" when none), applicability
+("ok", or why the record is outside the model's training data: too_short,
+too_long, many_n, no_orf, protein_like; "-" for a model without rules).
+Header lines are written with the first result: an interrupted run leaves no
+header-only output.
 \b
 Exit status:
   0    success (with --on-error skip: bad records reported, rest predicted)
   1    bad input (message names file and record) or unusable model
-  2    usage error (bad option or missing argument)
+  2    usage error (bad option or missing argument), or an output path that is
+       one of the inputs (nothing is written)
   3    output or errors file could not be written (no partial file is left)
   4    internal error (please report; rerun with --debug for a traceback)
+  5    no results: every record was skipped, dropped or filtered out (no output)
   130  interrupted (SIGINT, Ctrl-C);  143  terminated (SIGTERM)
   141  standard output closed early (e.g. piped into head); no message
 \b
@@ -68,6 +75,7 @@ class RunOptions:
     chunk_nt: int = 65_536
     on_error: str = "fail"
     errors_file: Optional[str] = None
+    out_of_range: str = "keep"  # records the model's applicability rules flag: keep | drop | error
     progress: bool = True
     annotation: Optional[AnnotationOptions] = None  # genome input: --annotation + filters
     engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
@@ -124,7 +132,8 @@ def run(options: RunOptions) -> int:
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.fasta import RecordError, read_fasta
     from rnaloc_infer.session import ModelSession
-    from rnaloc_infer.writers import ErrorWriter, ResultWriter, atomic_output, header_comment
+    from rnaloc_infer.session import _fp16_sibling
+    from rnaloc_infer.writers import ErrorWriter, ResultWriter, atomic_output, header_comment, refuse_overwrite
 
     if options.errors_file and options.on_error == "fail":
         log.warning("--errors-file collects skipped records only with --on-error skip; "
@@ -139,18 +148,23 @@ def run(options: RunOptions) -> int:
 
     annotation = options.annotation or AnnotationOptions()
     genome_options.check_usage(options.inputs, annotation)
+    model_path = resolve_model(options.model)
+    refuse_overwrite(
+        [("output", options.output), ("errors file", options.errors_file)],
+        [("input", path) for path in options.inputs] + genome_options.input_files(options.inputs, annotation)
+        + [("model", model_path), ("model", _fp16_sibling(model_path))],
+    )
     source = genome_options.open_source(options.inputs[0], annotation) if annotation.annotation else None
     if source is None:
         genome_options.warn_if_genome(options.inputs)
     if options.engine == "ray":
         return _run_ray(options, annotation)
-    model_path = resolve_model(options.model)
     session = ModelSession(model_path, device=options.device, threads=options.threads)
     info = session.info
     log.debug("model %s: classes %s, thresholds %s, providers %s", model_path, info.classes, info.thresholds, session.providers)
 
     started = time.perf_counter()
-    counts = {"records": 0, "nt": 0, "skipped": 0}
+    counts = {"records": 0, "nt": 0, "skipped": 0, "dropped": 0, "flagged": 0, "written": 0}
     bar = tqdm(
         unit="nt", unit_scale=True, desc="predicting", file=sys.stderr, dynamic_ncols=True,
         disable=not options.progress or not sys.stderr.isatty(),
@@ -177,9 +191,19 @@ def run(options: RunOptions) -> int:
         error_writer = ErrorWriter(errors_out, name=options.errors_file) if errors_out is not None else None
         stream = predict_stream(source if source is not None else read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
         for item in stream:
+            if isinstance(item, Scored) and item.applicability:
+                counts["flagged"] += 1
+                if options.out_of_range == "drop":
+                    counts["dropped"] += 1
+                    continue
+                if options.out_of_range == "error":
+                    item = out_of_range_error(item)
+                    if options.on_error == "fail":
+                        raise item.to_exception()
             if isinstance(item, Scored):
                 extra = [source.fields[item.id][c] for c in extra_columns] if source is not None else ()
-                writer.write(item.id, item.length, item.probs, extra)
+                writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
+                counts["written"] += 1
                 continue
             assert isinstance(item, RecordError)
             counts["skipped"] += 1
@@ -187,6 +211,9 @@ def run(options: RunOptions) -> int:
                 log.warning("skipped %s", item.message)
             if error_writer is not None:
                 error_writer.write(item.source, item.number, item.id, item.problem)
+        if counts["written"] == 0 and counts["skipped"] + counts["dropped"]:
+            raise NoResults(nothing_left_message(counts, options))
+        writer.finish()
     bar.close()
 
     seconds = time.perf_counter() - started
@@ -195,12 +222,39 @@ def run(options: RunOptions) -> int:
                     f"; all in {options.errors_file}" if options.errors_file else "; use --errors-file for all")
     if counts["records"] == 0 and counts["skipped"] == 0:
         log.warning("no records found in %s", ", ".join(options.inputs))
+    if counts["flagged"]:
+        log.warning("%s of %s records are outside the model's training range (applicability column%s)",
+                    f"{counts['flagged']:,}", f"{counts['records']:,}",
+                    {"drop": "; dropped", "error": "; reported as errors"}.get(options.out_of_range, ""))
     skipped = f" ({counts['skipped']:,} skipped)" if counts["skipped"] else ""
+    skipped += f" ({counts['dropped']:,} dropped)" if counts["dropped"] else ""
     log.info(
         "%s records%s, %s nt in %.1f s (%s nt/s)",
         f"{counts['records']:,}", skipped, f"{counts['nt']:,}", seconds, f"{counts['nt'] / max(seconds, 1e-9):,.0f}",
     )
     return EXIT_OK
+
+
+def out_of_range_error(item: "Scored") -> "RecordError":
+    """--out-of-range error: a flagged record becomes a bad record (stops the run, or is
+    skipped and listed with --on-error skip)."""
+    from rnaloc_infer.fasta import RecordError
+
+    problem = f"outside the model's training range ({','.join(item.applicability or ())}; --out-of-range error)"
+    return RecordError(item.source, item.number, item.id, problem)
+
+
+def nothing_left_message(counts: dict, options: RunOptions) -> str:
+    """Why a run produced no row at all, for the NoResults error (exit 5)."""
+    parts = []
+    if counts["skipped"]:
+        parts.append(f"{counts['skipped']:,} skipped as bad records"
+                     + (" or outside the model's range (--out-of-range error)" if options.out_of_range == "error" else "")
+                     + (", listed in the messages above" if counts["skipped"] <= MAX_ERRORS_SHOWN else ""))
+    if counts["dropped"]:
+        parts.append(f"{counts['dropped']:,} dropped by --out-of-range drop (outside the model's training range)")
+    total = counts["skipped"] + counts["dropped"]
+    return f"no results: all {total:,} records were left out ({'; '.join(parts)}); no output written"
 
 
 def _run_ray(options: RunOptions, annotation: AnnotationOptions) -> int:
@@ -209,6 +263,8 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions) -> int:
         raise click.UsageError("--annotation (genome input) works with --engine local only")
     if "-" in options.inputs:
         raise click.UsageError("--engine ray reads files only, not standard input ('-')")
+    if options.out_of_range != "keep":
+        raise click.UsageError("--out-of-range drop|error works with --engine local only (the ray engine keeps and flags)")
     from rnaloc_infer.distributed.engine import predict_distributed
 
     predict_distributed(
@@ -240,6 +296,9 @@ def _silence_stdout() -> None:
 @click.option("--chunk-nt", type=click.IntRange(min=1), default=RunOptions.chunk_nt, show_default=True, help="Records longer than this are processed in exact chunks (rounded to the model stride).")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True, help="Bad record: stop with an error, or report it and go on.")
 @click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
+@click.option("--out-of-range", type=click.Choice(["keep", "drop", "error"]), default="keep", show_default=True,
+              help="Records outside the model's training range (applicability column not 'ok'): keep them "
+                   "flagged, leave them out, or treat them as bad records (see --on-error).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: this process; ray: Ray Data on a local or remote cluster (pip install 'rnaloc-infer[ray]'; docs/DISTRIBUTED.md).")
@@ -248,7 +307,7 @@ def _silence_stdout() -> None:
 @click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
-def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, quiet, debug,
+def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, quiet, debug,
          engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
@@ -261,7 +320,7 @@ def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, 
     options = RunOptions(
         inputs=list(inputs), output=output, model=model, fmt=fmt, device=device, threads=threads,
         batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
-        on_error=on_error, errors_file=errors_file, progress=not quiet,
+        on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, progress=not quiet,
         annotation=AnnotationOptions(**annotation),
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )

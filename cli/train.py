@@ -11,6 +11,8 @@ from typing import Callable, Optional, Tuple
 
 import click
 
+from rnaloc_infer.cli.overwrite import refuse
+
 
 def one_line_errors(command: Callable) -> Callable:
     """Bad configs, data files and artefacts raise ValueError with a message that names the
@@ -62,6 +64,16 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
     if data_dir is not None:
         cfg.data = dataclasses.replace(cfg.data, data_dir=str(data_dir))
     out_dir = out_dir or Path("runs") / config.stem
+    from rnaloc_infer.training.data import default_data_dir, split_paths
+
+    data = Path(cfg.data.data_dir) if cfg.data.data_dir else default_data_dir()
+    inputs = [("config", config), ("k-mer vectors", cfg.kmer_vectors)]
+    for split in (cfg.data.train_split, cfg.data.valid_split):
+        inputs += [(f"{split} data", p) for p in split_paths(data, split, cfg.data.prefix)]
+    if resume:
+        inputs.append(("checkpoint to resume", out_dir / "last.pt"))  # read, then rewritten on purpose
+    names = ["best.pt", "config.json", "log.jsonl"] + ([] if resume else ["last.pt"])
+    refuse([("run file", out_dir / name) for name in names], inputs)
     trainer = Trainer(cfg, out_dir, device=device, quiet=quiet)
     if resume:
         trainer.resume()
@@ -90,6 +102,7 @@ def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int,
     from rnaloc_infer.training.kmer_vectors import train_kmer_vectors
 
     paths = list(fasta) or [split_paths(data_dir or default_data_dir(), "train")[0]]
+    refuse([("output", out)], [("training FASTA", p) for p in paths])
     table = train_kmer_vectors(paths, k, dim, window=window, epochs=epochs, workers=workers, seed=seed)
     table.save(out)
     click.echo(json.dumps({"out": str(out), "k": k, "dim": dim, "present": int(table.present.sum()),
@@ -116,6 +129,7 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, data_dir: Optional[Pat
     from rnaloc_infer.training.data import default_data_dir
     from rnaloc_infer.training.ensemble import build_ensemble
 
+    refuse([("output", out)], [("checkpoint", p) for p in checkpoints] + [("regression", logreg)])
     loaded = [load_checkpoint(path) for path in checkpoints]
     model, report = build_ensemble([network for network, _ in loaded], logreg, data_dir or default_data_dir(),
                                    prefix=prefix)
@@ -144,6 +158,7 @@ def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str
     from rnaloc_infer.training.data import default_data_dir
     from rnaloc_infer.training.trainer import flat_metrics
 
+    refuse([("output", out)], [("checkpoint", p) for p in checkpoints])
     loaded = [load_checkpoint(path) for path in checkpoints]
     model = average_weights([network for network, _ in loaded])
     thresholds, result = score_on_valid(model, data_dir or default_data_dir(), prefix)
@@ -154,6 +169,30 @@ def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str
                            "train_config": first.get("extra", {}).get("train_config")})
     click.echo(json.dumps({"out": str(out), "macro_auroc": round(result["macro_auroc"], 4),
                            "auroc": {c: round(v, 4) for c, v in zip(result["classes"], result["auroc"])}}))
+
+
+@main.command("refit-metadata")
+@click.argument("model")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train and valid splits (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--dry-run", is_flag=True, help="Report only; leave the files as they are.")
+@one_line_errors
+def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: bool) -> None:
+    """Refit MODEL's thresholds (policy of `evaluation.metrics.policy_threshold` on its own
+    valid probabilities) and applicability rules (from the train split), rewriting only the
+    ONNX metadata of MODEL (a bundled name or an .onnx path) and of its .fp16.onnx sibling."""
+    from rnaloc_infer.bundled import resolve_model
+    from rnaloc_infer.export.refit import fp16_sibling, refit_metadata as refit
+    from rnaloc_infer.training.data import default_data_dir, split_paths
+
+    path = resolve_model(model)
+    folder = data_dir or default_data_dir()
+    valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
+    train_fasta = split_paths(folder, "train", prefix)[0]
+    sibling = fp16_sibling(path)
+    report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run)
+    click.echo(json.dumps(report, indent=1))
 
 
 try:  # written by another engineer; optional so `fit` works without it

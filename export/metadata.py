@@ -8,10 +8,13 @@ guessing classes, thresholds, alphabet or chunk stride.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence
 
 from rnaloc_infer import __version__
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
+from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
+from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.coding import FEATURE_SET
 from rnaloc_infer.training.models import LocalizationModel
 
@@ -26,8 +29,13 @@ def build_metadata(
     thresholds: Optional[Sequence[float]] = None,
     train_data_sha256: str = "",
     precision: str = "fp32",
+    applicability: Optional[ApplicabilityRules] = None,
 ) -> Dict[str, str]:
-    """Return the ``rnaloc.*`` string map; thresholds default to 0.5 per class."""
+    """Return the ``rnaloc.*`` string map; thresholds default to 0.5 per class.
+
+    ``applicability``: the training data's limits (rnaloc_infer.applicability); without
+    them the runtime flags no record (``-``).
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     classes = list(model.config.classes)
@@ -36,7 +44,7 @@ def build_metadata(
     thresholds = [float(t) for t in thresholds]
     if len(thresholds) != len(classes):
         raise ValueError(f"{len(thresholds)} thresholds for {len(classes)} classes")
-    return {
+    meta = {
         PREFIX + "format_version": FORMAT_VERSION,
         PREFIX + "classes": json.dumps(classes),
         PREFIX + "thresholds": json.dumps(thresholds),
@@ -51,6 +59,9 @@ def build_metadata(
         # any network or the regression may read them: the graph has the input if one does
         PREFIX + "features": FEATURE_SET if model.n_features else "",
     }
+    if applicability is not None:
+        meta[APPLICABILITY_KEY] = applicability.to_json()
+    return meta
 
 
 def parse_metadata(props: Mapping[str, str]) -> dict:
@@ -60,10 +71,36 @@ def parse_metadata(props: Mapping[str, str]) -> dict:
         if not key.startswith(PREFIX):
             continue
         name = key[len(PREFIX):]
-        if name in ("classes", "thresholds", "hparams"):
+        if name in ("classes", "thresholds", "hparams", "applicability"):
             out[name] = json.loads(value)
         elif name in ("pad_code", "stride", "format_version"):
             out[name] = int(value)
         else:
             out[name] = value
     return out
+
+
+def rewrite_onnx_metadata(path: str | Path, updates: Mapping[str, str]) -> None:
+    """Set ``updates`` in an ONNX file's ``metadata_props``, leaving the graph byte for byte.
+
+    Why: thresholds and applicability rules are fitted after export (and the bundled models'
+    checkpoints are not at hand), so they are patched into the file. Written to a temporary
+    file and renamed; the graph of the written file is checked against the original's.
+    """
+    import onnx
+
+    path = Path(path)
+    proto = onnx.load(str(path))
+    graph = proto.graph.SerializeToString()
+    props = {p.key: p.value for p in proto.metadata_props}
+    props.update(updates)
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        onnx.save(proto, str(tmp))
+        if onnx.load(str(tmp)).graph.SerializeToString() != graph:
+            raise RuntimeError(f"{path}: the graph changed while rewriting metadata; file left as it was")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

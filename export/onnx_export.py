@@ -19,6 +19,7 @@ import onnx
 import torch
 
 from rnaloc_infer import __version__
+from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import LocalizationModel
 
@@ -102,9 +103,11 @@ def build_onnx(
     precision: str = "fp32",
     opset: int = MIN_OPSET,
     formulation: str = DEFAULT_FORMULATION,
+    applicability: Optional[ApplicabilityRules] = None,
 ) -> onnx.ModelProto:
     """In-memory version of :func:`export_onnx` (benchmarks compare formulations with it)."""
-    metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision)
+    metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision,
+                              applicability=applicability)
     folded = fold_weight_norm(model)
     wrapper = None
     elem_type = onnx.TensorProto.FLOAT
@@ -132,13 +135,15 @@ def export_onnx(
     train_data_sha256: str = "",
     precision: str = "fp32",
     opset: int = MIN_OPSET,
+    applicability: Optional[ApplicabilityRules] = None,
 ) -> Path:
     """Write ``model`` as a runnable ONNX file following docs/DESIGN.md; returns the path.
 
     The caller's model is not modified (weight norm is folded on a rebuilt copy).
     """
     path = Path(path)
-    proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset)
+    proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset,
+                       applicability=applicability)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     onnx.save(proto, str(tmp))

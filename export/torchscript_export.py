@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import LocalizationModel
 
@@ -40,10 +41,12 @@ def export_torchscript(
     *,
     thresholds: Optional[Sequence[float]] = None,
     train_data_sha256: str = "",
+    applicability: Optional[ApplicabilityRules] = None,
 ) -> Path:
     """Write a TorchScript archive (fp32) with the metadata JSON as an extra file; returns the path."""
     path = Path(path)
-    metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision="fp32")
+    metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision="fp32",
+                              applicability=applicability)
     scripted = script_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

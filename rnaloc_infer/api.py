@@ -20,6 +20,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 
 from .alphabet import encode
+from .applicability import count_ambiguous
 from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
 from .fasta import Record, RecordError, read_fasta
@@ -38,6 +39,9 @@ class Prediction:
     probabilities: Dict[str, float]
     labels: Tuple[str, ...]
     header: str = ""
+    # Why the record is outside the model's training data (rnaloc_infer.applicability):
+    # () when in range, None when the model carries no rules.
+    applicability: Optional[Tuple[str, ...]] = None
 
 
 class Predictor:
@@ -88,7 +92,7 @@ class Predictor:
                     raise ValueError(f"sequence {index}: {exc}") from None
                 if codes.size == 0:
                     raise ValueError(f"sequence {index}: empty sequence")
-                yield Record(str(index), str(index), codes, "<sequences>", index + 1)
+                yield Record(str(index), str(index), codes, "<sequences>", index + 1, count_ambiguous(sequence))
 
         rows: List[np.ndarray] = [s.probs for s in predict_stream(records(), self.session, self.config)]  # type: ignore[union-attr]
         if not rows:
@@ -117,4 +121,4 @@ class Predictor:
     def to_prediction(self, scored: Scored) -> Prediction:
         probs = {name: float(p) for name, p in zip(self.classes, scored.probs)}
         labels = tuple(predicted_labels(scored.probs, self.classes, self.thresholds))
-        return Prediction(scored.id, scored.length, probs, labels, scored.header)
+        return Prediction(scored.id, scored.length, probs, labels, scored.header, scored.applicability)

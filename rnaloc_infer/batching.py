@@ -17,7 +17,7 @@ Why this shape:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class Scored:
     source: str
     number: int
     probs: np.ndarray
+    # Applicability flags (rnaloc_infer.applicability): () in range, None when the model has no rules.
+    applicability: Optional[Tuple[str, ...]] = None
 
 
 Item = Union[Record, RecordError]
@@ -100,9 +102,11 @@ def _score_window(window: List[Item], session: ModelSession, config: BatchConfig
         probs[i] = session.predict_long(record.codes, config.chunk_nt)  # type: ignore[union-attr]
         if progress is not None:
             progress(1, record.length)  # type: ignore[union-attr]
+    rules = session.info.applicability
     for i, item in enumerate(window):
         if isinstance(item, Record):
-            yield Scored(item.id, item.header, item.length, item.source, item.number, probs[i])  # type: ignore[arg-type]
+            flags = rules.check(item.codes, item.ambiguous) if rules is not None else None
+            yield Scored(item.id, item.header, item.length, item.source, item.number, probs[i], flags)  # type: ignore[arg-type]
         else:
             yield item
 

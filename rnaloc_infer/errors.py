@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_INPUT = 1  # bad input file/record or bad model
 EXIT_USAGE = 2  # bad command line (click's own status)
 EXIT_OUTPUT = 3  # the output (or errors file) could not be written
+EXIT_NO_RESULTS = 5  # every record was skipped, dropped or filtered: nothing to write
 EXIT_BROKEN_PIPE = 141  # standard output closed early (`| head`); quiet, like SIGPIPE (128 + 13)
 EXIT_SIGINT = 130  # interrupted by Ctrl-C / SIGINT (128 + 2)
 EXIT_SIGTERM = 143  # terminated by SIGTERM (128 + 15)
@@ -58,6 +59,18 @@ class OutputError(RnalocError):
     """Writing the results failed (disk full, permission denied, closed pipe, ...)."""
 
     exit_code = EXIT_OUTPUT
+
+
+class OverwriteError(RnalocError):
+    """An output path names one of the run's inputs (or another output): refused before any work."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoResults(RnalocError):
+    """Every record was skipped, dropped or filtered out: no output is written."""
+
+    exit_code = EXIT_NO_RESULTS
 
 
 class BrokenPipe(OutputError):

@@ -31,6 +31,7 @@ archive raises here (``EOFError``) rather than in a helper process.
 
 from __future__ import annotations
 
+import bz2
 import logging
 import lzma
 import os
@@ -43,6 +44,7 @@ import numpy as np
 from xopen import xopen
 
 from .alphabet import NUCLEOTIDE_LETTERS, encode
+from .applicability import count_ambiguous
 from .errors import InputError
 
 
@@ -103,6 +105,7 @@ class Record:
     codes: np.ndarray  # uint8 codes from alphabet.encode
     source: str  # file name as given ("-" for standard input)
     number: int  # 1-based position of the record in its file
+    ambiguous: int = 0  # letters other than A/C/G/T/U/N (applicability: protein-like records)
 
     @property
     def length(self) -> int:
@@ -184,7 +187,7 @@ def _make_record(source: str, number: int, header_raw: bytes, raw: bytes) -> Uni
         if any(chr(b) in _PROTEIN_ONLY for b in raw[:10_000]):
             problem += "; this looks like a protein sequence, rnaloc-infer needs RNA/DNA"
         return RecordError(source, number, rec_id, problem)
-    return Record(rec_id, header, codes, source, number)
+    return Record(rec_id, header, codes, source, number, count_ambiguous(raw))
 
 
 BLOCK_SIZE = 1 << 22  # bytes read per call; records are cut out of these blocks
@@ -199,6 +202,57 @@ def _split_records(block: bytes) -> list:
         header, _, body = part.partition(b"\n")
         out.append((header.rstrip(b"\r"), body.translate(None, _DELETE)))
     return out
+
+
+_MAGIC_DECOMPRESSORS = (
+    (b"\x1f\x8b", lambda: zlib.decompressobj(31)),  # gzip and bgzip (one member at a time)
+    (b"BZh", lambda: bz2.BZ2Decompressor()),
+    (b"\xfd7zXZ\x00", lambda: lzma.LZMADecompressor()),
+)
+
+
+def count_intact_records(path: PathLike, chunk: int = 1 << 20) -> Optional[int]:
+    """Whole FASTA records in a damaged gzip/bz2/xz file before the damage; None if unknown.
+
+    Why a second pass: the decompressing reader raises on a truncated stream without
+    returning the data it had already decoded in that block, so the reader's own count can
+    be hundreds of records short. Here the raw bytes go through a streaming decompressor
+    that hands out everything up to the damage. A record counts when another header
+    follows it (the last one seen may be cut).
+    """
+    headers, previous = 0, b"\n"
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+            make = next((m for prefix, m in _MAGIC_DECOMPRESSORS if magic.startswith(prefix)), None)
+            if make is None:
+                return None
+            fh.seek(0)
+            decoder = make()
+            while True:
+                raw = fh.read(chunk)
+                if not raw:
+                    break
+                while raw:
+                    text = decoder.decompress(raw)
+                    if text:
+                        headers += (previous + text[:1] == b"\n>") + text.count(b"\n>")
+                        previous = text[-1:]
+                    raw = decoder.unused_data if decoder.eof else b""
+                    if decoder.eof:  # next member / stream of a multi-member file
+                        decoder = make()
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
+        pass
+    return max(headers - 1, 0)
+
+
+def _whole(path: PathLike, number: int, pending: bytearray, started: bool) -> str:
+    """How many whole records preceded a read error (not just those yielded: the failing
+    block of up to 4 MiB may hold hundreds of records)."""
+    whole = number + (pending.count(b"\n>") if started else 0)
+    if os.fspath(path) != STDIN:
+        whole = max(whole, count_intact_records(path) or 0)
+    return f"{whole:,} whole records read before the damage"
 
 
 def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union[Record, RecordError]]:
@@ -249,12 +303,12 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
                 number += 1
                 yield _make_record(source, number, header, raw)
     except DECOMPRESSION_ERRORS as exc:
-        raise InputError(source, f"truncated or corrupt compressed file ({exc}; {number} records read before)") from None
+        raise InputError(source, f"truncated or corrupt compressed file ({exc}; {_whole(path, number, pending, started)})") from None
     except OSError as exc:
         if exc.errno is None:  # bz2 (and other decoders) report a bad stream as a bare OSError
-            raise InputError(source, f"truncated or corrupt compressed file ({exc}; {number} records read before)") from None
+            raise InputError(source, f"truncated or corrupt compressed file ({exc}; {_whole(path, number, pending, started)})") from None
         detail = exc.strerror or str(exc)
-        raise InputError(source, f"read error: {detail} ({number} records read before)") from None
+        raise InputError(source, f"read error: {detail} ({_whole(path, number, pending, started)})") from None
     finally:
         fh.close()
 

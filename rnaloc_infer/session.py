@@ -21,6 +21,8 @@ import numpy as np
 import onnxruntime as ort
 
 from .alphabet import ALPHABET, PAD_CODE
+from .applicability import METADATA_KEY as APPLICABILITY_KEY
+from .applicability import ApplicabilityRules
 from .coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 from .errors import ModelError
 
@@ -54,6 +56,7 @@ class ModelInfo:
     train_data_sha256: str = ""
     hparams: Dict = field(default_factory=dict)
     features: str = ""  # per-record feature set the graph takes (rnaloc_infer.coding), "" for none
+    applicability: Optional[ApplicabilityRules] = None  # limits of the training data; None: no flags
 
     @property
     def name(self) -> str:
@@ -106,6 +109,12 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
     features = meta.get("rnaloc.features", "")
     if features not in ("", FEATURE_SET):
         raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks ({FEATURE_SET!r}); upgrade rnaloc-infer")
+    applicability = None
+    if meta.get(APPLICABILITY_KEY):
+        try:
+            applicability = ApplicabilityRules.from_json(meta[APPLICABILITY_KEY])
+        except ValueError as exc:
+            raise _fail(path, f"metadata {APPLICABILITY_KEY} {exc}") from None
     alphabet = meta.get("rnaloc.alphabet", ALPHABET)
     if alphabet != ALPHABET or pad_code != PAD_CODE:
         raise _fail(path, f"model alphabet {alphabet!r}/pad {pad_code} differs from this runtime's {ALPHABET!r}/pad {PAD_CODE}")
@@ -122,6 +131,7 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
         train_data_sha256=meta.get("rnaloc.train_data_sha256", ""),
         hparams=hparams if isinstance(hparams, dict) else {},
         features=features,
+        applicability=applicability,
     )
 
 

@@ -7,7 +7,9 @@ was). Special files (/dev/stdout, FIFOs, /dev/null) are written in place.
 
 Columns: ``id``, ``length``, one probability per class (the model's class names, in the
 model's order), ``labels``: the comma-joined classes whose probability is >= that class's
-threshold, or ``-`` when no class reaches its threshold (tsv/csv; an empty list in jsonl).
+threshold, or ``-`` when no class reaches its threshold (tsv/csv; an empty list in jsonl);
+``applicability``: ``ok`` or the record's flags (rnaloc_infer.applicability), ``-`` for a
+model without rules. The header goes out with the first row, not before.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Sequence
+from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import OutputError, output_error
+from .applicability import flag_text
+from .errors import OutputError, OverwriteError, output_error
 
 FORMATS = ("tsv", "csv", "jsonl")
 NO_LABEL = "-"
@@ -66,12 +69,26 @@ class ResultWriter:
         # appended after "labels" so the class columns keep their positions.
         self._extra_columns = list(extra_columns)
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if fmt != "jsonl":
-            columns = ["id", "length", *self._classes, "labels", *self._extra_columns]
-            lines = ([comment] if comment else []) + ([] if self._csv else ["\t".join(columns)])
-            self._write("".join(line + "\n" for line in lines))
-            if self._csv is not None:
-                self._guard(self._csv.writerow, columns)
+        self._comment = comment
+        self._header_written = False
+
+    def _write_header(self) -> None:
+        """Header lines go out with the first row (or at :meth:`finish`), never before:
+        an interrupted run on standard output then leaves either nothing or rows without
+        the finishing exit status, not a header that looks like an empty result."""
+        self._header_written = True
+        if self._fmt == "jsonl":
+            return
+        columns = ["id", "length", *self._classes, "labels", "applicability", *self._extra_columns]
+        lines = ([self._comment] if self._comment else []) + ([] if self._csv else ["\t".join(columns)])
+        self._write("".join(line + "\n" for line in lines))
+        if self._csv is not None:
+            self._guard(self._csv.writerow, columns)
+
+    def finish(self) -> None:
+        """End of a successful run: writes the header when no row came (an empty input)."""
+        if not self._header_written:
+            self._write_header()
 
     def _guard(self, fn, *args) -> None:
         try:
@@ -82,16 +99,23 @@ class ResultWriter:
     def _write(self, text: str) -> None:
         self._guard(self._stream.write, text)
 
-    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[str] = ()) -> None:
+    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[str] = (),
+              applicability: Optional[Sequence[str]] = None) -> None:
+        """One row; ``applicability``: the record's flags, () when in range, None when the
+        model has no rules (rnaloc_infer.applicability.flag_text)."""
         if len(extra) != len(self._extra_columns):
             raise ValueError(f"expected {len(self._extra_columns)} extra values, got {len(extra)}")
+        if not self._header_written:
+            self._write_header()
         labels = predicted_labels(probs, self._classes, self._thresholds)
+        flags = flag_text(None if applicability is None else tuple(applicability))
         if self._fmt == "jsonl":
             row = {
                 "id": record_id,
                 "length": int(length),
                 "probabilities": {c: round(float(p), 6) for c, p in zip(self._classes, probs)},
                 "labels": labels,
+                "applicability": flags,
             }
             row.update(zip(self._extra_columns, extra))
             self._write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -99,9 +123,43 @@ class ResultWriter:
         values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
         label_text = ",".join(labels) or NO_LABEL
         if self._csv is not None:
-            self._guard(self._csv.writerow, [record_id, length, *values, label_text, *extra])
+            self._guard(self._csv.writerow, [record_id, length, *values, label_text, flags, *extra])
         else:
-            self._write("\t".join([record_id, str(length), *values, label_text, *extra]) + "\n")
+            self._write("\t".join([record_id, str(length), *values, label_text, flags, *extra]) + "\n")
+
+
+Named = Tuple[str, Union[str, "os.PathLike[str]", None]]  # (what it is, path); None/"-" = a stream
+
+
+def _identity(path: Union[str, "os.PathLike[str]"]) -> Tuple:
+    """(device, inode) of an existing file, whatever path reaches it (symlink, hard link,
+    relative or absolute); the resolved path of one that does not exist yet."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return ("path", os.path.realpath(path))
+    return ("inode", info.st_dev, info.st_ino)
+
+
+def refuse_overwrite(outputs: Sequence[Named], inputs: Sequence[Named]) -> None:
+    """Raise OverwriteError (exit 2) when an output would replace an input or another output.
+
+    Called by every writing command before any work, so a refused run changes nothing.
+    Special files (/dev/null, /dev/stdout, FIFOs) are never refused: writing them replaces
+    nothing.
+    """
+    seen: dict = {}
+    for kind, path in inputs:
+        if path is not None and os.fspath(path) != "-" and os.path.exists(path):
+            seen.setdefault(_identity(path), (kind, path))
+    for kind, path in outputs:
+        if path is None or os.fspath(path) == "-" or _is_special(Path(path)):
+            continue
+        other = seen.get(_identity(path))
+        if other is not None:
+            raise OverwriteError(f"refusing to write {kind} {os.fspath(path)}: it is the same file as the "
+                                 f"{other[0]} {os.fspath(other[1])}; nothing was written")
+        seen[_identity(path)] = (kind, path)
 
 
 def _is_special(path: Path) -> bool:

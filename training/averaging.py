@@ -44,7 +44,7 @@ def average_weights(models: Sequence[LocalizationModel]) -> LocalizationModel:
 
 def score_on_valid(model: LocalizationModel, data_dir: str | Path, prefix: str = "dm3loc",
                    token_budget: int = 512_000) -> Tuple[list, dict]:
-    """(MCC-optimal thresholds, metrics) of ``model`` on the valid split, as training reports them."""
+    """(policy thresholds (``metrics.tune_thresholds``), metrics) of ``model`` on the valid split, as training reports them."""
     classes = list(model.config.classes)
     valid = read_split(*split_paths(data_dir, "valid", prefix), classes)
     probs = predict_probs(model, valid, token_budget, torch.device("cpu"))

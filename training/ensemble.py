@@ -14,7 +14,9 @@ monotone per class and leave AUROC/AUPRC unchanged, are fitted there):
    standardised with them;
 2. ensemble score = the mean of the standardised members (equal weights, fixed a priori);
 3. per class, Platt scaling on *valid* turns the score into a probability, and the decision
-   threshold is the valid MCC optimum, as for single models.
+   threshold follows the policy of ``evaluation.metrics.policy_threshold`` on valid (MCC
+   optimum, or prevalence matching for a class with < 100 positives or negatives), as for
+   single models.
 
 All of it folds into per-class vectors (``blend``: first network, regression, bias, further
 networks) and the regression's tables (:class:`.kmers.KmerFrequencyLinear`, plus the

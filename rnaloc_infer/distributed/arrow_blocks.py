@@ -5,8 +5,8 @@ Python objects per record), and Parquet, the shard format, is Arrow on disk. Thi
 the only place that knows the column layout, so the reader, the model actors and the merge
 agree on it:
 
-record block  ``file_index, record_number, source, id, codes (binary uint8), problem``
-result block  ``file_index, record_number, source, id, length, problem, <class>..., labels``
+record block  ``file_index, record_number, source, id, codes (binary uint8), ambiguous, problem``
+result block  ``file_index, record_number, source, id, length, problem, <class>..., labels, applicability``
 
 ``(file_index, record_number)`` is the global record index: position of the file in the
 input list and 1-based record number in that file, the same numbering as the single-process
@@ -21,13 +21,15 @@ from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 import numpy as np
 import pyarrow as pa
 
+from ..applicability import flag_text, parse_flag_text
 from ..batching import Scored
 from ..fasta import Record, RecordError
 from ..writers import NO_LABEL, predicted_labels
 
 Item = Union[Record, RecordError]
 KEY = ("file_index", "record_number")
-RESERVED = frozenset(("file_index", "record_number", "source", "id", "codes", "length", "problem", "labels"))
+RESERVED = frozenset(("file_index", "record_number", "source", "id", "codes", "ambiguous", "length", "problem", "labels",
+                      "applicability"))
 
 
 def records_to_table(items: Sequence[Item], file_index: int) -> pa.Table:
@@ -39,17 +41,18 @@ def records_to_table(items: Sequence[Item], file_index: int) -> pa.Table:
         "source": pa.array([item.source for item in items], type=pa.string()),
         "id": pa.array([item.id for item in items], type=pa.string()),
         "codes": pa.array([item.codes.tobytes() if ok else None for item, ok in zip(items, good)], type=pa.binary()),  # type: ignore[union-attr]
+        "ambiguous": pa.array([item.ambiguous if ok else 0 for item, ok in zip(items, good)], type=pa.int64()),  # type: ignore[union-attr]
         "problem": pa.array([None if ok else item.problem for item, ok in zip(items, good)], type=pa.string()),  # type: ignore[union-attr]
     })
 
 
 def table_to_records(table: pa.Table) -> List[Item]:
     """Inverse of records_to_table (the header is not carried: writers do not use it)."""
-    columns = {name: table.column(name).to_pylist() for name in ("record_number", "source", "id", "codes", "problem")}
+    columns = {name: table.column(name).to_pylist() for name in ("record_number", "source", "id", "codes", "problem", "ambiguous")}
     items: List[Item] = []
-    for number, source, rec_id, codes, problem in zip(*columns.values()):
+    for number, source, rec_id, codes, problem, ambiguous in zip(*columns.values()):
         if problem is None:
-            items.append(Record(rec_id, rec_id, np.frombuffer(codes, dtype=np.uint8), source, number))
+            items.append(Record(rec_id, rec_id, np.frombuffer(codes, dtype=np.uint8), source, number, ambiguous))
         else:
             items.append(RecordError(source, number, rec_id, problem))
     return items
@@ -87,6 +90,8 @@ def results_to_table(
     for j, name in enumerate(classes):
         columns[name] = pa.array(probs[:, j], type=pa.float32(), mask=bad)
     columns["labels"] = pa.array(labels, type=pa.string())
+    columns["applicability"] = pa.array([flag_text(row.applicability) if isinstance(row, Scored) else None for row in rows],
+                                        type=pa.string())
     return pa.table(columns)
 
 
@@ -100,9 +105,10 @@ def iter_results(table: pa.Table, classes: Sequence[str]) -> Iterator[Tuple[int,
     ids = table.column("id").to_pylist()
     lengths = table.column("length").to_pylist()
     problems = table.column("problem").to_pylist()
+    flags = table.column("applicability").to_pylist()
     probs = np.column_stack([table.column(name).to_numpy(zero_copy_only=False) for name in classes]).astype(np.float32, copy=False)
     for i, problem in enumerate(problems):
         if problem is None:
-            yield files[i], Scored(ids[i], ids[i], lengths[i], sources[i], numbers[i], probs[i])
+            yield files[i], Scored(ids[i], ids[i], lengths[i], sources[i], numbers[i], probs[i], parse_flag_text(flags[i]))
         else:
             yield files[i], RecordError(sources[i], numbers[i], ids[i], problem)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from ..batching import BatchConfig, predict_stream
-from ..errors import EXIT_USAGE, InputError, OutputError, RnalocError
+from ..errors import EXIT_USAGE, InputError, NoResults, OutputError, RnalocError
 from ..fasta import MAX_DUPLICATE_WARNINGS, MAX_TRACKED_IDS, RecordError
 from .shards import SHARD_BYTES, Shard, plan_shards, read_shard
 
@@ -254,7 +254,11 @@ def _write_ordered(
                 counts["records"] += 1
                 counts["nt"] += item.length
                 if writer is not None:
-                    writer.write(item.id, item.length, item.probs)
+                    writer.write(item.id, item.length, item.probs, applicability=item.applicability)
+        if counts["records"] == 0 and counts["skipped"]:
+            raise NoResults(f"no results: all {counts['skipped']:,} records were skipped as bad records; no output written")
+        if writer is not None:
+            writer.finish()
     if counts["duplicates"] > MAX_DUPLICATE_WARNINGS:
         log.warning("%d duplicate ids in total (only the first %d shown)", counts["duplicates"], MAX_DUPLICATE_WARNINGS)
     if counts["skipped"] > MAX_ERRORS_SHOWN:

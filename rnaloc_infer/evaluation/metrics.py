@@ -115,11 +115,44 @@ def best_mcc_threshold(y_true: np.ndarray, scores: np.ndarray, default: float = 
     return float(thresholds[best])
 
 
-def tune_thresholds(y_true: np.ndarray, scores: np.ndarray) -> List[float]:
-    """Per-class MCC-maximising thresholds for (N, C) labels and scores."""
+def prevalence_threshold(y_true: np.ndarray, scores: np.ndarray, default: float = 0.5) -> float:
+    """Threshold that labels as many records as carry the label (the top ``n_pos`` scores):
+    the midpoint between the ``n_pos``-th highest score and the next one.
+
+    Returns ``default`` for a class with a single label value.
+    """
+    y, s = _check(y_true, scores)
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        return float(default)
+    ordered = np.sort(s)[::-1]
+    return float((ordered[n_pos - 1] + ordered[n_pos]) / 2.0)
+
+
+MIN_SIDE_FOR_MCC = 100  # positives and negatives a class needs before its MCC optimum is trusted
+
+
+def policy_threshold(y_true: np.ndarray, scores: np.ndarray, min_side: int = MIN_SIDE_FOR_MCC) -> float:
+    """The project's decision threshold for one class (docs/MODEL_CARD.md, "Thresholds").
+
+    MCC-optimal when the class has at least ``min_side`` positives *and* negatives;
+    otherwise prevalence-matching. Why: with few negatives (Exosome: 23 of 2,776 valid
+    records) the MCC optimum rests on a handful of records and lands at an extreme (0.991),
+    leaving a third of the 99%-prevalent class unlabelled; labelling as many records as
+    carry the label cannot miss more positives than there are negatives.
+    """
+    y, _ = _check(y_true, scores)
+    n_pos = int(y.sum())
+    if min(n_pos, y.size - n_pos) >= min_side:
+        return best_mcc_threshold(y_true, scores)
+    return prevalence_threshold(y_true, scores)
+
+
+def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, min_side: int = MIN_SIDE_FOR_MCC) -> List[float]:
+    """Per-class thresholds by :func:`policy_threshold` for (N, C) labels and scores."""
     y = np.asarray(y_true)
     s = np.asarray(scores)
-    return [best_mcc_threshold(y[:, c], s[:, c]) for c in range(y.shape[1])]
+    return [policy_threshold(y[:, c], s[:, c], min_side) for c in range(y.shape[1])]
 
 
 def _nanmean(values: Sequence[float]) -> float:

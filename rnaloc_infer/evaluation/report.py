@@ -184,7 +184,9 @@ def compute_table(y_true: np.ndarray, scores: np.ndarray, classes: Sequence[str]
 
 
 def tuned_thresholds(y_true: np.ndarray, scores: np.ndarray) -> List[float]:
-    """MCC-maximising thresholds on these very labels (optimistic: for diagnosis, not for reporting)."""
+    """Thresholds chosen by the project's policy (``metrics.policy_threshold``: MCC optimum, or
+    prevalence matching for a class with few positives or negatives) on these very labels
+    (optimistic: for diagnosis, not for reporting)."""
     return metrics.tune_thresholds(np.asarray(y_true), np.asarray(scores))
 
 

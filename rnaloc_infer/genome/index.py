@@ -239,10 +239,27 @@ def looks_like_genome(path: PathLike, peek_bytes: int = 8 << 20) -> Optional[str
             else:
                 length += len(line.strip())
             if seen >= peek_bytes:
+                if record_id is not None and genome_record_reason(record_id, length, description):
+                    # A genome: finish counting this record so the warning gives its true length.
+                    length += _rest_of_record_length(fh)
                 break
     if record_id is not None:
         return genome_record_reason(record_id, length, description)
     return None
+
+
+def _rest_of_record_length(fh, block: int = 1 << 22) -> int:
+    """Sequence letters from the reader's position to the next header (or the end)."""
+    count, previous = 0, b"\n"
+    while True:
+        data = fh.read(block)
+        if not data:
+            return count
+        start = (previous + data).find(b"\n>")
+        if start >= 0:
+            return count + len(data[:start].translate(None, b" \t\r\n"))
+        count += len(data.translate(None, b" \t\r\n"))
+        previous = data[-1:]
 
 
 def index_paths(path: PathLike) -> Tuple[Path, ...]:

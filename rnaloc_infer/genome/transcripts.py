@@ -130,11 +130,17 @@ class AnnotatedSource:
         self.annotation_path = Path(annotation_path)
         self.genome = IndexedGenome(genome_path, backend=backend)
         try:
-            transcripts = apply_filters(read_annotation(annotation_path, annotation_format), flt)
+            annotated = read_annotation(annotation_path, annotation_format)
+            transcripts = apply_filters(annotated, flt)
             self.transcripts = check_contigs(self.genome, transcripts, skip_missing_contigs)
         except Exception:
             self.genome.close()
             raise
+        # What was left out, to explain an empty run (cli/genome_options.open_source).
+        self.n_annotated = len(annotated)
+        self.n_after_filters = len(transcripts)
+        kept_ids = {id(t) for t in self.transcripts}
+        self.missing_contigs = sorted({t.chrom for t in transcripts if id(t) not in kept_ids})
         self.fields: Dict[str, Dict[str, str]] = {t.transcript_id: t.fields() for t in self.transcripts}
 
     def __len__(self) -> int:
@@ -146,6 +152,7 @@ class AnnotatedSource:
 
         ``source`` is the annotation file name, ``number`` the 1-based transcript index.
         """
+        from ..applicability import count_ambiguous
         from ..fasta import Record, RecordError  # runtime module; imported late on purpose
 
         source = str(self.annotation_path)
@@ -158,7 +165,7 @@ class AnnotatedSource:
             if codes.size == 0:
                 yield RecordError(source, number, rec.id, "empty transcript sequence")
                 continue
-            yield Record(rec.id, rec.header, codes, source, number)
+            yield Record(rec.id, rec.header, codes, source, number, count_ambiguous(rec.sequence))
 
     def records(self) -> Iterator[TranscriptRecord]:
         """Records with the sequence as a string and the columns attached."""

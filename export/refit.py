@@ -1,0 +1,89 @@
+"""Refit an exported model's decision thresholds and applicability rules, in its metadata only.
+
+Why a separate step: both come from data (thresholds from the validation split's
+probabilities, rules from the training FASTA), and for a model whose checkpoint is not at
+hand (the bundled ones) re-exporting is impossible. The probabilities come from the ONNX
+file itself through the runtime, so the thresholds fit exactly what users run; the graph
+is left byte for byte (``metadata.rewrite_onnx_metadata`` checks it). Re-runnable: the
+result depends only on the graph and the data, not on the metadata it replaces.
+
+Command: ``rnaloc-train refit-metadata MODEL`` (docs/MODEL_CARD.md, "Thresholds").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from rnaloc_infer.api import Predictor
+from rnaloc_infer.applicability import METADATA_KEY, derive_rules, flag_text
+from rnaloc_infer.evaluation import metrics
+from rnaloc_infer.evaluation.report import match_labels, read_labels
+from rnaloc_infer.fasta import Record, read_fasta
+
+from .metadata import rewrite_onnx_metadata
+
+
+def class_report(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[Dict]:
+    """Per class: threshold, precision, recall, F1, MCC, and positives left unlabelled."""
+    rows = []
+    for c, name in enumerate(classes):
+        pred = probs[:, c] >= thresholds[c]
+        truth = y[:, c] > 0.5
+        tp = int(np.sum(pred & truth))
+        fp = int(np.sum(pred & ~truth))
+        fn = int(np.sum(~pred & truth))
+        rows.append({
+            "class": name, "threshold": round(float(thresholds[c]), 4), "positives": int(truth.sum()),
+            "negatives": int((~truth).sum()),
+            "rule": "mcc" if min(truth.sum(), (~truth).sum()) >= metrics.MIN_SIDE_FOR_MCC else "prevalence",
+            "precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
+            "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
+            "mcc": round(metrics.mcc(truth.astype(np.float64), probs[:, c], thresholds[c]), 4),
+            "unlabelled_positives": fn,
+        })
+    return rows
+
+
+def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fasta: Path,
+                   siblings: Sequence[Path] = (), write: bool = True) -> Dict:
+    """Fit thresholds on ``model``'s valid probabilities and rules on ``train_fasta``; write both
+    into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False. Returns a report."""
+    predictor = Predictor(model, device="cpu")
+    classes = list(predictor.classes)
+    ids: List[str] = []
+    rows: List[List[float]] = []
+    for prediction in predictor.predict_fasta(valid_fasta):
+        ids.append(prediction.id)
+        rows.append([prediction.probabilities[c] for c in classes])
+    probs = np.asarray(rows, dtype=np.float64)
+    y = match_labels(ids, read_labels(valid_labels, classes), pred_source=str(valid_fasta), label_source=str(valid_labels))
+    thresholds = metrics.tune_thresholds(y, probs)
+    rules, stats = derive_rules([train_fasta])
+    flagged: Dict[str, int] = {}
+    for item in read_fasta(valid_fasta, warn_duplicates=False):
+        if isinstance(item, Record):
+            text = flag_text(rules.check(item.codes, item.ambiguous))
+            flagged[text] = flagged.get(text, 0) + 1
+    updates = {"rnaloc.thresholds": json.dumps([float(t) for t in thresholds]), METADATA_KEY: rules.to_json()}
+    written: List[str] = []
+    if write:
+        for path in [model, *siblings]:
+            rewrite_onnx_metadata(path, updates)
+            written.append(str(path))
+    no_label = int(np.sum(~np.any(probs >= np.asarray(thresholds), axis=1)))
+    return {
+        "model": str(model), "written": written, "valid_records": len(ids), "records_without_label": no_label,
+        "classes": class_report(y, probs, classes, thresholds),
+        "applicability": json.loads(rules.to_json()), "train_stats": stats.__dict__,
+        "valid_applicability": flagged,
+    }
+
+
+def fp16_sibling(model: Path) -> Optional[Path]:
+    """model.onnx -> model.fp16.onnx when it exists (it gets the fp32 file's thresholds)."""
+    candidate = model.with_name(model.name[: -len(".onnx")] + ".fp16.onnx") if model.name.endswith(".onnx") else None
+    return candidate if candidate is not None and candidate.is_file() and candidate != model else None
