@@ -50,3 +50,17 @@ def test_model_reproduces_eager_pytorch(bundled):
     assert list(got) == list(expected["probabilities"])  # every record, input order
     for record_id, probs in expected["probabilities"].items():
         np.testing.assert_allclose(got[record_id], probs, rtol=0, atol=1e-5, err_msg=record_id)
+
+
+def test_model_carries_applicability_rules_that_pass_its_examples(bundled):
+    """Rules refitted from the train split (docs/MODEL_CARD.md, "Applicability"): the example
+    mRNAs are in range; the issue's 1-nt, ten-N and peptide records are not."""
+    name, predictor, _ = bundled
+    rules = predictor.info.applicability
+    assert rules is not None and rules.min_length == 186 and rules.max_length == 104_301
+    assert all(p.applicability == () for p in predictor.predict_fasta(ROOT / "examples/example.fa"))
+    from rnaloc_infer.alphabet import encode
+    from rnaloc_infer.applicability import count_ambiguous
+
+    for seq in ("A", "N" * 10, "MKRSHWCDAVG"):
+        assert rules.check(encode(seq), count_ambiguous(seq)), seq

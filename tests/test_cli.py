@@ -34,7 +34,7 @@ def test_tsv_output_columns_order_and_header(tcn_model, fasta, tmp_path):
     assert result.exit_code == 0, result.stderr
     comment, columns, rows = read_table(out.read_text())
     assert "model=tcn.onnx" in comment and "model_version=" in comment
-    assert columns == ["id", "length", "Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER", "labels"]
+    assert columns == ["id", "length", "Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER", "labels", "applicability"]
     assert [r[0] for r in rows] == [f"t{i}" for i in range(30)]
     for row in rows:
         probs = [float(x) for x in row[2:8]]

@@ -267,7 +267,8 @@ def test_writer_labels_and_empty_marker():
     writer = ResultWriter(buf, "tsv", ["A", "B"], [0.5, 0.9], comment="# c")
     writer.write("x", 10, np.array([0.5, 0.95], dtype=np.float32))
     writer.write("y", 3, np.array([0.1, 0.2], dtype=np.float32))
-    assert buf.getvalue().splitlines() == ["# c", "id\tlength\tA\tB\tlabels", "x\t10\t0.5000\t0.9500\tA,B", "y\t3\t0.1000\t0.2000\t-"]
+    assert buf.getvalue().splitlines() == ["# c", "id\tlength\tA\tB\tlabels\tapplicability", "x\t10\t0.5000\t0.9500\tA,B\t-",
+                                           "y\t3\t0.1000\t0.2000\t-\t-"]
 
 
 def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, caplog):

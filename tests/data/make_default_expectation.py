@@ -24,6 +24,12 @@ from rnaloc_infer.training.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _onnx_metadata(path: Path) -> dict:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
@@ -32,7 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "tests/data/default_model_expected.json")
     args = parser.parse_args()
 
-    model, payload = load_checkpoint(args.checkpoint)
+    model, _ = load_checkpoint(args.checkpoint)
     expected = {}
     with torch.no_grad():
         for record in read_file(args.fasta):
@@ -43,7 +49,8 @@ def main() -> None:
     result = {
         "onnx_sha256": hashlib.sha256(args.onnx.read_bytes()).hexdigest(),
         "classes": list(model.config.classes),
-        "thresholds": payload["thresholds"],
+        # the shipped file's thresholds (refitted into its metadata by `rnaloc-train refit-metadata`)
+        "thresholds": json.loads(_onnx_metadata(args.onnx)["rnaloc.thresholds"]),
         "fasta": str(args.fasta.resolve().relative_to(ROOT)),
         "probabilities": expected,
     }
