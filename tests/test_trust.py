@@ -351,3 +351,21 @@ def test_stdout_has_no_header_before_the_first_result(tcn_model, tmp_path):
 def test_empty_input_still_gets_a_header(tcn_model, tmp_path):
     result = invoke(DATA / "empty.fa", "--model", tcn_model)
     assert result.exit_code == 0 and result.stdout.splitlines()[1].startswith("id\tlength")
+
+
+def test_troubleshooting_lists_the_new_messages():
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
+    code = "".join((root / p).read_text() for p in ("cli/predict.py", "cli/genome_options.py", "cli/export.py",
+                                                     "rnaloc_infer/writers.py", "rnaloc_infer/fasta.py",
+                                                     "rnaloc_infer/applicability.py", "rnaloc_infer/genome/transcripts.py",
+                                                     "rnaloc_infer/genome/annotation.py", "rnaloc_infer/genome/index.py"))
+    stems = ["refusing to write", "nothing was written", "pass --force to replace", "no results: all",
+             "whole records read before the damage", "outside the model's training range", "no transcripts to predict",
+             "none passes the filters", "--skip-missing-contigs skipped all of them", "looks like a genome",
+             "is gzip- but not bgzip-compressed", "unstranded feature read as '+' strand",
+             "occur on several contigs", "wrong genome build?", "genome FASTA not found", "cannot index genome",
+             "must be a JSON object with"]
+    for stem in stems:
+        assert stem in code, f"message no longer in the code: {stem!r}"
+        assert stem in doc, f"message missing from docs/TROUBLESHOOTING.md: {stem!r}"
