@@ -6,8 +6,8 @@ negatives) make every AUROC uncertain. A paired bootstrap (both scores resampled
 same records) says which figures and which differences survive resampling.
 
 Scores: the ONNX model through the runtime (``rnaloc_infer.api.Predictor``) and, on the
-same records, the reference: the k-mer baseline's saved regression (``kmer_baseline.py
---save-model``) by default, or another ONNX model (``--reference other.onnx``: is a
+same records, the reference: the k-mer baseline's saved regression (``rnaloc-train
+regression --out artifacts/kmer_logreg.npz``) by default, or another ONNX model (``--reference other.onnx``: is a
 candidate better than the shipped default?).
 
     python benchmarks/bootstrap_auroc.py --data-dir ../shared/data \
@@ -25,11 +25,11 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from kmer_baseline import CLASSES, KS, kmer_features, read_labels
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.fasta import RecordError, read_file
-from rnaloc_infer.training.ensemble import load_logreg
+from rnaloc_infer.training.data import read_split, split_paths
+from rnaloc_infer.training.models import CLASSES
+from rnaloc_infer.training.regression import KS, feature_matrix, load_logreg
 
 log = logging.getLogger("bootstrap_auroc")
 
@@ -37,10 +37,9 @@ log = logging.getLogger("bootstrap_auroc")
 def baseline_scores(logreg: Path, codes: Sequence[np.ndarray]) -> np.ndarray:
     """Decision scores of the saved k-mer regression (no coding features)."""
     fitted = load_logreg(logreg)
-    if fitted["features"] or tuple(fitted["ks"]) != KS:
+    if fitted.features or tuple(fitted.ks) != KS:
         raise ValueError(f"{logreg}: expected the plain k-mer baseline (ks {KS}, no features)")
-    x = np.stack([kmer_features(c) for c in codes])
-    return ((x - fitted["mean"]) / fitted["scale"]) @ fitted["coef"].T + fitted["intercept"]
+    return fitted.scores(feature_matrix(codes))
 
 
 def onnx_scores(model: str, fasta: Path) -> np.ndarray:
@@ -71,16 +70,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.time()
 
-    fasta = args.data_dir / "dm3loc_valid.fa.gz"
-    records = [r for r in read_file(fasta)]
-    bad = [r for r in records if isinstance(r, RecordError)]
-    if bad:
-        raise SystemExit(bad[0].message)
-    ids = [r.id for r in records]
-    labels = read_labels(args.data_dir / "dm3loc_valid_labels.tsv", ids).astype(np.float64)
+    fasta, labels_tsv = split_paths(args.data_dir, "valid")
+    valid = read_split(fasta, labels_tsv, CLASSES)
+    ids, labels = valid.ids, valid.labels.astype(np.float64)
     model_scores = onnx_scores(args.model, fasta)
     if args.reference is None:
-        base_scores = baseline_scores(args.baseline, [r.codes for r in records])
+        base_scores = baseline_scores(args.baseline, valid.codes)
     else:
         base_scores = onnx_scores(args.reference, fasta)
     log.info("scored %d records in %.0f s", len(ids), time.time() - start)

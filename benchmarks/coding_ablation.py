@@ -24,8 +24,11 @@ from typing import Dict, List, Sequence
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from kmer_baseline import CLASSES, fit_ovr, per_class, read_fasta_features, read_labels, score_ovr, tune_c
+from kmer_baseline import per_class
 from rnaloc_infer.coding import SUMMARY_NAMES
+from rnaloc_infer.training.data import read_split, split_paths
+from rnaloc_infer.training.models import CLASSES
+from rnaloc_infer.training.regression import feature_matrix, fit_ovr, score_ovr, tune_c
 
 log = logging.getLogger("coding_ablation")
 
@@ -55,10 +58,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.time()
-    train_ids, x_train, _ = read_fasta_features(args.data_dir / "dm3loc_train.fa.gz", coding=True)
-    valid_ids, x_valid, _ = read_fasta_features(args.data_dir / "dm3loc_valid.fa.gz", coding=True)
-    y_train = read_labels(args.data_dir / "dm3loc_train_labels.tsv", train_ids)
-    y_valid = read_labels(args.data_dir / "dm3loc_valid_labels.tsv", valid_ids)
+    train = read_split(*split_paths(args.data_dir, "train"), CLASSES)
+    valid = read_split(*split_paths(args.data_dir, "valid"), CLASSES)
+    x_train, x_valid = feature_matrix(train.codes, coding=True), feature_matrix(valid.codes, coding=True)
+    y_train, y_valid = train.labels.astype(np.int64), valid.labels.astype(np.int64)
     rows: List[List] = []
     for name, groups in VARIANTS.items():
         a, b = columns(x_train, groups), columns(x_valid, groups)

@@ -4,13 +4,13 @@ Why: shared/notes/fo-pooling-onnx.md found the legacy exporter's ``Loop`` ~200x 
 hand-built ``Scan`` for the bare recurrence. This script measures, in one run on one machine,
 ONNX Runtime CPU time per million nucleotides for
 
-* the whole QRNN model exported with each formulation of :mod:`rnaloc_infer.export.scan`
-  (``scan_tbh``, ``scan_bht``, ``*_fused``, ``scan_tbh_unrolled{K}``, ``blocked{K}``,
-  ``hybrid16``; ``--formulations`` picks some) and with the legacy ``Loop`` (scripted
-  loop traced by ``torch.onnx.export(dynamo=False)``), at the main shape and at
+* the whole QRNN model exported with each formulation of ``fo_pooling_formulations.py``
+  (``scan_tbh``, ``scan_bht``, ``*_fused``, ``scan_tbh_unrolled{K}``, ``blocked{K}``, and
+  ``hybrid16``, the one :mod:`rnaloc_infer.export.scan` ships; ``--formulations`` picks
+  some) and with the legacy ``Loop`` (scripted loop traced by ``torch.onnx.export(dynamo=False)``), at the main shape and at
   ``--extra-shapes`` (default 16 x 3,000 nt and one 65,536-nt chunk),
 * the recurrence alone in each representation (same B, H, T as inside the model),
-* the default formulation under each ORT graph optimisation level and with 1 vs 2 threads,
+* the shipped formulation under each ORT graph optimisation level and with 1 vs 2 threads,
 
 and checks every variant against eager PyTorch. Both wall-clock and process CPU time are
 reported: on a shared machine the CPU time is the steadier figure. Results go to the log and, with ``--out``,
@@ -42,9 +42,11 @@ from onnx import TensorProto, helper
 from rnaloc_infer.export.graph_clean import remove_dead_nodes
 from rnaloc_infer.export.onnx_export import build_onnx, trace_to_onnx
 from rnaloc_infer.export.prepare import fold_weight_norm
-from rnaloc_infer.export.scan import DEFAULT_FORMULATION, FORMULATIONS, replace_fo_pool
+from rnaloc_infer.export.scan import FORMULATION, replace_fo_pool
 from rnaloc_infer.training.fo_pooling import fo_pool_loop
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig
+
+from fo_pooling_formulations import FORMULATIONS, LOWERINGS
 
 log = logging.getLogger("onnx_fo_pooling")
 
@@ -170,19 +172,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # 1. Whole model, each representation (and the default with 2 threads).
     chosen = [name for name in args.formulations.split(",") if name]
-    chosen += [DEFAULT_FORMULATION] if DEFAULT_FORMULATION not in chosen else []
-    protos = {name: build_onnx(model, formulation=name, opset=args.opset) for name in chosen}
+    chosen += [FORMULATION] if FORMULATION not in chosen else []
+    protos = {name: build_onnx(model, lower_fo_pool=LOWERINGS[name], opset=args.opset) for name in chosen}
     if not args.skip_loop:
         protos["legacy_loop"] = legacy_loop_model(model, args.opset)
     sessions = {name: session(proto, args.threads) for name, proto in protos.items()}
     other_threads = 2 if args.threads == 1 else 1
-    sessions["threads"] = session(protos[DEFAULT_FORMULATION], other_threads)
+    sessions["threads"] = session(protos[FORMULATION], other_threads)
     diffs = {name: check(sess) for name, sess in sessions.items()}
     runs = {name: (lambda sess=sess: sess.run(None, feed)) for name, sess in sessions.items()}
     timings = interleaved(runs, args.repeats, once=("legacy_loop",))
     for name in sessions:
         if name == "threads":
-            record("model", DEFAULT_FORMULATION, "all", other_threads, timings[name], diffs[name])
+            record("model", FORMULATION, "all", other_threads, timings[name], diffs[name])
         else:
             record("model", name, "all", args.threads, timings[name], diffs[name])
 
@@ -204,10 +206,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # 2. Default formulation under each ORT graph optimisation level.
     level_sessions = {} if args.skip_levels else {
-        level: session(protos[DEFAULT_FORMULATION], args.threads, level) for level in OPT_LEVELS}
+        level: session(protos[FORMULATION], args.threads, level) for level in OPT_LEVELS}
     timings = interleaved({k: (lambda s=s: s.run(None, feed)) for k, s in level_sessions.items()}, args.repeats) if level_sessions else {}
     for level, sess in level_sessions.items():
-        record("opt_level", DEFAULT_FORMULATION, level, args.threads, timings[level], check(sess))
+        record("opt_level", FORMULATION, level, args.threads, timings[level], check(sess))
 
     # 3. The recurrence alone at the model's inner shape (per Mnt of the model input it stands for).
     f = (1 / (1 + np.exp(-rng.standard_normal((args.batch, args.hidden, steps))))).astype(np.float32)
@@ -216,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tensors = [torch.from_numpy(a) for a in (f, x, c0)]
     ref_c = fo_pool_loop(*tensors).numpy()
     rec_names = dict.fromkeys(name[: -len("_fused")] if name.endswith("_fused") else name for name in chosen)
-    rec = {name: replace_fo_pool(recurrence_placeholder(args.hidden, args.opset), name) for name in rec_names}
+    rec = {name: replace_fo_pool(recurrence_placeholder(args.hidden, args.opset), LOWERINGS[name]) for name in rec_names}
     if not args.skip_loop:
         rec["legacy_loop"] = recurrence_loop(args.hidden, args.opset)
     rec_feed = {"f": f, "x": x, "c0": c0}

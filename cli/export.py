@@ -49,7 +49,7 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
               or (kind != "fp16" and fmt in (kind, "both"))]
     check_targets([targets[kind] for kind in wanted], checkpoint, train_fasta, force)
     try:
-        from rnaloc_infer.export.onnx_export import export_onnx
+        from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
         from rnaloc_infer.export.torchscript_export import export_torchscript
         from rnaloc_infer.training.checkpoint import load_checkpoint
     except ImportError as exc:
@@ -60,11 +60,7 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise click.ClickException(_one_line(exc)) from None
 
-    meta = {
-        "thresholds": payload.get("thresholds"),
-        "train_data_sha256": str(payload.get("train_data_sha256", "")),
-        "applicability": _applicability(payload, train_fasta),
-    }
+    meta = {**checkpoint_metadata(payload), "applicability": _applicability(payload, train_fasta)}
     written: List[Path] = []
     try:
         if "onnx" in wanted:

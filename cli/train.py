@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -110,10 +111,36 @@ def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int,
 
 
 @main.command()
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train split (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--coding", is_flag=True,
+              help="Also read the encoded protein's features (longest ORF: hydropathy, amino acid and codon usage).")
+@click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Fix the inverse regularisation C instead of choosing it on an 80/20 split of train.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+@one_line_errors
+def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[float], out: Path) -> None:
+    """Fit the k-mer (with --coding: and protein-feature) logistic regression on the train split,
+    the regression member of `rnaloc-train ensemble` (needs scikit-learn, in the [train] extra)."""
+    from rnaloc_infer.training.data import default_data_dir, read_split, split_paths
+    from rnaloc_infer.training.models import CLASSES
+    from rnaloc_infer.training.regression import fit_regression
+
+    paths = split_paths(data_dir or default_data_dir(), "train", prefix)
+    refuse([("output", out)], [("train data", path) for path in paths])
+    train = read_split(*paths, CLASSES)
+    fitted = fit_regression(train, coding=coding, c=c)
+    fitted.save(out)
+    click.echo(json.dumps({"out": str(out), "C": fitted.C, "ks": fitted.ks, "features": fitted.features,
+                           "columns": int(fitted.coef.shape[1]), "train_records": len(train)}))
+
+
+@main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--logreg", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="k-mer regression from `benchmarks/kmer_baseline.py --save-model` (with --coding: plus the "
-                   "encoded protein's features).")
+              help="k-mer regression from `rnaloc-train regression` (with --coding: plus the encoded protein's "
+                   "features).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with the train and valid splits (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
@@ -193,6 +220,56 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
     sibling = fp16_sibling(path)
     report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run)
     click.echo(json.dumps(report, indent=1))
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default="default", show_default=True, help="Bundled model name (default, fast, ...).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Repository root the files go into (default: this checkout).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the valid split for the model card's evaluation (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--no-evaluate", is_flag=True, help="Skip the model card's evaluation on valid.")
+@one_line_errors
+def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optional[Path], prefix: str,
+            no_evaluate: bool) -> None:
+    """Ship CHECKPOINT as the bundled model NAME (docs/MODEL_CARD.md, "Release").
+
+    Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them), refits
+    their thresholds and applicability rules (`refit-metadata`; report in
+    ROOT/benchmarks/results/refit_NAME.json), writes the eager-PyTorch expectation
+    ROOT/tests/data/NAME_model_expected.json for ROOT/examples/example.fa (checked here
+    against the runtime), and the evaluation on valid (metrics.tsv, roc.png, pr.png) in
+    ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME.
+    """
+    from rnaloc_infer.training.data import REPO_ROOT, default_data_dir, split_paths
+    from rnaloc_infer.training.release import release as ship
+
+    from .evaluate import run_evaluation
+
+    root = root or REPO_ROOT
+    folder = data_dir or default_data_dir()
+    train_fasta = split_paths(folder, "train", prefix)[0]
+    valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
+    refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", ".fp16.onnx")],
+           [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
+    files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
+                 expectation=root / "tests" / "data" / f"{name}_model_expected.json",
+                 fasta=root / "examples" / "example.fa", root=root,
+                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels)
+    refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
+    refit_path.parent.mkdir(parents=True, exist_ok=True)
+    refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")
+    summary = {"onnx": str(files.onnx), "onnx_fp16": str(files.onnx_fp16), "expectation": str(files.expectation),
+               "refit": str(refit_path),
+               "sha256": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (files.onnx, files.onnx_fp16)}}
+    if not no_evaluate:
+        card = root / "docs" / "model_card" / ("" if name == "default" else name)
+        table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card)
+        summary["model_card"] = str(card)
+        summary["macro_auroc"] = round(float(table.macro["auroc"]), 4)
+    click.echo(json.dumps(summary))
 
 
 try:  # written by another engineer; optional so `fit` works without it

@@ -18,7 +18,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.training.models import LocalizationModel
+from rnaloc_infer.training.ensemble_model import EnsembleModel
+from rnaloc_infer.training.models import StreamingModel
 
 
 class _Fp32Pool(nn.Module):
@@ -35,26 +36,27 @@ class _Fp32Pool(nn.Module):
         return self.inner(h.float(), mask, states)
 
 
-def to_half(folded: LocalizationModel) -> LocalizationModel:
-    """In place on an already folded copy: body in fp16, pooling and head in fp32."""
+def to_half(folded: StreamingModel) -> StreamingModel:
+    """In place on an already folded copy: bodies in fp16; every network's pooling, head and
+    feature statistics, and an ensemble's regression and blend, in fp32."""
     folded.half()
-    for network in [folded, *folded.members]:
+    networks = [folded.network, *folded.members] if isinstance(folded, EnsembleModel) else [folded]
+    for network in networks:
         network.pool = _Fp32Pool(network.pool)
         network.head.float()
-    # the k-mer regression of an ensemble: small weights summed over a whole record, kept fp32
-    folded.linear.float()
-    folded.blend.data = folded.blend.data.float()
-    folded.linear_offset.data = folded.linear_offset.data.float()
-    for name in ("feature_weights", "feature_mean", "feature_scale"):
-        buffer = getattr(folded, name)
-        buffer.data = buffer.data.float()
+        network.feature_mean.data = network.feature_mean.data.float()
+        network.feature_scale.data = network.feature_scale.data.float()
+    if isinstance(folded, EnsembleModel):
+        # the k-mer regression: small weights summed over a whole record, kept fp32
+        folded.regression.float()
+        folded.blend.data = folded.blend.data.float()
     return folded
 
 
 class HalfExportWrapper(nn.Module):
     """Like ExportWrapper, but casts the body's states to fp16 on the way in and all back out."""
 
-    def __init__(self, model: LocalizationModel):
+    def __init__(self, model: StreamingModel):
         super().__init__()
         self.model = model
         self.n_half_states = len(model.state_shapes()) - model.fp32_state_count()

@@ -16,7 +16,7 @@ from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
 from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.coding import FEATURE_SET
-from rnaloc_infer.training.models import LocalizationModel
+from rnaloc_infer.training.models import StreamingModel
 
 FORMAT_VERSION = "1"
 PRECISIONS = ("fp32", "fp16")
@@ -24,7 +24,7 @@ PREFIX = "rnaloc."
 
 
 def build_metadata(
-    model: LocalizationModel,
+    model: StreamingModel,
     *,
     thresholds: Optional[Sequence[float]] = None,
     train_data_sha256: str = "",

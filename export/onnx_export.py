@@ -1,4 +1,4 @@
-"""Export a :class:`LocalizationModel` to a self-contained ONNX file (docs/DESIGN.md).
+"""Export a network or an ensemble (:class:`~rnaloc_infer.training.models.StreamingModel`) to a self-contained ONNX file (docs/DESIGN.md).
 
 Pipeline: fold weight norm on a copy (fp16: cast it to half, pooling and head kept fp32)
 -> legacy TorchScript-based exporter (``dynamo=False``, so the fo-pooling autograd function
@@ -21,13 +21,13 @@ import torch
 from rnaloc_infer import __version__
 from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.training.checkpoint import load_checkpoint
-from rnaloc_infer.training.models import LocalizationModel
+from rnaloc_infer.training.models import StreamingModel
 
 from .fp16 import HalfExportWrapper, to_half
 from .graph_clean import remove_dead_nodes
 from .metadata import build_metadata
 from .prepare import ExportWrapper, example_inputs, fold_weight_norm
-from .scan import DEFAULT_FORMULATION, non_default_domains, replace_fo_pool
+from .scan import Lowering, hybrid_nodes, non_default_domains, replace_fo_pool
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def io_names(n_states: int, features: bool = False) -> tuple[List[str], List[str
 
 
 def trace_to_onnx(
-    model: LocalizationModel,
+    model: StreamingModel,
     *,
     opset: int = MIN_OPSET,
     fo_pool_impl: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
@@ -96,16 +96,17 @@ def _has_fo_pool(model: torch.nn.Module) -> bool:
 
 
 def build_onnx(
-    model: LocalizationModel,
+    model: StreamingModel,
     *,
     thresholds: Optional[Sequence[float]] = None,
     train_data_sha256: str = "",
     precision: str = "fp32",
     opset: int = MIN_OPSET,
-    formulation: str = DEFAULT_FORMULATION,
+    lower_fo_pool: Lowering = hybrid_nodes,
     applicability: Optional[ApplicabilityRules] = None,
 ) -> onnx.ModelProto:
-    """In-memory version of :func:`export_onnx` (benchmarks compare formulations with it)."""
+    """In-memory version of :func:`export_onnx`; ``lower_fo_pool`` replaces each fo-pooling
+    placeholder (the shipped formulation unless the fo-pooling benchmark passes another)."""
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision,
                               applicability=applicability)
     folded = fold_weight_norm(model)
@@ -115,7 +116,7 @@ def build_onnx(
         wrapper = HalfExportWrapper(to_half(folded))
         elem_type = onnx.TensorProto.FLOAT16
     proto = trace_to_onnx(folded, opset=opset, wrapper=wrapper)
-    replace_fo_pool(proto, formulation, elem_type=elem_type)
+    replace_fo_pool(proto, lower_fo_pool, elem_type=elem_type)
     remove_dead_nodes(proto)
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "rnaloc-infer"
@@ -128,7 +129,7 @@ def build_onnx(
 
 
 def export_onnx(
-    model: LocalizationModel,
+    model: StreamingModel,
     path: str | Path,
     *,
     thresholds: Optional[Sequence[float]] = None,
@@ -152,6 +153,11 @@ def export_onnx(
     return path
 
 
+def checkpoint_metadata(payload: dict) -> dict:
+    """The export keywords a checkpoint carries: its valid-tuned thresholds and training-data digest."""
+    return {"thresholds": payload.get("thresholds"), "train_data_sha256": str(payload.get("train_data_sha256", ""))}
+
+
 def export_onnx_from_checkpoint(
     checkpoint: str | Path,
     path: str | Path,
@@ -161,11 +167,4 @@ def export_onnx_from_checkpoint(
 ) -> Path:
     """Load a checkpoint (weights_only) and export it with its stored thresholds and data digest."""
     model, payload = load_checkpoint(checkpoint)
-    return export_onnx(
-        model,
-        path,
-        thresholds=payload.get("thresholds"),
-        train_data_sha256=str(payload.get("train_data_sha256", "")),
-        precision=precision,
-        opset=opset,
-    )
+    return export_onnx(model, path, precision=precision, opset=opset, **checkpoint_metadata(payload))

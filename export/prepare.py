@@ -16,10 +16,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from rnaloc_infer.training.models import LocalizationModel
+from rnaloc_infer.training.models import StreamingModel
 
 
-def fold_weight_norm(model: LocalizationModel) -> LocalizationModel:
+def fold_weight_norm(model: StreamingModel) -> StreamingModel:
     """Copy of ``model`` in eval mode with every parametrisation baked into its tensor.
 
     Not ``copy.deepcopy``: a deep copy shares the dynamically created ``Parametrized*``
@@ -40,9 +40,9 @@ def fold_weight_norm(model: LocalizationModel) -> LocalizationModel:
 
 
 class ExportWrapper(nn.Module):
-    """Flat-argument view of :class:`LocalizationModel` returning sigmoid probabilities."""
+    """Flat-argument view of a network or ensemble returning sigmoid probabilities."""
 
-    def __init__(self, model: LocalizationModel):
+    def __init__(self, model: StreamingModel):
         super().__init__()
         self.model = model
 
@@ -52,7 +52,7 @@ class ExportWrapper(nn.Module):
         return torch.sigmoid(logits), new_states
 
 
-def example_inputs(model: LocalizationModel, batch: int = 2, length: int = 37) -> Tuple:
+def example_inputs(model: StreamingModel, batch: int = 2, length: int = 37) -> Tuple:
     """Small non-degenerate inputs for tracing (ragged lengths so the mask is not constant):
     (tokens, lengths, states), plus per-record features when the model takes them."""
     gen = torch.Generator().manual_seed(0)

@@ -1,4 +1,4 @@
-"""Replace ``rnaloc::FoPool`` placeholders with standard ONNX ``Scan`` nodes.
+"""Replace ``rnaloc::FoPool`` placeholders with standard ONNX nodes: the formulation that ships.
 
 Why: the legacy exporter turns a scripted time loop into ONNX ``Loop`` + sequence ops,
 ~200x slower in ONNX Runtime than a ``Scan`` whose body is one multiply-add
@@ -6,35 +6,29 @@ Why: the legacy exporter turns a scripted time loop into ONNX ``Loop`` + sequenc
 ``FoPool(f, x, c0) -> c`` (f, x, c: [B, H, T]; c0: [B, H]); this module swaps in the
 recurrence ``c_t = f_t * c_{t-1} + x_t`` so the file needs no custom-op library.
 
-Formulations (benchmarks/onnx_fo_pooling.py measures them):
+Shipped formulation, ``hybrid16``: per layer ``If(batch <= HYBRID_MAX_BATCH)``
 
-* ``scan_bht`` - Scan directly over axis 2 of the channel-major tensors.
-* ``scan_tbh`` - Transpose to time-major [T, B, H], Scan over axis 0, transpose back;
-  each step reads a contiguous [B, H] slab.
-* ``scan_tbh_fused`` / ``scan_bht_fused`` - as above, but the Scan reads f and z and
-  forms ``x_t = (1 - f_t) * z_t`` inside the body (when the graph has that pattern), so
-  the whole-tensor Sub/Mul before the Scan and the materialised x disappear.
-* ``scan_tbh_unrolled{K}`` (K in UNROLL_FACTORS; always fused when the pattern is there) -
-  time-major, time axis padded in-graph to a multiple of K with f=1, z=0 (so the state is
-  held through the pad), reshaped to [T/K, K, B, H]; the Scan body forms x for its K steps
-  at once, splits them and chains K Mul/Add steps, so ORT runs T/K iterations, not T.
-* ``blocked{K}`` (K in BLOCK_SIZES) - two-level recurrence, exact (no division, no logs):
-  time-major, x = (1 - f) * z on the whole tensor, pad as above, view time as N = T/K blocks
-  of K and Split the K positions; (1) K unrolled steps, each *vectorised over all N blocks*,
-  give every block's local state S (started from 0) and cumulative product P of f; (2) a
-  Scan over the N blocks carries the true state across block ends (c_end = P_K * c_start +
-  S_K); (3) c = P * c_start + S per slice, one Concat. About 5K + 3T/K node runs instead
-  of ~5T. Exact up to fp32 rounding (P may underflow to 0 for tiny f; that is harmless).
-* ``hybrid16`` (default) - per layer ``If(batch <= HYBRID_MAX_BATCH)``: ``blocked16``, else
-  ``scan_tbh_fused``. ORT's Scan cost is per node run, so the per-step Scan is slowest where a
-  step carries little data (batch 1 long-record chunks: blocked16 is ~2.3x faster there);
-  with big batches of short records the per-step Scan is ~10-15 % faster (docs/EXPORT.md).
+* then ``blocked16``: a two-level recurrence, exact (no division, no logs): time-major,
+  x = (1 - f) * z on the whole tensor, padded in-graph to a multiple of 16 with f = 1, x = 0
+  (so the state is held through the pad), time viewed as N = T/16 blocks whose 16 positions
+  are Split; (1) 16 unrolled steps, each *vectorised over all N blocks*, give every block's
+  local state S (started from 0) and cumulative product P of f; (2) a Scan over the N blocks
+  carries the true state across block ends (c_end = P_16 * c_start + S_16); (3)
+  c = P * c_start + S per slice, one Concat. About 5*16 + 3T/16 node runs instead of ~5T.
+* else the per-step ``Scan`` (time-major, ``scan_tbh_fused``): the body reads f_t and z_t and
+  forms ``x_t = (1 - f_t) * z_t`` itself when the graph has that pattern, so the whole-tensor
+  Sub/Mul before the Scan disappear.
+
+ORT's Scan cost is per node run, so the per-step Scan is slowest where a step carries little
+data (batch-1 long-record chunks: blocked16 is ~2.3x faster there); with big batches of short
+records the per-step Scan is ~10-15 % faster. docs/EXPORT.md has the figures;
+benchmarks/fo_pooling_formulations.py keeps the measured alternatives so they stay reproducible.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import onnx
 from onnx import TensorProto, helper
@@ -43,19 +37,15 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER_DOMAIN = "rnaloc"
 PLACEHOLDER_OP = "FoPool"
-UNROLL_FACTORS = (4, 8, 16, 32)
-BLOCK_SIZES = (16, 32, 64)
-FORMULATIONS = (
-    ("scan_tbh", "scan_bht", "scan_tbh_fused", "scan_bht_fused")
-    + tuple(f"scan_tbh_unrolled{k}" for k in UNROLL_FACTORS)
-    + tuple(f"blocked{k}" for k in BLOCK_SIZES)
-    + ("hybrid16",)
-)
-HYBRID_MAX_BATCH = 8  # hybrid16: blocked16 for batch <= this, scan_tbh_fused above
-DEFAULT_FORMULATION = "hybrid16"
+FORMULATION = "hybrid16"  # the name docs and benchmarks use for what :func:`hybrid_nodes` builds
+BLOCK = 16  # blocked16's block length
+HYBRID_MAX_BATCH = 8  # blocked16 for batch <= this, the per-step Scan above
+
+# (placeholder node, its index, tensor type of f/x/c, graph) -> the nodes replacing it
+Lowering = Callable[[onnx.NodeProto, int, int, onnx.GraphProto], List[onnx.NodeProto]]
 
 
-def _body(name: str, elem_type: int, fused: bool = False) -> onnx.GraphProto:
+def scan_body(name: str, elem_type: int, fused: bool = False) -> onnx.GraphProto:
     """Scan body: state c_in, scan inputs f_t and x_t (or z_t when fused); returns (c_out, c_scan)."""
     nodes = []
     initializers = []
@@ -82,7 +72,7 @@ def _body(name: str, elem_type: int, fused: bool = False) -> onnx.GraphProto:
     )
 
 
-def _find_z(graph: onnx.GraphProto, f: str, x: str) -> Optional[str]:
+def find_z(graph: onnx.GraphProto, f: str, x: str) -> Optional[str]:
     """Return z when ``x`` is computed as ``(1 - f) * z`` in the graph, else None."""
     producers = {out: n for n in graph.node for out in n.output}
     mul = producers.get(x)
@@ -104,137 +94,11 @@ def _is_one(graph: onnx.GraphProto, producers: dict, name: str) -> bool:
     return any(numpy_helper.to_array(t).size == 1 and float(numpy_helper.to_array(t).ravel()[0]) == 1.0 for t in tensors)
 
 
-def _scan_nodes(
-    node: onnx.NodeProto, index: int, formulation: str, elem_type: int, graph: onnx.GraphProto
-) -> List[onnx.NodeProto]:
-    f, x, c0 = node.input
-    (c,) = node.output
-    tag = f"fo_pool_{index}"
-    fused = False
-    if formulation == "hybrid16":
-        return _hybrid_nodes(node, index, elem_type, graph)
-    if formulation.startswith("scan_tbh_unrolled") or formulation.startswith("blocked"):
-        z = _find_z(graph, f, x)
-        if z is None:
-            log.warning("fo-pooling input is not (1 - f) * z; %s uses x directly", tag)
-        second, fused = (z, True) if z is not None else (x, False)
-        if formulation.startswith("blocked"):
-            return _blocked_nodes(f, second, c0, c, tag, int(formulation[len("blocked"):]), elem_type, fused)
-        return _unrolled_nodes(f, second, c0, c, tag, int(formulation[len("scan_tbh_unrolled"):]), elem_type, fused)
-    if formulation.endswith("_fused"):
-        formulation = formulation[: -len("_fused")]
-        z = _find_z(graph, f, x)
-        if z is not None:
-            x, fused = z, True
-        else:
-            log.warning("fo-pooling input is not (1 - f) * z; %s falls back to %s", tag, formulation)
-    body = _body(f"{tag}_body", elem_type, fused)
-    if formulation == "scan_bht":
-        return [
-            helper.make_node(
-                "Scan", [c0, f, x], [f"{tag}_c_last", c], name=tag, num_scan_inputs=2, body=body,
-                scan_input_axes=[2, 2], scan_output_axes=[2],
-            )
-        ]
-    if formulation == "scan_tbh":
-        return [
-            helper.make_node("Transpose", [f], [f"{tag}_f_tm"], name=f"{tag}_tf", perm=[2, 0, 1]),
-            helper.make_node("Transpose", [x], [f"{tag}_x_tm"], name=f"{tag}_tx", perm=[2, 0, 1]),
-            helper.make_node(
-                "Scan", [c0, f"{tag}_f_tm", f"{tag}_x_tm"], [f"{tag}_c_last", f"{tag}_c_tm"], name=tag,
-                num_scan_inputs=2, body=body,
-            ),
-            helper.make_node("Transpose", [f"{tag}_c_tm"], [c], name=f"{tag}_tc", perm=[1, 2, 0]),
-        ]
-    raise ValueError(f"unknown fo-pooling formulation {formulation!r}; expected one of {FORMULATIONS}")
-
-
-def _const(name: str, data_type: int, dims, vals) -> onnx.NodeProto:
+def constant(name: str, data_type: int, dims, vals) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], name=name, value=helper.make_tensor(name + "_v", data_type, dims, vals))
 
 
-def _pad_time(f: str, second: str, tag: str, k: int, elem_type: int, axis: int, rank: int) -> tuple:
-    """Nodes padding f (with 1) and the second input (with 0) along ``axis`` to a multiple of k.
-
-    Returns (nodes, f_padded, second_padded, T as a [1] int64 tensor)."""
-    i64 = TensorProto.INT64
-    nodes = [
-        _const(f"{tag}_k", i64, [1], [k]),
-        _const(f"{tag}_one", elem_type, [], [1.0]),
-        _const(f"{tag}_zero", elem_type, [], [0.0]),
-        _const(f"{tag}_zeros_before", i64, [rank + axis], [0] * (rank + axis)),
-        _const(f"{tag}_zeros_after", i64, [rank - axis - 1], [0] * (rank - axis - 1)),
-        helper.make_node("Shape", [f], [f"{tag}_T"], name=f"{tag}_shape_t", start=axis, end=axis + 1),
-        helper.make_node("Mod", [f"{tag}_T", f"{tag}_k"], [f"{tag}_tmod"], name=f"{tag}_mod1"),
-        helper.make_node("Sub", [f"{tag}_k", f"{tag}_tmod"], [f"{tag}_kmt"], name=f"{tag}_sub_pad"),
-        helper.make_node("Mod", [f"{tag}_kmt", f"{tag}_k"], [f"{tag}_npad"], name=f"{tag}_mod2"),
-        helper.make_node("Concat", [f"{tag}_zeros_before", f"{tag}_npad", f"{tag}_zeros_after"], [f"{tag}_pads"],
-                         name=f"{tag}_pads", axis=0),
-        helper.make_node("Pad", [f, f"{tag}_pads", f"{tag}_one"], [f"{tag}_fp"], name=f"{tag}_pad_f"),
-        helper.make_node("Pad", [second, f"{tag}_pads", f"{tag}_zero"], [f"{tag}_sp"], name=f"{tag}_pad_s"),
-    ]
-    return nodes, f"{tag}_fp", f"{tag}_sp", f"{tag}_T"
-
-
-def _unrolled_body(name: str, k: int, elem_type: int, fused: bool) -> onnx.GraphProto:
-    """State c [1, B, H]; scan inputs F, Z (or X) [K, B, H]; K chained steps; scan output [K, B, H]."""
-    nodes = []
-    inits = [helper.make_tensor("u_split", TensorProto.INT64, [k], [1] * k)]
-    second = "X"
-    if fused:
-        second = "Z"
-        inits.append(helper.make_tensor("u_one", elem_type, [], [1.0]))
-        nodes += [helper.make_node("Sub", ["u_one", "F"], ["u_omf"]), helper.make_node("Mul", ["u_omf", "Z"], ["X"])]
-    nodes += [
-        helper.make_node("Split", ["F", "u_split"], [f"u_f{i}" for i in range(k)], axis=0),
-        helper.make_node("Split", ["X", "u_split"], [f"u_x{i}" for i in range(k)], axis=0),
-    ]
-    prev = "c_in"
-    for i in range(k):
-        nodes += [helper.make_node("Mul", [f"u_f{i}", prev], [f"u_fc{i}"]), helper.make_node("Add", [f"u_fc{i}", f"u_x{i}"], [f"u_c{i}"])]
-        prev = f"u_c{i}"
-    nodes += [
-        helper.make_node("Identity", [prev], ["c_out"]),
-        helper.make_node("Concat", [f"u_c{i}" for i in range(k)], ["c_scan"], axis=0),
-    ]
-    vi = helper.make_tensor_value_info
-    return helper.make_graph(
-        nodes, name, [vi("c_in", elem_type, None), vi("F", elem_type, None), vi(second, elem_type, None)],
-        [vi("c_out", elem_type, None), vi("c_scan", elem_type, None)], initializer=inits,
-    )
-
-
-def _unrolled_nodes(f, second, c0, c, tag, k, elem_type, fused) -> List[onnx.NodeProto]:
-    i64 = TensorProto.INT64
-    nodes = [
-        helper.make_node("Transpose", [f], [f"{tag}_f_tm"], name=f"{tag}_tf", perm=[2, 0, 1]),
-        helper.make_node("Transpose", [second], [f"{tag}_s_tm"], name=f"{tag}_ts", perm=[2, 0, 1]),
-    ]
-    pad_nodes, fp, sp, t = _pad_time(f"{tag}_f_tm", f"{tag}_s_tm", tag, k, elem_type, axis=0, rank=3)
-    nodes += pad_nodes
-    nodes += [
-        _const(f"{tag}_m1k", i64, [2], [-1, k]),
-        _const(f"{tag}_m1", i64, [1], [-1]),
-        _const(f"{tag}_zero_i", i64, [1], [0]),
-        _const(f"{tag}_ax0", i64, [1], [0]),
-        helper.make_node("Shape", [f"{tag}_f_tm"], [f"{tag}_bh"], name=f"{tag}_shape_bh", start=1),
-        helper.make_node("Concat", [f"{tag}_m1k", f"{tag}_bh"], [f"{tag}_blk_shape"], name=f"{tag}_blk_shape", axis=0),
-        helper.make_node("Concat", [f"{tag}_m1", f"{tag}_bh"], [f"{tag}_flat_shape"], name=f"{tag}_flat_shape", axis=0),
-        helper.make_node("Reshape", [fp, f"{tag}_blk_shape"], [f"{tag}_f_blk"], name=f"{tag}_rf"),
-        helper.make_node("Reshape", [sp, f"{tag}_blk_shape"], [f"{tag}_s_blk"], name=f"{tag}_rs"),
-        helper.make_node("Unsqueeze", [c0, f"{tag}_ax0"], [f"{tag}_c0u"], name=f"{tag}_uc0"),
-        helper.make_node(
-            "Scan", [f"{tag}_c0u", f"{tag}_f_blk", f"{tag}_s_blk"], [f"{tag}_c_last", f"{tag}_c_blk"], name=tag,
-            num_scan_inputs=2, body=_unrolled_body(f"{tag}_body", k, elem_type, fused),
-        ),
-        helper.make_node("Reshape", [f"{tag}_c_blk", f"{tag}_flat_shape"], [f"{tag}_c_pad"], name=f"{tag}_rc"),
-        helper.make_node("Slice", [f"{tag}_c_pad", f"{tag}_zero_i", t, f"{tag}_ax0"], [f"{tag}_c_tm"], name=f"{tag}_slice"),
-        helper.make_node("Transpose", [f"{tag}_c_tm"], [c], name=f"{tag}_tc", perm=[1, 2, 0]),
-    ]
-    return nodes
-
-
-def _carry_body(name: str, elem_type: int) -> onnx.GraphProto:
+def carry_body(name: str, elem_type: int) -> onnx.GraphProto:
     """State c [B, H]; scan inputs P_end, S_end [B, H]; scan output: the state entering the block."""
     nodes = [
         helper.make_node("Identity", ["c_in"], ["c_start"]),
@@ -248,20 +112,21 @@ def _carry_body(name: str, elem_type: int) -> onnx.GraphProto:
     )
 
 
-def _blocked_nodes(f, second, c0, c, tag, k, elem_type, fused) -> List[onnx.NodeProto]:
+def _blocked_nodes(f: str, second: str, c0: str, c: str, tag: str, k: int, elem_type: int,
+                   fused: bool) -> List[onnx.NodeProto]:
     """Two-level recurrence: K unrolled steps vectorised over all N blocks, then a Scan over N."""
     i64 = TensorProto.INT64
     z = lambda n: f"{tag}_{n}"  # noqa: E731
     nodes = [
-        _const(z("k"), i64, [1], [k]),
-        _const(z("one"), elem_type, [], [1.0]),
-        _const(z("zero"), elem_type, [], [0.0]),
-        _const(z("m1k"), i64, [2], [-1, k]),
-        _const(z("m1"), i64, [1], [-1]),
-        _const(z("zero_i"), i64, [1], [0]),
-        _const(z("ax0"), i64, [1], [0]),
-        _const(z("ax1"), i64, [1], [1]),
-        _const(z("split"), i64, [k], [1] * k),
+        constant(z("k"), i64, [1], [k]),
+        constant(z("one"), elem_type, [], [1.0]),
+        constant(z("zero"), elem_type, [], [0.0]),
+        constant(z("m1k"), i64, [2], [-1, k]),
+        constant(z("m1"), i64, [1], [-1]),
+        constant(z("zero_i"), i64, [1], [0]),
+        constant(z("ax0"), i64, [1], [0]),
+        constant(z("ax1"), i64, [1], [1]),
+        constant(z("split"), i64, [k], [1] * k),
         helper.make_node("Transpose", [f], [z("f_tm")], name=z("tf"), perm=[2, 0, 1]),
         helper.make_node("Transpose", [second], [z("s_tm")], name=z("ts"), perm=[2, 0, 1]),
     ]
@@ -307,7 +172,7 @@ def _blocked_nodes(f, second, c0, c, tag, k, elem_type, fused) -> List[onnx.Node
         helper.make_node("Squeeze", [p_names[-1], z("ax1")], [z("p_end")], name=z("p_end")),
         helper.make_node(
             "Scan", [c0, z("p_end"), z("s_end")], [z("c_last"), z("c_start")], name=tag,
-            num_scan_inputs=2, body=_carry_body(z("carry_body"), elem_type),
+            num_scan_inputs=2, body=carry_body(z("carry_body"), elem_type),
         ),
         helper.make_node("Unsqueeze", [z("c_start"), z("ax1")], [z("c_start4")], name=z("c_start4")),
     ]
@@ -326,18 +191,56 @@ def _blocked_nodes(f, second, c0, c, tag, k, elem_type, fused) -> List[onnx.Node
     return nodes
 
 
-def _hybrid_nodes(node: onnx.NodeProto, index: int, elem_type: int, graph: onnx.GraphProto) -> List[onnx.NodeProto]:
-    """``If`` batch <= HYBRID_MAX_BATCH: blocked16, else scan_tbh_fused (both read the outer f, z, c0)."""
+def fused_input(graph: onnx.GraphProto, f: str, x: str, tag: str) -> Tuple[str, bool]:
+    """(z, True) when x = (1 - f) * z in the graph (the Scan may form x itself), else (x, False)."""
+    z = find_z(graph, f, x)
+    if z is None:
+        log.warning("fo-pooling input is not (1 - f) * z; %s uses x directly", tag)
+        return x, False
+    return z, True
+
+
+def per_step_nodes(node: onnx.NodeProto, index: int, elem_type: int, graph: onnx.GraphProto,
+                   fuse: bool = True) -> List[onnx.NodeProto]:
+    """``scan_tbh_fused`` (``fuse=False``: ``scan_tbh``): transpose to time-major [T, B, H], one
+    Scan step per time step, transpose back; each step reads a contiguous [B, H] slab."""
     f, x, c0 = node.input
     (c,) = node.output
     tag = f"fo_pool_{index}"
+    second, fused = fused_input(graph, f, x, tag) if fuse else (x, False)
+    return [
+        helper.make_node("Transpose", [f], [f"{tag}_f_tm"], name=f"{tag}_tf", perm=[2, 0, 1]),
+        helper.make_node("Transpose", [second], [f"{tag}_x_tm"], name=f"{tag}_tx", perm=[2, 0, 1]),
+        helper.make_node(
+            "Scan", [c0, f"{tag}_f_tm", f"{tag}_x_tm"], [f"{tag}_c_last", f"{tag}_c_tm"], name=tag,
+            num_scan_inputs=2, body=scan_body(f"{tag}_body", elem_type, fused),
+        ),
+        helper.make_node("Transpose", [f"{tag}_c_tm"], [c], name=f"{tag}_tc", perm=[1, 2, 0]),
+    ]
+
+
+def blocked_nodes(node: onnx.NodeProto, index: int, elem_type: int, graph: onnx.GraphProto,
+                  k: int = BLOCK) -> List[onnx.NodeProto]:
+    """``blocked{k}``: see the module docstring."""
+    f, x, c0 = node.input
+    (c,) = node.output
+    tag = f"fo_pool_{index}"
+    second, fused = fused_input(graph, f, x, tag)
+    return _blocked_nodes(f, second, c0, c, tag, k, elem_type, fused)
+
+
+def hybrid_nodes(node: onnx.NodeProto, index: int, elem_type: int, graph: onnx.GraphProto) -> List[onnx.NodeProto]:
+    """``If`` batch <= HYBRID_MAX_BATCH: blocked16, else the per-step Scan (both read the outer f, z, c0)."""
+    c0 = node.input[2]
+    (c,) = node.output
+    tag = f"fo_pool_{index}"
     branches = []
-    for suffix, formulation in (("blk", "blocked16"), ("seq", "scan_tbh_fused")):
+    for suffix, lower in (("blk", blocked_nodes), ("seq", per_step_nodes)):
         inner = onnx.NodeProto()
         inner.CopyFrom(node)
         del inner.output[:]
         inner.output.append(f"{tag}_{suffix}_c")
-        nodes = _scan_nodes(inner, index, formulation, elem_type, graph)
+        nodes = lower(inner, index, elem_type, graph)
         for n in nodes:  # distinct value and node names in the two branches
             n.name = n.name.replace(tag, f"{tag}_{suffix}", 1)
             for seq in (n.input, n.output):
@@ -348,7 +251,7 @@ def _hybrid_nodes(node: onnx.NodeProto, index: int, elem_type: int, graph: onnx.
             nodes, f"{tag}_{suffix}", [], [helper.make_tensor_value_info(f"{tag}_{suffix}_c", elem_type, None)]))
     i64 = TensorProto.INT64
     return [
-        _const(f"{tag}_max_b", i64, [1], [HYBRID_MAX_BATCH]),
+        constant(f"{tag}_max_b", i64, [1], [HYBRID_MAX_BATCH]),
         helper.make_node("Shape", [c0], [f"{tag}_b"], name=f"{tag}_shape_b", start=0, end=1),
         helper.make_node("LessOrEqual", [f"{tag}_b", f"{tag}_max_b"], [f"{tag}_small_v"], name=f"{tag}_small_v"),
         helper.make_node("Squeeze", [f"{tag}_small_v"], [f"{tag}_small"], name=f"{tag}_small"),
@@ -363,32 +266,27 @@ def _elem_type(graph: onnx.GraphProto, name: str) -> int:
     return TensorProto.FLOAT
 
 
-def count_placeholders(model: onnx.ModelProto) -> int:
-    return sum(1 for n in model.graph.node if n.domain == PLACEHOLDER_DOMAIN and n.op_type == PLACEHOLDER_OP)
+def replace_fo_pool(model: onnx.ModelProto, lower: Lowering = hybrid_nodes, *,
+                    elem_type: Optional[int] = None) -> onnx.ModelProto:
+    """In place: every FoPool placeholder becomes standard nodes; the custom opset import is dropped.
 
-
-def replace_fo_pool(
-    model: onnx.ModelProto, formulation: str = DEFAULT_FORMULATION, *, elem_type: Optional[int] = None
-) -> onnx.ModelProto:
-    """In place: every FoPool placeholder becomes a Scan; the custom opset import is dropped.
-
-    ``elem_type`` is the tensor type of f, x and c (float or float16); looked up when None.
+    ``lower`` builds the replacement (the shipped :func:`hybrid_nodes`; the fo-pooling benchmark
+    passes the alternatives it measures). ``elem_type`` is the tensor type of f, x and c
+    (float or float16); looked up when None.
     """
-    if formulation not in FORMULATIONS:
-        raise ValueError(f"unknown fo-pooling formulation {formulation!r}; expected one of {FORMULATIONS}")
     graph = model.graph
     new_nodes: List[onnx.NodeProto] = []
     replaced = 0
     for node in graph.node:
         if node.domain == PLACEHOLDER_DOMAIN and node.op_type == PLACEHOLDER_OP:
-            new_nodes.extend(_scan_nodes(node, replaced, formulation, elem_type or _elem_type(graph, node.output[0]), graph))
+            new_nodes.extend(lower(node, replaced, elem_type or _elem_type(graph, node.output[0]), graph))
             replaced += 1
         else:
             new_nodes.append(node)
     del graph.node[:]
     graph.node.extend(new_nodes)
     _drop_opsets(model, [PLACEHOLDER_DOMAIN])
-    log.debug("replaced %d FoPool placeholder(s) with %s", replaced, formulation)
+    log.debug("replaced %d FoPool placeholder(s) with %s", replaced, getattr(lower, "__name__", lower))
     return model
 
 

@@ -17,8 +17,7 @@ from typing import Optional, Sequence
 import torch
 
 from rnaloc_infer.applicability import ApplicabilityRules
-from rnaloc_infer.training.checkpoint import load_checkpoint
-from rnaloc_infer.training.models import LocalizationModel
+from rnaloc_infer.training.models import StreamingModel
 
 from .metadata import build_metadata
 from .prepare import ExportWrapper, fold_weight_norm
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 METADATA_FILE = "rnaloc_metadata.json"
 
 
-def script_model(model: LocalizationModel) -> torch.jit.ScriptModule:
+def script_model(model: StreamingModel) -> torch.jit.ScriptModule:
     """Fold weight norm on a copy and script it (fo-pooling takes its scripted-loop branch)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 flags jit.*; still the libtorch path
@@ -36,7 +35,7 @@ def script_model(model: LocalizationModel) -> torch.jit.ScriptModule:
 
 
 def export_torchscript(
-    model: LocalizationModel,
+    model: StreamingModel,
     path: str | Path,
     *,
     thresholds: Optional[Sequence[float]] = None,
@@ -65,11 +64,3 @@ def load_torchscript(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
         warnings.simplefilter("ignore", DeprecationWarning)
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return module, json.loads(extra[METADATA_FILE] or "{}")
-
-
-def export_torchscript_from_checkpoint(checkpoint: str | Path, path: str | Path) -> Path:
-    """Load a checkpoint (weights_only) and export it with its stored thresholds and data digest."""
-    model, payload = load_checkpoint(checkpoint)
-    return export_torchscript(
-        model, path, thresholds=payload.get("thresholds"), train_data_sha256=str(payload.get("train_data_sha256", ""))
-    )

@@ -1,6 +1,6 @@
 """The shipped models (``default`` and ``fast``): load by name, carry their metadata, and
 reproduce the eager-PyTorch probabilities recorded when they were exported
-(tests/data/make_default_expectation.py)."""
+(`rnaloc-train release`, docs/MODEL_CARD.md)."""
 
 import hashlib
 import json
@@ -33,7 +33,7 @@ def test_both_models_ship_and_default_needs_no_flag():
 def test_expectation_belongs_to_the_shipped_file(bundled):
     name, _, expected = bundled
     digest = hashlib.sha256(resolve_model(name).read_bytes()).hexdigest()
-    assert digest == expected["onnx_sha256"], f"{name}.onnx changed: re-run tests/data/make_default_expectation.py"
+    assert digest == expected["onnx_sha256"], f"{name}.onnx changed: re-run `rnaloc-train release`"
 
 
 def test_model_metadata(bundled):

@@ -1,8 +1,8 @@
-"""The in-graph k-mer regression equals the baseline's, and `rnaloc-train ensemble` end to end."""
+"""The in-graph k-mer regression equals the fitted one, `rnaloc-train regression` / `ensemble` /
+`release` end to end, and ensembles written before the ensemble had its own module still load."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,18 +17,13 @@ from rnaloc_infer.api import Predictor
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
 from rnaloc_infer.cli.train import main
 from rnaloc_infer.export.onnx_export import export_onnx_from_checkpoint
-from rnaloc_infer.training.checkpoint import load_checkpoint
-from rnaloc_infer.training.ensemble import load_logreg, platt, with_logreg, with_members
+from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
+from rnaloc_infer.training.ensemble import platt, with_logreg, with_members
+from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.models import CLASSES, LocalizationModel, ModelConfig
+from rnaloc_infer.training.regression import kmer_frequencies, load_logreg
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _baseline():
-    spec = importlib.util.spec_from_file_location("kmer_baseline", REPO / "benchmarks" / "kmer_baseline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write_logreg(path: Path, ks, seed: int = 0, features: str = "") -> dict:
@@ -42,26 +37,25 @@ def _write_logreg(path: Path, ks, seed: int = 0, features: str = "") -> dict:
     return fitted
 
 
-def _regression_only(model: LocalizationModel) -> LocalizationModel:
+def _regression_only(model: EnsembleModel) -> EnsembleModel:
     with torch.no_grad():
         model.blend.copy_(torch.stack([torch.zeros(6), torch.ones(6), torch.zeros(6)]))
     return model
 
 
 def test_in_graph_regression_equals_the_baseline_features(tmp_path):
-    """Same k-mer counting as benchmarks/kmer_baseline.py (windows with N skipped, per-k
-    frequencies, standardised), so the ensemble's regression member is exactly the baseline."""
+    """Same k-mer counting as the fitted regression (windows with N skipped, per-k frequencies,
+    standardised), so the ensemble's regression member is exactly the k-mer baseline."""
     ks = (1, 2, 3)
     fitted = _write_logreg(tmp_path / "lr.npz", ks)
     network = LocalizationModel(ModelConfig(kind="lstm", hidden=8, layers=1, stride=4)).eval()
     model = _regression_only(with_logreg(network, load_logreg(tmp_path / "lr.npz")))
-    baseline = _baseline()
     rng = np.random.default_rng(1)
     texts = ["".join(rng.choice(list("ACGTN"), size=n, p=[0.24] * 4 + [0.04])) for n in (2, 3, 50, 301)]
     texts.append("NNNNACGT" * 10)
     for text in texts:
         codes = encode(text)
-        features = baseline.kmer_features(codes, ks)
+        features = kmer_frequencies(codes, ks)
         expected = fitted["coef"] @ ((features - fitted["mean"]) / fitted["scale"]) + fitted["intercept"]
         tokens = torch.from_numpy(codes)[None]
         with torch.no_grad():
@@ -110,7 +104,8 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     model, payload = load_checkpoint(out)
-    assert model.config.linear_ks == [1, 2] and model.config.features == features and len(payload["thresholds"]) == 6
+    assert isinstance(model, EnsembleModel) and len(payload["thresholds"]) == 6
+    assert model.config.linear_ks == [1, 2] and model.config.features == features
     report = payload["extra"]["ensemble"]
     assert report["weight"] == 0.5 and summary["macro_auroc"] == pytest.approx(report["macro_auroc"], abs=1e-4)
     assert (model.blend[1] != 0).all()  # the regression takes part
@@ -154,14 +149,11 @@ def test_coding_regression_and_members_through_the_runtime(tmp_path):
     codes = encode(texts[0])
     with torch.no_grad():
         got = regression.predict_logits(torch.from_numpy(codes)[None], torch.tensor([len(codes)]))[0].numpy()
-    baseline = _baseline()
-    x = np.concatenate([baseline.kmer_features(codes, (1, 2)), coding_features(codes)])
+    x = np.concatenate([kmer_frequencies(codes, (1, 2)), coding_features(codes)])
     expected = fitted["coef"] @ ((x - fitted["mean"]) / fitted["scale"]) + fitted["intercept"]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
     path = tmp_path / "coding.pt"
-    from rnaloc_infer.training.checkpoint import save_checkpoint
-
     save_checkpoint(path, model)
     onnx_path = export_onnx_from_checkpoint(path, tmp_path / "coding.onnx")
     with torch.no_grad():
@@ -175,13 +167,64 @@ def test_coding_regression_and_members_through_the_runtime(tmp_path):
 
 def test_ensemble_configs_are_checked():
     with pytest.raises(ValueError, match="stride"):
-        LocalizationModel(ModelConfig(stride=4, members=[ModelConfig(stride=8).to_dict()]))
+        EnsembleModel(EnsembleConfig(ModelConfig(stride=4), members=[ModelConfig(stride=8)]))
+    with pytest.raises(ValueError, match="classes"):
+        EnsembleModel(EnsembleConfig(ModelConfig(), members=[ModelConfig(classes=["A"])]))
     with pytest.raises(ValueError, match="plain network"):
-        LocalizationModel(ModelConfig(members=[ModelConfig(linear_ks=[1]).to_dict()]))
+        EnsembleConfig.from_dict({**ModelConfig().to_dict(), "members": [{**ModelConfig().to_dict(), "linear_ks": [1]}]})
     with pytest.raises(ValueError, match="linear_ks"):
-        LocalizationModel(ModelConfig(features=FEATURE_SET))
+        EnsembleModel(EnsembleConfig(ModelConfig(), features=FEATURE_SET))
     with pytest.raises(ValueError, match="unknown feature set"):
-        LocalizationModel(ModelConfig(linear_ks=[1], features="coding-v0"))
+        EnsembleModel(EnsembleConfig(ModelConfig(), linear_ks=[1], features="coding-v0"))
+    with pytest.raises(ValueError, match="unknown feature set"):
+        LocalizationModel(ModelConfig(head_features="coding-v0"))
+
+
+def _legacy_state_dict(model: EnsembleModel) -> dict:
+    """The keys an ensemble checkpoint had when the network held the ensemble's parts itself."""
+    legacy = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("network."):
+            key = key[len("network."):]
+        elif key.startswith("regression.kmers."):
+            key = "linear." + key[len("regression.kmers."):]
+        elif key.startswith("regression."):
+            key = {"offset": "linear_offset", "feature_weights": "feature_weights"}[key[len("regression."):]]
+        legacy[key] = value
+    return legacy
+
+
+def test_checkpoints_written_before_the_ensemble_module_still_load(tmp_path):
+    """Same flat config, old tensor names: loads (weights_only) and scores exactly as saved."""
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    torch.manual_seed(5)
+    network = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3))
+    member = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, head_features=FEATURE_SET))
+    with torch.no_grad():
+        member.feature_mean.normal_()
+    model = with_members(with_logreg(network, load_logreg(tmp_path / "lr.npz")), [member])
+    with torch.no_grad():
+        model.blend.uniform_(-1, 1)
+    path = tmp_path / "old.pt"
+    torch.save({"format": 1, "config": model.config.to_dict(), "state_dict": _legacy_state_dict(model),
+                "thresholds": [0.5] * 6, "train_data_sha256": "", "metrics": {}, "epoch": 3}, path)
+    assert "linear.0.table" in torch.load(path, weights_only=True)["state_dict"]
+    loaded, _ = load_checkpoint(path)
+    assert isinstance(loaded, EnsembleModel) and loaded.config == model.config
+    codes = encode("ATGGCTTGCAAGGCTTAGCATCGGATCCA" * 5)
+    tokens, lengths = torch.from_numpy(codes)[None], torch.tensor([len(codes)])
+    with torch.no_grad():
+        assert torch.equal(loaded.predict_logits(tokens, lengths), model.predict_logits(tokens, lengths))
+
+
+def test_plain_checkpoints_of_older_versions_load(tmp_path):
+    """A network's config used to carry the ensemble's (empty) fields: still a plain network."""
+    network = LocalizationModel(ModelConfig(kind="lstm", hidden=8, layers=1, stride=4))
+    path = tmp_path / "plain.pt"
+    config = {**network.config.to_dict(), "linear_ks": [], "members": [], "features": ""}
+    torch.save({"format": 1, "config": config, "state_dict": network.state_dict(), "thresholds": [0.5] * 6}, path)
+    loaded, _ = load_checkpoint(path)
+    assert type(loaded) is LocalizationModel and loaded.config == network.config
 
 
 def test_runtime_refuses_a_feature_set_it_lacks(tmp_path):
@@ -192,3 +235,81 @@ def test_runtime_refuses_a_feature_set_it_lacks(tmp_path):
             "rnaloc.stride": "4", "rnaloc.features": "coding-v9"}
     with pytest.raises(ModelError, match="coding-v9.*upgrade"):
         parse_metadata(tmp_path / "m.onnx", meta)
+
+
+def test_fitted_regression_learns_composition_and_round_trips(tmp_path):
+    """Labels that follow GC content: the fitted k-mer regression ranks by it, and its saved
+    file scores exactly as the fitted object."""
+    from rnaloc_infer.training.data import SequenceSet
+    from rnaloc_infer.training.regression import feature_matrix, fit_regression
+
+    rng = np.random.default_rng(0)
+    gc = rng.random(60)
+    codes = [encode("".join(rng.choice(list("ACGT"), 200, p=[(1 - g) / 2, g / 2, g / 2, (1 - g) / 2])))
+             for g in gc]
+    labels = np.column_stack([(gc > 0.5), (gc <= 0.5)]).astype(np.float32)
+    train = SequenceSet([f"r{i}" for i in range(60)], codes, labels, ["HighGC", "LowGC"])
+    fitted = fit_regression(train, ks=(1, 2), c=1.0)
+    scores = fitted.scores(feature_matrix(codes, (1, 2)))
+    assert np.corrcoef(scores[:, 0], gc)[0, 1] > 0.8 and np.corrcoef(scores[:, 1], gc)[0, 1] < -0.8
+    loaded = load_logreg(fitted.save(tmp_path / "lr.npz"))
+    assert loaded.classes == ["HighGC", "LowGC"] and loaded.ks == [1, 2] and loaded.C == 1.0
+    np.testing.assert_array_equal(loaded.scores(feature_matrix(codes, (1, 2))), scores)
+
+
+@pytest.mark.parametrize("coding", [False, True])
+def test_regression_cli(tiny_data, tmp_path, coding):
+    out = tmp_path / "lr.npz"
+    args = ["regression", "--data-dir", str(tiny_data), "--prefix", "tiny", "--c", "0.01", "--out", str(out)]
+    result = CliRunner().invoke(main, args + (["--coding"] if coding else []))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    fitted = load_logreg(out)
+    assert summary["columns"] == 1364 + (N_FEATURES if coding else 0) == fitted.coef.shape[1]
+    assert fitted.features == (FEATURE_SET if coding else "") and fitted.C == 0.01 and summary["train_records"] == 24
+
+
+def _release_root(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "examples").mkdir(parents=True)
+    (root / "examples" / "example.fa").write_text(">a desc\nACGTTGCAAGGCTTANNACGATCGG\n>b\n" + "ATGGCTTGCA" * 120 + "\n>c\nG\n")
+    return root
+
+
+def test_release_writes_consistent_files(tiny_data, tmp_path):
+    """`rnaloc-train release` on a tiny ensemble: ONNX fp32 + fp16, the expectation the bundled-model
+    test reads (tied to the fp32 file by its digest, reproduced by the runtime), the card's evaluation."""
+    import hashlib
+
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    torch.manual_seed(1)
+    network = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3))
+    model = with_logreg(network, load_logreg(tmp_path / "lr.npz"))
+    with torch.no_grad():
+        model.blend[1] = 0.3
+    checkpoint = tmp_path / "ens.pt"
+    save_checkpoint(checkpoint, model, thresholds=[0.4] * 6, train_data_sha256="feed")
+    root = _release_root(tmp_path)
+    result = CliRunner().invoke(main, ["release", str(checkpoint), "--name", "tiny", "--root", str(root),
+                                       "--data-dir", str(tiny_data), "--prefix", "tiny"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    onnx_path, fp16_path = root / "rnaloc_infer/models/tiny.onnx", root / "rnaloc_infer/models/tiny.fp16.onnx"
+    expected = json.loads((root / "tests/data/tiny_model_expected.json").read_text())
+    assert expected["onnx_sha256"] == hashlib.sha256(onnx_path.read_bytes()).hexdigest() == summary["sha256"]["tiny.onnx"]
+    assert expected["fasta"] == "examples/example.fa" and expected["thresholds"] == [0.4] * 6
+    assert list(expected["probabilities"]) == ["a", "b", "c"]
+    for path, atol in ((onnx_path, 1e-5), (fp16_path, 2e-3)):
+        predictor = Predictor(path, device="cpu", threads=1)
+        got = [[p.probabilities[c] for c in CLASSES] for p in predictor.predict_fasta(root / "examples/example.fa")]
+        np.testing.assert_allclose(got, list(expected["probabilities"].values()), atol=atol)
+    assert (root / "docs/model_card/tiny/metrics.tsv").is_file() and (root / "docs/model_card/tiny/roc.png").is_file()
+
+
+def test_release_refuses_a_bad_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    root = _release_root(tmp_path)
+    result = CliRunner().invoke(main, ["release", str(bad), "--root", str(root), "--no-evaluate"])
+    assert result.exit_code == 1 and "bad.pt" in result.output and "Traceback" not in result.output
+    assert not (root / "rnaloc_infer").exists() and not (root / "tests").exists()

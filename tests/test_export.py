@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -16,11 +18,14 @@ from rnaloc_infer.alphabet import PAD_CODE
 from rnaloc_infer.cli.export import main as export_cli
 from rnaloc_infer.export.metadata import parse_metadata
 from rnaloc_infer.export.onnx_export import build_onnx, export_onnx, export_onnx_from_checkpoint
-from rnaloc_infer.export.scan import DEFAULT_FORMULATION, FORMULATIONS, non_default_domains
+from rnaloc_infer.export.scan import BLOCK, HYBRID_MAX_BATCH, non_default_domains
 from rnaloc_infer.export.torchscript_export import export_torchscript, load_torchscript
 from rnaloc_infer.session import ModelSession
-from rnaloc_infer.training.checkpoint import save_checkpoint
+from rnaloc_infer.training.checkpoint import model_from_config, save_checkpoint
+from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig
+
+REPO = Path(__file__).resolve().parent.parent
 
 ATOL = 1e-4
 FP16_ATOL = 2e-3  # documented in docs/EXPORT.md
@@ -38,19 +43,38 @@ CONFIGS = {
                              kmer_k=4, kmer_dim=6, bag_k=3, bag_dim=4),
     "lstm_kmer": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, kmer_k=3, kmer_dim=5),
     # network + in-graph k-mer regression (k = 1 and 3), blended (tables filled at random below)
-    "qrnn_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=5, linear_ks=[1, 3]),
+    "qrnn_ensemble": EnsembleConfig(ModelConfig(kind="qrnn", hidden=16, layers=2, stride=4, window=2, front_kernel=5),
+                                    linear_ks=[1, 3]),
     # several networks (QRNN + LSTM + TCN members) and the regression, blended in one graph
-    "network_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5, linear_ks=[2],
-                                    members=[ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3).to_dict(),
-                                             ModelConfig(kind="tcn", hidden=8, layers=2, stride=4).to_dict()]),
-    # the regression also reads the encoded protein's features (a graph input the runtime fills)
-    # a network reading the same features in its head (standardised with stored statistics)
+    "network_ensemble": EnsembleConfig(ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5),
+                                       members=[ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3),
+                                                ModelConfig(kind="tcn", hidden=8, layers=2, stride=4)],
+                                       linear_ks=[2]),
+    # a network reading the encoded protein's features in its head (standardised with stored statistics)
     "head_features": ModelConfig(kind="lstm", hidden=8, layers=1, stride=4, front_kernel=3, head_features="coding-v1"),
-    "coding_ensemble": ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5, linear_ks=[1],
-                                   features="coding-v1",
-                                   members=[ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4,
-                                                        head_features="coding-v1").to_dict()]),
+    # the regression also reads the features (a graph input the runtime fills), so does a member's head
+    "coding_ensemble": EnsembleConfig(ModelConfig(kind="qrnn", hidden=16, layers=1, stride=4, window=2, front_kernel=5),
+                                      members=[ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4,
+                                                           head_features="coding-v1")],
+                                      linear_ks=[1], features="coding-v1"),
 }
+
+
+def _build(config):
+    return EnsembleModel(config) if isinstance(config, EnsembleConfig) else LocalizationModel(config)
+
+
+def _networks(model):
+    return [model.network, *model.members] if isinstance(model, EnsembleModel) else [model]
+
+
+def _formulations():
+    """The benchmark's fo-pooling alternatives (benchmarks/fo_pooling_formulations.py)."""
+    spec = importlib.util.spec_from_file_location("fo_pooling_formulations",
+                                                  REPO / "benchmarks" / "fo_pooling_formulations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,15 +107,15 @@ def _tokens(lengths, seed=0):
 class Exported:
     def __init__(self, kind, tmp):
         torch.manual_seed(KINDS.index(kind) + 1)
-        self.model = LocalizationModel(CONFIGS[kind]).eval()
+        self.model = _build(CONFIGS[kind]).eval()
         with torch.no_grad():
-            for member in self.model.linear:
-                member.table.uniform_(-0.5, 0.5)
-                member.table[:, -1] = 1.0
-            if self.model.blended:
+            if isinstance(self.model, EnsembleModel):
+                for member in self.model.regression.kmers:
+                    member.table.uniform_(-0.5, 0.5)
+                    member.table[:, -1] = 1.0
                 self.model.blend.uniform_(-1.5, 1.5)
-            self.model.feature_weights.normal_(0.0, 0.3)
-            for network in [self.model, *self.model.members]:
+                self.model.regression.feature_weights.normal_(0.0, 0.3)
+            for network in _networks(self.model):
                 network.feature_mean.normal_(0.0, 0.5)
                 network.feature_scale.uniform_(0.5, 2.0)
         meta = {"thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "train_data_sha256": "deadbeef"}
@@ -191,35 +215,17 @@ def test_graph_is_standard_onnx(exported):
     assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
     ops = [n.op_type for n in model.graph.node]
     assert "Loop" not in ops
-    networks = [exported.model.config] + [ModelConfig.from_dict(m) for m in exported.model.config.members]
-    layers = sum(cfg.layers for cfg in networks if cfg.kind == "qrnn")
-    if layers:
-        if DEFAULT_FORMULATION == "hybrid16":
-            # If(batch <= 8): blocked16 (Splits 16-way, Scan over blocks) else the fused per-step Scan
-            ifs = [n for n in model.graph.node if n.op_type == "If"]
-            assert len(ifs) == layers
-            for node in ifs:
-                then, other = (next(a.g for a in node.attribute if a.name == key) for key in ("then_branch", "else_branch"))
-                assert _split_counts(then).count(16) == 2 and any(n.name.endswith("_omf") for n in then.node)
-                scan = next(n for n in other.node if n.op_type == "Scan")
-                body = next(a.g for a in scan.attribute if a.name == "body")
-                assert [n.op_type for n in body.node][:2] == ["Sub", "Mul"]
-        elif DEFAULT_FORMULATION.startswith("blocked"):
-            # blocked: the Scan carries the state across blocks; x = (1 - f) * z is formed from
-            # the time-major f and z (fused: the exporter found the pattern), K-way Splits
-            scans = [n for n in model.graph.node if n.op_type == "Scan"]
-            assert len(scans) == layers
-            k = int(DEFAULT_FORMULATION[len("blocked"):])
-            names = {n.name for n in model.graph.node}
-            assert all(f"{scan.name}_omf" in names for scan in scans)
-            assert _split_counts(model.graph).count(k) == 2 * len(scans)
-        else:
-            scans = [n for n in model.graph.node if n.op_type == "Scan"]
-            assert len(scans) == layers
-            for scan in scans:  # the fused form: (1 - f) * z computed inside the body
-                body = next(a.g for a in scan.attribute if a.name == "body")
-                body_ops = [n.op_type for n in body.node]
-                assert body_ops[:2] == ["Sub", "Mul"] or "Split" in body_ops, body_ops
+    layers = sum(network.config.layers for network in _networks(exported.model) if network.config.kind == "qrnn")
+    # per QRNN layer If(batch <= 8): blocked16 (Splits 16-way, x = (1 - f) * z formed from the
+    # time-major f and z, Scan over blocks) else the per-step Scan forming x in its body
+    ifs = [n for n in model.graph.node if n.op_type == "If"]
+    assert len(ifs) == layers
+    for node in ifs:
+        then, other = (next(a.g for a in node.attribute if a.name == key) for key in ("then_branch", "else_branch"))
+        assert _split_counts(then).count(BLOCK) == 2 and any(n.name.endswith("_omf") for n in then.node)
+        scan = next(n for n in other.node if n.op_type == "Scan")
+        body = next(a.g for a in scan.attribute if a.name == "body")
+        assert [n.op_type for n in body.node][:2] == ["Sub", "Mul"]
     inputs = {i.name: i for i in exported.session.get_inputs()}
     n_states = len(exported.model.state_shapes())
     features = ["features"] if exported.model.n_features else []
@@ -238,7 +244,8 @@ def test_metadata(exported):
     assert meta["classes"] == list(cfg.classes)
     assert meta["thresholds"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     assert meta["alphabet"] == "ACGTN" and meta["pad_code"] == PAD_CODE and meta["stride"] == cfg.stride
-    assert meta["model_kind"] == cfg.kind and ModelConfig.from_dict(meta["hparams"]) == cfg
+    assert meta["model_kind"] == cfg.kind and type(cfg).from_dict(meta["hparams"]) == cfg
+    assert type(model_from_config(meta["hparams"])) is type(exported.model)
     assert meta["train_data_sha256"] == "deadbeef"
     assert meta["package_version"] == __version__ and meta["precision"] == "fp32"
     assert meta["features"] == ("coding-v1" if exported.model.n_features else "")
@@ -269,13 +276,14 @@ def test_caller_model_untouched(exported):
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_alternative_formulation_matches():
+def test_benchmark_formulations_match():
+    """The alternatives benchmarks/onnx_fo_pooling.py measures against the shipped one agree."""
     torch.manual_seed(0)
     model = LocalizationModel(CONFIGS["qrnn"]).eval()
     tokens, lengths = _tokens([999, 40], seed=2)
     outs = []
-    for formulation in FORMULATIONS:
-        proto = build_onnx(model, formulation=formulation)
+    for lower in _formulations().LOWERINGS.values():
+        proto = build_onnx(model, lower_fo_pool=lower)
         session = _session(proto)
         feed = {"tokens": tokens, "lengths": lengths}
         feed.update({f"state_in_{i}": s.numpy() for i, s in enumerate(model.zero_states(2))})
@@ -296,17 +304,19 @@ def _split_counts(graph):
     return counts
 
 
-@pytest.mark.parametrize("formulation", ["scan_tbh_unrolled16", "blocked16"])
-def test_unrolled_formulation_matches_reference(formulation):
-    """K = 16 steps per Scan iteration / block; step counts that are not multiples of 16 (and 1)
-    are padded in-graph with f = 1 and sliced back; chunked calls carry the state exactly."""
+@pytest.mark.parametrize("formulation", ["scan_tbh_unrolled16", "shipped"])
+def test_blocked_formulations_match_reference(formulation):
+    """K = 16 steps per Scan iteration (benchmark alternative) / per block (shipped, batch 1 takes
+    blocked16); step counts that are not multiples of 16 (and 1) are padded in-graph with f = 1
+    and sliced back; chunked calls carry the state exactly."""
     k = 16
     torch.manual_seed(0)
     model = LocalizationModel(CONFIGS["qrnn"]).eval()
-    proto = build_onnx(model, formulation=formulation)
-    scans = [n for n in proto.graph.node if n.op_type == "Scan"]
-    assert len(scans) == CONFIGS["qrnn"].layers
+    lower = {"lower_fo_pool": _formulations().LOWERINGS[formulation]} if formulation != "shipped" else {}
+    proto = build_onnx(model, **lower)
     if formulation.startswith("scan_tbh_unrolled"):
+        scans = [n for n in proto.graph.node if n.op_type == "Scan"]
+        assert len(scans) == CONFIGS["qrnn"].layers
         bodies = [a.g for n in scans for a in n.attribute if a.name == "body"]
         assert all(sum(1 for m in b.node if m.op_type == "Split" and len(m.output) == k) == 2 for b in bodies)
         assert all(sum(1 for m in b.node if m.op_type == "Sub") == 1 for b in bodies)  # fused (1 - f) * z
@@ -335,7 +345,7 @@ def test_unrolled_formulation_matches_reference(formulation):
         states = out[1:]
     _close(one_shot, out[0])
     # the fp16 export builds and runs with the same formulation
-    half = _session(build_onnx(model, formulation=formulation, precision="fp16"))
+    half = _session(build_onnx(model, precision="fp16", **lower))
     half_out = half.run(None, {"tokens": tokens, "lengths": lengths,
                                **{f"state_in_{i}": s for i, s in enumerate(feed_states)}})[0]
     _close(one_shot, half_out, atol=FP16_ATOL)
@@ -345,8 +355,9 @@ def test_hybrid_formulation_both_branches():
     """hybrid16 takes blocked16 for batch <= 8 and the per-step Scan above; both match eager."""
     torch.manual_seed(0)
     model = LocalizationModel(CONFIGS["qrnn"]).eval()
-    session = _session(build_onnx(model, formulation="hybrid16"))
-    for batch, length in ((1, 999), (8, 37), (9, 999), (12, 1)):
+    session = _session(build_onnx(model))
+    small, large = HYBRID_MAX_BATCH, HYBRID_MAX_BATCH + 1
+    for batch, length in ((1, 999), (small, 37), (large, 999), (12, 1)):
         tokens, lengths = _tokens([length] * batch, seed=batch)
         with torch.no_grad():
             logits, _ = model(torch.from_numpy(tokens), torch.from_numpy(lengths), model.zero_states(batch))

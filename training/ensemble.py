@@ -1,9 +1,9 @@
-"""Networks + k-mer (and coding) regression in one graph: the ensemble behind ``rnaloc-train ensemble``.
+"""Build the ensemble behind ``rnaloc-train ensemble``: trained networks + the fitted regression.
 
 Why: the sequence models learn motifs and length but fit global k-mer composition slowly and
 miss the encoded protein (ER stays below the regression after 17 epochs), while the
-baseline's regression is composition (plus, with ``--coding``, the longest ORF's protein
-features, :mod:`rnaloc_infer.coding`). Their errors differ, so an equal-weight blend beats
+baseline's regression (:mod:`.regression`) is composition (plus, with ``--coding``, the
+longest ORF's protein features, :mod:`rnaloc_infer.coding`). Their errors differ, so an equal-weight blend beats
 each member; several trained networks can join as further members.
 
 Recipe (no weight is tuned on valid; only the calibration and thresholds, which are
@@ -19,16 +19,14 @@ monotone per class and leave AUROC/AUPRC unchanged, are fitted there):
    single models.
 
 All of it folds into per-class vectors (``blend``: first network, regression, bias, further
-networks) and the regression's tables (:class:`.kmers.KmerFrequencyLinear`, plus the
-weights on the per-record features), so the result is an ordinary checkpoint that
-``rnaloc-export`` turns into one ONNX file.
+networks) and the regression's tables (:class:`.ensemble_model.KmerRegression`), so the
+result is an :class:`.ensemble_model.EnsembleModel` checkpoint that ``rnaloc-export`` turns
+into one ONNX file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -36,81 +34,61 @@ import numpy as np
 import torch
 
 from rnaloc_infer.evaluation import metrics
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
+from rnaloc_infer.coding import coding_feature_matrix
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
+from .ensemble_model import EnsembleConfig, EnsembleModel
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
+from .regression import FittedRegression, load_logreg
 from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
 
-LOGREG_FORMAT = "rnaloc-kmer-logreg"
-
-
-def load_logreg(path: str | Path) -> dict:
-    """The regression saved by ``benchmarks/kmer_baseline.py --save-model`` (plain arrays only)."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            fitted = {key: data[key] for key in ("coef", "intercept", "mean", "scale")}
-            header = json.loads(str(data["header"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: not a k-mer regression file ({exc})") from None
-    if header.get("format") != LOGREG_FORMAT or header.get("format_version") != 1:
-        raise ValueError(f"{path}: expected {LOGREG_FORMAT} version 1")
-    header.setdefault("features", "")
-    if header["features"] not in ("", FEATURE_SET):
-        raise ValueError(f"{path}: unknown feature set {header['features']!r} (this version knows {FEATURE_SET!r})")
-    width = sum(4**k for k in header["ks"]) + (N_FEATURES if header["features"] else 0)
-    if fitted["coef"].shape != (len(header["classes"]), width) or fitted["mean"].shape != (width,):
-        raise ValueError(f"{path}: coefficient shape {fitted['coef'].shape} does not match ks {header['ks']}")
-    return {**fitted, **header}
-
 
 def _base4_to_base5(k: int) -> np.ndarray:
-    """Row of the model's base-5 table for each base-4 (A C G T) k-mer index of the baseline."""
+    """Row of the model's base-5 table for each base-4 (A C G T) k-mer index of the regression."""
     return kmer_digits(k, 4) @ place_values(k)
 
 
-def with_logreg(network: LocalizationModel, fitted: dict) -> LocalizationModel:
-    """A copy of ``network`` with the regression as its linear member; blend = network only."""
-    if list(fitted["classes"]) != list(network.config.classes):
-        raise ValueError(f"regression classes {fitted['classes']} differ from the model's {network.config.classes}")
-    model = LocalizationModel(replace(network.config, linear_ks=list(fitted["ks"]), features=fitted["features"]))
-    missing, unexpected = model.load_state_dict(network.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("linear") or k in ("blend", "linear_offset", "feature_weights") for k in missing), missing
-    weights = fitted["coef"] / fitted["scale"][None, :]  # (C, F): per unit of frequency
+def with_logreg(network: LocalizationModel, fitted: FittedRegression) -> EnsembleModel:
+    """``network`` (copied) with the regression folded into tables; blend = network only."""
+    if list(fitted.classes) != list(network.config.classes):
+        raise ValueError(f"regression classes {fitted.classes} differ from the model's {network.config.classes}")
+    model = EnsembleModel(EnsembleConfig(network.config, linear_ks=list(fitted.ks), features=fitted.features))
+    model.network.load_state_dict(network.state_dict())
+    weights = fitted.coef / fitted.scale[None, :]  # (C, F): per unit of frequency
     offset = 0
+    regression = model.regression
     with torch.no_grad():
-        for member, k in zip(model.linear, fitted["ks"]):
+        for member, k in zip(regression.kmers, fitted.ks):
             block = slice(offset, offset + 4**k)
             rows = torch.from_numpy(_base4_to_base5(k))
             member.table.zero_()
             member.table[rows, :-1] = torch.from_numpy(weights[:, block].T).float()
             member.table[rows, -1] = 1.0
             offset += 4**k
-        model.feature_weights.copy_(torch.from_numpy(weights[:, offset:]).float())  # empty without features
-        constant = fitted["intercept"] - weights @ fitted["mean"]
-        model.linear_offset.copy_(torch.from_numpy(constant).float())
+        regression.feature_weights.copy_(torch.from_numpy(weights[:, offset:]).float())  # empty without features
+        constant = fitted.intercept - weights @ fitted.mean
+        regression.offset.copy_(torch.from_numpy(constant).float())
     return model.eval()
 
 
-def with_members(primary: LocalizationModel, others: Sequence[LocalizationModel]) -> LocalizationModel:
-    """A copy of ``primary`` (and its regression, if any) with ``others`` as member networks."""
-    config = replace(primary.config, members=[network.config.to_dict() for network in others])
-    model = LocalizationModel(config)
-    weights = {k: v for k, v in primary.state_dict().items() if k != "blend"}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    assert not unexpected and all(k.startswith("members.") or k == "blend" for k in missing), missing
+def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel]) -> EnsembleModel:
+    """A copy of ``primary`` (its network and regression) with ``others`` as member networks."""
+    config = EnsembleConfig(primary.config.network, [network.config for network in others],
+                            list(primary.config.linear_ks), primary.config.features)
+    model = EnsembleModel(config)
+    model.network.load_state_dict(primary.network.state_dict())
+    model.regression.load_state_dict(primary.regression.state_dict())
     with torch.no_grad():
-        model.blend[:3] = primary.blend  # the members' rows stay 0 until the blend is fitted
+        model.blend[:3] = primary.blend[:3]  # the members' rows stay 0 until the blend is fitted
     for slot, network in zip(model.members, others):
         slot.load_state_dict(network.state_dict())
     return model.eval()
 
 
-def regression_scores(model: LocalizationModel, data: SequenceSet, token_budget: int,
+def regression_scores(model: EnsembleModel, data: SequenceSet, token_budget: int,
                       features: Optional[np.ndarray] = None) -> np.ndarray:
     """The in-graph regression's scores of every record (one pass with a regression-only blend)."""
     original = model.blend.clone()
@@ -140,7 +118,7 @@ def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[floa
 
 
 def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Path, data_dir: str | Path, *,
-                   prefix: str = "dm3loc", token_budget: int = 512_000) -> Tuple[LocalizationModel, dict]:
+                   prefix: str = "dm3loc", token_budget: int = 512_000) -> Tuple[EnsembleModel, dict]:
     """The blended model and a report (member statistics, calibration, valid metrics, thresholds).
 
     Every member (each network and the regression) gets the same weight, fixed a priori.

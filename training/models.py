@@ -1,21 +1,23 @@
-"""The three sequence models behind one streaming interface.
+"""One sequence network behind the streaming interface every exported model shares.
 
-``LocalizationModel(tokens, lengths, states) -> (logits, new_states)``
+``LocalizationModel(tokens, lengths, states, features=None) -> (logits, new_states)``
 
 * ``tokens``: (batch, length) integer codes from :mod:`rnaloc_infer.alphabet` (pad = 5).
 * ``lengths``: (batch,) number of real nucleotides in this call (the rest is padding).
 * ``states``: carried state tensors, batch-first; all zeros at the start of a sequence.
+* ``features``: (batch, n_features) per-record features of the encoded protein, only for a
+  network whose head reads them (``head_features``).
 
 Layout: encoder (fixed one-hot lookup, 6x5 with a zero padding row; or a k-mer embedding,
 :mod:`.kmers`) -> strided "patch" convolution (kernel = stride, so it needs no carried
 context and shortens the sequence ``stride``-fold) or a motif convolution max-pooled by
 ``stride`` -> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log
-length, + optional k-mer bag) -> small MLP head with one logit per class, optionally blended
-with an in-graph k-mer regression (which may also read per-record features of the encoded
-protein, the optional ``features`` input) and with further member networks (an ensemble,
-:mod:`.ensemble`). Calling the model on
-consecutive chunks whose lengths are multiples of ``stride`` gives the same logits as one
-call on the whole sequence.
+length, + optional k-mer bag, + optional standardised protein features) -> small MLP head
+with one logit per class. Calling the model on consecutive chunks whose lengths are
+multiples of ``stride`` gives the same logits as one call on the whole sequence.
+
+Several networks blended with the k-mer regression are an :class:`.ensemble_model.EnsembleModel`,
+which shares :class:`StreamingModel` with this one.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from torch import Tensor, nn
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 
-from .kmers import KmerBag, KmerEmbedding, KmerFrequencyLinear
+from .kmers import KmerBag, KmerEmbedding
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
 
 CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
@@ -39,7 +41,7 @@ MODEL_KINDS = ("qrnn", "tcn", "lstm")
 
 @dataclass
 class ModelConfig:
-    """Hyper-parameters; stored in checkpoints and in the exported ONNX metadata."""
+    """Hyper-parameters of one network; stored in checkpoints and in the exported ONNX metadata."""
 
     kind: str = "qrnn"
     hidden: int = 64
@@ -62,20 +64,10 @@ class ModelConfig:
     # head beside the pooled features (a k-mer-frequency regression inside the model). 0 = off.
     bag_k: int = 0
     bag_dim: int = 16
-    # Ensemble member: a linear model on k-mer frequencies for these k (the k-mer baseline's
-    # logistic regression), blended with the network's logits. Filled by `rnaloc-train
-    # ensemble` from a fitted regression; empty (off) for training.
-    linear_ks: List[int] = field(default_factory=list)
-    # Further trained networks blended with this one (an ensemble of networks, filled by
-    # `rnaloc-train ensemble`): plain ModelConfig dicts with the same stride and classes.
-    members: List[dict] = field(default_factory=list)
-    # Per-record features of the encoded protein (rnaloc_infer.coding) added to the regression
-    # member's score: "" (off) or the feature set's name. The runtime computes them with numpy
-    # and feeds them as the graph's ``features`` input.
-    features: str = ""
-    # The same per-record features fed to the network's head too (standardised with the train
-    # split's mean and scale, stored in the model), so the network itself learns from the
-    # encoded protein: "" (off) or the feature set's name.
+    # Per-record features of the encoded protein (rnaloc_infer.coding) fed to the head
+    # (standardised with the train split's mean and scale, stored in the model), so the network
+    # learns from the encoded protein: "" (off) or the feature set's name. The runtime computes
+    # them with numpy and feeds them as the graph's ``features`` input.
     head_features: str = ""
     classes: List[str] = field(default_factory=lambda: list(CLASSES))
 
@@ -84,8 +76,58 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
+        """Unknown keys are ignored: checkpoints of older versions carry fields since moved
+        to :class:`.ensemble_model.EnsembleConfig` (empty for a plain network)."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def check_feature_set(name: str) -> None:
+    """Refuse a feature set this version cannot compute (a model trained on newer features)."""
+    if name not in ("", FEATURE_SET):
+        raise ValueError(f"unknown feature set {name!r}; this version knows {FEATURE_SET!r}")
+
+
+class StreamingModel(nn.Module):
+    """What export and evaluation need of any model: a network or an ensemble of them.
+
+    Subclasses define ``config`` (with ``kind``, ``stride``, ``classes``, ``to_dict``),
+    ``n_features`` (width of the ``features`` input, 0 without), ``state_shapes`` and
+    ``fp32_state_count`` (how many trailing states the fp16 export keeps in fp32).
+    """
+
+    @torch.jit.unused
+    def state_shapes(self) -> List[List[int]]:
+        raise NotImplementedError
+
+    @torch.jit.unused
+    def fp32_state_count(self) -> int:
+        raise NotImplementedError
+
+    @torch.jit.unused
+    def zero_states(self, batch: int, device: Optional[torch.device] = None) -> List[Tensor]:
+        return [torch.zeros([batch] + shape, device=device) for shape in self.state_shapes()]
+
+    @torch.jit.unused
+    def predict_logits(self, tokens: Tensor, lengths: Tensor, features: Optional[Tensor] = None) -> Tensor:
+        """One-shot logits from zero state (what training and evaluation call).
+
+        ``features``: per-record features of the *whole* records; computed from ``tokens`` when
+        left out, so pass them when ``tokens`` are truncated (training).
+        """
+        if features is None:
+            features = self.record_features(tokens, lengths)
+        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device), features)
+        return logits
+
+    @torch.jit.unused
+    def record_features(self, tokens: Tensor, lengths: Tensor) -> Optional[Tensor]:
+        """The per-record features of whole records (padded batch), or None if the model has none."""
+        if self.n_features == 0:
+            return None
+        rows = tokens.cpu().numpy()
+        matrix = coding_feature_matrix([row[:n] for row, n in zip(rows, lengths.tolist())])
+        return torch.from_numpy(matrix).to(tokens.device)
 
 
 def _one_hot_table() -> Tensor:
@@ -94,11 +136,12 @@ def _one_hot_table() -> Tensor:
     return table
 
 
-class LocalizationModel(nn.Module):
+class LocalizationModel(StreamingModel):
     def __init__(self, config: ModelConfig):
         super().__init__()
         if config.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {config.kind!r}; expected one of {MODEL_KINDS}")
+        check_feature_set(config.head_features)
         self.config = config
         self.stride = config.stride
         hidden = config.hidden
@@ -126,129 +169,45 @@ class LocalizationModel(nn.Module):
         else:
             self.body = nn.ModuleList([LSTMStack(hidden, hidden, config.layers, config.dropout)])
         self.pool = MaskedMeanMaxPool(hidden)
-        n_classes = len(config.classes)
-        self.linear = nn.ModuleList(KmerFrequencyLinear(k, n_classes) for k in config.linear_ks)
-        self.members = nn.ModuleList(LocalizationModel(_member_config(m, config)) for m in config.members)
-        # logits = blend[0] * network + blend[1] * (sum of linear scores + linear_offset) + blend[2]
-        #          + sum_i blend[3 + i] * member_i;
-        # saved only when the ensemble is on, so plain checkpoints keep their exact keys.
-        self.blended = len(config.linear_ks) > 0 or len(config.members) > 0
-        blend = torch.zeros(3 + len(config.members), n_classes)
-        blend[0] = 1.0
-        self.register_buffer("blend", blend, persistent=self.blended)
-        self.register_buffer("linear_offset", torch.zeros(n_classes), persistent=self.blended)
-        for name in (config.features, config.head_features):
-            if name not in ("", FEATURE_SET):
-                raise ValueError(f"unknown feature set {name!r}; this version knows {FEATURE_SET!r}")
-        if config.features and not config.linear_ks:
-            raise ValueError("per-record features feed the k-mer regression member: set linear_ks too")
-        wanted = bool(config.features or config.head_features) or any(m.n_features for m in self.members)
-        self.n_features = N_FEATURES if wanted else 0  # the width of the ``features`` input
-        self.register_buffer("feature_weights", torch.zeros(n_classes, N_FEATURES if config.features else 0),
-                             persistent=bool(config.features))
         self.n_head_features = N_FEATURES if config.head_features else 0
+        self.n_features = self.n_head_features  # the width of the ``features`` input
         self.register_buffer("feature_mean", torch.zeros(self.n_head_features), persistent=self.n_head_features > 0)
         self.register_buffer("feature_scale", torch.ones(self.n_head_features), persistent=self.n_head_features > 0)
         features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0) + self.n_head_features
         self.head = nn.Sequential(
             nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(hidden, len(config.classes))
         )
-        # Where each network's states sit in the flat list (see ``state_shapes``), fixed here so
-        # TorchScript sees plain integers.
-        self.own_half = len(self._own_state_shapes()) - self._own_fp32_count()
-        self.own_fp32 = self._own_fp32_count()
-        self.members_half = sum(m.own_half for m in self.members)
+        # Plain integers (TorchScript reads them): the states are ``n_half_states`` that fp16 may
+        # hold, then ``n_fp32_states`` sums over a whole record (pooling, bag) kept in fp32.
+        self.n_fp32_states = len(self.pool.state_shapes()) + len(self._accumulator_shapes())
+        self.n_half_states = len(self.state_shapes()) - self.n_fp32_states
 
     @torch.jit.unused
     def state_shapes(self) -> List[List[int]]:
-        """Per-state shapes without the batch axis, in the order ``forward`` uses them.
-
-        With member networks: every network's half-precision-safe states first (this one's,
-        then each member's), then every network's fp32 accumulators in the same order, so the
-        fp16 export can keep one trailing block in fp32.
-        """
-        own = self._own_state_shapes()
-        shapes = own[: self.own_half]
-        for member in self.members:
-            shapes.extend(member.state_shapes()[: member.own_half])
-        shapes.extend(own[self.own_half :])
-        for member in self.members:
-            shapes.extend(member.state_shapes()[member.own_half :])
-        return shapes
-
-    @torch.jit.unused
-    def _own_state_shapes(self) -> List[List[int]]:
+        """Per-state shapes without the batch axis, in the order ``forward`` uses them."""
         shapes: List[List[int]] = []
         if self.kmer is not None:
             shapes.extend(self.kmer.state_shapes())
         if self.bag is not None:
             shapes.extend(self.bag.context_shapes())
-        for member in self.linear:
-            shapes.extend(member.context_shapes())
         if self.motif is not None:
             shapes.append([self.motif.in_channels, self.motif.context])
         for layer in self.body:
             shapes.extend(layer.state_shapes())
-        return shapes + self.pool.state_shapes() + self.accumulator_shapes()
+        return shapes + self.pool.state_shapes() + self._accumulator_shapes()
 
     @torch.jit.unused
-    def accumulator_shapes(self) -> List[List[int]]:
+    def _accumulator_shapes(self) -> List[List[int]]:
         """Trailing states beyond the pooling's that must stay fp32 (sums over a whole record)."""
-        shapes = [] if self.bag is None else self.bag.accumulator_shapes()
-        for member in self.linear:
-            shapes.extend(member.accumulator_shapes())
-        return shapes
-
-    @torch.jit.unused
-    def _own_fp32_count(self) -> int:
-        return len(self.pool.state_shapes()) + len(self.accumulator_shapes())
+        return [] if self.bag is None else self.bag.accumulator_shapes()
 
     @torch.jit.unused
     def fp32_state_count(self) -> int:
-        """How many trailing states are accumulators kept in fp32 by the fp16 export."""
-        return self.own_fp32 + sum(m.own_fp32 for m in self.members)
-
-    @torch.jit.unused
-    def zero_states(self, batch: int, device: Optional[torch.device] = None) -> List[Tensor]:
-        return [torch.zeros([batch] + shape, device=device) for shape in self.state_shapes()]
-
-    @torch.jit.unused
-    def receptive_field(self) -> int:
-        """Nucleotides of past context one output step can see (the pooling then sees all)."""
-        cfg = self.config
-        if cfg.kind == "tcn":
-            steps = 1 + sum(2 * (cfg.kernel_size - 1) * 2**i for i in range(cfg.layers))
-        elif cfg.kind == "qrnn":
-            return -1  # recurrent: unbounded
-        else:
-            return -1
-        return steps * cfg.stride
+        return self.n_fp32_states
 
     def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
-                features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
-        """``features``: (batch, n_features) per-record features, required when the config names a set."""
-        if len(self.members) == 0:
-            return self._forward_own(tokens, lengths, states, features)
-        half_at, fp32_at = self.own_half, self.own_half + self.members_half
-        logits, own_new = self._forward_own(
-            tokens, lengths, states[:half_at] + states[fp32_at : fp32_at + self.own_fp32], features)
-        halves: List[Tensor] = own_new[: self.own_half]
-        fp32s: List[Tensor] = own_new[self.own_half :]
-        fp32_at += self.own_fp32
-        blend = self.blend.float()
-        for i, member in enumerate(self.members):
-            half, fp32 = member.own_half, member.own_fp32
-            member_logits, member_new = member(
-                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], features)
-            logits = logits + blend[3 + i] * member_logits.float()
-            halves.extend(member_new[:half])
-            fp32s.extend(member_new[half:])
-            half_at += half
-            fp32_at += fp32
-        return logits, halves + fp32s
-
-    def _forward_own(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
-                     record_features: Optional[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        """``record_features``: (batch, n_features), required when the head reads them."""
         valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
         new_states: List[Tensor] = []
         index = 0
@@ -262,8 +221,6 @@ class LocalizationModel(nn.Module):
         if self.bag is not None:
             bag_ctx_index = index
             index += 1
-        linear_ctx_index = index
-        index += len(self.linear)
         if self.motif is not None:
             # Motif scores at every nucleotide; padding positions are zeroed so a record scores
             # the same alone or beside longer ones, then max-pooled in windows of ``stride``.
@@ -284,66 +241,17 @@ class LocalizationModel(nn.Module):
             index += 2
         features, pool_states = self.pool(x, mask, states[index : index + 3])
         new_states.extend(pool_states)
-        accumulator_index = index + 3
         if self.bag is not None:
-            bag_features, bag_ctx, bag_acc = self.bag(tokens, valid, states[bag_ctx_index], states[accumulator_index])
+            bag_features, bag_ctx, bag_acc = self.bag(tokens, valid, states[bag_ctx_index], states[index + 3])
             features = torch.cat([features, bag_features], dim=1)
             new_states.insert(bag_ctx_index, bag_ctx)
             new_states.append(bag_acc)
-            accumulator_index += 1
         if self.n_head_features > 0:
             if record_features is None:
                 raise RuntimeError("this model needs the per-record features input")
             standardised = (record_features.float() - self.feature_mean.float()) / self.feature_scale.float()
             features = torch.cat([features, standardised.clamp(-8.0, 8.0).to(features.dtype)], dim=1)
-        logits = self.head(features)
-        if self.blended:
-            linear_score = self.linear_offset.float().unsqueeze(0)
-            for i, member in enumerate(self.linear):
-                score, ctx, acc = member(tokens, valid, states[linear_ctx_index + i], states[accumulator_index + i])
-                linear_score = linear_score + score
-                new_states.insert(linear_ctx_index + i, ctx)
-                new_states.append(acc)
-            if self.feature_weights.size(1) > 0:
-                if record_features is None:
-                    raise RuntimeError("this model needs the per-record features input")
-                linear_score = linear_score + record_features.float() @ self.feature_weights.float().t()
-            blend = self.blend.float()
-            logits = blend[0] * logits.float() + blend[1] * linear_score + blend[2]
-        return logits, new_states
-
-    @torch.jit.unused
-    def predict_logits(self, tokens: Tensor, lengths: Tensor, features: Optional[Tensor] = None) -> Tensor:
-        """One-shot logits from zero state (what training and evaluation call).
-
-        ``features``: per-record features of the *whole* records; computed from ``tokens`` when
-        left out, so pass them when ``tokens`` are truncated (training).
-        """
-        if features is None:
-            features = self.record_features(tokens, lengths)
-        logits, _ = self.forward(tokens, lengths, self.zero_states(tokens.size(0), tokens.device), features)
-        return logits
-
-    @torch.jit.unused
-    def record_features(self, tokens: Tensor, lengths: Tensor) -> Optional[Tensor]:
-        """The per-record features of whole records (padded batch), or None if the model has none."""
-        if self.n_features == 0:
-            return None
-        rows = tokens.cpu().numpy()
-        matrix = coding_feature_matrix([row[:n] for row, n in zip(rows, lengths.tolist())])
-        return torch.from_numpy(matrix).to(tokens.device)
-
-
-def _member_config(values: dict, parent: ModelConfig) -> ModelConfig:
-    """A member network's config, checked against the ensemble it joins."""
-    config = ModelConfig.from_dict(values)
-    if config.members or config.linear_ks:
-        raise ValueError("an ensemble member must be a plain network (no members or k-mer regression of its own)")
-    if config.stride != parent.stride:
-        raise ValueError(f"member stride {config.stride} differs from the ensemble's {parent.stride}: chunks must align")
-    if list(config.classes) != list(parent.classes):
-        raise ValueError(f"member classes {config.classes} differ from the ensemble's {parent.classes}")
-    return config
+        return self.head(features), new_states
 
 
 def count_parameters(model: nn.Module) -> int:

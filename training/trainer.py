@@ -42,7 +42,7 @@ from .data import (
 )
 from .kmer_vectors import KmerVectors, embedding_init
 from .losses import make_loss, positive_weights
-from .models import LocalizationModel, count_parameters
+from .models import LocalizationModel, StreamingModel, count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 @torch.no_grad()
 def predict_logits(
-    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device,
+    model: StreamingModel, data: SequenceSet, token_budget: int, device: torch.device,
     features: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Logits (N, C) for whole (never truncated) sequences, in record order.
@@ -75,7 +75,7 @@ def predict_logits(
 
 
 def predict_probs(
-    model: LocalizationModel, data: SequenceSet, token_budget: int, device: torch.device,
+    model: StreamingModel, data: SequenceSet, token_budget: int, device: torch.device,
     features: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Sigmoid probabilities (N, C) for whole (never truncated) sequences, in record order."""

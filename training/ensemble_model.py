@@ -1,0 +1,214 @@
+"""Several networks and the k-mer regression blended in one streaming model (one ONNX graph).
+
+Why a model of its own: the shipped default is an ensemble (docs/MODEL_CARD.md), but training
+and the network's own code should not have to know about blending. :class:`EnsembleModel`
+has the same streaming interface as a network (:class:`.models.StreamingModel`), so export,
+evaluation and the runtime treat both alike; :mod:`.ensemble` builds one from trained
+checkpoints and a fitted regression (:mod:`.regression`).
+
+``logits = blend[0] * network + blend[1] * regression + blend[2] + sum_i blend[3 + i] * member_i``
+(per class; the row order is that of the checkpoints written since ensembles exist).
+
+State layout: every part's half-precision-safe states first (the network's, the
+regression's k-mer contexts, then each member's), then every part's fp32 sums in the same
+order (pooling sums, bag and regression accumulators), so the fp16 export keeps one
+trailing block in fp32. The runtime does not need to know: it reads the shapes from the graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from rnaloc_infer.coding import N_FEATURES
+
+from .kmers import KmerFrequencyLinear
+from .models import LocalizationModel, ModelConfig, StreamingModel, check_feature_set
+
+ENSEMBLE_KEYS = ("linear_ks", "members", "features")
+
+
+@dataclass
+class EnsembleConfig:
+    """The first network's config, further member networks and the regression's shape.
+
+    Serialised flat (the first network's fields plus ``linear_ks``, ``members``,
+    ``features``), the layout checkpoints and the ``rnaloc.hparams`` metadata always had.
+    """
+
+    network: ModelConfig
+    members: List[ModelConfig] = field(default_factory=list)
+    # k of the k-mer frequency blocks of the regression (the k-mer baseline's, :mod:`.regression`)
+    linear_ks: List[int] = field(default_factory=list)
+    # "" or the per-record feature set the regression also reads (rnaloc_infer.coding)
+    features: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.network.kind
+
+    @property
+    def stride(self) -> int:
+        return self.network.stride
+
+    @property
+    def classes(self) -> List[str]:
+        return self.network.classes
+
+    def to_dict(self) -> dict:
+        return {**self.network.to_dict(), "linear_ks": list(self.linear_ks),
+                "members": [member.to_dict() for member in self.members], "features": self.features}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EnsembleConfig":
+        members = []
+        for values in data.get("members", []):
+            if values.get("members") or values.get("linear_ks"):
+                raise ValueError("an ensemble member must be a plain network (no members or k-mer regression of its own)")
+            members.append(ModelConfig.from_dict(values))
+        return cls(ModelConfig.from_dict(data), members, list(data.get("linear_ks", [])), data.get("features", ""))
+
+    @staticmethod
+    def describes(data: dict) -> bool:
+        """Whether a serialised config is an ensemble (older plain checkpoints carry empty fields)."""
+        return bool(data.get("linear_ks") or data.get("members"))
+
+
+class KmerRegression(nn.Module):
+    """The k-mer baseline's logistic regression as fixed tables: a score per class.
+
+    ``score = offset + sum_k table_k . frequencies_k + feature_weights . features``; the
+    standardisation of the fitted model is folded into the tables and the offset
+    (:func:`.ensemble.with_logreg`). States: one k-mer context per k, then one fp32
+    accumulator per k.
+    """
+
+    def __init__(self, ks: List[int], n_classes: int, features: str):
+        super().__init__()
+        self.kmers = nn.ModuleList(KmerFrequencyLinear(k, n_classes) for k in ks)
+        self.register_buffer("offset", torch.zeros(n_classes))
+        self.register_buffer("feature_weights", torch.zeros(n_classes, N_FEATURES if features else 0),
+                             persistent=bool(features))
+        self.n_features = N_FEATURES if features else 0
+        self.n_half_states = len(ks)
+        self.n_fp32_states = len(ks)
+
+    @torch.jit.unused
+    def state_shapes(self) -> List[List[int]]:
+        shapes: List[List[int]] = []
+        for member in self.kmers:
+            shapes.extend(member.context_shapes())
+        for member in self.kmers:
+            shapes.extend(member.accumulator_shapes())
+        return shapes
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
+        score = self.offset.float().unsqueeze(0)
+        contexts: List[Tensor] = []
+        accumulators: List[Tensor] = []
+        for i, member in enumerate(self.kmers):
+            member_score, context, accumulator = member(tokens, valid, states[i], states[self.n_half_states + i])
+            score = score + member_score
+            contexts.append(context)
+            accumulators.append(accumulator)
+        if self.feature_weights.size(1) > 0:
+            if record_features is None:
+                raise RuntimeError("this model needs the per-record features input")
+            score = score + record_features.float() @ self.feature_weights.float().t()
+        return score, contexts + accumulators
+
+
+class EnsembleModel(StreamingModel):
+    def __init__(self, config: EnsembleConfig):
+        super().__init__()
+        check_feature_set(config.features)
+        if config.features and not config.linear_ks:
+            raise ValueError("per-record features feed the k-mer regression member: set linear_ks too")
+        for member in config.members:
+            if member.stride != config.stride:
+                raise ValueError(f"member stride {member.stride} differs from the ensemble's {config.stride}: "
+                                 "chunks must align")
+            if list(member.classes) != list(config.classes):
+                raise ValueError(f"member classes {member.classes} differ from the ensemble's {config.classes}")
+        self.config = config
+        n_classes = len(config.classes)
+        self.network = LocalizationModel(config.network)
+        self.regression = KmerRegression(list(config.linear_ks), n_classes, config.features)
+        self.members = nn.ModuleList(LocalizationModel(member) for member in config.members)
+        # rows: 0 network, 1 regression, 2 bias, 3.. members; network only until fitted
+        blend = torch.zeros(3 + len(config.members), n_classes)
+        blend[0] = 1.0
+        self.register_buffer("blend", blend)
+        parts = [self.network, self.regression, *self.members]
+        self.n_features = max(part.n_features for part in parts)
+        self.n_half_states = sum(part.n_half_states for part in parts)
+
+    @torch.jit.unused
+    def _parts(self) -> List[nn.Module]:
+        return [self.network, self.regression, *self.members]
+
+    @torch.jit.unused
+    def state_shapes(self) -> List[List[int]]:
+        """Every part's half-precision-safe states, then every part's fp32 ones (same order)."""
+        shapes = [part.state_shapes() for part in self._parts()]
+        return ([s for part, own in zip(self._parts(), shapes) for s in own[: part.n_half_states]]
+                + [s for part, own in zip(self._parts(), shapes) for s in own[part.n_half_states :]])
+
+    @torch.jit.unused
+    def fp32_state_count(self) -> int:
+        return sum(part.n_fp32_states for part in self._parts())
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        half_at, fp32_at = 0, self.n_half_states
+        halves: List[Tensor] = []
+        fp32s: List[Tensor] = []
+        half, fp32 = self.network.n_half_states, self.network.n_fp32_states
+        network_logits, new = self.network(
+            tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+        halves.extend(new[:half])
+        fp32s.extend(new[half:])
+        half_at, fp32_at = half_at + half, fp32_at + fp32
+        half, fp32 = self.regression.n_half_states, self.regression.n_fp32_states
+        regression_score, new = self.regression(
+            tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+        halves.extend(new[:half])
+        fp32s.extend(new[half:])
+        half_at, fp32_at = half_at + half, fp32_at + fp32
+        blend = self.blend.float()
+        logits = blend[0] * network_logits.float() + blend[1] * regression_score + blend[2]
+        for i, member in enumerate(self.members):
+            half, fp32 = member.n_half_states, member.n_fp32_states
+            member_logits, new = member(
+                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+            logits = logits + blend[3 + i] * member_logits.float()
+            halves.extend(new[:half])
+            fp32s.extend(new[half:])
+            half_at, fp32_at = half_at + half, fp32_at + fp32
+        return logits, halves + fp32s
+
+
+def _legacy_key(key: str) -> str:
+    """Where a tensor of a checkpoint written before the ensemble had its own module now lives
+    (the first network's tensors sat at the top level, the regression's beside them)."""
+    if key.startswith("members.") or key == "blend":
+        return key
+    if key.startswith("linear."):
+        return "regression.kmers." + key[len("linear."):]
+    if key == "linear_offset":
+        return "regression.offset"
+    if key == "feature_weights":
+        return "regression.feature_weights"
+    return "network." + key
+
+
+def upgrade_state_dict(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """An ensemble's state dict in the current key layout, whichever version wrote it."""
+    if any(key.startswith("network.") for key in state):
+        return state
+    return {_legacy_key(key): value for key, value in state.items()}

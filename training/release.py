@@ -1,0 +1,108 @@
+"""Ship a checkpoint as a bundled model: the files and the evidence the tests check.
+
+Why one place: a release is several steps that must agree (docs/MODEL_CARD.md, "Release"):
+the ONNX files in the package (fp32 and fp16), their thresholds and applicability rules
+refitted in the metadata (:mod:`rnaloc_infer.export.refit`, from the fp32 file's own valid
+probabilities and the train split), the eager-PyTorch probabilities that
+tests/test_bundled_model.py checks the shipped fp32 file against (tied to it by its sha256,
+with the thresholds it ships), and the model card's evaluation on valid
+(``rnaloc-train release`` runs that last step through the runtime, as users run the model).
+Done by hand, a re-export without a new expectation, or an expectation from another
+checkpoint, is easy to miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from rnaloc_infer.fasta import RecordError, read_file
+
+from .checkpoint import load_checkpoint
+from .models import StreamingModel
+
+log = logging.getLogger(__name__)
+
+EXPECTATION_ATOL = 1e-5  # tests/test_bundled_model.py: shipped fp32 file vs eager PyTorch
+
+
+@dataclass
+class ReleasedFiles:
+    onnx: Path
+    onnx_fp16: Path
+    expectation: Path
+    refit_report: dict  # thresholds and rules written into both files (export.refit)
+
+
+def eager_probabilities(model: StreamingModel, fasta: Path) -> Dict[str, List[float]]:
+    """Sigmoid probabilities of every record of ``fasta`` from the PyTorch model, in file order."""
+    expected: Dict[str, List[float]] = {}
+    with torch.no_grad():
+        for record in read_file(fasta):
+            if isinstance(record, RecordError):
+                raise ValueError(record.message)
+            tokens = torch.from_numpy(record.codes.copy())[None]
+            probs = torch.sigmoid(model.predict_logits(tokens, torch.tensor([record.length])))[0]
+            expected[record.id] = [round(float(p), 7) for p in probs]
+    return expected
+
+
+def write_expectation(model: StreamingModel, onnx_path: Path, fasta: Path, out: Path, root: Path) -> Path:
+    """The JSON tests/test_bundled_model.py reads: eager probabilities, and the digest and
+    thresholds of the file as shipped; ``fasta`` is stored relative to ``root``."""
+    import onnx
+
+    metadata = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    result = {
+        "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        "classes": list(model.config.classes),
+        "thresholds": json.loads(metadata["rnaloc.thresholds"]),
+        "fasta": Path(os.path.relpath(fasta.resolve(), root.resolve())).as_posix(),
+        "probabilities": eager_probabilities(model, fasta),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def check_against_runtime(onnx_path: Path, expectation: Path, root: Path) -> float:
+    """Largest difference between the runtime's probabilities and the expectation; raises when
+    it exceeds what the bundled-model test allows (the release would fail CI)."""
+    from rnaloc_infer.api import Predictor
+
+    expected = json.loads(expectation.read_text())
+    predictor = Predictor(onnx_path, device="cpu", threads=1)
+    got = {p.id: [p.probabilities[c] for c in predictor.classes] for p in predictor.predict_fasta(root / expected["fasta"])}
+    diff = max(float(np.abs(np.subtract(got[i], probs)).max()) for i, probs in expected["probabilities"].items())
+    if diff > EXPECTATION_ATOL:
+        raise ValueError(f"{onnx_path}: runtime differs from eager PyTorch by {diff:.2g} (> {EXPECTATION_ATOL})")
+    return diff
+
+
+def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path, fasta: Path, root: Path,
+            train_fasta: Path, valid_fasta: Path, valid_labels: Path) -> ReleasedFiles:
+    """Export ``checkpoint`` as ``models_dir/NAME.onnx`` and ``NAME.fp16.onnx``, refit both files'
+    thresholds (on ``valid_*``) and applicability rules (on ``train_fasta``), record the eager
+    expectation for ``fasta`` and check the fp32 file against it through the runtime."""
+    from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
+    from rnaloc_infer.export.refit import refit_metadata
+
+    model, payload = load_checkpoint(checkpoint)
+    meta = checkpoint_metadata(payload)
+    fp32 = export_onnx(model, models_dir / f"{name}.onnx", **meta)
+    fp16 = export_onnx(model, models_dir / f"{name}.fp16.onnx", precision="fp16", **meta)
+    report = refit_metadata(fp32, valid_fasta, valid_labels, train_fasta, [fp16])
+    write_expectation(model, fp32, fasta, expectation, root)
+    diff = check_against_runtime(fp32, expectation, root)
+    log.info("%s: runtime equals eager PyTorch within %.2g on %s", fp32, diff, fasta)
+    return ReleasedFiles(fp32, fp16, expectation, report)
