@@ -45,19 +45,19 @@ ENSEMBLE_SUFFIX = "+kmer_logreg"
 
 def export_config(name: str, folder: Path) -> Tuple[Path, int]:
     """Random-weight ONNX export of configs/<name>.toml; returns (path, parameter count)."""
-    import dataclasses
-
     import torch
 
     from rnaloc_infer.export.onnx_export import export_onnx
     from rnaloc_infer.training.config import load_config
+    from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
     from rnaloc_infer.training.models import LocalizationModel, count_parameters
 
     torch.manual_seed(0)
     config = load_config(REPO / "configs" / f"{name.removesuffix(ENSEMBLE_SUFFIX)}.toml").model
     if name.endswith(ENSEMBLE_SUFFIX):
-        config = dataclasses.replace(config, linear_ks=[1, 2, 3, 4, 5])
-    model = LocalizationModel(config).eval()
+        model = EnsembleModel(EnsembleConfig(config, linear_ks=[1, 2, 3, 4, 5])).eval()
+    else:
+        model = LocalizationModel(config).eval()
     path = export_onnx(model, folder / f"{name}.onnx", thresholds=[0.5] * len(model.config.classes),
                        train_data_sha256="benchmark")
     return path, count_parameters(model)

@@ -201,8 +201,7 @@ def _fo_pool_patched(reference: bool) -> Iterator[None]:
 
 def load_torch_model(onnx_path: Path, checkpoint: Optional[Path]):
     """The checkpoint's model, else the ONNX metadata's architecture with random weights."""
-    from rnaloc_infer.training.checkpoint import load_checkpoint
-    from rnaloc_infer.training.models import LocalizationModel, ModelConfig
+    from rnaloc_infer.training.checkpoint import load_checkpoint, model_from_config
 
     if checkpoint is not None and checkpoint.is_file():
         model, _ = load_checkpoint(checkpoint)
@@ -210,7 +209,7 @@ def load_torch_model(onnx_path: Path, checkpoint: Optional[Path]):
     import onnx
 
     meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
-    model = LocalizationModel(ModelConfig.from_dict(json.loads(meta["rnaloc.hparams"]))).eval()
+    model = model_from_config(json.loads(meta["rnaloc.hparams"])).eval()
     return model, "random weights, architecture from rnaloc.hparams"
 
 

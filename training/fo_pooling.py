@@ -9,7 +9,7 @@ Three forms of the same recurrence, one per use:
   step is two fused vector ops on contiguous memory and the backward pass is the same
   linear recurrence run in reverse (no autograd graph of T nodes).
 * During ONNX export the autograd function emits a placeholder ``rnaloc::FoPool`` node
-  that :mod:`rnaloc_infer.export` replaces with a standard ONNX ``Scan``.
+  that :mod:`rnaloc_infer.export.scan` replaces with standard ONNX nodes (``If`` + ``Scan``).
 
 Shapes: gates and inputs are channel-major ``(batch, hidden, time)`` like Conv1d
 outputs; the initial state ``c0`` is ``(batch, hidden)``; the result holds every ``c_t``.

@@ -11,9 +11,9 @@ to plain ONNX, so the runtime stays torch-free and the tables travel inside the 
   its k-mer (dna2vec-style, initialised from word2vec vectors, frozen or fine-tuned).
 * :class:`KmerBag` is a global composition feature: the mean over the record of a learned
   vector per k-mer, i.e. a low-rank logistic regression on k-mer frequencies inside the
-  network (the baseline in benchmarks/kmer_baseline.py is the full-rank version).
-* :class:`KmerFrequencyLinear` is that baseline itself, with fixed weights, as an ensemble
-  member (:mod:`.ensemble`).
+  network (the k-mer regression of :mod:`.regression` is the full-rank version).
+* :class:`KmerFrequencyLinear` is that regression itself, with fixed weights, one k of an
+  ensemble's regression member (:class:`.ensemble_model.KmerRegression`).
 
 The carried context stores ``4 - code`` so that the all-zero start state reads as N: the
 first ``k - 1`` positions of a record get k-mers padded on the left with N.
@@ -126,7 +126,7 @@ class KmerBag(nn.Module):
 
 class KmerFrequencyLinear(nn.Module):
     """A linear model on k-mer frequencies, evaluated in the graph: the k-mer baseline's
-    logistic regression (benchmarks/kmer_baseline.py) as an ensemble member.
+    logistic regression (:mod:`.regression`), one k of an ensemble's regression member.
 
     For one k, ``table[i] = [w_c / scale_i for each class c] + [1]`` on N-free k-mers and zero
     rows on k-mers with N or padding, so summing ``table[index]`` over a record gives, per
