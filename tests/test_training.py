@@ -177,3 +177,20 @@ def test_head_features_come_from_whole_records(tiny_data, tmp_path, monkeypatch)
     fit = trainer.fit()
     model, _ = load_checkpoint(fit.out_dir / "best.pt")
     assert model.config.head_features == "coding-v1" and torch.equal(model.feature_mean, trainer.model.feature_mean)
+
+
+def test_config_json_of_older_versions_still_trains(tmp_path):
+    """config.json written before the ensemble moved out of ModelConfig carries its empty fields:
+    accepted; a non-empty one names the command that builds ensembles; typos stay errors."""
+    from rnaloc_infer.training.config import load_config
+
+    old = {"model": {"kind": "lstm", "hidden": 8, "linear_ks": [], "members": [], "features": ""}, "seed": 2}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(old))
+    assert load_config(path).model.hidden == 8
+    path.write_text(json.dumps({"model": {"kind": "lstm", "linear_ks": [1]}}))
+    with pytest.raises(ValueError, match="rnaloc-train ensemble"):
+        load_config(path)
+    path.write_text(json.dumps({"model": {"kind": "lstm", "hiden": 8}}))
+    with pytest.raises(ValueError, match="hiden"):
+        load_config(path)

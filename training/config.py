@@ -90,13 +90,25 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config sections/keys: {sorted(unknown)}")
         return cls(
-            model=ModelConfig(**_known(ModelConfig, data.get("model", {}), "model")),
+            model=ModelConfig(**_known(ModelConfig, _without_retired(data.get("model", {})), "model")),
             data=DataConfig(**_known(DataConfig, data.get("data", {}), "data")),
             optim=OptimConfig(**_known(OptimConfig, data.get("optim", {}), "optim")),
             loss=LossConfig(**_known(LossConfig, data.get("loss", {}), "loss")),
             seed=int(data.get("seed", 0)),
             kmer_vectors=data.get("kmer_vectors"),
         )
+
+
+RETIRED_MODEL_KEYS = ("linear_ks", "members", "features")  # ensemble fields, now EnsembleConfig's
+
+
+def _without_retired(model: dict) -> dict:
+    """Drop the ensemble's fields that config.json files of older versions carry (empty for
+    training); a non-empty one is an error, since only `rnaloc-train ensemble` builds ensembles."""
+    for key in RETIRED_MODEL_KEYS:
+        if model.get(key):
+            raise ValueError(f"[model] {key} describes an ensemble: train the networks, then `rnaloc-train ensemble`")
+    return {k: v for k, v in model.items() if k not in RETIRED_MODEL_KEYS}
 
 
 def _known(cls: type, values: dict, section: str) -> dict[str, Any]:

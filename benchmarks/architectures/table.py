@@ -48,7 +48,7 @@ def load_run(run_dir: Path) -> Dict[str, object]:
 def count_parameters(config: dict) -> int:
     from rnaloc_infer.training.models import LocalizationModel, ModelConfig
 
-    model = LocalizationModel(ModelConfig(**config["model"]))
+    model = LocalizationModel(ModelConfig.from_dict(config["model"]))  # tolerates fields of older versions
     return sum(p.numel() for p in model.parameters())
 
 
