@@ -37,8 +37,10 @@ class _Fp32Pool(nn.Module):
 
 
 def to_half(folded: StreamingModel) -> StreamingModel:
-    """In place on an already folded copy: bodies in fp16; every network's pooling, head and
-    feature statistics, and an ensemble's regression and blend, in fp32."""
+    """In place on an already folded copy: bodies in fp16; every network's pooling and head,
+    and an ensemble's regression and blend, in fp32. The head-feature statistics are cast back
+    to fp32 after the model-wide ``half()``, so their values are fp16-rounded (as in every
+    file shipped so far)."""
     folded.half()
     networks = [folded.network, *folded.members] if isinstance(folded, EnsembleModel) else [folded]
     for network in networks:
