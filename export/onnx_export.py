@@ -1,4 +1,5 @@
-"""Export a network or an ensemble (:class:`~rnaloc_infer.training.models.StreamingModel`) to a self-contained ONNX file (docs/DESIGN.md).
+"""Export a network or an ensemble (:class:`~rnaloc_infer.training.models.StreamingModel`) to
+a self-contained ONNX file (docs/DESIGN.md).
 
 Pipeline: fold weight norm on a copy (fp16: cast it to half, pooling and head kept fp32)
 -> legacy TorchScript-based exporter (``dynamo=False``, so the fo-pooling autograd function
