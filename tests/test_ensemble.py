@@ -277,8 +277,9 @@ def _release_root(tmp_path: Path) -> Path:
 
 
 def test_release_writes_consistent_files(tiny_data, tmp_path):
-    """`rnaloc-train release` on a tiny ensemble: ONNX fp32 + fp16, the expectation the bundled-model
-    test reads (tied to the fp32 file by its digest, reproduced by the runtime), the card's evaluation."""
+    """`rnaloc-train release` on a tiny ensemble: ONNX fp32 + fp16 with refitted thresholds and
+    applicability rules, the expectation the bundled-model test reads (tied to the fp32 file by its
+    digest and thresholds, reproduced by the runtime), the refit report, the card's evaluation."""
     import hashlib
 
     _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
@@ -297,7 +298,13 @@ def test_release_writes_consistent_files(tiny_data, tmp_path):
     onnx_path, fp16_path = root / "rnaloc_infer/models/tiny.onnx", root / "rnaloc_infer/models/tiny.fp16.onnx"
     expected = json.loads((root / "tests/data/tiny_model_expected.json").read_text())
     assert expected["onnx_sha256"] == hashlib.sha256(onnx_path.read_bytes()).hexdigest() == summary["sha256"]["tiny.onnx"]
-    assert expected["fasta"] == "examples/example.fa" and expected["thresholds"] == [0.4] * 6
+    refit = json.loads((root / "benchmarks/results/refit_tiny.json").read_text())
+    assert expected["fasta"] == "examples/example.fa" and summary["refit"].endswith("refit_tiny.json")
+    for path in (onnx_path, fp16_path):  # both files ship the refitted thresholds and rules
+        predictor = Predictor(path, device="cpu", threads=1)
+        np.testing.assert_allclose(predictor.thresholds, expected["thresholds"], atol=1e-12)
+        assert predictor.info.applicability is not None
+    assert [row["threshold"] for row in refit["classes"]] == pytest.approx(expected["thresholds"], abs=1e-4)
     assert list(expected["probabilities"]) == ["a", "b", "c"]
     for path, atol in ((onnx_path, 1e-5), (fp16_path, 2e-3)):
         predictor = Predictor(path, device="cpu", threads=1)
