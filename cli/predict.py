@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 import click
 
 from rnaloc_infer import __version__
+from rnaloc_infer.batching import BatchConfig
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
 from rnaloc_infer.errors import (
     EXIT_BROKEN_PIPE,
@@ -36,7 +37,6 @@ from rnaloc_infer.errors import (
 log = logging.getLogger("rnaloc_infer.cli")
 
 EXIT_INTERNAL = 4
-MAX_ERRORS_SHOWN = 20
 
 EPILOG = """\b
 Output columns: id, length, one probability per class, labels (classes whose
@@ -63,16 +63,18 @@ Help for every error message: docs/TROUBLESHOOTING.md
 
 @dataclass
 class RunOptions:
+    """What one `rnaloc-infer` run does (the command's options; batching defaults are BatchConfig's)."""
+
     inputs: Sequence[str]
     output: Optional[str] = None
     model: str = "default"
     fmt: str = "tsv"
     device: str = "auto"
     threads: Optional[int] = None
-    batch_nt: int = 65_536
-    window_records: int = 20_000
-    window_nt: int = 16_000_000
-    chunk_nt: int = 65_536
+    batch_nt: int = BatchConfig.batch_nt
+    window_records: int = BatchConfig.window_records
+    window_nt: int = BatchConfig.window_nt
+    chunk_nt: int = BatchConfig.chunk_nt
     on_error: str = "fail"
     errors_file: Optional[str] = None
     out_of_range: str = "keep"  # records the model's applicability rules flag: keep | drop | error
@@ -106,17 +108,12 @@ def _configure_logging(quiet: bool, debug: bool) -> None:
 
 def _check_inputs(inputs: Sequence[str]) -> None:
     """Fail before any work when an input is missing, a directory, or unreadable."""
+    from rnaloc_infer.fasta import check_readable
+
     if sum(1 for p in inputs if p == "-") > 1:
         raise InputError("-", "standard input given more than once")
     for path in inputs:
-        if path == "-":
-            continue
-        if os.path.isdir(path):
-            raise InputError(path, "is a directory, not a FASTA file")
-        if not os.path.exists(path):
-            raise InputError(path, "no such file")
-        if not os.access(path, os.R_OK):
-            raise InputError(path, "permission denied")
+        check_readable(path)
 
 
 def _raise_terminated(signum, _frame) -> None:
@@ -128,12 +125,12 @@ def run(options: RunOptions) -> int:
     # Imported here so `rnaloc-infer --help/--version` stays instant.
     from tqdm import tqdm
 
-    from rnaloc_infer.batching import BatchConfig, Scored, predict_stream
+    from rnaloc_infer.batching import Scored, predict_stream
     from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.fasta import RecordError, read_fasta
+    from rnaloc_infer.fasta import read_fasta
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.session import _fp16_sibling
-    from rnaloc_infer.writers import ErrorWriter, ResultWriter, atomic_output, header_comment, refuse_overwrite
+    from rnaloc_infer.writers import ResultWriter, SkipReport, atomic_output, header_comment, log_summary, refuse_overwrite
 
     if options.errors_file and options.on_error == "fail":
         log.warning("--errors-file collects skipped records only with --on-error skip; "
@@ -164,7 +161,7 @@ def run(options: RunOptions) -> int:
     log.debug("model %s: classes %s, thresholds %s, providers %s", model_path, info.classes, info.thresholds, session.providers)
 
     started = time.perf_counter()
-    counts = {"records": 0, "nt": 0, "skipped": 0, "dropped": 0, "flagged": 0, "written": 0}
+    counts = {"records": 0, "nt": 0, "dropped": 0, "flagged": 0, "written": 0}
     bar = tqdm(
         unit="nt", unit_scale=True, desc="predicting", file=sys.stderr, dynamic_ncols=True,
         disable=not options.progress or not sys.stderr.isatty(),
@@ -182,13 +179,12 @@ def run(options: RunOptions) -> int:
         if source is not None:
             stack.callback(source.close)
         out = stack.enter_context(atomic_output(options.output))
-        errors_out = stack.enter_context(atomic_output(options.errors_file)) if options.errors_file else None
+        skipped = SkipReport.to_file(stack, options.errors_file)
         extra_columns = source.columns if source is not None else ()
         writer = ResultWriter(
             out, options.fmt, info.classes, info.thresholds,
             comment=comment, name=options.output or "standard output", extra_columns=extra_columns,
         )
-        error_writer = ErrorWriter(errors_out, name=options.errors_file) if errors_out is not None else None
         stream = predict_stream(source if source is not None else read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
         for item in stream:
             if isinstance(item, Scored) and item.applicability:
@@ -204,34 +200,20 @@ def run(options: RunOptions) -> int:
                 extra = [source.fields[item.id][c] for c in extra_columns] if source is not None else ()
                 writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
                 counts["written"] += 1
-                continue
-            assert isinstance(item, RecordError)
-            counts["skipped"] += 1
-            if counts["skipped"] <= MAX_ERRORS_SHOWN:
-                log.warning("skipped %s", item.message)
-            if error_writer is not None:
-                error_writer.write(item.source, item.number, item.id, item.problem)
+            else:
+                skipped.add(item)
+        counts["skipped"] = skipped.count
         if counts["written"] == 0 and counts["skipped"] + counts["dropped"]:
             raise NoResults(nothing_left_message(counts, options))
         writer.finish()
     bar.close()
-
-    seconds = time.perf_counter() - started
-    if counts["skipped"] > MAX_ERRORS_SHOWN:
-        log.warning("%d records skipped in total (first %d shown%s)", counts["skipped"], MAX_ERRORS_SHOWN,
-                    f"; all in {options.errors_file}" if options.errors_file else "; use --errors-file for all")
-    if counts["records"] == 0 and counts["skipped"] == 0:
-        log.warning("no records found in %s", ", ".join(options.inputs))
+    skipped.finish()
     if counts["flagged"]:
         log.warning("%s of %s records are outside the model's training range (applicability column%s)",
                     f"{counts['flagged']:,}", f"{counts['records']:,}",
                     {"drop": "; dropped", "error": "; reported as errors"}.get(options.out_of_range, ""))
-    skipped = f" ({counts['skipped']:,} skipped)" if counts["skipped"] else ""
-    skipped += f" ({counts['dropped']:,} dropped)" if counts["dropped"] else ""
-    log.info(
-        "%s records%s, %s nt in %.1f s (%s nt/s)",
-        f"{counts['records']:,}", skipped, f"{counts['nt']:,}", seconds, f"{counts['nt'] / max(seconds, 1e-9):,.0f}",
-    )
+    log_summary(counts["records"], counts["nt"], time.perf_counter() - started, options.inputs,
+                skipped=counts["skipped"], dropped=counts["dropped"])
     return EXIT_OK
 
 
@@ -246,6 +228,8 @@ def out_of_range_error(item: "Scored") -> "RecordError":
 
 def nothing_left_message(counts: dict, options: RunOptions) -> str:
     """Why a run produced no row at all, for the NoResults error (exit 5)."""
+    from rnaloc_infer.writers import MAX_ERRORS_SHOWN
+
     parts = []
     if counts["skipped"]:
         parts.append(f"{counts['skipped']:,} skipped as bad records"

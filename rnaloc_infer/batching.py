@@ -17,13 +17,13 @@ Why this shape:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
+if TYPE_CHECKING:  # imported where used: `rnaloc-infer --help` reads BatchConfig without numpy or ORT
+    import numpy as np
 
-from .alphabet import pad_batch
-from .fasta import Record, RecordError
-from .session import ModelSession
+    from .fasta import Record, RecordError
+    from .session import ModelSession
 
 ON_ERROR = ("fail", "skip")
 
@@ -57,34 +57,41 @@ class Scored:
     applicability: Optional[Tuple[str, ...]] = None
 
 
-Item = Union[Record, RecordError]
+Item = Union["Record", "RecordError"]
 Progress = Callable[[int, int], None]  # (records finished, nucleotides finished)
 
 
-def plan_batches(lengths: Sequence[int], batch_nt: int) -> List[List[int]]:
+def plan_batches(lengths: Sequence[int], budget: int, order: Optional[Iterable[int]] = None) -> List[List[int]]:
     """Group indices into batches of similar length under a padded-token budget.
 
-    Longest first, greedy: a batch grows while (size + 1) x its first (= longest) length
-    stays within ``batch_nt``. A record longer than the budget gets a batch of its own.
-    Sorting is stable, so equal lengths keep input order.
+    The one batch planner of the project (the runtime's windows and training's length
+    buckets): indices are taken in ``order`` (default: longest first, stable, so equal
+    lengths keep input order) and a batch grows while (size + 1) x its longest member stays
+    within ``budget``. A record longer than the budget gets a batch of its own. Pass an
+    ``order`` sorted by length (either direction) to keep batch members alike in length.
     """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    if order is None:
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: List[List[int]] = []
     current: List[int] = []
     width = 0
     for index in order:
-        if current and (len(current) + 1) * width > batch_nt:
+        length = max(1, int(lengths[index]))
+        if current and (len(current) + 1) * max(width, length) > budget:
             batches.append(current)
             current = []
-        if not current:
-            width = max(1, lengths[index])
+            width = 0
         current.append(index)
+        width = max(width, length)
     if current:
         batches.append(current)
     return batches
 
 
 def _score_window(window: List[Item], session: ModelSession, config: BatchConfig, progress: Optional[Progress]) -> Iterator[Item]:
+    from .alphabet import pad_batch
+    from .fasta import Record
+
     probs: List[Optional[np.ndarray]] = [None] * len(window)
     short = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length <= config.chunk_nt]
     long = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length > config.chunk_nt]
@@ -125,6 +132,8 @@ def predict_stream(
     RecordError items through in their input position, so every record comes out either as
     a Scored or as a RecordError.
     """
+    from .fasta import RecordError
+
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     window: List[Item] = []

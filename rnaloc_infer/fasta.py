@@ -24,7 +24,7 @@ pyfastx 2.3 ``Fasta(build_index=False)``  236 Mnt/s   16 Mnt/s        16 Mnt/s
   every error. The model itself runs at well under 1 Mnt/s per CPU core, so reading is
   never the bottleneck.
 
-``xopen`` (already a dnaio dependency) detects gzip/bgzip/bz2/xz/zstd by content and
+``xopen`` (the one reading dependency) detects gzip/bgzip/bz2/xz/zstd by content and
 reads "-" as standard input; ``threads=0`` keeps decompression in-process so a truncated
 archive raises here (``EOFError``) rather than in a helper process.
 """
@@ -37,8 +37,7 @@ import lzma
 import os
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Optional, Union
+from typing import BinaryIO, Iterable, Iterator, Union
 
 import numpy as np
 from xopen import xopen
@@ -134,15 +133,28 @@ def _display_name(path: PathLike) -> str:
     return "<stdin>" if text == STDIN else text
 
 
+def check_readable(path: PathLike) -> None:
+    """Raise the one-line InputError for an input that is missing, a directory or unreadable.
+
+    The CLI calls it for every input before loading the model, so a typo in the last of
+    several files fails at once rather than after the others were predicted.
+    """
+    text = os.fspath(path)
+    if text == STDIN:
+        return
+    if os.path.isdir(text):
+        raise InputError(text, "is a directory, not a FASTA file")
+    if not os.path.exists(text):
+        raise InputError(text, "no such file")
+    if not os.access(text, os.R_OK):
+        raise InputError(text, "permission denied")
+
+
 def _open(path: PathLike) -> BinaryIO:
     """Open a path (or "-") for binary reading, mapping OS errors to one-line InputErrors."""
     name = _display_name(path)
     text = os.fspath(path)
-    if text != STDIN:
-        if os.path.isdir(text):
-            raise InputError(name, "is a directory, not a FASTA file")
-        if not os.path.exists(text):
-            raise InputError(name, "no such file")
+    check_readable(text)
     try:
         return xopen(text, "rb", threads=0)
     except PermissionError:
@@ -313,36 +325,39 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
         fh.close()
 
 
-def read_fasta(paths: Union[PathLike, Iterable[PathLike]], *, warn_duplicates: bool = True) -> Iterator[Union[Record, RecordError]]:
-    """Records of several files in order; duplicate ids are allowed but logged as warnings.
+class DuplicateIds:
+    """Warns about repeated record ids: kept (rows follow input order), but worth a look.
 
-    Duplicates are kept (rows stay in input order, so they remain distinguishable); the
-    check remembers at most MAX_TRACKED_IDS ids to keep memory bounded.
+    Why a class: the local reader and the Ray engine's ordered writer (which sees records
+    read by many workers) report duplicates the same way. Remembers at most
+    MAX_TRACKED_IDS ids, so memory stays bounded on huge inputs.
     """
+
+    def __init__(self) -> None:
+        self._seen: set = set()
+        self.count = 0
+
+    def check(self, record_id: str, source: str, number: int) -> None:
+        if record_id in self._seen:
+            self.count += 1
+            if self.count <= MAX_DUPLICATE_WARNINGS:
+                log.warning("%s: record %r (#%d): duplicate id (kept; rows follow input order)", source, record_id, number)
+        elif len(self._seen) < MAX_TRACKED_IDS:
+            self._seen.add(record_id)
+
+    def finish(self) -> None:
+        if self.count > MAX_DUPLICATE_WARNINGS:
+            log.warning("%d duplicate ids in total (only the first %d shown)", self.count, MAX_DUPLICATE_WARNINGS)
+
+
+def read_fasta(paths: Union[PathLike, Iterable[PathLike]], *, warn_duplicates: bool = True) -> Iterator[Union[Record, RecordError]]:
+    """Records of several files in order; duplicate ids are allowed but logged as warnings (:class:`DuplicateIds`)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    seen: set = set()
-    duplicates = 0
+    duplicates = DuplicateIds()
     for path in paths:
         for item in read_file(path):
             if warn_duplicates and isinstance(item, Record):
-                if item.id in seen:
-                    duplicates += 1
-                    if duplicates <= MAX_DUPLICATE_WARNINGS:
-                        log.warning("%s: record %r (#%d): duplicate id (kept; rows follow input order)", item.source, item.id, item.number)
-                elif len(seen) < MAX_TRACKED_IDS:
-                    seen.add(item.id)
+                duplicates.check(item.id, item.source, item.number)
             yield item
-    if duplicates > MAX_DUPLICATE_WARNINGS:
-        log.warning("%d duplicate ids in total (only the first %d shown)", duplicates, MAX_DUPLICATE_WARNINGS)
-
-
-def count_input_bytes(paths: Iterable[PathLike]) -> Optional[int]:
-    """Total on-disk size (for progress estimates); None when any input is stdin or missing."""
-    total = 0
-    for path in paths:
-        text = os.fspath(path)
-        if text == STDIN or not Path(text).is_file():
-            return None
-        total += Path(text).stat().st_size
-    return total
+    duplicates.finish()

@@ -18,6 +18,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import stat
 import sys
@@ -29,10 +30,14 @@ import numpy as np
 
 from .applicability import flag_text
 from .errors import OutputError, OverwriteError, output_error
+from .fasta import RecordError
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("tsv", "csv", "jsonl")
 NO_LABEL = "-"
 PROB_DECIMALS = 4
+MAX_ERRORS_SHOWN = 20  # skipped records named one by one on stderr; the rest only in the errors file
 
 
 def predicted_labels(probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[str]:
@@ -245,6 +250,50 @@ class ErrorWriter:
         except OSError as exc:
             raise output_error(self._name, exc) from None
 
-    def write(self, source: str, number: int, record_id: str, problem: str) -> None:
-        fields = [source, str(number), record_id or "-", problem]
+    def write(self, error: RecordError) -> None:
+        fields = [error.source, str(error.number), error.id or "-", error.problem]
         self._write("\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields) + "\n")
+
+
+class SkipReport:
+    """Records skipped with ``--on-error skip``: counted, the first few logged, all in the errors file.
+
+    Why one class: the local run and the Ray engine must report bad records identically
+    (same warnings, same errors file), whichever process found them.
+    """
+
+    def __init__(self, errors: Optional[ErrorWriter] = None, *, errors_file: Optional[str] = None):
+        self._errors = errors
+        self._errors_file = errors_file
+        self.count = 0
+
+    @classmethod
+    def to_file(cls, stack: contextlib.ExitStack, errors_file: Optional[str]) -> "SkipReport":
+        """A report whose errors file (when one is named) appears atomically as ``stack`` closes."""
+        if not errors_file:
+            return cls()
+        stream = stack.enter_context(atomic_output(errors_file))
+        return cls(ErrorWriter(stream, name=errors_file), errors_file=errors_file)
+
+    def add(self, error: RecordError) -> None:
+        self.count += 1
+        if self.count <= MAX_ERRORS_SHOWN:
+            log.warning("skipped %s", error.message)
+        if self._errors is not None:
+            self._errors.write(error)
+
+    def finish(self) -> None:
+        """Log how many were skipped when more than the ones named one by one."""
+        if self.count > MAX_ERRORS_SHOWN:
+            log.warning("%d records skipped in total (first %d shown%s)", self.count, MAX_ERRORS_SHOWN,
+                        f"; all in {self._errors_file}" if self._errors_file else "; use --errors-file for all")
+
+
+def log_summary(records: int, nt: int, seconds: float, inputs: Sequence[str], *, skipped: int = 0, dropped: int = 0,
+                where: str = "") -> None:
+    """The closing lines of a run on stderr (local and Ray alike): a warning for empty input, then the rate."""
+    if records == 0 and skipped == 0:
+        log.warning("no records found in %s", ", ".join(inputs))
+    left_out = (f" ({skipped:,} skipped)" if skipped else "") + (f" ({dropped:,} dropped)" if dropped else "")
+    log.info("%s records%s, %s nt in %.1f s (%s nt/s)%s", f"{records:,}", left_out, f"{nt:,}", seconds,
+             f"{nt / max(seconds, 1e-9):,.0f}", where)

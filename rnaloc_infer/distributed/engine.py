@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from ..batching import BatchConfig, predict_stream
+from ..batching import ON_ERROR, BatchConfig, predict_stream
 from ..errors import EXIT_USAGE, InputError, NoResults, OutputError, RnalocError
-from ..fasta import MAX_DUPLICATE_WARNINGS, MAX_TRACKED_IDS, RecordError
+from ..fasta import DuplicateIds, RecordError
 from .shards import SHARD_BYTES, Shard, plan_shards, read_shard
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ PathArg = Union[str, "os.PathLike[str]"]
 INSTALL_HINT = "pip install 'rnaloc-infer[ray]'"
 BLOCK_RECORDS = 2_000  # records per block: the unit of work an actor scores at once ...
 BLOCK_NT = 4_000_000  # ... and its nucleotide cap (bounded memory per block)
-MAX_ERRORS_SHOWN = 20
 
 
 class RayNotInstalled(RnalocError, ImportError):
@@ -216,20 +215,19 @@ def _write_ordered(
     on_error: str,
     errors_file: Optional[str],
 ) -> Dict[str, int]:
-    """Stream result blocks (already in input order) into the runtime's writers."""
+    """Stream result blocks (already in input order) into the runtime's writers and reports."""
     from .arrow_blocks import iter_results
-    from ..writers import ErrorWriter, ResultWriter, atomic_output
+    from ..writers import ResultWriter, SkipReport, atomic_output
 
-    counts = {"records": 0, "nt": 0, "skipped": 0, "duplicates": 0}
-    seen: set = set()
+    counts = {"records": 0, "nt": 0}
+    duplicates = DuplicateIds()
     last = (-1, 0)
     with contextlib.ExitStack() as stack:
         writer = None
         if merge:
             out = stack.enter_context(atomic_output(output))
             writer = ResultWriter(out, fmt, classes, thresholds, comment=comment, name=output or "standard output")
-        errors_out = stack.enter_context(atomic_output(errors_file)) if errors_file else None
-        error_writer = ErrorWriter(errors_out, name=errors_file) if errors_out is not None else None
+        skipped = SkipReport.to_file(stack, errors_file)
         for table in tables:
             for file_index, item in iter_results(table, classes):
                 key = (file_index, item.number)
@@ -239,31 +237,20 @@ def _write_ordered(
                 if isinstance(item, RecordError):
                     if on_error == "fail":
                         raise item.to_exception()
-                    counts["skipped"] += 1
-                    if counts["skipped"] <= MAX_ERRORS_SHOWN:
-                        log.warning("skipped %s", item.message)
-                    if error_writer is not None:
-                        error_writer.write(item.source, item.number, item.id, item.problem)
+                    skipped.add(item)
                     continue
-                if item.id in seen:
-                    counts["duplicates"] += 1
-                    if counts["duplicates"] <= MAX_DUPLICATE_WARNINGS:
-                        log.warning("%s: record %r (#%d): duplicate id (kept; rows follow input order)", item.source, item.id, item.number)
-                elif len(seen) < MAX_TRACKED_IDS:
-                    seen.add(item.id)
+                duplicates.check(item.id, item.source, item.number)
                 counts["records"] += 1
                 counts["nt"] += item.length
                 if writer is not None:
                     writer.write(item.id, item.length, item.probs, applicability=item.applicability)
-        if counts["records"] == 0 and counts["skipped"]:
-            raise NoResults(f"no results: all {counts['skipped']:,} records were skipped as bad records; no output written")
+        if counts["records"] == 0 and skipped.count:
+            raise NoResults(f"no results: all {skipped.count:,} records were skipped as bad records; no output written")
         if writer is not None:
             writer.finish()
-    if counts["duplicates"] > MAX_DUPLICATE_WARNINGS:
-        log.warning("%d duplicate ids in total (only the first %d shown)", counts["duplicates"], MAX_DUPLICATE_WARNINGS)
-    if counts["skipped"] > MAX_ERRORS_SHOWN:
-        log.warning("%d records skipped in total (first %d shown%s)", counts["skipped"], MAX_ERRORS_SHOWN,
-                    f"; all in {errors_file}" if errors_file else "; use errors_file for all")
+    duplicates.finish()
+    skipped.finish()
+    counts["skipped"] = skipped.count
     return counts
 
 
@@ -319,12 +306,12 @@ def predict_distributed(
     from .. import __version__
     from ..bundled import resolve_model
     from ..session import ModelSession
-    from ..writers import FORMATS, header_comment
+    from ..writers import FORMATS, header_comment, log_summary
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
-    if on_error not in ("fail", "skip"):
-        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if not merge and shard_dir is None:
         raise ValueError("merge=False needs shard_dir (otherwise nothing would be written)")
     if num_gpus_per_worker < 0 or threads_per_worker < 1 or (num_workers is not None and num_workers < 1):
@@ -359,13 +346,9 @@ def predict_distributed(
                           num_gpus_per_worker=num_gpus_per_worker, threads_per_worker=threads_per_worker, batch_nt=batch_nt,
                           chunk_nt=chunk_nt, block_records=block_records, block_nt=block_nt, shard_dir=shard_dir, progress=progress)
     seconds = time.perf_counter() - started
-    if counts["records"] == 0 and counts["skipped"] == 0:
-        log.warning("no records found in %s", ", ".join(paths))
     summary = DistributedSummary(counts["records"], counts["skipped"], counts["nt"], seconds, len(shards), workers,
                                  output if merge else None, shard_dir)
-    log.info("%s records%s, %s nt in %.1f s (%s nt/s) on %d Ray worker(s)", f"{summary.records:,}",
-             f" ({summary.skipped:,} skipped)" if summary.skipped else "", f"{summary.nt:,}", seconds,
-             f"{summary.nt_per_s:,.0f}", workers)
+    log_summary(summary.records, summary.nt, seconds, paths, skipped=summary.skipped, where=f" on {workers} Ray worker(s)")
     return summary
 
 
