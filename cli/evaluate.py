@@ -10,76 +10,52 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional
 
 import click
 import numpy as np
 
+if TYPE_CHECKING:
+    from rnaloc_infer.fasta import Record
+
 log = logging.getLogger(__name__)
 
 
-def _read_fasta(path: Path) -> Tuple[List[str], List[str]]:
-    """(ids, sequences) of a FASTA file; a bad record is an error (evaluation needs them all)."""
-    from rnaloc_infer.alphabet import ALPHABET
-    from rnaloc_infer.fasta import Record, read_fasta
+def _read_records(path: Path) -> List[Record]:
+    """The records of a FASTA file, read as `rnaloc-infer` reads them; a bad record is an error
+    (every record needs a score for the figures to describe the whole set)."""
+    from rnaloc_infer.fasta import RecordError, read_fasta
 
-    letters = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
-    ids: List[str] = []
-    seqs: List[str] = []
-    for item in read_fasta(path, warn_duplicates=False):
-        if not isinstance(item, Record):
+    records = []
+    for item in read_fasta(path, warn_duplicates=False):  # duplicates: match_labels names them
+        if isinstance(item, RecordError):
             raise item.to_exception()
-        ids.append(item.id)
-        # Codes back to letters: every non-ACGT letter is already N, so the model sees the same input.
-        seqs.append(letters[item.codes].tobytes().decode("ascii"))
-    return ids, seqs
-
-
-def _model_classes_thresholds(predictor: object) -> Tuple[List[str], List[float]]:
-    """Classes and thresholds from the loaded model's metadata (docs/DESIGN.md).
-
-    Looks on the predictor itself, then on its ``info`` (a session ``ModelInfo``) and its
-    ``session.info``, then in a ``metadata`` dict, so it does not depend on which of these
-    the API exposes.
-    """
-    holders = [predictor, getattr(predictor, "info", None), getattr(predictor, "session", None)]
-    holders.append(getattr(holders[-1], "info", None))
-    classes = thresholds = None
-    for holder in holders:
-        if holder is None:
-            continue
-        meta = getattr(holder, "metadata", None)
-        meta = meta if isinstance(meta, dict) else {}
-        if classes is None:
-            classes = getattr(holder, "classes", None) or meta.get("classes")
-        if thresholds is None:
-            thresholds = getattr(holder, "thresholds", None) or meta.get("thresholds")
-    if classes is None:
-        raise click.ClickException("the model does not report its classes (rnaloc.classes metadata)")
-    classes = list(classes)
-    thresholds = [0.5] * len(classes) if thresholds is None else [float(t) for t in thresholds]
-    if len(thresholds) != len(classes):
-        raise click.ClickException(f"the model has {len(thresholds)} thresholds for {len(classes)} classes")
-    return classes, thresholds
+        records.append(item)
+    return records
 
 
 def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thresholds_mode: str = "model",
                    plots: bool = True, threads: Optional[int] = None, device: str = "auto"):
-    """Predict, match labels, compute and write the table (and figures); returns the MetricsTable."""
+    """Predict, match labels, compute and write the table (and figures); returns the MetricsTable.
+
+    Labels are matched before the model runs, so a wrong labels file fails in seconds; the
+    records are then scored as read, exactly as `rnaloc-infer` scores them (same reader,
+    batching and session).
+    """
     from rnaloc_infer.api import Predictor
-    from rnaloc_infer.evaluation.report import compute_table, match_labels, read_labels, tuned_thresholds, write_tsv
+    from rnaloc_infer.evaluation.labels import match_labels, read_labels
+    from rnaloc_infer.evaluation.metrics import tune_thresholds
+    from rnaloc_infer.evaluation.report import compute_table, write_tsv
 
     predictor = Predictor(model=model, device=device, threads=threads)
-    classes, thresholds = _model_classes_thresholds(predictor)
+    classes, thresholds = list(predictor.classes), list(predictor.thresholds)
     labels = read_labels(labels_tsv, classes)
-    ids, seqs = _read_fasta(fasta)
-    y = match_labels(ids, labels, pred_source=str(fasta), label_source=str(labels_tsv))
-    log.info("predicting %d records with %s", len(ids), model)
-    scores = np.asarray(predictor.predict(seqs), dtype=np.float64)
-    if scores.shape != y.shape:
-        raise click.ClickException(f"model returned scores of shape {scores.shape}, expected {y.shape}")
+    records = _read_records(fasta)
+    y = match_labels([r.id for r in records], labels, pred_source=str(fasta), label_source=str(labels_tsv))
+    log.info("predicting %d records with %s", len(records), model)
+    scores = np.asarray(predictor.predict_records(records), dtype=np.float64)
     if thresholds_mode == "tuned":
-        thresholds = tuned_thresholds(y, scores)
+        thresholds = tune_thresholds(y, scores)
         log.warning("thresholds tuned on this very set: MCC/F1 are optimistic")
     table = compute_table(y, scores, classes, thresholds)
     write_tsv(table, out_dir / "metrics.tsv")

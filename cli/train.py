@@ -16,14 +16,15 @@ from rnaloc_infer.cli.overwrite import refuse
 
 
 def one_line_errors(command: Callable) -> Callable:
-    """Bad configs, data files and artefacts raise ValueError with a message that names the
-    file: show that line (exit 1), not a traceback."""
+    """Bad configs, data files and artefacts raise ValueError (or, from the runtime's readers,
+    an RnalocError) with a message that names the file: show that line (exit 1), not a traceback."""
+    from rnaloc_infer.errors import RnalocError
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except ValueError as exc:
+        except (ValueError, RnalocError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper

@@ -94,7 +94,16 @@ class Predictor:
                     raise ValueError(f"sequence {index}: empty sequence")
                 yield Record(str(index), str(index), codes, "<sequences>", index + 1, count_ambiguous(sequence))
 
-        rows: List[np.ndarray] = [s.probs for s in predict_stream(records(), self.session, self.config)]  # type: ignore[union-attr]
+        return self.predict_records(records())
+
+    def predict_records(self, records: Iterable[Record]) -> np.ndarray:
+        """Probabilities (n, n_classes) for records already read (:func:`~rnaloc_infer.fasta.read_fasta`), in input order.
+
+        Why: a caller that must see the records before scoring them (``rnaloc-train
+        evaluate`` matches their ids to labels first) scores them here as read, with the
+        same batching as ``rnaloc-infer``, instead of turning codes back into letters.
+        """
+        rows: List[np.ndarray] = [s.probs for s in predict_stream(records, self.session, self.config)]  # type: ignore[union-attr]
         if not rows:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return np.stack(rows).astype(np.float32, copy=False)

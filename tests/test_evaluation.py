@@ -11,9 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from rnaloc_infer.evaluation import report as evaluation
+from rnaloc_infer.evaluation import metrics, report
 from rnaloc_infer.errors import InputError
-from rnaloc_infer.evaluation.report import LabelMatchError, compute_table, match_labels, read_labels, write_tsv
+from rnaloc_infer.evaluation.labels import LabelMatchError, match_labels, read_labels
+from rnaloc_infer.evaluation.report import compute_table, write_tsv
 
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
 
@@ -125,7 +126,7 @@ def test_tuned_thresholds_do_not_lower_mcc():
     # n = 1000: every class has >= 100 positives and negatives, so the policy takes the MCC optimum
     y, s = _synthetic(2, n=1000)
     at_half = compute_table(y, s, CLASSES)
-    tuned = compute_table(y, s, CLASSES, evaluation.tuned_thresholds(y, s))
+    tuned = compute_table(y, s, CLASSES, metrics.tune_thresholds(y, s))
     assert all(t >= h - 1e-12 for t, h in zip(tuned.mcc, at_half.mcc))
 
 
@@ -134,11 +135,11 @@ def test_curve_points_integrate_to_auroc():
 
     y, s = _synthetic(3)
     for j in range(len(CLASSES)):
-        fpr, tpr = evaluation.roc_points(y[:, j], s[:, j])
+        fpr, tpr = metrics.roc_points(y[:, j], s[:, j])
         assert fpr[0] == 0 and tpr[0] == 0 and fpr[-1] == pytest.approx(1) and tpr[-1] == pytest.approx(1)
         area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
         assert area == pytest.approx(roc_auc_score(y[:, j], s[:, j]), abs=1e-10)
-        recall, precision = evaluation.pr_points(y[:, j], s[:, j])
+        recall, precision = metrics.pr_points(y[:, j], s[:, j])
         assert recall[-1] == pytest.approx(1) and precision[-1] == pytest.approx(y[:, j].mean())
 
 
@@ -151,7 +152,7 @@ def test_write_tsv_round_trips(tmp_path):
     path = write_tsv(table, tmp_path / "sub" / "metrics.tsv")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(rows[0]) == list(evaluation.COLUMNS)
+    assert list(rows[0]) == list(report.COLUMNS)
     assert [r["class"] for r in rows] == CLASSES + ["macro"]
     for j, row in enumerate(rows[:-1]):
         assert int(row["n"]) == len(y) and int(row["n_pos"]) == y[:, j].sum()
@@ -165,7 +166,7 @@ def test_write_tsv_round_trips(tmp_path):
 
 def test_format_table_lists_every_class_and_macro():
     y, s = _synthetic(5)
-    text = evaluation.format_table(compute_table(y, s, CLASSES))
+    text = report.format_table(compute_table(y, s, CLASSES))
     lines = text.splitlines()
     assert lines[0].split()[:2] == ["class", "n_pos"]
     for cls in CLASSES + ["macro"]:
@@ -302,8 +303,8 @@ class _StubPredictor:
     def __init__(self, model="default", **_):
         self.model = model
 
-    def predict(self, sequences):
-        gc = np.array([(s.count("G") + s.count("C")) / max(len(s), 1) for s in sequences])
+    def predict_records(self, records):
+        gc = np.array([np.isin(r.codes, (1, 2)).mean() for r in records])  # codes: C=1, G=2
         return np.repeat(gc[:, None], len(CLASSES), axis=1).astype(np.float32)
 
 

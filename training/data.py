@@ -3,12 +3,14 @@
 Why token-budget batching: transcript lengths span two orders of magnitude (≈200 nt to
 >100 knt), so a fixed batch size either wastes most of the compute on padding or runs
 out of memory on the long tail. Grouping records of similar length and capping
-``max_len_in_batch × batch_size`` keeps every step roughly the same cost.
+``max_len_in_batch × batch_size`` keeps every step roughly the same cost. The reader, the
+label reader and the batch planner are the runtime's own (``rnaloc_infer.fasta``,
+``rnaloc_infer.evaluation.labels``, ``rnaloc_infer.batching.plan_batches``), so training
+sees the inputs exactly as inference and evaluation do.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import os
@@ -19,6 +21,8 @@ from typing import Iterator, List, Optional, Sequence
 import numpy as np
 
 from rnaloc_infer.alphabet import pad_batch
+from rnaloc_infer.batching import plan_batches
+from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.fasta import RecordError, read_file
 
 log = logging.getLogger(__name__)
@@ -49,11 +53,6 @@ class SequenceSet:
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(c) for c in self.codes), dtype=np.int64, count=len(self.codes))
 
-    def subset(self, index: Sequence[int]) -> "SequenceSet":
-        return SequenceSet(
-            [self.ids[i] for i in index], [self.codes[i] for i in index], self.labels[list(index)], self.classes
-        )
-
 
 def split_paths(data_dir: str | Path, split: str, prefix: str = "dm3loc") -> tuple[Path, Path]:
     """(FASTA, labels TSV) paths of one split, e.g. ``dm3loc_train.fa.gz`` and ``dm3loc_train_labels.tsv``."""
@@ -61,35 +60,18 @@ def split_paths(data_dir: str | Path, split: str, prefix: str = "dm3loc") -> tup
     return data_dir / f"{prefix}_{split}.fa.gz", data_dir / f"{prefix}_{split}_labels.tsv"
 
 
-def read_labels(path: str | Path, classes: Sequence[str]) -> dict[str, np.ndarray]:
-    """Map record id -> float32 label vector in ``classes`` order (columns found by name)."""
-    labels: dict[str, np.ndarray] = {}
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [c for c in ("id", *classes) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing label columns {missing}")
-        for row in reader:
-            labels[row["id"]] = np.array([float(row[c]) for c in classes], dtype=np.float32)
-    return labels
-
-
 def read_split(fasta: str | Path, labels_tsv: str | Path, classes: Sequence[str]) -> SequenceSet:
-    """Read and encode one split; every FASTA record must have a label row (id = first header word)."""
+    """Read and encode one split; FASTA records and label rows must cover the same ids (id = first header word)."""
     labels = read_labels(labels_tsv, classes)
     ids: List[str] = []
     codes: List[np.ndarray] = []
-    rows: List[np.ndarray] = []
     # The runtime's reader: training sees exactly the normalisation that inference applies.
     for record in read_file(fasta):
         if isinstance(record, RecordError):
-            raise ValueError(record.message)
-        if record.id not in labels:
-            raise ValueError(f"{fasta}: record {record.id!r} has no row in {labels_tsv}")
+            raise record.to_exception()
         ids.append(record.id)
         codes.append(record.codes)
-        rows.append(labels[record.id])
-    label_matrix = np.stack(rows) if rows else np.zeros((0, len(classes)), dtype=np.float32)
+    label_matrix = match_labels(ids, labels, pred_source=str(fasta), label_source=str(labels_tsv)).astype(np.float32)
     log.info("read %d records (%d nt) from %s", len(ids), sum(len(c) for c in codes), fasta)
     return SequenceSet(ids, codes, label_matrix, list(classes))
 
@@ -131,25 +113,18 @@ def token_budget_batches(
     """Group record indices into batches with ``max(len) × size <= token_budget``.
 
     With an ``rng`` (training): shuffle, cut into pools of ``pool_size`` records, sort
-    each pool by length and fill batches greedily, then shuffle the batch order, so
-    batches differ from epoch to epoch but stay length-homogeneous. Without (evaluation):
-    one pool in length order. A single record longer than the budget forms its own batch.
-    Every index appears in exactly one batch.
+    each pool by length and let the runtime's planner fill batches greedily, then shuffle the
+    batch order, so batches differ from epoch to epoch but stay length-homogeneous. Without
+    (evaluation): one pool in length order. A single record longer than the budget forms its
+    own batch. Every index appears in exactly one batch.
     """
     n = len(lengths)
     order = rng.permutation(n) if rng is not None else np.arange(n)
     pools = [order[i : i + pool_size] for i in range(0, n, pool_size)] if rng is not None else [order]
     batches: List[np.ndarray] = []
     for pool in pools:
-        pool = pool[np.argsort(lengths[pool], kind="stable")]
-        start = 0
-        while start < len(pool):
-            stop = start + 1
-            # Sorted ascending, so the newest record is the longest: cost = len(new) * count.
-            while stop < len(pool) and int(lengths[pool[stop]]) * (stop - start + 1) <= token_budget:
-                stop += 1
-            batches.append(pool[start:stop])
-            start = stop
+        ascending = pool[np.argsort(lengths[pool], kind="stable")]
+        batches.extend(np.asarray(batch, dtype=np.int64) for batch in plan_batches(lengths, token_budget, ascending.tolist()))
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches

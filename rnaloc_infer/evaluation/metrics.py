@@ -46,14 +46,33 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _desc_counts(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct thresholds (descending) with cumulative TP and FP at ``score >= threshold``."""
+    """Distinct thresholds (descending) with cumulative TP and FP at ``score >= threshold``.
+
+    The one counting routine behind AUPRC, threshold tuning and the ROC / PR curves.
+    """
     order = np.argsort(-s, kind="mergesort")
     s_sorted = s[order]
     y_sorted = y[order]
-    last_of_group = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]
+    last_of_group = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1] if y.size else np.zeros(0, dtype=np.int64)
     tps = np.cumsum(y_sorted)[last_of_group].astype(np.float64)
     fps = (last_of_group + 1) - tps
     return s_sorted[last_of_group], tps, fps
+
+
+def roc_points(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate) at every distinct threshold, from (0, 0)."""
+    y, s = _check(y_true, scores)
+    _, tps, fps = _desc_counts(y, s)
+    n_pos, n_neg = max(int(y.sum()), 1), max(int((~y).sum()), 1)
+    return np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos]
+
+
+def pr_points(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) at every distinct threshold, highest threshold first."""
+    y, s = _check(y_true, scores)
+    _, tps, fps = _desc_counts(y, s)
+    n_pos = max(int(y.sum()), 1)
+    return tps / n_pos, tps / np.maximum(tps + fps, 1)
 
 
 def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -14,7 +14,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rnaloc_infer.evaluation.report import MetricsTable, pr_points, roc_points
+from rnaloc_infer.evaluation.metrics import pr_points, roc_points
+from rnaloc_infer.evaluation.report import MetricsTable
 
 log = logging.getLogger(__name__)
 
