@@ -158,6 +158,19 @@ def _fp16_sibling(path: Path) -> Optional[Path]:
     return candidate if candidate is not None and candidate.is_file() else None
 
 
+def _model_file(path: Path, fp16_sibling: bool) -> Path:
+    """The file to load: ``path``, or its half-precision sibling when asked for and present."""
+    sibling = _fp16_sibling(path) if fp16_sibling else None
+    if sibling is not None:
+        log.info("using half-precision model %s on CUDA", sibling)
+        return sibling
+    if path.is_dir():
+        raise _fail(path, "is a directory, not an .onnx file")
+    if not path.is_file():
+        raise _fail(path, "no such file")
+    return path
+
+
 DEFAULT_THREADS = 1  # intra-op threads when none are asked for (measured: docs/PERFORMANCE.md, "Throughput")
 
 
@@ -205,31 +218,26 @@ class ModelSession:
         prefer_fp16: bool = True,
         io_binding: Optional[bool] = None,
     ):
-        path = original = Path(path)
-        providers = choose_providers(device)
-        on_cuda = providers[0] == "CUDAExecutionProvider"
-        if on_cuda and prefer_fp16:
-            sibling = _fp16_sibling(path)
-            if sibling is not None:
-                log.info("using half-precision model %s on CUDA", sibling)
-                path = sibling
-        if path.is_dir():
-            raise _fail(path, "is a directory, not an .onnx file")
-        if not path.is_file():
-            raise _fail(path, "no such file")
+        original = Path(path)
         options = session_options(threads)
-        try:
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
-            if device == "auto" and on_cuda:
-                # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".
-                log.warning("CUDA unavailable (%s); using the CPU", _first_line(exc)[:200])
-                self.__init__(original, device="cpu", threads=threads, prefer_fp16=False, io_binding=io_binding)
-                return
-            first = _first_line(exc)
-            if on_cuda:
-                raise _fail(path, f"cannot start it on CUDA (try --device cpu): {first[:300]}") from None
-            raise _fail(path, f"cannot load ONNX model (corrupt or not an ONNX file?): {first[:300]}") from None
+        attempts = [(choose_providers(device), prefer_fp16)]
+        if device == "auto" and attempts[0][0][0] == "CUDAExecutionProvider":
+            # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".
+            attempts.append((["CPUExecutionProvider"], False))
+        for attempt, (providers, fp16) in enumerate(attempts, start=1):
+            on_cuda = providers[0] == "CUDAExecutionProvider"
+            path = _model_file(original, fp16_sibling=on_cuda and fp16)
+            try:
+                self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+                break
+            except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
+                first = _first_line(exc)
+                if attempt < len(attempts):
+                    log.warning("CUDA unavailable (%s); using the CPU", first[:200])
+                elif on_cuda:
+                    raise _fail(path, f"cannot start it on CUDA (try --device cpu): {first[:300]}") from None
+                else:
+                    raise _fail(path, f"cannot load ONNX model (corrupt or not an ONNX file?): {first[:300]}") from None
         self.providers = self._session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         # I/O binding (default on CUDA): carried states stay on the device between the chunks

@@ -271,24 +271,32 @@ def test_writer_labels_and_empty_marker():
                                            "y\t3\t0.1000\t0.2000\t-\t-"]
 
 
-def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, caplog):
-    """onnxruntime-gpu without a usable GPU: --device auto must still run (on the CPU)."""
+def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, caplog, tmp_path):
+    """onnxruntime-gpu without a usable GPU: --device auto must still run (on the CPU, fp32 file)."""
+    import shutil
+
     import onnxruntime as ort
 
     from rnaloc_infer import session as session_module
     from rnaloc_infer.errors import ModelError
 
     real = ort.InferenceSession
+    tried = []
 
     def fake_session(path, sess_options=None, providers=None):
+        tried.append((Path(path).name, providers[0]))
         if providers and providers[0] == "CUDAExecutionProvider":
             raise RuntimeError("CUDA driver version is insufficient")
         return real(path, sess_options=sess_options, providers=providers)
 
+    model = shutil.copy(tcn_model, tmp_path / "m.onnx")
+    shutil.copy(tcn_model, tmp_path / "m.fp16.onnx")  # the half-precision twin CUDA would take
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(session_module.ort, "InferenceSession", fake_session)
-    session = ModelSession(tcn_model, device="auto")
+    session = ModelSession(model, device="auto")
     assert session.device == "cpu" and "CUDA unavailable" in caplog.text
+    assert tried == [("m.fp16.onnx", "CUDAExecutionProvider"), ("m.onnx", "CPUExecutionProvider")]
+    assert session.info.path.name == "m.onnx"
     with pytest.raises(ModelError, match="CUDA driver version"):
         ModelSession(tcn_model, device="cuda")
 
