@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import click
 
@@ -37,11 +37,9 @@ class AnnotationOptions:
         return bool(self.transcript_types or self.genes or self.transcripts or self.canonical or self.skip_missing_contigs)
 
 
-_OPTION_NAMES = tuple(AnnotationOptions.__dataclass_fields__)
-
-
 def annotation_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """click decorator adding --annotation and its filters (keyword names = AnnotationOptions fields)."""
+    """click decorator adding --annotation and its filters (keyword names = AnnotationOptions fields,
+    so the command builds its options with ``AnnotationOptions(**those_keywords)``)."""
     options = [
         click.option(
             "--annotation", metavar="GTF|GFF3", default=None,
@@ -79,11 +77,6 @@ def annotation_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def pop_annotation_options(kwargs: Dict[str, Any]) -> AnnotationOptions:
-    """Remove this module's options from a click kwargs dict and return them as one object."""
-    return AnnotationOptions(**{name: kwargs.pop(name) for name in _OPTION_NAMES if name in kwargs})
 
 
 def check_usage(inputs: Sequence[str], opts: AnnotationOptions) -> None:

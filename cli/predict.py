@@ -1,7 +1,7 @@
 """`rnaloc-infer`: predict RNA subcellular localisation for FASTA files.
 
-Split like esm's extract.py: ``build_command`` (the click interface), ``run`` (the work,
-callable from Python), ``main`` (console entry point). Every expected failure is an
+Split in two: ``run(RunOptions)`` does the work and is callable from Python; ``main`` is
+the click command and console entry point (options, logging, exit status). Every expected failure is an
 RnalocError with a one-line message and a documented exit status; tracebacks only with
 --debug.
 """

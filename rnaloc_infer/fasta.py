@@ -37,7 +37,7 @@ import lzma
 import os
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Iterable, Iterator, Optional, Union
 
 import numpy as np
 from xopen import xopen

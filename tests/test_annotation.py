@@ -447,7 +447,7 @@ def test_cli_glue_usage_and_errors(tmp_path, data, monkeypatch, caplog):
     import click
 
     from rnaloc_infer.errors import RnalocError
-    from rnaloc_infer.cli.genome_options import AnnotationOptions, check_usage, open_source, pop_annotation_options, warn_if_genome
+    from rnaloc_infer.cli.genome_options import AnnotationOptions, check_usage, open_source, warn_if_genome
 
     with pytest.raises(click.UsageError, match="need --annotation"):
         check_usage(["x.fa"], AnnotationOptions(canonical=True))
@@ -455,9 +455,7 @@ def test_cli_glue_usage_and_errors(tmp_path, data, monkeypatch, caplog):
         check_usage(["a.fa", "b.fa"], AnnotationOptions(annotation="a.gtf"))
     check_usage(["x.fa"], AnnotationOptions())
 
-    kwargs = {"annotation": str(data["gtf"]), "canonical": True, "transcript_types": "protein_coding", "output": "o"}
-    opts = pop_annotation_options(kwargs)
-    assert kwargs == {"output": "o"} and opts.canonical
+    opts = AnnotationOptions(annotation=str(data["gtf"]), canonical=True, transcript_types="protein_coding")
     with open_source(str(data["plain"]), opts) as source:
         assert [r.id for r in source] == ["T1.1", "T5.1"]
 

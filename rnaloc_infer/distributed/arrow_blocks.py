@@ -22,12 +22,10 @@ import numpy as np
 import pyarrow as pa
 
 from ..applicability import flag_text, parse_flag_text
-from ..batching import Scored
+from ..batching import Item, Scored
 from ..fasta import Record, RecordError
 from ..writers import NO_LABEL, predicted_labels
 
-Item = Union[Record, RecordError]
-KEY = ("file_index", "record_number")
 RESERVED = frozenset(("file_index", "record_number", "source", "id", "codes", "ambiguous", "length", "problem", "labels",
                       "applicability"))
 

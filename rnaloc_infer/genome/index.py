@@ -16,7 +16,6 @@ coordinates here are 0-based, half-open.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
@@ -261,8 +260,3 @@ def _rest_of_record_length(fh, block: int = 1 << 22) -> int:
         count += len(data.translate(None, b" \t\r\n"))
         previous = data[-1:]
 
-
-def index_paths(path: PathLike) -> Tuple[Path, ...]:
-    """The index files a backend writes next to the genome (for docs/cleanup)."""
-    p = str(path)
-    return tuple(Path(x) for x in (p + ".fai", p + ".gzi") if os.path.exists(x))

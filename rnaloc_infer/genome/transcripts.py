@@ -8,7 +8,7 @@ not grow with the number of transcripts.
 Record shapes offered to the runtime:
 
 * ``iter_transcript_sequences`` -> TranscriptRecord(id, header, sequence, fields)
-* ``AnnotatedSource`` / ``iter_annotation_records`` -> ``rnaloc_infer.fasta.Record``
+* ``AnnotatedSource`` -> ``rnaloc_infer.fasta.Record``
   (id, header, uint8 codes, source, number), the runtime's own input type, so
   ``batching.predict_stream(source, session, config)`` works unchanged; the output
   columns per record id are in ``AnnotatedSource.fields``.
@@ -179,14 +179,3 @@ class AnnotatedSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def iter_annotation_records(
-    genome_path: PathLike,
-    annotation_path: PathLike,
-    flt: Optional[TranscriptFilter] = None,
-    **kwargs: object,
-) -> Iterator[object]:
-    """One-call generator of runtime records (see AnnotatedSource.__iter__); closes the genome."""
-    with AnnotatedSource(genome_path, annotation_path, flt, **kwargs) as src:  # type: ignore[arg-type]
-        yield from src
