@@ -62,6 +62,26 @@ def test_read_labels_rejects_bad_files(tmp_path, body, needle):
     assert needle in str(info.value) and str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("rows, needle", [
+    (["r0\t1\tG\t" + "\t".join(["0.5"] * 6)], "line 2: Nucleus is '0.5'; labels must be 0 or 1"),
+    (["r0\t1\tG\t" + "\t".join(["1"] * 6), "r0\t1\tG\t" + "\t".join(["0"] * 6)], "line 3: duplicate id 'r0'"),
+    (["r0\t1\tG\t" + "\t".join(["1"] * 6), "r9\t1\tG\t" + "\t".join(["0"] * 6)], "missing from"),
+])
+def test_training_reads_labels_as_strictly_as_evaluation(tmp_path, rows, needle):
+    """read_split goes through the one label reader: the same one-line errors as evaluate."""
+    from rnaloc_infer.training.data import read_split
+
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(">r0 gene\nACGTACGT\n")
+    labels = tmp_path / "l.tsv"
+    labels.write_text("\n".join(["id\tgene_id\tgene_name\t" + "\t".join(CLASSES), *rows]) + "\n")
+    with pytest.raises((InputError, LabelMatchError)) as info:
+        read_split(fasta, labels, CLASSES)
+    message = str(info.value)
+    assert needle in message and len(message.splitlines()) == 1
+    assert str(labels) in message
+
+
 def test_match_labels_reorders_to_prediction_order(tmp_path):
     y = np.eye(6, dtype=int)[:3]
     labels = read_labels(_write_labels(tmp_path / "l.tsv", ["a", "b", "c"], y))

@@ -94,6 +94,40 @@ def test_plan_batches_sorted_lengths_limit_padding(rng):
     assert padded <= 1.1 * sum(lengths)  # sorting keeps padding waste small
 
 
+def test_plan_batches_in_a_given_order_as_training_uses_it(rng):
+    """Training cuts each length-sorted pool in ascending order: consecutive runs, each within budget."""
+    lengths = [int(x) for x in rng.integers(1, 3000, 500)]
+    ascending = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = plan_batches(lengths, 20_000, ascending)
+    assert [i for b in batches for i in b] == ascending  # order kept, nothing lost or repeated
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 20_000
+    for batch, following in zip(batches, batches[1:]):  # greedy: the next record would not have fit
+        assert (len(batch) + 1) * lengths[following[0]] > 20_000
+
+
+def test_skip_report_counts_names_first_ones_and_lists_all(caplog):
+    """The skip path shared by the local and the Ray engine (rnaloc_infer.writers.SkipReport)."""
+    import io
+
+    from rnaloc_infer.writers import MAX_ERRORS_SHOWN, ErrorWriter, SkipReport
+
+    buf = io.StringIO()
+    report = SkipReport(ErrorWriter(buf), errors_file="bad.tsv")
+    errors = [RecordError("in.fa", n, f"r{n}", "empty\tsequence") for n in range(1, MAX_ERRORS_SHOWN + 6)]
+    with caplog.at_level("WARNING"):
+        for error in errors:
+            report.add(error)
+        report.finish()
+    assert report.count == len(errors)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("skipped ") for m in warnings) == MAX_ERRORS_SHOWN
+    assert f"{len(errors)} records skipped in total (first {MAX_ERRORS_SHOWN} shown; all in bad.tsv)" in warnings
+    rows = buf.getvalue().splitlines()
+    assert rows[0] == "source\trecord_number\tid\tproblem" and len(rows) == len(errors) + 1
+    assert rows[1] == "in.fa\t1\tr1\tempty sequence"  # tabs inside a field cannot break the TSV
+
+
 def _records(seqs):
     return [Record(f"s{i}", f"s{i}", encode(s), "mem", i + 1) for i, s in enumerate(seqs)]
 
