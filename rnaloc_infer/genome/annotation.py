@@ -128,6 +128,20 @@ class _Builder:
         self.line = line
         self.bad: Optional[str] = None
 
+    def add_exon(self, start: int, end: int, strand: str) -> None:
+        if strand != self.strand:
+            self.bad = "exons on both strands"
+        self.coords.append(start)
+        self.coords.append(end)
+
+
+def _builder(builders: Dict[Tuple[str, str], _Builder], tid: str, chrom: str, strand: str, line: int) -> _Builder:
+    """The accumulator of transcript ``tid`` on ``chrom``, created at its first row."""
+    b = builders.get((tid, chrom))
+    if b is None:
+        b = builders[(tid, chrom)] = _Builder(tid, chrom, strand, line)
+    return b
+
 
 def detect_format(path: PathLike) -> str:
     """Return ``"gtf"`` or ``"gff3"`` from the file name, else from the first data line."""
@@ -264,19 +278,12 @@ def _parse_gtf(path: PathLike) -> Dict[Tuple[str, str], _Builder]:
             tid = _first(attrs.get("transcript_id"))
             if not tid:
                 raise AnnotationError(f"{path}:{lineno}: {feature} row without a transcript_id attribute")
-        chrom = sys.intern(cols[0])
-        key = (tid, chrom)
-        b = builders.get(key)
-        if b is None:
-            b = builders[key] = _Builder(tid, chrom, strand, lineno)
+        b = _builder(builders, tid, sys.intern(cols[0]), strand, lineno)
         # Labels come from the transcript row; exon-only GTFs carry them on every exon.
         if feature == "transcript" or b.attrs is None:
             b.attrs = _labels_from_gtf(attrs if attrs is not None else parse_gtf_attributes(cols[8]))
         if feature == "exon":
-            if strand != b.strand:
-                b.bad = "exons on both strands"
-            b.coords.append(start)
-            b.coords.append(end)
+            b.add_exon(start, end, strand)
     return builders
 
 
@@ -324,11 +331,16 @@ def _labels_from_gtf(attrs: Dict[str, object]) -> Dict[str, object]:
         or _first(attrs.get("gene_type"))
         or _first(attrs.get("gene_biotype"))
     )
+    return _labels(gene_id, gene_name, ttype, attrs.get("tag"))
+
+
+def _labels(gene_id: str, gene_name: str, transcript_type: str, tags: object) -> Dict[str, object]:
+    """A transcript's output columns, GTF or GFF3 alike (biotype names normalised, strings shared)."""
     return {
         "gene_id": gene_id,
         "gene_name": gene_name,
-        "transcript_type": sys.intern(_biotype(ttype)) if ttype else "",
-        "tags": _tags(attrs.get("tag")),
+        "transcript_type": sys.intern(_biotype(transcript_type)) if transcript_type else "",
+        "tags": _tags(tags),
     }
 
 
@@ -363,14 +375,7 @@ def _parse_gff3(path: PathLike) -> Dict[Tuple[str, str], _Builder]:
             raise AnnotationError(f"{path}:{lineno}: exon row without a Parent attribute")
         chrom = sys.intern(cols[0])
         for pid in parents:
-            key = (pid, chrom)
-            b = builders.get(key)
-            if b is None:
-                b = builders[key] = _Builder(pid, chrom, strand, lineno)
-            if strand != b.strand:
-                b.bad = "exons on both strands"
-            b.coords.append(start)
-            b.coords.append(end)
+            _builder(builders, pid, chrom, strand, lineno).add_exon(start, end, strand)
     for b in builders.values():
         parent = features.get(b.tid)
         if parent is None:
@@ -401,12 +406,7 @@ def _parse_gff3(path: PathLike) -> Dict[Tuple[str, str], _Builder]:
         )
         tid = _first(tattrs.get("transcript_id")) or _strip_prefix(b.tid)
         b.tid = tid
-        b.attrs = {
-            "gene_id": gene_id,
-            "gene_name": gene_name,
-            "transcript_type": sys.intern(_biotype(ttype)),
-            "tags": _tags(tattrs.get("tag")),
-        }
+        b.attrs = _labels(gene_id, gene_name, ttype, tattrs.get("tag"))
     return builders
 
 
