@@ -23,7 +23,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from rnaloc_infer.evaluation.report import match_labels, read_labels
+from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.evaluation.specificity import format_report, specificity_report
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from rnaloc_infer.api import Predictor
 from rnaloc_infer.applicability import METADATA_KEY, derive_rules, flag_text
 from rnaloc_infer.evaluation import metrics
-from rnaloc_infer.evaluation.report import match_labels, read_labels
+from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.fasta import Record, read_fasta
 
 from .metadata import rewrite_onnx_metadata
