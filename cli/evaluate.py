@@ -36,7 +36,8 @@ def _read_records(path: Path) -> List[Record]:
 
 def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thresholds_mode: str = "model",
                    plots: bool = True, threads: Optional[int] = None, device: str = "auto"):
-    """Predict, match labels, compute and write the table (and figures); returns the MetricsTable.
+    """Predict, match labels, compute and write the table, the specificity figures and the plots;
+    returns the MetricsTable.
 
     Labels are matched before the model runs, so a wrong labels file fails in seconds; the
     records are then scored as read, exactly as `rnaloc-infer` scores them (same reader,
@@ -46,6 +47,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
     from rnaloc_infer.evaluation.labels import match_labels, read_labels
     from rnaloc_infer.evaluation.metrics import tune_thresholds
     from rnaloc_infer.evaluation.report import compute_table, write_tsv
+    from rnaloc_infer.evaluation.specificity import specificity_report, write_specificity_tsv
 
     predictor = Predictor(model=model, device=device, threads=threads)
     classes, thresholds = list(predictor.classes), list(predictor.thresholds)
@@ -59,6 +61,8 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
         log.warning("thresholds tuned on this very set: MCC/F1 are optimistic")
     table = compute_table(y, scores, classes, thresholds)
     write_tsv(table, out_dir / "metrics.tsv")
+    table.specificity = specificity_report(y, scores, classes)
+    write_specificity_tsv(table.specificity, out_dir / "specificity.tsv")
     if plots:
         from rnaloc_infer.evaluation.plots import plot_curves
 
@@ -71,7 +75,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
 @click.argument("fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("labels_tsv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where metrics.tsv, roc.png and pr.png go (default: eval/<model name>).")
+              help="Where metrics.tsv, specificity.tsv, roc.png and pr.png go (default: eval/<model name>).")
 @click.option("--thresholds", "thresholds_mode", type=click.Choice(["model", "tuned"]), default="model",
               show_default=True,
               help="MCC/F1 at the model's metadata thresholds, or at thresholds chosen on these labels "
@@ -87,10 +91,14 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
 
     LABELS_TSV has an `id` column (first word of the FASTA header) and one 0/1 column per
     model class. Every FASTA id needs a label row and vice versa. Writes per-class AUROC,
-    AUPRC, MCC and F1 plus macro means to OUT_DIR/metrics.tsv and ROC / PR curves as PNG.
+    AUPRC, MCC and F1 plus macro means to OUT_DIR/metrics.tsv, ROC / PR curves as PNG, and
+    to OUT_DIR/specificity.tsv whether the scores tell compartments apart or only count them
+    (score correlations, AUROC of the sum of all scores, AUROC within records with 1, 2 and
+    3+ labels, Nucleus-only vs Cytosol-only and Membrane-only vs ER-only; docs/MODEL_CARD.md).
     """
     from rnaloc_infer.errors import RnalocError
     from rnaloc_infer.evaluation.report import format_table
+    from rnaloc_infer.evaluation.specificity import format_report
 
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
@@ -103,7 +111,7 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
     except RnalocError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    refuse([("report", out_dir / name) for name in ("metrics.tsv", "roc.png", "pr.png")],
+    refuse([("report", out_dir / name) for name in ("metrics.tsv", "specificity.tsv", "roc.png", "pr.png")],
            [("model", model_path), ("FASTA", fasta), ("labels", labels_tsv)])
     try:
         table = run_evaluation(model, fasta, labels_tsv, out_dir, thresholds_mode, plots=not no_plots,
@@ -115,4 +123,5 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
         raise click.ClickException(f"cannot load the runtime: {exc}") from None
     if not quiet:
         click.echo(format_table(table))
-        click.echo(f"wrote {out_dir / 'metrics.tsv'}")
+        click.echo(format_report(table.specificity))
+        click.echo(f"wrote {out_dir / 'metrics.tsv'} and {out_dir / 'specificity.tsv'}")

@@ -63,3 +63,31 @@ def test_missing_pair_class_and_shape_errors():
     assert report.pairs == []
     with pytest.raises(ValueError):
         specificity_report(y, y[:, :1], ["Nucleus", "Exosome"])
+
+
+def test_evaluate_writes_specificity(tmp_path):
+    """`rnaloc-train evaluate` writes specificity.tsv whose figures match the module's on the same scores."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from rnaloc_infer.api import Predictor
+    from rnaloc_infer.cli.evaluate import evaluate
+
+    rng = np.random.default_rng(5)
+    fasta, labels = tmp_path / "x.fa", tmp_path / "x_labels.tsv"
+    ids = [f"r{i}" for i in range(60)]
+    seqs = ["".join(rng.choice(list("ACGT"), size=int(rng.integers(300, 900)))) for _ in ids]
+    fasta.write_text("".join(f">{i}\n{s}\n" for i, s in zip(ids, seqs)))
+    y = (rng.random((60, len(CLASSES))) < 0.5).astype(int)
+    labels.write_text("id\t" + "\t".join(CLASSES) + "\n" + "".join(
+        f"{i}\t" + "\t".join(map(str, row)) + "\n" for i, row in zip(ids, y)))
+    result = CliRunner().invoke(evaluate, ["fast", str(fasta), str(labels), "--out-dir", str(tmp_path / "eval"),
+                                           "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "Nucleus-only vs Cytosol-only" in result.output
+    rows = list(csv.DictReader(open(tmp_path / "eval" / "specificity.tsv"), delimiter="\t"))
+    expected = specificity_report(y, Predictor("fast").predict(seqs), CLASSES)
+    got = {(r["section"], r["name"]): float(r["value"]) for r in rows}
+    assert got[("pair_auroc", "Nucleus-only_vs_Cytosol-only")] == pytest.approx(expected.pairs[0].auroc, abs=1e-4)
+    assert got[("correlation", "Nucleus~Cytosol")] == pytest.approx(expected.correlation[0, 2], abs=1e-4)

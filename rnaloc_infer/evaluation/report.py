@@ -12,9 +12,12 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rnaloc_infer.evaluation.specificity import SpecificityReport
 
 from rnaloc_infer.evaluation import metrics
 
@@ -31,6 +34,8 @@ class MetricsTable:
     mcc: List[float]
     f1: List[float]
     macro: Dict[str, float] = field(default_factory=dict)
+    # Filled by `rnaloc-train evaluate`: does the score tell compartments apart (specificity.py)?
+    specificity: Optional["SpecificityReport"] = None
 
     def rows(self) -> List[Dict[str, object]]:
         """One dict per class, then a ``macro`` row (the TSV and the printed table use these)."""

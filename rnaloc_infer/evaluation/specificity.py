@@ -23,6 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
+import csv
+from pathlib import Path
+
 import numpy as np
 
 from rnaloc_infer.evaluation.metrics import roc_auc
@@ -118,6 +121,19 @@ def specificity_report(y_true: np.ndarray, scores: np.ndarray, classes: Sequence
         report.subset_counts[name] = (int(mask.sum()), positives)
     report.pairs = [pair_auroc(y, s, classes, a, b) for a, b in pairs if a in classes and b in classes]
     return report
+
+
+def write_specificity_tsv(report: SpecificityReport, path: str | Path) -> Path:
+    """One row per figure: section, name, value, n (positives/records, or A-only/B-only counts)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["section", "name", "value", "n"], delimiter="\t",
+                                lineterminator="\n")
+        writer.writeheader()
+        for row in report.rows():
+            writer.writerow({**row, "value": f"{row['value']:.4f}"})
+    return path
 
 
 def format_report(report: SpecificityReport) -> str:
