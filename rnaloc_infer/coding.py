@@ -113,40 +113,58 @@ def longest_orf(codes: np.ndarray, block_nt: int = 1 << 22) -> tuple[int, int]:
 
 
 def _window_means(values: np.ndarray, width: int) -> np.ndarray:
-    sums = np.concatenate(([0.0], np.cumsum(values)))
-    return (sums[width:] - sums[:-width]) / width
+    """Means of every ``width`` consecutive entries along the last axis."""
+    sums = np.concatenate((np.zeros(values.shape[:-1] + (1,)), np.cumsum(values, axis=-1)), axis=-1)
+    return (sums[..., width:] - sums[..., :-width]) / width
 
 
 def coding_features(codes: np.ndarray) -> np.ndarray:
     """The :data:`FEATURE_NAMES` vector (float32) of one record given as alphabet codes."""
     codes = np.asarray(codes, dtype=np.uint8)
-    out = np.zeros(N_FEATURES, dtype=np.float64)
     start, n_codons = longest_orf(codes)
+    return orf_features(codes[None, start : start + 3 * n_codons], start, len(codes))[0]
+
+
+def orf_features(orf_codes: np.ndarray, start: int, record_length: int) -> np.ndarray:
+    """(rows, :data:`N_FEATURES`) float32 for records of one length whose longest ORF starts at
+    ``start``; row r's ORF (stop excluded) is ``orf_codes[r]``, shape (rows, 3 x codons).
+
+    Why rows: in-silico mutagenesis (``rnaloc_infer.explain``) scores thousands of variants of
+    one record whose longest ORF stays put; one vectorised call per block of them replaces a
+    per-variant ORF search. Same numbers as :func:`coding_features` on each whole record.
+    """
+    orf_codes = np.asarray(orf_codes, dtype=np.uint8)
+    rows, n_codons = orf_codes.shape[0], orf_codes.shape[1] // 3
+    out = np.zeros((rows, N_FEATURES), dtype=np.float64)
     if n_codons < MIN_ORF_CODONS:
-        out[1] = np.log1p(len(codes))
+        out[:, 1] = np.log1p(record_length)
         return out.astype(np.float32)
-    out[0] = np.log1p(n_codons)
-    out[1] = np.log1p(start)
-    out[2] = np.log1p(max(len(codes) - start - 3 * (n_codons + 1), 0))
-    index = _codon_track(codes[start : start + 3 * n_codons])[::3]
-    known = index != _NO_CODON
+    out[:, 0] = np.log1p(n_codons)
+    out[:, 1] = np.log1p(start)
+    out[:, 2] = np.log1p(max(record_length - start - 3 * (n_codons + 1), 0))
+    first, second, third = (orf_codes[:, k : 3 * n_codons : 3] for k in range(3))
+    index = first.astype(np.int16) * 16 + second.astype(np.int16) * 4 + third
+    known = (first < 4) & (second < 4) & (third < 4)
+    index[~known] = _NO_CODON
     hydropathy = np.where(known, _HYDROPATHY[np.minimum(index, 63)], 0.0)
     if n_codons >= TM_WINDOW:
         windows = _window_means(hydropathy, TM_WINDOW)
         above = windows > TM_THRESHOLD
-        out[3] = windows.max()
-        out[4] = above.mean()
-        out[5] = np.log1p(int(above[0]) + int(np.count_nonzero(above[1:] & ~above[:-1])))
-        out[6] = windows[:N_TERMINAL_WINDOWS].max()
-    out[7] = hydropathy.mean()
-    out[8] = _window_means(hydropathy[:SIGNAL_SPAN], SIGNAL_WINDOW).max()
-    third = codes[start + 2 : start + 3 * n_codons : 3]
-    out[9] = np.count_nonzero((third == 1) | (third == 2)) / n_codons
-    sense = index[known]
-    if sense.size:
-        amino_acids = np.bincount(_AMINO_ACID_OF[sense], minlength=len(_AMINO_ACIDS) + 1)[: len(_AMINO_ACIDS)]
-        out[10:30] = amino_acids / sense.size
-        out[30:] = np.bincount(sense, minlength=64)[_SENSE] / sense.size
+        out[:, 3] = windows.max(axis=1)
+        out[:, 4] = above.mean(axis=1)
+        out[:, 5] = np.log1p(above[:, 0] + np.count_nonzero(above[:, 1:] & ~above[:, :-1], axis=1))
+        out[:, 6] = windows[:, :N_TERMINAL_WINDOWS].max(axis=1)
+    out[:, 7] = hydropathy.mean(axis=1)
+    out[:, 8] = _window_means(hydropathy[:, :SIGNAL_SPAN], SIGNAL_WINDOW).max(axis=1)
+    out[:, 9] = np.count_nonzero((third == 1) | (third == 2), axis=1) / n_codons
+    n_sense = np.count_nonzero(known, axis=1)
+    offsets = np.arange(rows)[:, None]
+    amino_acids = np.bincount((offsets * (len(_AMINO_ACIDS) + 2) + np.where(known, _AMINO_ACID_OF[np.minimum(index, 63)], len(_AMINO_ACIDS) + 1)).ravel(),
+                              minlength=rows * (len(_AMINO_ACIDS) + 2)).reshape(rows, -1)[:, : len(_AMINO_ACIDS)]
+    codons = np.bincount((offsets * (_NO_CODON + 1) + index).ravel(), minlength=rows * (_NO_CODON + 1)).reshape(rows, -1)[:, _SENSE]
+    has = n_sense > 0
+    out[has, 10:30] = amino_acids[has] / n_sense[has, None]
+    out[has, 30:] = codons[has] / n_sense[has, None]
     return out.astype(np.float32)
 
 
