@@ -1,0 +1,288 @@
+"""Exact in-silico mutagenesis (ISM): every single-nucleotide substitution, scored.
+
+Brute force re-scores ``3 x length`` whole variant records. This module gets the same
+numbers (up to float32 rounding, ~1e-6) with far less work, from the model's contract
+alone, so it serves every exported model (QRNN, TCN, LSTM, ensembles, k-mer regression,
+coding features) without torch:
+
+1. **Prefix reuse.** One reference pass over the record in blocks of ``block_nt`` (a
+   multiple of the model's stride) keeps the carried states at every block boundary. A
+   variant at position i starts from the boundary at or before i: nothing before it is
+   recomputed.
+2. **Batching.** Variants advance in lock-step, many rows per ONNX call, in windows that
+   double in length (one block first, then 2, 4, ... blocks, at most ``max_window_nt``).
+3. **Early stop, exact.** After each window a variant's recurrent states are compared with
+   the reference's at the same boundary (roles from :mod:`.roles`). When they are equal
+   (``tolerance`` 0, the default: bit for bit) the rest of the record would run exactly as
+   in the reference, so the variant is completed without running it: recurrent states
+   from the reference's end, sums and counts as the variant's plus the reference's tail
+   increment, maxima as max(variant's, the reference's tail maximum), then one call with no
+   nucleotides turns those states into probabilities. Convolution and k-mer contexts
+   converge within their width; a recurrent cell converges when its memory of the variant
+   has decayed below float32 resolution. A ``tolerance`` above 0 stops earlier, at a cost
+   in accuracy: see docs/EXPLAIN.md for measured errors.
+4. **Features.** A model reading coding features gets each variant's own, computed
+   cheaply (:mod:`.variants`); they enter only the head in this project's models (checked
+   by probing; if they reached the states, such variants would be run from the start).
+
+What bounds the speed-up is the model's memory: a variant must be run until its effect on
+the recurrent states has vanished. See docs/EXPLAIN.md and docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from ..alphabet import PAD_CODE
+from ..session import ModelSession
+from .roles import ADD, MAX, REC, StateRoles, _extremes, head_probs, probe_roles
+from .variants import substitutions, variant_features
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_LENGTH = 12_000  # nt; ISM work grows with length squared (docs/EXPLAIN.md)
+DEFAULT_BLOCK_NT = 64
+DEFAULT_MAX_WINDOW_NT = 1_024
+DEFAULT_BATCH_NT = 131_072
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """ISM of one record: ``delta[i, b, c]`` = P(class c | base b at i) - P(class c | record)."""
+
+    delta: np.ndarray  # (length, 4, n_classes) float32, bases A, C, G, T; reference entries 0
+    reference: np.ndarray  # (n_classes,) probabilities of the record itself
+    codes: np.ndarray  # (length,) uint8 codes of the record
+    roles: StateRoles
+
+
+@dataclass
+class _Reference:
+    """The record run in blocks: states at every block boundary (index j = position j*B)."""
+
+    states: List[np.ndarray]  # per state: (n_blocks + 1, ...); the last row = end of record
+    probs: np.ndarray
+    features: Optional[np.ndarray]
+
+
+def _reference_pass(session: ModelSession, codes: np.ndarray, block: int, features: Optional[np.ndarray]) -> _Reference:
+    states = session.zero_states(1)
+    kept = [[s] for s in states]
+    probs = None
+    for start in range(0, len(codes), block):
+        piece = np.ascontiguousarray(codes[start : start + block])[None, :]
+        probs, states = session.run(piece, np.array([piece.shape[1]], dtype=np.int64), states, features)
+        states = [_host(s) for s in states]
+        for k, s in enumerate(states):
+            kept[k].append(s)
+    return _Reference([np.concatenate(k) for k in kept], probs[0], features)
+
+
+def _tail_maxima(session: ModelSession, codes: np.ndarray, block: int, ref: _Reference, max_roles: List[int],
+                 batch_nt: int) -> List[np.ndarray]:
+    """Per max-state: (n_blocks + 1, ...) maximum over blocks j.. to the end (row n_blocks: floor)."""
+    n_blocks = ref.states[0].shape[0] - 1
+    if not max_roles:
+        return []
+    maxima = [np.empty((n_blocks,) + ref.states[k].shape[1:], dtype=ref.states[k].dtype) for k in max_roles]
+    rows_per_call = max(1, batch_nt // block)
+    for first in range(0, n_blocks, rows_per_call):
+        rows = np.arange(first, min(n_blocks, first + rows_per_call))
+        tokens, lengths = _windows(codes, rows * block, block)
+        states = [s[rows].copy() for s in ref.states]
+        for k in max_roles:
+            states[k][:] = _extremes(states[k].dtype)[0]
+        feats = None if ref.features is None else np.repeat(ref.features, len(rows), axis=0)
+        _, out = session.run(tokens, lengths, states, feats)
+        for slot, k in enumerate(max_roles):
+            maxima[slot][rows] = _host(out[k])
+    tails = []
+    for slot, k in enumerate(max_roles):
+        low = _extremes(ref.states[k].dtype)[0]
+        suffix = np.maximum.accumulate(maxima[slot][::-1], axis=0)[::-1]
+        tails.append(np.concatenate([suffix, np.full((1,) + suffix.shape[1:], low, suffix.dtype)]))
+    return tails
+
+
+def _host(state) -> np.ndarray:
+    """A state output as a numpy array (a device-resident OrtValue under CUDA I/O binding)."""
+    return state if isinstance(state, np.ndarray) else state.numpy()
+
+
+def _windows(codes: np.ndarray, starts: np.ndarray, width: int) -> tuple:
+    """Tokens (rows, width) of the record from each start, padded past its end, and lengths."""
+    index = starts[:, None] + np.arange(width)[None, :]
+    tokens = np.where(index < len(codes), codes[np.minimum(index, len(codes) - 1)], PAD_CODE).astype(np.uint8)
+    lengths = np.clip(len(codes) - starts, 0, width).astype(np.int64)
+    return tokens, lengths
+
+
+def _probe(session: ModelSession, codes: np.ndarray, block: int, ref: _Reference) -> StateRoles:
+    n_blocks = ref.states[0].shape[0] - 1
+    sites = sorted({j for j in (1, n_blocks // 2) if 1 <= j < n_blocks - 1})
+    chunks = [(codes[j * block : (j + 1) * block], [s[j : j + 1].copy() for s in ref.states]) for j in sites]
+    final = [s[-1:].copy() for s in ref.states]
+    return probe_roles(session, chunks, final, ref.probs[None, :], ref.features)
+
+
+def explain_codes(
+    session: ModelSession,
+    codes: np.ndarray,
+    *,
+    tolerance: float = 0.0,
+    block_nt: int = DEFAULT_BLOCK_NT,
+    max_window_nt: int = DEFAULT_MAX_WINDOW_NT,
+    batch_nt: int = DEFAULT_BATCH_NT,
+    workers: int = 1,
+    progress: Optional[Callable[[int], None]] = None,
+) -> Explanation:
+    """ISM of one record (uint8 codes): see the module docstring for how, and the guarantees.
+
+    ``workers`` model calls run at once (ONNX Runtime releases the GIL): 2 uses both cores
+    of a 2-core machine with the default one-thread session. ``progress(n)`` is called as
+    variants finish.
+    """
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    if codes.size == 0:
+        raise ValueError("empty sequence")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    block = session.chunk_length(block_nt)
+    features = session.record_features([codes])
+    ref = _reference_pass(session, codes, block, features)
+    roles = _probe(session, codes, block, ref)
+    log.debug("state roles %s, head call %s, features in states %s", roles.roles, roles.head_call, roles.features_in_states)
+
+    positions, bases = substitutions(codes)
+    n_var = len(positions)
+    var_features = None if features is None else variant_features(codes, positions, bases)
+    rerun = np.zeros(n_var, dtype=bool)  # must start from position 0 (features reach the states)
+    if var_features is not None and roles.features_in_states:
+        rerun = np.any(var_features != features, axis=1)
+    starts = np.where(rerun, 0, (positions // block) * block)
+    probs = _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun,
+                     tolerance, max(block, session.chunk_length(max_window_nt)), batch_nt, workers, progress)
+    delta = np.zeros((len(codes), 4, len(session.info.classes)), dtype=np.float32)
+    delta[positions, bases] = probs - ref.probs[None, :]
+    return Explanation(delta, ref.probs, codes, roles)
+
+
+def _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun, tolerance,
+             max_window, batch_nt, workers, progress) -> np.ndarray:
+    """Run every variant from its start until the end of the record or convergence."""
+    length = len(codes)
+    n_var = len(positions)
+    out = np.full((n_var, len(session.info.classes)), np.nan, dtype=np.float32)
+    current = starts.astype(np.int64).copy()
+    states = [s[current // block].copy() for s in ref.states]
+    rec, add, mx = roles.indices(REC), roles.indices(ADD), roles.indices(MAX)
+    early = roles.early_stop
+    tails = _tail_maxima(session, codes, block, ref, mx, batch_nt) if early else []
+    active = np.arange(n_var)
+    width = block
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def run_rows(rows: np.ndarray, width: int) -> None:
+        tokens, lengths = _windows(codes, current[rows], width)
+        offset = positions[rows] - current[rows]
+        inside = (offset >= 0) & (offset < width)
+        tokens[np.flatnonzero(inside), offset[inside]] = bases[rows[inside]]
+        feats = None if var_features is None else var_features[rows]
+        p, new = session.run(tokens, lengths, [s[rows] for s in states], feats)
+        for k, s in enumerate(new):
+            states[k][rows] = _host(s)
+        ending = current[rows] + width >= length
+        out[rows[ending]] = p[ending]
+
+    try:
+        while active.size:
+            # A row near the end runs only what is left: padding would cost as much as nucleotides.
+            steps = np.minimum(width, length - current[active])
+            parts = []
+            for step in np.unique(steps):
+                group = active[steps == step]
+                rows_per_call = max(1, batch_nt // int(step))
+                parts.extend((group[i : i + rows_per_call], int(step)) for i in range(0, group.size, rows_per_call))
+            if pool is None:
+                for part in parts:
+                    run_rows(*part)
+            else:
+                list(pool.map(lambda part: run_rows(*part), parts))
+            current[active] += steps
+            finished = current[active] >= length
+            if progress is not None and finished.any():
+                progress(int(finished.sum()))
+            active = active[~finished]
+            if early and active.size:
+                converged = _converged(states, ref, rec, active, current, block, positions, rerun, tolerance)
+                done = active[converged]
+                if done.size:
+                    _complete(session, done, states, ref, add, mx, rec, tails, current // block, var_features, out, batch_nt)
+                    if progress is not None:
+                        progress(int(done.size))
+                    active = active[~converged]
+            width = min(2 * width, max_window)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out
+
+
+def _converged(states, ref, rec, active, current, block, positions, rerun, tolerance) -> np.ndarray:
+    """Rows of ``active`` past their variant whose recurrent states match the reference's."""
+    at = current[active] // block
+    ok = (current[active] > positions[active]) & ~rerun[active]
+    for k in rec:
+        if not ok.any():
+            break
+        diff = np.abs(states[k][active].astype(np.float64) - ref.states[k][at]).reshape(len(active), -1)
+        ok &= diff.max(axis=1, initial=0.0) <= tolerance
+    return ok
+
+
+def _complete(session, rows, states, ref, add, mx, rec, tails, at_block, var_features, out, batch_nt) -> None:
+    """Probabilities of converged variants: the reference's tail folded into their states."""
+    at = at_block[rows]
+    combined: List[np.ndarray] = [np.empty(0)] * len(states)
+    for k in rec:
+        combined[k] = np.repeat(ref.states[k][-1:], len(rows), axis=0)
+    for k in add:
+        tail = ref.states[k][-1:].astype(np.float64) - ref.states[k][at].astype(np.float64)
+        combined[k] = (states[k][rows].astype(np.float64) + tail).astype(states[k].dtype)
+    for slot, k in enumerate(mx):
+        combined[k] = np.maximum(states[k][rows], tails[slot][at])
+    rows_per_call = max(1, batch_nt // session.info.stride)
+    for first in range(0, len(rows), rows_per_call):
+        part = slice(first, first + rows_per_call)
+        feats = None if var_features is None else var_features[rows[part]]
+        probs, _ = head_probs(session, [c[part] for c in combined], feats)
+        out[rows[part]] = probs
+
+
+def brute_force(predict: Callable[[Sequence[str]], np.ndarray], sequence: str, positions: Optional[Sequence[int]] = None,
+                group: int = 256) -> np.ndarray:
+    """Reference ISM through a plain ``predict`` (e.g. ``Predictor().predict``) on every variant.
+
+    Returns (length, 4, classes) like :func:`explain_codes`; positions not asked for stay 0.
+    For tests and benchmarks: it re-scores whole records, ``3 x length`` of them.
+    """
+    from ..alphabet import encode
+
+    codes = encode(sequence)
+    base_probs = predict([sequence])[0]
+    wanted = range(len(codes)) if positions is None else positions
+    delta = np.zeros((len(codes), 4, base_probs.shape[0]), dtype=np.float32)
+    letters = "ACGT"
+    jobs = [(i, b) for i in wanted for b in range(4) if codes[i] != b]
+    for first in range(0, len(jobs), group):
+        part = jobs[first : first + group]
+        variants = [sequence[:i] + letters[b] + sequence[i + 1 :] for i, b in part]
+        probs = predict(variants)
+        for (i, b), p in zip(part, probs):
+            delta[i, b] = p - base_probs
+    return delta
