@@ -23,6 +23,7 @@ from .alphabet import encode
 from .applicability import count_ambiguous
 from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
+from .explain.ism import DEFAULT_MAX_LENGTH
 from .fasta import Record, RecordError, read_fasta
 from .session import ModelInfo, ModelSession
 from .writers import predicted_labels
@@ -126,6 +127,27 @@ class Predictor:
                     errors.append(item)
                 continue
             yield self.to_prediction(item)
+
+    def explain(self, sequence: str, *, max_length: int = DEFAULT_MAX_LENGTH, tolerance: float = 0.0, workers: int = 1) -> np.ndarray:
+        """Exact in-silico mutagenesis: (length, 4, n_classes) float32 changes in probability.
+
+        Entry [i, b, c] = P(class c) with base b (A, C, G, T) at position i minus P(class c)
+        of ``sequence`` (the numbers ``predict`` gives); 0 for the reference base; an N gets
+        all four. Raises ValueError for a bad or empty sequence, or one longer than
+        ``max_length`` (the work grows with length squared). docs/EXPLAIN.md.
+        """
+        from .explain import explain_codes, length_problem
+
+        try:
+            codes = encode(sequence)
+        except ValueError as exc:
+            raise ValueError(f"sequence: {exc}") from None
+        if codes.size == 0:
+            raise ValueError("sequence: empty sequence")
+        problem = length_problem(codes.size, max_length)
+        if problem:
+            raise ValueError(f"sequence: {problem}")
+        return explain_codes(self.session, codes, tolerance=tolerance, workers=workers).delta
 
     def to_prediction(self, scored: Scored) -> Prediction:
         probs = {name: float(p) for name, p in zip(self.classes, scored.probs)}

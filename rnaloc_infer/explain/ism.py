@@ -51,6 +51,14 @@ DEFAULT_MAX_WINDOW_NT = 1_024
 DEFAULT_BATCH_NT = 131_072
 
 
+def length_problem(length: int, max_length: int, option: str = "max_length") -> Optional[str]:
+    """The one-line complaint for a record too long to explain, or None."""
+    if length <= max_length:
+        return None
+    return (f"{length:,} nt is longer than {option} {max_length:,} (ISM work grows with the square of the length: "
+            f"docs/EXPLAIN.md); raise {option} to run it anyway")
+
+
 @dataclass(frozen=True)
 class Explanation:
     """ISM of one record: ``delta[i, b, c]`` = P(class c | base b at i) - P(class c | record)."""

@@ -1,0 +1,181 @@
+"""`rnaloc-explain`: which part of a transcript drives each localisation call.
+
+Exact in-silico mutagenesis (every point mutation scored, rnaloc_infer.explain) of selected
+transcripts, from FASTA or from a genome + annotation, written per transcript as bedGraph
+tracks, a compressed array, a picture and a table of top regions (docs/EXPLAIN.md).
+A separate command rather than a mode of `rnaloc-infer`: its output is a directory of files
+per transcript, not one table, and it costs ~length² model work per transcript.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import click
+
+from rnaloc_infer import __version__
+from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options, pop_annotation_options
+from rnaloc_infer.cli.predict import EXIT_INTERNAL, _check_inputs, _configure_logging, _raise_terminated
+from rnaloc_infer.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, InputError, OutputError, RnalocError, Terminated
+from rnaloc_infer.explain.ism import DEFAULT_MAX_LENGTH
+
+log = logging.getLogger("rnaloc_infer.cli")
+
+EPILOG = """\b
+Writes OUT_DIR/<record id>/: ism.npz (delta[i, b, class], bases A C G T), regions.tsv,
+ism.png, <class>.mean.bedgraph and <class>.min.bedgraph (transcript coordinates) and, with
+--annotation, genome/<class>.*.bedgraph (genome coordinates).
+\b
+Exit status: 0 success; 1 bad input, too long a record or unusable model; 2 usage error;
+3 output could not be written; 4 internal error; 130/143 interrupted/terminated.
+"""
+
+
+def _parse_ids(value: Optional[str]) -> Optional[List[str]]:
+    if not value:
+        return None
+    if os.path.isfile(value):
+        with open(value, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _select(records, ids: Optional[List[str]], max_length: int) -> list:
+    """The wanted records, all checked before any model work (errors name the record)."""
+    from rnaloc_infer.explain import length_problem
+    from rnaloc_infer.fasta import RecordError
+
+    chosen = []
+    wanted = set(ids) if ids else None
+    for item in records:
+        if isinstance(item, RecordError):
+            if wanted is None or item.id in wanted:
+                raise item.to_exception()
+            continue
+        if wanted is not None and item.id not in wanted:
+            continue
+        problem = length_problem(item.length, max_length, "--max-length")
+        if problem:
+            raise InputError(item.source, problem, item.id, item.number)
+        chosen.append(item)
+    if wanted is not None:
+        missing = sorted(wanted - {r.id for r in chosen})
+        if missing:
+            raise RnalocError(f"--ids: no record {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} in the input")
+    return chosen
+
+
+def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: Optional[int], workers: int,
+        ids: Optional[str], max_length: int, tolerance: float, region_nt: int, top_regions: int, plot: bool,
+        progress: bool, annotation: AnnotationOptions) -> int:
+    """Explain every selected record; returns the exit status."""
+    from tqdm import tqdm
+
+    from rnaloc_infer.bundled import resolve_model
+    from rnaloc_infer.cli import genome_options
+    from rnaloc_infer.explain import explain_codes
+    from rnaloc_infer.explain.report import GenomeMap, write_report
+    from rnaloc_infer.fasta import read_fasta
+    from rnaloc_infer.session import ModelSession
+
+    _check_inputs(inputs)
+    genome_options.check_usage(inputs, annotation)
+    if annotation.annotation and ids:
+        raise click.UsageError("with --annotation select transcripts with --transcripts or --genes, not --ids")
+    if plot:
+        from rnaloc_infer.explain.plot import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            raise RnalocError(f"{exc} (--no-plot)") from None
+    target = Path(out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {target}: {exc.strerror or exc}") from None
+    source = genome_options.open_source(inputs[0], annotation) if annotation.annotation else None
+    maps: Dict[str, GenomeMap] = {}
+    try:
+        if source is not None:
+            maps = {t.transcript_id: GenomeMap(t.chrom, t.strand, tuple(t.exons)) for t in source.transcripts}
+        records = _select(source if source is not None else read_fasta(inputs), _parse_ids(ids), max_length)
+    finally:
+        if source is not None:
+            source.close()
+    if not records:
+        log.warning("no records to explain")
+        return EXIT_OK
+    session = ModelSession(resolve_model(model), device=device, threads=threads)
+    info = session.info
+    model_id = f"{model if model in ('default', 'fast') else info.name} {info.version}"
+    total = sum(3 * r.length + int((r.codes >= 4).sum()) for r in records)
+    with tqdm(total=total, unit="variant", unit_scale=True, desc="explaining", file=sys.stderr, dynamic_ncols=True,
+              disable=not progress or not sys.stderr.isatty()) as bar:
+        for record in records:
+            explanation = explain_codes(session, record.codes, tolerance=tolerance, workers=workers, progress=bar.update)
+            where = write_report(target, record.id, record.header, explanation, info.classes, info.thresholds, model_id,
+                                 genome=maps.get(record.id), region_nt=region_nt, top=top_regions, plot=plot)
+            log.info("%s: %s nt explained -> %s", record.id, f"{record.length:,}", where)
+    return EXIT_OK
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-o", "--out-dir", required=True, metavar="DIR", help="Directory for the per-transcript outputs (created).")
+@click.option("--ids", metavar="LIST|FILE", default=None, help="FASTA input: explain only these record ids (comma list or file). Default: all.")
+@click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op CPU threads per model call (default 1).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Model calls at once (2 = both cores of a 2-core machine).")
+@click.option("--max-length", type=click.IntRange(min=1), default=DEFAULT_MAX_LENGTH, show_default=True, help="Refuse longer transcripts (the work grows with length squared).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Stop following a mutation when the model's recurrent states differ from the reference's by at most this (0: exact, bit-equal).")
+@click.option("--region-nt", type=click.IntRange(min=1), default=20, show_default=True, help="Width of the top regions (regions.tsv, picture).")
+@click.option("--top-regions", type=click.IntRange(min=1), default=5, show_default=True, help="Top regions per class.")
+@click.option("--no-plot", is_flag=True, help="No PNG (no matplotlib needed).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; errors only.")
+@click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
+@annotation_options
+@click.version_option(__version__, "--version", prog_name="rnaloc-explain")
+def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tolerance, region_nt, top_regions, no_plot,
+         quiet, debug, **kwargs) -> None:
+    """Explain localisation predictions by exact in-silico mutagenesis.
+
+    INPUT is a FASTA file of transcripts, or with --annotation a genome FASTA (select
+    transcripts with --transcripts / --genes). For every position and every substitution
+    the change in each class's probability is computed exactly (docs/EXPLAIN.md).
+    """
+    _configure_logging(quiet, debug)
+    annotation = pop_annotation_options(kwargs)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        code = run(list(inputs), out_dir, model, device, threads, workers, ids, max_length, tolerance, region_nt,
+                   top_regions, not no_plot, not quiet, annotation)
+    except RnalocError as exc:
+        log.error("%s", exc, exc_info=debug)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; finished transcripts are complete, the current one was not written")
+        code = EXIT_SIGINT
+    except Terminated:
+        log.error("terminated; finished transcripts are complete, the current one was not written")
+        code = EXIT_SIGTERM
+    except click.ClickException:
+        raise
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            raise
+        log.error("internal error: %s: %s (rerun with --debug for a traceback)", type(exc).__name__, exc)
+        code = EXIT_INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

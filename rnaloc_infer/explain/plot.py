@@ -1,0 +1,74 @@
+"""The ISM picture: one track per class along the transcript, CDS and UTRs marked.
+
+matplotlib is the ``[plots]`` extra and is imported only here, only when a picture is asked
+for, so the runtime does not need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .tracks import Region, atomic_path
+
+
+def require_matplotlib() -> None:
+    """Raise ImportError with the install hint before any work, when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("the PNG needs matplotlib: pip install 'rnaloc-infer[plots]' (or leave the picture out)") from None
+
+
+def plot_explanation(path: Path, record_id: str, model_id: str, classes: Sequence[str], reference: np.ndarray,
+                     thresholds: Sequence[float], scores: Dict[str, np.ndarray], regions: Dict[str, List[Region]],
+                     cds: Optional[Tuple[int, int, str]], labelled: int = 3) -> None:
+    """Write the PNG: per class the mean change (bars) and the most negative change (grey line)
+    per position; the CDS shaded, UTRs named; the top ``labelled`` regions numbered."""
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    length = scores["mean"].shape[0]
+    x = np.arange(1, length + 1)
+    fig, axes = plt.subplots(len(classes), 1, figsize=(12, 1.45 * len(classes) + 1.3), sharex=True, squeeze=False)
+    for row, name in enumerate(classes):
+        ax = axes[row, 0]
+        mean, lowest = scores["mean"][:, row], scores["min"][:, row]
+        if cds is not None:
+            ax.axvspan(cds[0] + 1, cds[1], color="#f3e6b3", zorder=0, lw=0)
+        ax.plot(x, lowest, color="0.65", lw=0.5, zorder=1, label="most negative substitution")
+        ax.fill_between(x, 0, mean, where=mean < 0, color="#2c5fa8", lw=0, step="mid", zorder=2, label="mean: supports")
+        ax.fill_between(x, 0, mean, where=mean >= 0, color="#c0392b", lw=0, step="mid", zorder=2, label="mean: opposes")
+        ax.axhline(0, color="k", lw=0.4)
+        for rank, region in enumerate(regions[name][:labelled], 1):
+            ax.annotate(str(rank), xy=((region.start + region.end) / 2 + 0.5, 0), xytext=(0, 9 if region.effect > 0 else -11),
+                        textcoords="offset points", ha="center", va="center", fontsize=7, color="k",
+                        bbox=dict(boxstyle="circle,pad=0.15", fc="white", ec="0.3", lw=0.5))
+        called = "  (called)" if reference[row] >= thresholds[row] else ""
+        ax.set_ylabel(f"{name}\nP={reference[row]:.2f}{called}", rotation=0, ha="right", va="center", fontsize=9)
+        ax.tick_params(labelsize=7)
+        spread = float(np.max(np.abs(lowest))) or 1e-3
+        ax.set_ylim(-1.15 * spread, max(1.15 * float(np.max(mean)), 0.25 * spread))
+    top = axes[0, 0]
+    if cds is not None:
+        start, end, source = cds
+        for left, right, label in ((0, start, "5′ UTR"), (start, end, source), (end, length, "3′ UTR")):
+            if right - left > 0:
+                top.text((left + right) / 2 + 0.5, 1.02, label, transform=top.get_xaxis_transform(), ha="center",
+                         va="bottom", fontsize=8)
+    axes[-1, 0].set_xlabel("transcript position (nt, 5′ → 3′)")
+    axes[-1, 0].set_xlim(0.5, length + 0.5)
+    handles, labels = top.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"{record_id}: change in probability per point mutation (in-silico mutagenesis, model {model_id})\n"
+                 "blue = the sequence there supports the class (mutating it lowers P); numbers = top regions "
+                 "(regions.tsv)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
