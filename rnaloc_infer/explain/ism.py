@@ -67,6 +67,7 @@ class Explanation:
     reference: np.ndarray  # (n_classes,) probabilities of the record itself
     codes: np.ndarray  # (length,) uint8 codes of the record
     roles: StateRoles
+    variant_nt: int  # nucleotides run for the variants (brute force: variants x length)
 
 
 @dataclass
@@ -173,16 +174,18 @@ def explain_codes(
     if var_features is not None and roles.features_in_states:
         rerun = np.any(var_features != features, axis=1)
     starts = np.where(rerun, 0, (positions // block) * block)
-    probs = _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun,
+    probs, variant_nt = _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun,
                      tolerance, max(block, session.chunk_length(max_window_nt)), batch_nt, workers, progress)
     delta = np.zeros((len(codes), 4, len(session.info.classes)), dtype=np.float32)
     delta[positions, bases] = probs - ref.probs[None, :]
-    return Explanation(delta, ref.probs, codes, roles)
+    return Explanation(delta, ref.probs, codes, roles, variant_nt)
 
 
 def _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun, tolerance,
-             max_window, batch_nt, workers, progress) -> np.ndarray:
-    """Run every variant from its start until the end of the record or convergence."""
+             max_window, batch_nt, workers, progress) -> tuple:
+    """Run every variant from its start until the end of the record or convergence.
+
+    Returns (probabilities per variant, nucleotides run)."""
     length = len(codes)
     n_var = len(positions)
     out = np.full((n_var, len(session.info.classes)), np.nan, dtype=np.float32)
@@ -193,6 +196,7 @@ def _advance(session, codes, block, ref, roles, positions, bases, starts, var_fe
     tails = _tail_maxima(session, codes, block, ref, mx, batch_nt) if early else []
     active = np.arange(n_var)
     width = block
+    work = 0
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
 
     def run_rows(rows: np.ndarray, width: int) -> None:
@@ -222,6 +226,7 @@ def _advance(session, codes, block, ref, roles, positions, bases, starts, var_fe
             else:
                 list(pool.map(lambda part: run_rows(*part), parts))
             current[active] += steps
+            work += int(steps.sum())
             finished = current[active] >= length
             if progress is not None and finished.any():
                 progress(int(finished.sum()))
@@ -238,7 +243,7 @@ def _advance(session, codes, block, ref, roles, positions, bases, starts, var_fe
     finally:
         if pool is not None:
             pool.shutdown()
-    return out
+    return out, work
 
 
 def _converged(states, ref, rec, active, current, block, positions, rerun, tolerance) -> np.ndarray:

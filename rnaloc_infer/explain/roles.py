@@ -90,9 +90,9 @@ def probe_roles(session: ModelSession, sites: Sequence[Tuple[np.ndarray, List[np
 
     Step 1 swaps one state at a time for its (real, hence valid) value at another site: an
     ``add`` state's output moves by exactly the swap, a ``max`` state's output stays at or
-    above its input, and neither moves another state. Step 2 confirms ``max`` candidates
-    with an extreme low and high value (never given to other states: a k-mer context is
-    an index and must stay in range).
+    above its input, and neither moves another state. Step 2 sets each survivor to an
+    extreme low and high value (never a state that failed step 1: a k-mer context is an
+    index and must stay in range): only a ``max`` state then reports the chunk's maximum.
     """
     n_states = len(session.state_shapes)
     candidates = {k: {ADD, MAX} if len(sites) >= 2 else set() for k in range(n_states)}
@@ -115,10 +115,10 @@ def probe_roles(session: ModelSession, sites: Sequence[Tuple[np.ndarray, List[np
                 candidates[k].discard(ADD)
             if not (np.all(out[k][0] >= before[k][0]) and np.all(out[k][row] >= donor[k][0])):
                 candidates[k].discard(MAX)
-            if ADD in candidates[k]:
-                candidates[k].discard(MAX)  # a state passing both never beat its input: inconclusive for max
     for codes, before in sites:
-        for k in [k for k in range(n_states) if MAX in candidates[k]]:
+        # A max state whose input already exceeded the chunk's maximum also passes the swap
+        # test for add; the extremes tell them apart (an add state stays near the low value).
+        for k in [k for k in range(n_states) if candidates[k]]:
             low, high = _extremes(before[k].dtype)
             rows = [before, [np.full_like(s, low) if m == k else s for m, s in enumerate(before)],
                     [np.full_like(s, high) if m == k else s for m, s in enumerate(before)]]
@@ -128,10 +128,10 @@ def probe_roles(session: ModelSession, sites: Sequence[Tuple[np.ndarray, List[np
                 candidates[k].clear()
                 continue
             chunk_max = out[k][1]
-            if not (all(_close(out[m][r], out[m][0]) for m in range(n_states) if m != k for r in (1, 2))
-                    and np.all(chunk_max > low / 2) and np.all(out[k][2] == high)
-                    and _close(out[k][0], np.maximum(before[k][0], chunk_max))):
-                candidates[k].clear()
+            is_max = (all(_close(out[m][r], out[m][0]) for m in range(n_states) if m != k for r in (1, 2))
+                      and np.all(chunk_max > low / 2) and np.all(out[k][2] == high)
+                      and _close(out[k][0], np.maximum(before[k][0], chunk_max)))
+            candidates[k].discard(ADD if is_max else MAX)
     roles = tuple(MAX if MAX in candidates[k] else ADD if ADD in candidates[k] else REC for k in range(n_states))
     try:
         probs, _ = head_probs(session, final_states, features)  # contexts may shift; only probs matter

@@ -1,0 +1,222 @@
+"""Explain (exact in-silico mutagenesis): equals brute force, and the command's outputs.
+
+Brute force here is the definition: every variant record scored through
+``Predictor.predict`` (one-shot, from scratch), minus the record's own probabilities.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnaloc_infer import Predictor
+from rnaloc_infer.alphabet import encode
+from rnaloc_infer.coding import coding_features
+from rnaloc_infer.explain import brute_force, explain_codes
+from rnaloc_infer.explain.roles import ADD, MAX
+from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
+from rnaloc_infer.explain.variants import substitutions, variant_features
+
+from conftest import random_seq, write_fasta
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dm3loc_valid.fa.gz"
+if not DATA.exists():
+    DATA = Path("/work/shared/data/dm3loc_valid.fa.gz")
+TOLERANCE = 1e-4  # the issue's bound on every entry; float32 rounding is ~1e-6
+
+
+def _real_mrna(max_length: int = 360) -> tuple:
+    """The shortest validation mRNA with a long ORF (so the coding features are exercised)."""
+    if not DATA.exists():
+        pytest.skip("validation data not available")
+    from rnaloc_infer.fasta import read_fasta
+
+    for record in sorted(read_fasta(str(DATA)), key=lambda r: r.length):
+        if record.length <= max_length and coding_features(record.codes)[0] > np.log1p(60):
+            return record.id, "".join("ACGTN"[c] for c in record.codes)
+    pytest.skip("no short coding mRNA in the validation data")
+
+
+@pytest.mark.parametrize("model", ["default", "fast"])
+def test_bundled_model_equals_brute_force(model):
+    record_id, sequence = _real_mrna()
+    predictor = Predictor(model, device="cpu")
+    delta = predictor.explain(sequence)
+    rng = np.random.default_rng(0)
+    count = 120 if model == "default" else 60
+    positions = np.sort(rng.choice(len(sequence), count, replace=False))  # 3 x count variants
+    expected = brute_force(predictor.predict, sequence, positions)
+    assert delta.shape == (len(sequence), 4, len(predictor.classes))
+    np.testing.assert_allclose(delta[positions], expected[positions], atol=TOLERANCE, rtol=0)
+    assert np.abs(expected[positions]).max() > 1e-3  # the comparison is not between zeros
+    codes = encode(sequence)
+    assert np.all(delta[np.arange(len(codes)), codes] == 0)  # the reference base
+
+
+def test_bundled_default_roles():
+    """The probe finds the pooling's and the regression's accumulators and the head call."""
+    _, sequence = _real_mrna()
+    predictor = Predictor("default", device="cpu")
+    explanation = explain_codes(predictor.session, encode(sequence))
+    roles = explanation.roles
+    assert roles.head_call and not roles.features_in_states
+    assert roles.roles.count(MAX) == 2  # one max pooling per network
+    assert roles.roles.count(ADD) >= 4  # sums and counts of both poolings + the regression accumulators
+
+
+@pytest.mark.parametrize("with_n", [False, True])
+def test_tiny_models_equal_brute_force(any_model, with_n):
+    rng = np.random.default_rng(3)
+    sequence = random_seq(rng, 150)
+    if with_n:
+        sequence = sequence[:40] + "N" + sequence[41:]
+    predictor = Predictor(any_model, device="cpu")
+    delta = predictor.explain(sequence)
+    expected = brute_force(predictor.predict, sequence)
+    np.testing.assert_allclose(delta, expected, atol=TOLERANCE, rtol=0)
+    if with_n:
+        assert np.abs(delta[40]).sum(axis=1).min() > 0  # an N gets all four substitutions
+
+
+def test_early_stop_is_exact_and_saves_work(tcn_model):
+    """A TCN forgets a variant after its receptive field: the tail is folded in, not run."""
+    rng = np.random.default_rng(5)
+    sequence = random_seq(rng, 600)
+    predictor = Predictor(tcn_model, device="cpu")
+    explanation = explain_codes(predictor.session, encode(sequence), block_nt=16)
+    variants = 3 * len(sequence)
+    assert explanation.variant_nt < 0.5 * variants * len(sequence) / 2  # far less than prefix reuse alone
+    positions = np.arange(0, 600, 7)
+    expected = brute_force(predictor.predict, sequence, positions)
+    np.testing.assert_allclose(explanation.delta[positions], expected[positions], atol=TOLERANCE, rtol=0)
+
+
+def test_tolerance_and_bad_input(tcn_model):
+    predictor = Predictor(tcn_model, device="cpu")
+    with pytest.raises(ValueError, match="invalid character"):
+        predictor.explain("ACGTXACGT")
+    with pytest.raises(ValueError, match="empty"):
+        predictor.explain("")
+    with pytest.raises(ValueError, match="longer than max_length 100"):
+        predictor.explain("A" * 101, max_length=100)
+    with pytest.raises(ValueError, match="tolerance"):
+        explain_codes(predictor.session, encode("ACGT"), tolerance=-1)
+    assert predictor.explain("A").shape == (1, 4, 6)
+
+
+def test_variant_features_equal_recomputed():
+    _, sequence = _real_mrna()
+    codes = encode(sequence[:200] + "N" + sequence[201:])
+    positions, bases = substitutions(codes)
+    features = variant_features(codes, positions, bases)
+    for row in range(0, len(positions), 3):
+        variant = codes.copy()
+        variant[positions[row]] = bases[row]
+        np.testing.assert_array_equal(features[row], coding_features(variant))
+
+
+def test_scores_regions_and_genome_positions():
+    delta = np.zeros((5, 4, 1), dtype=np.float32)
+    delta[1, :, 0] = [-0.3, 0.0, 0.1, 0.2]  # reference C at 1: mean of A, G, T
+    delta[4, :, 0] = [0.4, 0.4, 0.4, 0.4]  # N: all four
+    scores = position_scores(delta, encode("ACGTN"))
+    assert scores["mean"][1, 0] == pytest.approx(0.0, abs=1e-7)
+    assert scores["min"][1, 0] == pytest.approx(-0.3)
+    assert scores["mean"][4, 0] == pytest.approx(0.4)
+    regions = top_regions(np.array([0, 0, -1, -1, 0, 0, 0.5, 0]), 2, 3)
+    assert [(r.start, r.end) for r in regions][:2] == [(2, 4), (5, 7)] and regions[0].direction == "supports"
+    exons = [(10, 13), (20, 22)]
+    assert genome_positions(exons, "+").tolist() == [10, 11, 12, 20, 21]
+    assert genome_positions(exons, "-").tolist() == [21, 20, 12, 11, 10]
+
+
+def _bedgraph(path: Path) -> dict:
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+    return {(r[0], int(r[1])): float(r[3]) for r in rows}
+
+
+def _check_outputs(folder: Path, predictor: Predictor, record_id: str, sequence: str) -> np.ndarray:
+    with np.load(folder / "ism.npz") as npz:
+        assert str(npz["record_id"]) == record_id and str(npz["model_id"])
+        delta = npz["delta"]
+        assert str(npz["sequence"]) == sequence
+    np.testing.assert_allclose(delta, predictor.explain(sequence), atol=1e-6)
+    assert (folder / "ism.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    regions = (folder / "regions.tsv").read_text().splitlines()
+    assert len(regions) == 1 + 2 * len(predictor.classes)  # --top-regions 2
+    scores = position_scores(delta, encode(sequence))
+    for c, name in enumerate(predictor.classes):
+        for stat in ("mean", "min"):
+            values = _bedgraph(folder / f"{name}.{stat}.bedgraph")
+            assert len(values) == len(sequence)
+            assert values[(record_id, 7)] == pytest.approx(scores[stat][7, c], rel=1e-5, abs=1e-9)
+    return scores["mean"]
+
+
+def test_cli_fasta(tcn_model, tmp_path):
+    from rnaloc_infer.cli.explain import main
+
+    rng = np.random.default_rng(11)
+    records = [("first", random_seq(rng, 90)), ("second", random_seq(rng, 120))]
+    fasta = write_fasta(tmp_path / "in.fa", records)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [str(fasta), "-o", str(out), "--model", str(tcn_model), "--ids", "second",
+                                       "--top-regions", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["second"]
+    _check_outputs(out / "second", Predictor(tcn_model, device="cpu"), "second", records[1][1])
+
+
+def test_cli_genome_and_annotation(tcn_model, tmp_path):
+    pytest.importorskip("pyfaidx")
+    from rnaloc_infer.cli.explain import main
+
+    rng = np.random.default_rng(12)
+    chrom = random_seq(rng, 400)
+    (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
+    exons = [(50, 110), (200, 260)]  # 0-based half open
+    lines = []
+    for tid, strand in (("TX1", "+"), ("TX2", "-")):
+        attrs = f'gene_id "G{tid}"; transcript_id "{tid}"; gene_name "N{tid}"; transcript_type "protein_coding";'
+        lines += [f"chr1\tT\texon\t{s + 1}\t{e}\t.\t{strand}\t.\t{attrs}" for s, e in exons]
+    (tmp_path / "genes.gtf").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [str(tmp_path / "genome.fa"), "--annotation", str(tmp_path / "genes.gtf"),
+                                       "--transcripts", "TX2", "-o", str(out), "--model", str(tcn_model),
+                                       "--top-regions", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    spliced = chrom[50:110] + chrom[200:260]
+    minus = spliced.translate(str.maketrans("ACGT", "TGCA"))[::-1]
+    predictor = Predictor(tcn_model, device="cpu")
+    mean = _check_outputs(out / "TX2", predictor, "TX2", minus)
+    genome = _bedgraph(out / "TX2" / "genome" / f"{predictor.classes[0]}.mean.bedgraph")
+    assert len(genome) == 120 and set(c for c, _ in genome) == {"chr1"}
+    assert genome[("chr1", 259)] == pytest.approx(mean[0, 0], rel=1e-5, abs=1e-9)  # 5' end on the minus strand
+    assert genome[("chr1", 50)] == pytest.approx(mean[119, 0], rel=1e-5, abs=1e-9)
+    assert genome[("chr1", 200)] == pytest.approx(mean[59, 0], rel=1e-5, abs=1e-9)  # across the intron
+
+
+def test_cli_errors(tcn_model, tmp_path):
+    from rnaloc_infer.cli.explain import main
+
+    rng = np.random.default_rng(13)
+    fasta = write_fasta(tmp_path / "in.fa", [("short", random_seq(rng, 50)), ("long", random_seq(rng, 300))])
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">ok\nACGT\n>broken\nACGT!!\n")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    cases = [
+        ([str(fasta), "--max-length", "200"], "record 'long' (#2): 300 nt is longer than --max-length 200"),
+        ([str(bad)], "record 'broken'"),
+        ([str(fasta), "--ids", "nope"], "no record nope"),
+        ([str(tmp_path / "missing.fa")], "no such file"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(main, args + ["-o", str(out), "--model", str(tcn_model), "-q"])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert not out.exists() or not any(out.iterdir())  # nothing half written
