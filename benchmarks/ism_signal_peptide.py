@@ -13,7 +13,9 @@ group: ER-labelled records whose protein fails the rule (maximum window < 1.0).
 Score per position: the mean change in P(ER) over the three substitutions (negative = the
 sequence there supports ER). Per record: the mean score over the CDS's first 90 nt and
 over the rest of the transcript; summary: how often the first 90 nt are more negative, and
-the median difference.
+the median difference. Repeated without the variants that make or break an ATG or a stop
+codon (they move the longest ORF itself, e.g. a broken start codon, and so every coding
+feature at once): what is left are codon changes that keep the ORF.
 
     python benchmarks/ism_signal_peptide.py --data-dir ../shared/data --max-length 1600 --records 12
 """
@@ -32,6 +34,7 @@ from rnaloc_infer import Predictor
 from rnaloc_infer.coding import FEATURE_NAMES, coding_features, longest_orf
 from rnaloc_infer.explain import explain_codes
 from rnaloc_infer.explain.tracks import position_scores
+from rnaloc_infer.explain.variants import moves_orf_signals, substitutions
 from rnaloc_infer.fasta import read_fasta
 
 log = logging.getLogger("ism_signal_peptide")
@@ -77,10 +80,20 @@ def main() -> None:
             start, _ = longest_orf(record.codes)
             head = np.zeros(record.length, dtype=bool)
             head[start : start + HEAD_NT] = True
+            # The same without the variants that make or break an ATG or a stop codon (they move
+            # the longest ORF itself, e.g. a broken start codon): what is left are codon changes.
+            positions, bases = substitutions(record.codes)
+            keep = ~moves_orf_signals(record.codes, positions, bases)
+            kept = np.zeros((record.length, 4), dtype=bool)
+            kept[positions[keep], bases[keep]] = True
+            counts = kept.sum(axis=1)
+            same_orf = np.where(counts > 0, (explanation.delta[:, :, er] * kept).sum(axis=1) / np.maximum(counts, 1), np.nan)
             rows.append(dict(group=group, record=record.id, length=record.length, cds_start=start + 1,
                              p_er=round(float(explanation.reference[er]), 4),
                              head_mean=float(score[head].mean()), rest_mean=float(score[~head].mean()),
                              head_share=float(score[head].sum() / score.sum()) if score.sum() else float("nan"),
+                             head_mean_same_orf=float(np.nanmean(same_orf[head])),
+                             rest_mean_same_orf=float(np.nanmean(same_orf[~head])),
                              seconds=round(time.perf_counter() - began, 1)))
             log.info("%s", rows[-1])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +109,10 @@ def main() -> None:
         print(f"{group}: {len(picked)} records; first {HEAD_NT} nt of the CDS more ER-supporting (more negative) "
               f"than the rest in {int((diff < 0).sum())}/{len(picked)}; median per-nt difference {np.median(diff):+.2e}; "
               f"median head mean {np.median([r['head_mean'] for r in picked]):+.2e}, rest {np.median([r['rest_mean'] for r in picked]):+.2e}")
+        same = np.array([r["head_mean_same_orf"] - r["rest_mean_same_orf"] for r in picked])
+        print(f"  without ORF-moving variants (start/stop made or broken): head more negative in {int((same < 0).sum())}/"
+              f"{len(picked)}; median difference {np.median(same):+.2e}; median head {np.median([r['head_mean_same_orf'] for r in picked]):+.2e}, "
+              f"rest {np.median([r['rest_mean_same_orf'] for r in picked]):+.2e}")
 
 
 if __name__ == "__main__":
