@@ -70,9 +70,25 @@ def _select(records, ids: Optional[List[str]], max_length: int) -> list:
     return chosen
 
 
+def _applicability(records: list, rules, out_of_range: str) -> Dict[str, Optional[tuple]]:
+    """Each record's flags under the model's applicability rules (as `rnaloc-infer` sets them),
+    all checked before any work: ``error`` stops at the first flagged record, ``keep`` warns."""
+    flags: Dict[str, Optional[tuple]] = {}
+    for record in records:
+        found = None if rules is None else rules.check(record.codes, record.ambiguous)
+        flags[record.id] = found
+        if found and out_of_range == "error":
+            raise InputError(record.source, f"outside the model's training range ({','.join(found)}; --out-of-range error)",
+                             record.id, record.number)
+        if found:
+            log.warning("%s is outside the model's training range (%s): its explanation explains an extrapolation",
+                        record.id, ",".join(found))
+    return flags
+
+
 def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: Optional[int], workers: int,
         ids: Optional[str], max_length: int, tolerance: float, region_nt: int, top_regions: int, plot: bool,
-        progress: bool, annotation: AnnotationOptions) -> int:
+        progress: bool, annotation: AnnotationOptions, out_of_range: str = "keep") -> int:
     """Explain every selected record; returns the exit status."""
     from tqdm import tqdm
 
@@ -113,6 +129,7 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
         return EXIT_OK
     session = ModelSession(resolve_model(model), device=device, threads=threads)
     info = session.info
+    flags = _applicability(records, info.applicability, out_of_range)
     model_id = f"{model if model in ('default', 'fast') else info.name} {info.version}"
     total = sum(3 * r.length + int((r.codes >= 4).sum()) for r in records)
     with tqdm(total=total, unit="variant", unit_scale=True, desc="explaining", file=sys.stderr, dynamic_ncols=True,
@@ -120,7 +137,8 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
         for record in records:
             explanation = explain_codes(session, record.codes, tolerance=tolerance, workers=workers, progress=bar.update)
             where = write_report(target, record.id, record.header, explanation, info.classes, info.thresholds, model_id,
-                                 genome=maps.get(record.id), region_nt=region_nt, top=top_regions, plot=plot)
+                                 genome=maps.get(record.id), region_nt=region_nt, top=top_regions, plot=plot,
+                                 applicability=flags[record.id])
             log.info("%s: %s nt explained -> %s", record.id, f"{record.length:,}", where)
     return EXIT_OK
 
@@ -137,13 +155,15 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Stop following a mutation when the model's recurrent states differ from the reference's by at most this (0: exact, bit-equal).")
 @click.option("--region-nt", type=click.IntRange(min=1), default=20, show_default=True, help="Width of the top regions (regions.tsv, picture).")
 @click.option("--top-regions", type=click.IntRange(min=1), default=5, show_default=True, help="Top regions per class.")
+@click.option("--out-of-range", type=click.Choice(["keep", "error"]), default="keep", show_default=True,
+              help="Records the model's applicability rules flag (as in rnaloc-infer): explain them with a warning, or stop.")
 @click.option("--no-plot", is_flag=True, help="No PNG (no matplotlib needed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-explain")
-def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tolerance, region_nt, top_regions, no_plot,
-         quiet, debug, **kwargs) -> None:
+def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tolerance, region_nt, top_regions, out_of_range,
+         no_plot, quiet, debug, **kwargs) -> None:
     """Explain localisation predictions by exact in-silico mutagenesis.
 
     INPUT is a FASTA file of transcripts, or with --annotation a genome FASTA (select
@@ -155,7 +175,7 @@ def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tole
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = run(list(inputs), out_dir, model, device, threads, workers, ids, max_length, tolerance, region_nt,
-                   top_regions, not no_plot, not quiet, annotation)
+                   top_regions, not no_plot, not quiet, annotation, out_of_range)
     except RnalocError as exc:
         log.error("%s", exc, exc_info=debug)
         code = exc.exit_code

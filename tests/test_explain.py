@@ -15,13 +15,14 @@ from click.testing import CliRunner
 
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
+from rnaloc_infer.applicability import ApplicabilityRules, flag_text
 from rnaloc_infer.coding import coding_features
 from rnaloc_infer.explain import brute_force, explain_codes
 from rnaloc_infer.explain.roles import ADD, MAX
 from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
 from rnaloc_infer.explain.variants import substitutions, variant_features
 
-from conftest import random_seq, write_fasta
+from conftest import random_seq, rewrite_model, write_fasta
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dm3loc_valid.fa.gz"
 if not DATA.exists():
@@ -144,6 +145,8 @@ def _check_outputs(folder: Path, predictor: Predictor, record_id: str, sequence:
         assert str(npz["record_id"]) == record_id and str(npz["model_id"])
         delta = npz["delta"]
         assert str(npz["sequence"]) == sequence
+        rules = predictor.info.applicability
+        assert str(npz["applicability"]) == flag_text(None if rules is None else rules.check(encode(sequence)))
     np.testing.assert_allclose(delta, predictor.explain(sequence), atol=1e-6)
     assert (folder / "ism.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     regions = (folder / "regions.tsv").read_text().splitlines()
@@ -215,6 +218,14 @@ def test_cli_errors(tcn_model, tmp_path):
         ([str(fasta), "--ids", "nope"], "no record nope"),
         ([str(tmp_path / "missing.fa")], "no such file"),
     ]
+    ruled = tmp_path / "ruled.onnx"  # the same model with applicability rules: 'short' has no ORF
+    rules = ApplicabilityRules(min_length=10, max_length=10_000, max_n_fraction=0.5, min_orf_codons=30,
+                               max_ambiguous_fraction=0.1)
+    rewrite_model(tcn_model, ruled, set_props={"rnaloc.applicability": rules.to_json()})
+    result = runner.invoke(main, [str(fasta), "--ids", "short", "--out-of-range", "error", "--model", str(ruled),
+                                  "-o", str(out), "-q"])
+    assert result.exit_code == 1 and "'short' (#1): outside the model's training range (no_orf" in result.output
+    assert not out.exists() or not any(out.iterdir())
     for args, message in cases:
         result = runner.invoke(main, args + ["-o", str(out), "--model", str(tcn_model), "-q"])
         assert result.exit_code == 1, result.output

@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..applicability import flag_text
 from ..coding import longest_orf
 from .ism import Explanation
 from .tracks import STATS, genome_positions, position_scores, top_regions, write_bedgraph, write_npz, write_regions
@@ -63,15 +64,19 @@ def safe_name(record_id: str) -> str:
 
 def write_report(out_dir: Path, record_id: str, header: str, explanation: Explanation, classes: Sequence[str],
                  thresholds: Sequence[float], model_id: str, *, genome: Optional[GenomeMap] = None,
-                 region_nt: int = 20, top: int = 5, plot: bool = True) -> Path:
-    """Write every output for one transcript; returns its directory."""
+                 region_nt: int = 20, top: int = 5, plot: bool = True, applicability: Optional[tuple] = None) -> Path:
+    """Write every output for one transcript; returns its directory.
+
+    ``applicability``: the record's flags under the model's rules (None: the model has none),
+    stored in the .npz as ``rnaloc-infer`` writes them (``ok``, the flags, or ``-``)."""
     codes = explanation.codes
     scores = position_scores(explanation.delta, codes)
     regions = {name: top_regions(scores["mean"][:, c], region_nt, top) for c, name in enumerate(classes)}
     target = out_dir / safe_name(record_id)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out_dir))
     try:
-        write_npz(work / "ism.npz", record_id, model_id, classes, explanation.delta, explanation.reference, codes)
+        write_npz(work / "ism.npz", record_id, model_id, classes, explanation.delta, explanation.reference, codes,
+                  applicability=flag_text(applicability))
         write_regions(work / "regions.tsv", record_id, codes, classes, regions)
         where = None
         if genome is not None:

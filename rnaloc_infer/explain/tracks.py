@@ -128,7 +128,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def write_npz(path: Path, record_id: str, model_id: str, classes: Sequence[str], delta: np.ndarray,
-              reference: np.ndarray, codes: np.ndarray) -> None:
+              reference: np.ndarray, codes: np.ndarray, applicability: str = "-") -> None:
     """The full ISM array and what it belongs to, compressed (load with ``numpy.load``)."""
     letters = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
     with atomic_path(path) as tmp:
@@ -136,5 +136,5 @@ def write_npz(path: Path, record_id: str, model_id: str, classes: Sequence[str],
             np.savez_compressed(
                 handle, delta=delta, reference=reference, record_id=np.array(record_id), model_id=np.array(model_id),
                 classes=np.array(list(classes)), bases=np.array("ACGT"),
-                sequence=np.array(letters[codes].tobytes().decode()),
+                sequence=np.array(letters[codes].tobytes().decode()), applicability=np.array(applicability),
             )
