@@ -6,7 +6,6 @@ Brute force here is the definition: every variant record scored through
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
