@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import click
 
 from rnaloc_infer import __version__
-from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options, pop_annotation_options
+from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
 from rnaloc_infer.cli.predict import EXIT_INTERNAL, _check_inputs, _configure_logging, _raise_terminated
 from rnaloc_infer.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, InputError, OutputError, RnalocError, Terminated
 from rnaloc_infer.explain.ism import DEFAULT_MAX_LENGTH
@@ -171,7 +171,7 @@ def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tole
     the change in each class's probability is computed exactly (docs/EXPLAIN.md).
     """
     _configure_logging(quiet, debug)
-    annotation = pop_annotation_options(kwargs)
+    annotation = AnnotationOptions(**kwargs)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = run(list(inputs), out_dir, model, device, threads, workers, ids, max_length, tolerance, region_nt,
