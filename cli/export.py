@@ -108,3 +108,8 @@ def _one_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else exc.__class__.__name__
     return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
+
+
+from .common import standard_options  # noqa: E402
+
+standard_options(main, "rnaloc-export")

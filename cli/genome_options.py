@@ -53,7 +53,8 @@ def annotation_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--transcript-types", metavar="LIST", default=None,
-            help="With --annotation: keep these transcript biotypes, e.g. protein_coding,lncRNA.",
+            help="With --annotation: keep these transcript biotypes (comma list), e.g. protein_coding: "
+                 "the model was trained on mRNAs; other biotypes are out of its range (model card).",
         ),
         click.option(
             "--genes", metavar="LIST|FILE", default=None,

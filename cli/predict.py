@@ -13,15 +13,15 @@ import logging
 import os
 import signal
 import sys
-import time
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import click
 
 from rnaloc_infer import __version__
 from rnaloc_infer.batching import BatchConfig
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
+from rnaloc_infer.output.formats import FORMATS
 from rnaloc_infer.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
@@ -34,6 +34,9 @@ from rnaloc_infer.errors import (
     Terminated,
 )
 
+if TYPE_CHECKING:
+    from rnaloc_infer.output.formats import OutputSpec
+
 log = logging.getLogger("rnaloc_infer.cli")
 
 EXIT_INTERNAL = 4
@@ -42,9 +45,11 @@ EPILOG = """\b
 Output columns: id, length, one probability per class, labels (classes whose
 probability >= the class threshold, comma-joined; "-" when none), applicability
 ("ok", or why the record is outside the model's training data: too_short,
-too_long, many_n, no_orf, protein_like; "-" for a model without rules).
-Header lines are written with the first result: an interrupted run leaves no
-header-only output.
+too_long, many_n, no_orf, protein_like; "-" for a model without rules); with
+--annotation also chrom, start, end (1-based, inclusive), strand, gene_id,
+gene_name, transcript_type. The header line is written with the first result:
+an interrupted run leaves no header-only output. Run metadata (model sha256,
+options, counts) goes to OUTPUT.json (--metadata).
 \b
 Exit status:
   0    success (with --on-error skip: bad records reported, rest predicted)
@@ -68,7 +73,8 @@ class RunOptions:
     inputs: Sequence[str]
     output: Optional[str] = None
     model: str = "default"
-    fmt: str = "tsv"
+    fmt: Optional[str] = None  # None: from the output's extension (rnaloc_infer.output.formats)
+    metadata: Optional[str] = None  # sidecar path; None: OUTPUT.json beside a file output
     device: str = "auto"
     threads: Optional[int] = None
     batch_nt: int = BatchConfig.batch_nt
@@ -123,14 +129,10 @@ def _raise_terminated(signum, _frame) -> None:
 def run(options: RunOptions) -> int:
     """Predict every record of the inputs and write the table; returns the exit status."""
     # Imported here so `rnaloc-infer --help/--version` stays instant.
-    from tqdm import tqdm
-
-    from rnaloc_infer.batching import Scored, predict_stream
     from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.fasta import read_fasta
-    from rnaloc_infer.session import ModelSession
+    from rnaloc_infer.output.formats import GENOME_FORMATS, resolve_output
     from rnaloc_infer.session import _fp16_sibling
-    from rnaloc_infer.writers import ResultWriter, SkipReport, atomic_output, header_comment, log_summary, refuse_overwrite
+    from rnaloc_infer.writers import refuse_overwrite
 
     if options.errors_file and options.on_error == "fail":
         log.warning("--errors-file collects skipped records only with --on-error skip; "
@@ -139,58 +141,68 @@ def run(options: RunOptions) -> int:
         config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    spec = resolve_output(options.output, options.fmt)
     _check_inputs(options.inputs)
     # Genome + annotation input (docs/GENOME.md): parsed and checked before the model loads.
     from rnaloc_infer.cli import genome_options
 
     annotation = options.annotation or AnnotationOptions()
     genome_options.check_usage(options.inputs, annotation)
+    if spec.fmt in GENOME_FORMATS and not annotation.annotation:
+        raise click.UsageError(f"--format {spec.fmt} needs transcript coordinates: use it with --annotation")
     model_path = resolve_model(options.model)
     refuse_overwrite(
-        [("output", options.output), ("errors file", options.errors_file)],
+        [("output", options.output), ("errors file", options.errors_file), ("metadata file", _sidecar_target(options, spec))],
         [("input", path) for path in options.inputs] + genome_options.input_files(options.inputs, annotation)
         + [("model", model_path), ("model", _fp16_sibling(model_path))],
     )
+    if options.engine == "ray":
+        return _run_ray(options, annotation, spec)
     source = genome_options.open_source(options.inputs[0], annotation) if annotation.annotation else None
     if source is None:
         genome_options.warn_if_genome(options.inputs)
-    if options.engine == "ray":
-        return _run_ray(options, annotation)
+    with contextlib.ExitStack() as stack:
+        if source is not None:
+            stack.callback(source.close)
+        _predict_local(options, config, spec, model_path, source)
+    return EXIT_OK
+
+
+def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec", model_path, source) -> None:
+    """The local engine: stream records through the model into the writer, then the sidecar."""
+    from rnaloc_infer.batching import Scored, predict_stream
+    from rnaloc_infer.cli.progress import RunProgress
+    from rnaloc_infer.fasta import ReadMeter, count_input_bytes, read_fasta
+    from rnaloc_infer.output.formats import make_writer
+    from rnaloc_infer.output.sidecar import model_identity, record_fields
+    from rnaloc_infer.output.summary import RunSummary
+    from rnaloc_infer.session import ModelSession
+    from rnaloc_infer.writers import SkipReport, atomic_output
+
     session = ModelSession(model_path, device=options.device, threads=options.threads)
     info = session.info
     log.debug("model %s: classes %s, thresholds %s, providers %s", model_path, info.classes, info.thresholds, session.providers)
+    model = model_identity(options.model, model_path, info)
 
-    started = time.perf_counter()
-    counts = {"records": 0, "nt": 0, "dropped": 0, "flagged": 0, "written": 0}
-    bar = tqdm(
-        unit="nt", unit_scale=True, desc="predicting", file=sys.stderr, dynamic_ncols=True,
-        disable=not options.progress or not sys.stderr.isatty(),
+    summary = RunSummary(info.classes)
+    meter = ReadMeter()
+    progress = RunProgress(
+        enabled=options.progress, meter=meter,
+        total_bytes=None if source is not None else count_input_bytes(options.inputs),
+        total_records=len(source) if source is not None else None,
     )
-
-    def on_progress(records: int, nt: int) -> None:
-        counts["records"] += records
-        counts["nt"] += nt
-        bar.set_postfix_str(f"{counts['records']:,} records", refresh=False)
-        bar.update(nt)
-
-    comment = header_comment(__version__, options.model if options.model == "default" else info.name, info.version)
     with contextlib.ExitStack() as stack:
-        stack.callback(bar.close)
-        if source is not None:
-            stack.callback(source.close)
-        out = stack.enter_context(atomic_output(options.output))
+        stack.callback(progress.close)
+        out = stack.enter_context(atomic_output(spec.path, compress=spec.gzip))
         skipped = SkipReport.to_file(stack, options.errors_file)
         extra_columns = source.columns if source is not None else ()
-        writer = ResultWriter(
-            out, options.fmt, info.classes, info.thresholds,
-            comment=comment, name=options.output or "standard output", extra_columns=extra_columns,
-        )
-        stream = predict_stream(source if source is not None else read_fasta(options.inputs), session, config, on_error=options.on_error, progress=on_progress)
-        for item in stream:
+        writer = make_writer(spec.fmt, out, info.classes, info.thresholds, extra_columns=extra_columns,
+                             record_fields=record_fields(model), name=spec.name)
+        records = source if source is not None else read_fasta(options.inputs, meter=meter)
+        for item in predict_stream(records, session, config, on_error=options.on_error, progress=progress.update):
             if isinstance(item, Scored) and item.applicability:
-                counts["flagged"] += 1
                 if options.out_of_range == "drop":
-                    counts["dropped"] += 1
+                    summary.drop(item.applicability)
                     continue
                 if options.out_of_range == "error":
                     item = out_of_range_error(item)
@@ -198,23 +210,20 @@ def run(options: RunOptions) -> int:
                         raise item.to_exception()
             if isinstance(item, Scored):
                 extra = [source.fields[item.id][c] for c in extra_columns] if source is not None else ()
-                writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
-                counts["written"] += 1
+                labels = writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
+                summary.add(item.length, labels, item.applicability)
             else:
                 skipped.add(item)
-        counts["skipped"] = skipped.count
-        if counts["written"] == 0 and counts["skipped"] + counts["dropped"]:
-            raise NoResults(nothing_left_message(counts, options))
+                summary.skip()
+        if summary.records == 0 and summary.skipped + summary.dropped:
+            raise NoResults(nothing_left_message({"skipped": summary.skipped, "dropped": summary.dropped}, options))
         writer.finish()
-    bar.close()
+        summary.finish()
+        # The sidecar is renamed into place before the output, so a pipeline that waits for
+        # the output file finds its metadata already there.
+        _write_sidecar(options, spec, model, writer.columns, summary, engine="local")
     skipped.finish()
-    if counts["flagged"]:
-        log.warning("%s of %s records are outside the model's training range (applicability column%s)",
-                    f"{counts['flagged']:,}", f"{counts['records']:,}",
-                    {"drop": "; dropped", "error": "; reported as errors"}.get(options.out_of_range, ""))
-    log_summary(counts["records"], counts["nt"], time.perf_counter() - started, options.inputs,
-                skipped=counts["skipped"], dropped=counts["dropped"])
-    return EXIT_OK
+    _log_summary(options, summary, scored=progress.records)
 
 
 def out_of_range_error(item: "Scored") -> "RecordError":
@@ -241,7 +250,50 @@ def nothing_left_message(counts: dict, options: RunOptions) -> str:
     return f"no results: all {total:,} records were left out ({'; '.join(parts)}); no output written"
 
 
-def _run_ray(options: RunOptions, annotation: AnnotationOptions) -> int:
+def _sidecar_target(options: RunOptions, spec: "OutputSpec") -> Optional[str]:
+    """--metadata PATH, else OUTPUT.json beside a file output; none for standard output."""
+    from rnaloc_infer.output.sidecar import sidecar_path
+
+    if options.metadata:
+        return options.metadata
+    if spec.path is None or not os.path.isfile(spec.path) and os.path.exists(spec.path):
+        return None  # standard output, or a special file such as /dev/null
+    return sidecar_path(spec.path)
+
+
+def _options_record(options: RunOptions) -> dict:
+    """The options as the sidecar records them (inputs and output have their own entries)."""
+    record = asdict(options)
+    for key in ("inputs", "output", "progress", "metadata"):
+        record.pop(key, None)
+    return record
+
+
+def _write_sidecar(options: RunOptions, spec: "OutputSpec", model: dict, columns, summary, *, engine: str) -> None:
+    from rnaloc_infer.output.sidecar import run_metadata, write_sidecar
+
+    target = _sidecar_target(options, spec)
+    if target is None:
+        return
+    annotation = options.annotation.annotation if options.annotation else None
+    write_sidecar(target, run_metadata(model=model, inputs=options.inputs, output=spec, columns=columns,
+                                       options=_options_record(options), summary=summary, engine=engine,
+                                       annotation=annotation))
+
+
+def _log_summary(options: RunOptions, summary, scored: int) -> None:
+    """The closing stderr lines: warnings about what was left out, then the run summary."""
+    if summary.records == 0 and summary.skipped == 0 and summary.dropped == 0:
+        log.warning("no records found in %s", ", ".join(options.inputs))
+    if summary.flagged:
+        log.warning("%s of %s records are outside the model's training range (applicability column%s)",
+                    f"{summary.flagged:,}", f"{scored:,}",
+                    {"drop": "; dropped", "error": "; reported as errors"}.get(options.out_of_range, ""))
+    for line in summary.lines():
+        log.info("%s", line)
+
+
+def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSpec") -> int:
     """--engine ray: the same runtime on Ray Data (docs/DISTRIBUTED.md); same output file."""
     if annotation.annotation:
         raise click.UsageError("--annotation (genome input) works with --engine local only")
@@ -251,12 +303,16 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions) -> int:
         raise click.UsageError("--out-of-range drop|error works with --engine local only (the ray engine keeps and flags)")
     from rnaloc_infer.distributed.engine import predict_distributed
 
-    predict_distributed(
-        options.inputs, options.output, model=options.model, fmt=options.fmt, address=options.address,
+    def sidecar(model: dict, columns, summary) -> None:
+        _write_sidecar(options, spec, model, columns, summary, engine="ray")
+
+    result = predict_distributed(
+        options.inputs, spec.path, model=options.model, fmt=spec.fmt, compress=spec.gzip, address=options.address,
         num_workers=options.num_workers, num_gpus_per_worker=options.num_gpus_per_worker,
         threads_per_worker=options.threads or 1, on_error=options.on_error, errors_file=options.errors_file,
-        batch_nt=options.batch_nt, chunk_nt=options.chunk_nt, progress=options.progress,
+        batch_nt=options.batch_nt, chunk_nt=options.chunk_nt, progress=options.progress, before_commit=sidecar,
     )
+    _log_summary(options, result.run, scored=result.run.records)
     return EXIT_OK
 
 
@@ -271,7 +327,11 @@ def _silence_stdout() -> None:
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("-o", "--output", metavar="PATH", help="Output file (written atomically). Default: standard output.")
 @click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
-@click.option("--format", "fmt", type=click.Choice(["tsv", "csv", "jsonl"]), default="tsv", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Output format. Default: from the -o extension (.tsv .csv .jsonl .bed .gff3, each optionally .gz), else tsv. "
+                   "bed/gff3 need --annotation.")
+@click.option("--metadata", metavar="PATH", default=None,
+              help="Run metadata JSON (versions, model sha256, options, counts). Default: OUTPUT.json beside -o; none on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op CPU threads for ONNX Runtime. Default: 1 (fastest measured; docs/PERFORMANCE.md).")
 @click.option("--batch-nt", type=click.IntRange(min=1), default=RunOptions.batch_nt, show_default=True, help="Padded nucleotides per model call (batch size x longest record).")
@@ -291,7 +351,7 @@ def _silence_stdout() -> None:
 @click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
-def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, quiet, debug,
+def main(inputs, output, model, fmt, metadata, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, quiet, debug,
          engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
@@ -302,7 +362,7 @@ def main(inputs, output, model, fmt, device, threads, batch_nt, window_records, 
     _configure_logging(quiet, debug)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     options = RunOptions(
-        inputs=list(inputs), output=output, model=model, fmt=fmt, device=device, threads=threads,
+        inputs=list(inputs), output=output, model=model, fmt=fmt, metadata=metadata, device=device, threads=threads,
         batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
         on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, progress=not quiet,
         annotation=AnnotationOptions(**annotation),

@@ -279,3 +279,7 @@ try:  # written by another engineer; optional so `fit` works without it
     main.add_command(evaluate)
 except ImportError:  # pragma: no cover
     pass
+
+from .common import standard_options  # noqa: E402  (after every subcommand is attached)
+
+standard_options(main, "rnaloc-train")

@@ -32,6 +32,7 @@ archive raises here (``EOFError``) rather than in a helper process.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import logging
 import lzma
 import os
@@ -128,6 +129,41 @@ class RecordError:
         return str(self.to_exception())
 
 
+class ReadMeter:
+    """How far reading has got, for a progress bar with a total and an ETA.
+
+    ``bytes_read`` counts bytes taken from the files on disk (compressed bytes for a
+    compressed file, so it runs up to the files' total size); ``nt_read`` the nucleotides of
+    the records handed out so far. Standard input adds nucleotides but no bytes.
+    """
+
+    def __init__(self) -> None:
+        self._closed_bytes = 0
+        self._raw: Optional[BinaryIO] = None
+        self._size = 0
+        self.nt_read = 0
+
+    @property
+    def bytes_read(self) -> int:
+        raw = self._raw
+        current = 0
+        if raw is not None:
+            with contextlib.suppress(OSError, ValueError):
+                current = raw.tell()
+        return self._closed_bytes + current
+
+    def _attach(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._size = os.fstat(raw.fileno()).st_size
+
+    def _close(self) -> None:
+        """The file is done: count all of it and close it."""
+        if self._raw is not None:
+            self._closed_bytes += self._size
+            self._raw.close()
+            self._raw = None
+
+
 def _display_name(path: PathLike) -> str:
     text = os.fspath(path)
     return "<stdin>" if text == STDIN else text
@@ -150,13 +186,26 @@ def check_readable(path: PathLike) -> None:
         raise InputError(text, "permission denied")
 
 
-def _open(path: PathLike) -> BinaryIO:
-    """Open a path (or "-") for binary reading, mapping OS errors to one-line InputErrors."""
+def _open(path: PathLike, meter: Optional[ReadMeter] = None) -> BinaryIO:
+    """Open a path (or "-") for binary reading, mapping OS errors to one-line InputErrors.
+
+    With a ``meter`` the file is opened here and handed to xopen as a file object, so the
+    meter can read the on-disk position (compressed bytes) while xopen decompresses.
+    """
     name = _display_name(path)
     text = os.fspath(path)
     check_readable(text)
     try:
-        return xopen(text, "rb", threads=0)
+        if meter is None or text == STDIN:
+            return xopen(text, "rb", threads=0)
+        raw = open(text, "rb")
+        try:
+            handle = xopen(raw, "rb", threads=0)
+        except BaseException:
+            raw.close()
+            raise
+        meter._attach(raw)
+        return handle
     except PermissionError:
         raise InputError(name, "permission denied") from None
     except (OSError, EOFError, ValueError) as exc:
@@ -267,7 +316,7 @@ def _whole(path: PathLike, number: int, pending: bytearray, started: bool) -> st
     return f"{whole:,} whole records read before the damage"
 
 
-def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union[Record, RecordError]]:
+def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE, meter: Optional[ReadMeter] = None) -> Iterator[Union[Record, RecordError]]:
     """Yield the records of one FASTA file (plain, gzip/bgzip/bz2/xz/zstd, or "-").
 
     Per-record problems (bad letters, empty sequence, no id) are yielded as RecordError so
@@ -279,7 +328,7 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
     what makes this faster than line-by-line readers.
     """
     source = _display_name(path)
-    fh = _open(path)
+    fh = _open(path, meter)
     pending = bytearray()
     number = 0
     started = False
@@ -309,10 +358,14 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
             del pending[: cut + 1]
             for header, raw in _split_records(complete.rstrip(b"\n")):
                 number += 1
+                if meter is not None:
+                    meter.nt_read += len(raw)
                 yield _make_record(source, number, header, raw)
         if started and pending:
             for header, raw in _split_records(bytes(pending)):
                 number += 1
+                if meter is not None:
+                    meter.nt_read += len(raw)
                 yield _make_record(source, number, header, raw)
     except DECOMPRESSION_ERRORS as exc:
         raise InputError(source, f"truncated or corrupt compressed file ({exc}; {_whole(path, number, pending, started)})") from None
@@ -323,6 +376,8 @@ def read_file(path: PathLike, *, block_size: int = BLOCK_SIZE) -> Iterator[Union
         raise InputError(source, f"read error: {detail} ({_whole(path, number, pending, started)})") from None
     finally:
         fh.close()
+        if meter is not None:
+            meter._close()
 
 
 class DuplicateIds:
@@ -350,13 +405,15 @@ class DuplicateIds:
             log.warning("%d duplicate ids in total (only the first %d shown)", self.count, MAX_DUPLICATE_WARNINGS)
 
 
-def read_fasta(paths: Union[PathLike, Iterable[PathLike]], *, warn_duplicates: bool = True) -> Iterator[Union[Record, RecordError]]:
-    """Records of several files in order; duplicate ids are allowed but logged as warnings (:class:`DuplicateIds`)."""
+def read_fasta(paths: Union[PathLike, Iterable[PathLike]], *, warn_duplicates: bool = True,
+               meter: Optional[ReadMeter] = None) -> Iterator[Union[Record, RecordError]]:
+    """Records of several files in order; duplicate ids are allowed but logged as warnings
+    (:class:`DuplicateIds`). ``meter`` follows the bytes read, for a progress bar."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     duplicates = DuplicateIds()
     for path in paths:
-        for item in read_file(path):
+        for item in read_file(path, meter=meter):
             if warn_duplicates and isinstance(item, Record):
                 duplicates.check(item.id, item.source, item.number)
             yield item

@@ -1,5 +1,11 @@
 """Result writers (tsv, csv, jsonl) and atomic output files.
 
+Tables start with one plain header line (no comment lines), so pandas, R's ``read.delim``,
+csvkit and DuckDB read them with their defaults; the run's metadata (tool and model
+version, model sha256, thresholds, options, counts) goes to a JSON sidecar
+(:mod:`rnaloc_infer.output.sidecar`) and, in JSONL, into fields of every record
+(``record_fields``). BED and GFF3 writers live in :mod:`rnaloc_infer.output.genome_formats`.
+
 Output is written to a temporary file in the target's directory and renamed over the
 target only after the last row: a crash, a bad record, a full disk or a signal never leaves
 a partial file that a pipeline could mistake for a result (an existing file is left as it
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import io
 import json
 import logging
@@ -24,7 +31,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -45,10 +52,6 @@ def predicted_labels(probs: np.ndarray, classes: Sequence[str], thresholds: Sequ
     return [name for name, p, t in zip(classes, probs, thresholds) if p >= t]
 
 
-def header_comment(version: str, model_name: str, model_version: str) -> str:
-    return f"# rnaloc-infer {version} model={model_name} model_version={model_version}"
-
-
 class ResultWriter:
     """Formats rows for one output stream; all write errors become OutputError."""
 
@@ -59,7 +62,7 @@ class ResultWriter:
         classes: Sequence[str],
         thresholds: Sequence[float],
         *,
-        comment: Optional[str] = None,
+        record_fields: Optional[Mapping[str, Any]] = None,
         name: str = "output",
         extra_columns: Sequence[str] = (),
     ):
@@ -73,8 +76,11 @@ class ResultWriter:
         # Per-record columns from the input (e.g. transcript_id, gene_name with --annotation),
         # appended after "labels" so the class columns keep their positions.
         self._extra_columns = list(extra_columns)
+        # JSONL only: run-level fields repeated in every record (model name and sha256), so
+        # a record keeps its provenance after files are concatenated or filtered.
+        self._record_fields = dict(record_fields or {})
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        self._comment = comment
+        self.columns = ["id", "length", *self._classes, "labels", "applicability", *self._extra_columns]
         self._header_written = False
 
     def _write_header(self) -> None:
@@ -84,11 +90,10 @@ class ResultWriter:
         self._header_written = True
         if self._fmt == "jsonl":
             return
-        columns = ["id", "length", *self._classes, "labels", "applicability", *self._extra_columns]
-        lines = ([self._comment] if self._comment else []) + ([] if self._csv else ["\t".join(columns)])
-        self._write("".join(line + "\n" for line in lines))
         if self._csv is not None:
-            self._guard(self._csv.writerow, columns)
+            self._guard(self._csv.writerow, self.columns)
+        else:
+            self._write("\t".join(self.columns) + "\n")
 
     def finish(self) -> None:
         """End of a successful run: writes the header when no row came (an empty input)."""
@@ -104,10 +109,10 @@ class ResultWriter:
     def _write(self, text: str) -> None:
         self._guard(self._stream.write, text)
 
-    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[str] = (),
-              applicability: Optional[Sequence[str]] = None) -> None:
-        """One row; ``applicability``: the record's flags, () when in range, None when the
-        model has no rules (rnaloc_infer.applicability.flag_text)."""
+    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[Any] = (),
+              applicability: Optional[Sequence[str]] = None) -> List[str]:
+        """One row; returns its labels (for the run summary). ``applicability``: the record's
+        flags, () when in range, None when the model has no rules (applicability.flag_text)."""
         if len(extra) != len(self._extra_columns):
             raise ValueError(f"expected {len(self._extra_columns)} extra values, got {len(extra)}")
         if not self._header_written:
@@ -123,14 +128,17 @@ class ResultWriter:
                 "applicability": flags,
             }
             row.update(zip(self._extra_columns, extra))
+            row.update(self._record_fields)
             self._write(json.dumps(row, ensure_ascii=False) + "\n")
-            return
+            return labels
         values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
         label_text = ",".join(labels) or NO_LABEL
+        extra_text = [str(v) for v in extra]
         if self._csv is not None:
-            self._guard(self._csv.writerow, [record_id, length, *values, label_text, flags, *extra])
+            self._guard(self._csv.writerow, [record_id, length, *values, label_text, flags, *extra_text])
         else:
-            self._write("\t".join([record_id, str(length), *values, label_text, flags, *extra]) + "\n")
+            self._write("\t".join([record_id, str(length), *values, label_text, flags, *extra_text]) + "\n")
+        return labels
 
 
 Named = Tuple[str, Union[str, "os.PathLike[str]", None]]  # (what it is, path); None/"-" = a stream
@@ -175,10 +183,32 @@ def _is_special(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Optional[str], *, encoding: str = "utf-8") -> Iterator[IO[str]]:
+def _text_file(fd: int, encoding: str, compress: bool) -> Iterator[IO[str]]:
+    """A text stream over a new file descriptor, gzip-compressed when asked.
+
+    gzip members carry no file name and mtime 0, so the same rows give the same bytes
+    (the Ray engine's merged file is compared with the local one byte for byte).
+    """
+    with io.open(fd, "wb") as raw:
+        if compress:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+                with io.TextIOWrapper(packed, encoding=encoding, newline="") as handle:
+                    yield handle
+        else:
+            with io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(raw.fileno())
+                return
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+@contextlib.contextmanager
+def atomic_output(path: Optional[str], *, encoding: str = "utf-8", compress: bool = False) -> Iterator[IO[str]]:
     """Yield a text stream whose content appears at ``path`` only if the block succeeds.
 
-    ``None`` or "-" means standard output (flushed at the end; errors such as a full disk
+    ``compress`` writes gzip (``-o out.tsv.gz``). ``None`` or "-" means standard output (flushed at the end; errors such as a full disk
     or a closed pipe become OutputError). On any exception, KeyboardInterrupt and
     :class:`~rnaloc_infer.errors.Terminated` included, the temporary file is removed and
     the exception propagates.
@@ -213,10 +243,8 @@ def atomic_output(path: Optional[str], *, encoding: str = "utf-8") -> Iterator[I
         raise output_error(str(target), exc) from None
     tmp = Path(tmp_name)
     try:
-        with io.open(fd, "w", encoding=encoding, newline="") as handle:
+        with _text_file(fd, encoding, compress) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
@@ -287,13 +315,3 @@ class SkipReport:
         if self.count > MAX_ERRORS_SHOWN:
             log.warning("%d records skipped in total (first %d shown%s)", self.count, MAX_ERRORS_SHOWN,
                         f"; all in {self._errors_file}" if self._errors_file else "; use --errors-file for all")
-
-
-def log_summary(records: int, nt: int, seconds: float, inputs: Sequence[str], *, skipped: int = 0, dropped: int = 0,
-                where: str = "") -> None:
-    """The closing lines of a run on stderr (local and Ray alike): a warning for empty input, then the rate."""
-    if records == 0 and skipped == 0:
-        log.warning("no records found in %s", ", ".join(inputs))
-    left_out = (f" ({skipped:,} skipped)" if skipped else "") + (f" ({dropped:,} dropped)" if dropped else "")
-    log.info("%s records%s, %s nt in %.1f s (%s nt/s)%s", f"{records:,}", left_out, f"{nt:,}", seconds,
-             f"{nt / max(seconds, 1e-9):,.0f}", where)

@@ -134,11 +134,10 @@ def write_fasta(path: Path, records: Iterable[Tuple[str, str]], width: int = 60,
 
 
 def read_table(text: str):
-    """Parse rnaloc-infer tsv output into (comment, columns, rows)."""
+    """Parse rnaloc-infer tsv output into (columns, rows): the header is the first line."""
     lines = text.splitlines()
-    assert lines[0].startswith("# rnaloc-infer ")
-    columns = lines[1].split("\t")
-    return lines[0], columns, [line.split("\t") for line in lines[2:]]
+    assert lines[0].startswith("id\tlength\t"), lines[0]
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
 
 
 CLI = [sys.executable, "-m", "rnaloc_infer.cli.predict"]

@@ -80,6 +80,12 @@ def _expected(contigs: dict, tx: tuple) -> str:
     return seq.translate(_RC)[::-1] if strand == "-" else seq
 
 
+def _span(tx: tuple) -> tuple:
+    """The transcript's genomic span as the output states it: chrom, 1-based start, end, strand."""
+    _, _, _, _, chrom, strand, exons, _ = tx
+    return chrom, min(s for s, _ in exons) + 1, max(e for _, e in exons), strand
+
+
 def _write_fasta(path: Path, contigs: dict, width: int = 70) -> None:
     with open(path, "w") as fh:
         for name, seq in contigs.items():
@@ -411,7 +417,9 @@ def test_annotated_source_yields_runtime_records(data):
         assert np.array_equal(rec.codes, encode(_expected(data["contigs"], want[rec.id])))
         assert rec.number == number and rec.source.endswith("ann.gff3")
         assert rec.header.startswith(f"{rec.id} gene_id=")
-    assert fields["T5.1"] == {"transcript_id": "T5.1", "gene_id": "G3.1", "gene_name": "Gamma", "transcript_type": "protein_coding"}
+    t5 = next(t for t in src.transcripts if t.transcript_id == "T5.1")
+    assert fields["T5.1"] == {"chrom": t5.chrom, "start": t5.start + 1, "end": t5.end, "strand": t5.strand,
+                              "gene_id": "G3.1", "gene_name": "Gamma", "transcript_type": "protein_coding"}
 
 
 def test_genome_detection(tmp_path, data):
@@ -498,19 +506,19 @@ def test_cli_annotation_matches_fasta_of_expected_transcripts(tcn_model, data, t
     assert res.exit_code == 0, res.output
     res = runner.invoke(main, [str(fasta), "--model", str(tcn_model), "-q", "-o", str(out_fasta)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    genome_rows = [r.split("\t") for r in out_genome.read_text().splitlines()[1:]]  # first line: provenance comment
-    fasta_rows = [r.split("\t") for r in out_fasta.read_text().splitlines()[1:]]
+    genome_rows = [r.split("\t") for r in out_genome.read_text().splitlines()]  # first line: the header
+    fasta_rows = [r.split("\t") for r in out_fasta.read_text().splitlines()]
     header = genome_rows[0]
     assert header[: len(fasta_rows[0])] == fasta_rows[0]
     extra = header[len(fasta_rows[0]) :]
-    assert extra == ["transcript_id", "gene_id", "gene_name", "transcript_type"]
+    assert extra == ["chrom", "start", "end", "strand", "gene_id", "gene_name", "transcript_type"]
     assert [r[0] for r in genome_rows[1:]] == wanted
     # Same scores as the FASTA of the independently spliced transcripts, plus the annotation columns.
     assert [r[: len(fasta_rows[0])] for r in genome_rows] == fasta_rows
     for row in genome_rows[1:]:
         fields = dict(zip(extra, row[len(fasta_rows[0]) :]))
-        assert fields["transcript_id"] == row[0]
         assert (fields["gene_id"], fields["gene_name"], fields["transcript_type"]) == by_id[row[0]][1:4]
+        assert (fields["chrom"], int(fields["start"]), int(fields["end"]), fields["strand"]) == _span(by_id[row[0]])
 
     res = runner.invoke(main, [str(data["plain"]), "--canonical", "--model", str(tcn_model)])
     assert res.exit_code == 2 and "need --annotation" in res.output

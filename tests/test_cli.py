@@ -32,8 +32,7 @@ def test_tsv_output_columns_order_and_header(tcn_model, fasta, tmp_path):
     out = tmp_path / "out.tsv"
     result = invoke(fasta, "--model", tcn_model, "-o", out, "--batch-nt", 3000, "--window-records", 7, "--chunk-nt", 1000)
     assert result.exit_code == 0, result.stderr
-    comment, columns, rows = read_table(out.read_text())
-    assert "model=tcn.onnx" in comment and "model_version=" in comment
+    columns, rows = read_table(out.read_text())
     assert columns == ["id", "length", "Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER", "labels", "applicability"]
     assert [r[0] for r in rows] == [f"t{i}" for i in range(30)]
     for row in rows:
@@ -51,7 +50,7 @@ def test_stdin_and_gzip_match_plain_file(tcn_model, fasta, tmp_path):
     zipped = subprocess.run(CLI + [str(gz), "--model", str(tcn_model), "-q"], capture_output=True, env=cli_env(), check=True).stdout
     piped = subprocess.run(CLI + ["-", "--model", str(tcn_model), "-q"], input=fasta.read_bytes(), capture_output=True, env=cli_env(), check=True).stdout
     piped_gz = subprocess.run(CLI + ["-", "--model", str(tcn_model), "-q"], input=gz.read_bytes(), capture_output=True, env=cli_env(), check=True).stdout
-    assert plain.count(b"\n") == 32
+    assert plain.count(b"\n") == 31
     assert plain == zipped == piped == piped_gz
 
 
@@ -59,9 +58,9 @@ def test_csv_and_jsonl_formats_agree(tcn_model, fasta, tmp_path):
     invoke(fasta, "--model", tcn_model, "-o", tmp_path / "o.tsv")
     invoke(fasta, "--model", tcn_model, "-o", tmp_path / "o.csv", "--format", "csv")
     invoke(fasta, "--model", tcn_model, "-o", tmp_path / "o.jsonl", "--format", "jsonl")
-    _, _, rows = read_table((tmp_path / "o.tsv").read_text())
+    _, rows = read_table((tmp_path / "o.tsv").read_text())
     csv_lines = (tmp_path / "o.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("# rnaloc-infer") and csv_lines[1].startswith("id,length,Nucleus")
+    assert csv_lines[0].startswith("id,length,Nucleus")
     jsonl = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [j["id"] for j in jsonl] == [r[0] for r in rows]
     for j, r in zip(jsonl, rows):
@@ -88,7 +87,7 @@ def test_skip_mode_accounts_for_every_record(tcn_model, tmp_path):
     out, errs = tmp_path / "o.tsv", tmp_path / "e.tsv"
     result = invoke(path, "--model", tcn_model, "-o", out, "--on-error", "skip", "--errors-file", errs)
     assert result.exit_code == 0
-    _, _, rows = read_table(out.read_text())
+    _, rows = read_table(out.read_text())
     err_rows = [line.split("\t") for line in errs.read_text().splitlines()]
     assert err_rows[0] == ["source", "record_number", "id", "problem"]
     assert [r[0] for r in rows] == ["a", "c", "e"]

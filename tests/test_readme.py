@@ -40,3 +40,15 @@ def test_readme_python_api_example_runs(monkeypatch, capsys):
     assert namespace["probs"].shape == (2, 6)
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == sum(1 for line in (ROOT / "examples/example.fa").read_text().splitlines() if line.startswith(">"))
+
+
+def test_readme_transcript_types_agree_with_the_model_card():
+    """Biotypes the README suggests must not be ones the model card calls out of distribution."""
+    card = (ROOT / "docs" / "MODEL_CARD.md").read_text()
+    out_of_range = re.search(r"\*\*Species and molecule type\*\*:(.+?)(?:\n- |\Z)", card, flags=re.S).group(1)
+    assert "lncRNA" in out_of_range  # what the card says today; update both together
+    readme = (ROOT / "README.md").read_text()
+    suggested = [t for value in re.findall(r"--transcript-types (\S+)", readme) for t in value.split(",")]
+    assert suggested, "the README no longer shows --transcript-types"
+    for biotype in suggested:
+        assert biotype not in out_of_range, f"README suggests {biotype}, which the model card calls out of distribution"

@@ -74,7 +74,7 @@ def test_empty_file_gives_header_only_and_warning(tcn_model, tmp_path):
     out = tmp_path / "o.tsv"
     result = invoke(DATA / "empty.fa", "--model", tcn_model, "-o", out)
     assert result.exit_code == 0 and "no records found" in result.stderr
-    _, _, rows = read_table(out.read_text())
+    _, rows = read_table(out.read_text())
     assert rows == []
 
 
@@ -88,7 +88,7 @@ def test_odd_but_valid_inputs_are_predicted(name, ids, tcn_model, tmp_path):
     out = tmp_path / "o.tsv"
     result = invoke(DATA / name, "--model", tcn_model, "-o", out)
     assert result.exit_code == 0, result.stderr
-    _, _, rows = read_table(out.read_text())
+    _, rows = read_table(out.read_text())
     assert [r[0] for r in rows] == ids
     assert all(np.isfinite([float(x) for x in r[2:8]]).all() for r in rows)
 
@@ -105,7 +105,7 @@ def test_duplicate_ids_allowed_with_warning(tcn_model):
     result = invoke(DATA / "duplicate_ids.fa", "--model", tcn_model)
     assert result.exit_code == 0
     assert "duplicate id" in result.stderr and "'dup'" in result.stderr
-    _, _, rows = read_table(result.stdout)
+    _, rows = read_table(result.stdout)
     assert [r[0] for r in rows] == ["dup", "dup"] and rows[0][2:] != rows[1][2:]
 
 
@@ -120,14 +120,14 @@ def test_huge_header(tcn_model, tmp_path):
     path.write_text(">big " + "x" * 100_000 + "\nACGT\n")
     result = invoke(path, "--model", tcn_model)
     assert result.exit_code == 0
-    assert read_table(result.stdout)[2][0][0] == "big"
+    assert read_table(result.stdout)[1][0][0] == "big"
 
 
 def test_skip_mode_with_corpus(tcn_model, tmp_path):
     errs = tmp_path / "errors.tsv"
     result = invoke(DATA / "zero_length.fa", DATA / "protein.fa", DATA / "one_nt.fa", "--model", tcn_model, "--on-error", "skip", "--errors-file", errs)
     assert result.exit_code == 0
-    assert [r[0] for r in read_table(result.stdout)[2]] == ["before", "after", "one"]
+    assert [r[0] for r in read_table(result.stdout)[1]] == ["before", "after", "one"]
     assert len(errs.read_text().splitlines()) == 3
 
 

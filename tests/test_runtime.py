@@ -298,10 +298,10 @@ def test_writer_labels_and_empty_marker():
     from rnaloc_infer.writers import ResultWriter
 
     buf = io.StringIO()
-    writer = ResultWriter(buf, "tsv", ["A", "B"], [0.5, 0.9], comment="# c")
+    writer = ResultWriter(buf, "tsv", ["A", "B"], [0.5, 0.9])
     writer.write("x", 10, np.array([0.5, 0.95], dtype=np.float32))
     writer.write("y", 3, np.array([0.1, 0.2], dtype=np.float32))
-    assert buf.getvalue().splitlines() == ["# c", "id\tlength\tA\tB\tlabels\tapplicability", "x\t10\t0.5000\t0.9500\tA,B\t-",
+    assert buf.getvalue().splitlines() == ["id\tlength\tA\tB\tlabels\tapplicability", "x\t10\t0.5000\t0.9500\tA,B\t-",
                                            "y\t3\t0.1000\t0.2000\t-\t-"]
 
 

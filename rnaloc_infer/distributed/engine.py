@@ -31,11 +31,12 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from ..batching import ON_ERROR, BatchConfig, predict_stream
 from ..errors import EXIT_USAGE, InputError, NoResults, OutputError, RnalocError
 from ..fasta import DuplicateIds, RecordError
+from ..output.summary import RunSummary
 from .shards import SHARD_BYTES, Shard, plan_shards, read_shard
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class DistributedSummary:
     workers: int
     output: Optional[str]
     shard_dir: Optional[str]
+    run: Optional[RunSummary] = None  # per-class label counts etc., as the local engine reports them
 
     @property
     def nt_per_s(self) -> float:
@@ -211,22 +213,28 @@ def _write_ordered(
     output: Optional[str],
     merge: bool,
     fmt: str,
-    comment: str,
+    compress: bool,
+    model: Dict[str, Any],
     on_error: str,
     errors_file: Optional[str],
+    summary: RunSummary,
+    before_commit: Optional[Callable[[Dict[str, Any], List[str], RunSummary], None]],
 ) -> Dict[str, int]:
     """Stream result blocks (already in input order) into the runtime's writers and reports."""
     from .arrow_blocks import iter_results
-    from ..writers import ResultWriter, SkipReport, atomic_output
+    from ..output.sidecar import record_fields
+    from ..writers import ResultWriter, SkipReport, atomic_output, predicted_labels
 
     counts = {"records": 0, "nt": 0}
     duplicates = DuplicateIds()
     last = (-1, 0)
+    columns: List[str] = []
     with contextlib.ExitStack() as stack:
         writer = None
         if merge:
-            out = stack.enter_context(atomic_output(output))
-            writer = ResultWriter(out, fmt, classes, thresholds, comment=comment, name=output or "standard output")
+            out = stack.enter_context(atomic_output(output, compress=compress))
+            writer = ResultWriter(out, fmt, classes, thresholds, record_fields=record_fields(model), name=output or "standard output")
+            columns = writer.columns
         skipped = SkipReport.to_file(stack, errors_file)
         for table in tables:
             for file_index, item in iter_results(table, classes):
@@ -238,16 +246,23 @@ def _write_ordered(
                     if on_error == "fail":
                         raise item.to_exception()
                     skipped.add(item)
+                    summary.skip()
                     continue
                 duplicates.check(item.id, item.source, item.number)
                 counts["records"] += 1
                 counts["nt"] += item.length
                 if writer is not None:
-                    writer.write(item.id, item.length, item.probs, applicability=item.applicability)
+                    summary.add(item.length, writer.write(item.id, item.length, item.probs, applicability=item.applicability),
+                                item.applicability)
+                else:
+                    summary.add(item.length, predicted_labels(item.probs, classes, thresholds), item.applicability)
         if counts["records"] == 0 and skipped.count:
             raise NoResults(f"no results: all {skipped.count:,} records were skipped as bad records; no output written")
         if writer is not None:
             writer.finish()
+        summary.finish()
+        if before_commit is not None:  # e.g. the CLI's metadata sidecar, in place before the output
+            before_commit(model, columns, summary)
     duplicates.finish()
     skipped.finish()
     counts["skipped"] = skipped.count
@@ -276,6 +291,7 @@ def predict_distributed(
     *,
     model: str = "default",
     fmt: str = "tsv",
+    compress: bool = False,
     address: Optional[str] = None,
     num_workers: Optional[int] = None,
     num_gpus_per_worker: float = 0.0,
@@ -291,6 +307,7 @@ def predict_distributed(
     shard_bytes: int = SHARD_BYTES,
     num_cpus: Optional[int] = None,
     progress: bool = True,
+    before_commit: Optional[Callable[[Dict[str, Any], List[str], RunSummary], None]] = None,
 ) -> DistributedSummary:
     """Predict FASTA files on a Ray cluster; the merged output equals the local runtime's.
 
@@ -302,11 +319,13 @@ def predict_distributed(
     columns ``file_index``/``record_number`` and a ``problem`` column for bad records.
     ``on_error="fail"`` raises the InputError of the first bad record in input order, as the
     runtime does; ``"skip"`` reports bad records (and lists them in ``errors_file``).
+    ``compress`` gzips the merged file. ``before_commit(model, columns, summary)`` runs after
+    the last row, before the output is renamed into place (the CLI writes its sidecar there).
     """
-    from .. import __version__
     from ..bundled import resolve_model
+    from ..output.sidecar import model_identity
     from ..session import ModelSession
-    from ..writers import FORMATS, header_comment, log_summary
+    from ..writers import FORMATS
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
@@ -325,7 +344,7 @@ def predict_distributed(
     from .arrow_blocks import check_classes
 
     check_classes(info.classes)
-    comment = header_comment(__version__, model if model == "default" else info.name, info.version)
+    identity = model_identity(os.fspath(model), model_path, info)
     # A bundled name is resolved again by each worker (its own installation); a path is made absolute.
     bundled = Path(os.fspath(model)) != model_path
     worker_model = os.fspath(model) if bundled else os.path.abspath(model_path)
@@ -336,7 +355,9 @@ def predict_distributed(
     log.info("%d input file(s) in %d shard(s)", len(paths), len(shards))
 
     started = time.perf_counter()
-    options = dict(output=output, merge=merge, fmt=fmt, comment=comment, on_error=on_error, errors_file=errors_file)
+    run_summary = RunSummary(info.classes)
+    options = dict(output=output, merge=merge, fmt=fmt, compress=compress, model=identity, on_error=on_error,
+                   errors_file=errors_file, summary=run_summary, before_commit=before_commit)
     with ray_session(address, num_cpus) as ray:
         workers = num_workers or _default_workers(ray, num_gpus_per_worker, threads_per_worker)
         if not shards:
@@ -347,8 +368,9 @@ def predict_distributed(
                           chunk_nt=chunk_nt, block_records=block_records, block_nt=block_nt, shard_dir=shard_dir, progress=progress)
     seconds = time.perf_counter() - started
     summary = DistributedSummary(counts["records"], counts["skipped"], counts["nt"], seconds, len(shards), workers,
-                                 output if merge else None, shard_dir)
-    log_summary(summary.records, summary.nt, seconds, paths, skipped=summary.skipped, where=f" on {workers} Ray worker(s)")
+                                 output if merge else None, shard_dir, run_summary)
+    # The counts themselves are in summary.run (the CLI prints them like the local engine's).
+    log.info("ran on %d Ray worker(s) over %d shard(s) in %.1f s", workers, len(shards), seconds)
     return summary
 
 

@@ -21,13 +21,26 @@ from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..alphabet import encode
-from .annotation import ANNOTATION_FIELDS, Transcript, read_annotation
+from .annotation import Transcript, read_annotation
 from .index import GenomeError, IndexedGenome, reverse_complement
 from .filters import TranscriptFilter, apply_filters
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
+
+#: Output columns per transcript in genome mode (after ``labels``). ``id`` is the transcript
+#: id, so there is no separate transcript_id column; ``start``/``end`` are the transcript's
+#: genomic span, 1-based inclusive (GTF/GFF3 convention; BED output converts to 0-based).
+OUTPUT_COLUMNS: Tuple[str, ...] = ("chrom", "start", "end", "strand", "gene_id", "gene_name", "transcript_type")
+
+
+def output_fields(t: Transcript) -> Dict[str, object]:
+    """The genome-mode output columns of one transcript (see OUTPUT_COLUMNS)."""
+    return {
+        "chrom": t.chrom, "start": t.start + 1, "end": t.end, "strand": t.strand,
+        "gene_id": t.gene_id, "gene_name": t.gene_name, "transcript_type": t.transcript_type,
+    }
 
 
 class TranscriptRecord(NamedTuple):
@@ -113,10 +126,10 @@ class AnnotatedSource:
 
     Parses the annotation (and validates contigs) on construction, so errors surface
     before the model is loaded; sequences are read only during iteration. ``fields``
-    maps each record id to its output columns (ANNOTATION_FIELDS) for the writers.
+    maps each record id to its output columns (OUTPUT_COLUMNS) for the writers.
     """
 
-    columns: Tuple[str, ...] = ANNOTATION_FIELDS
+    columns: Tuple[str, ...] = OUTPUT_COLUMNS
 
     def __init__(
         self,
@@ -141,7 +154,7 @@ class AnnotatedSource:
         self.n_after_filters = len(transcripts)
         kept_ids = {id(t) for t in self.transcripts}
         self.missing_contigs = sorted({t.chrom for t in transcripts if id(t) not in kept_ids})
-        self.fields: Dict[str, Dict[str, str]] = {t.transcript_id: t.fields() for t in self.transcripts}
+        self.fields: Dict[str, Dict[str, object]] = {t.transcript_id: output_fields(t) for t in self.transcripts}
 
     def __len__(self) -> int:
         return len(self.transcripts)

@@ -1,0 +1,135 @@
+"""BED6+ and GFF3 writers for genome-mode runs (``--annotation``): one feature per transcript.
+
+Both take the same ``write(record_id, length, probs, extra, applicability=)`` calls as the
+table writer, with ``extra`` holding the genome columns (``chrom``, ``start`` 1-based,
+``end``, ``strand``, ``gene_id``, ``gene_name``, ``transcript_type``), return the labels,
+and like it write their header with the first row (or at ``finish()``), never before.
+
+BED (UCSC / GA4GH BEDv1): 0-based half-open ``chromStart``/``chromEnd`` over the
+transcript's span (first exon start to last exon end); ``name`` = transcript id;
+``score`` = round(1000 x the highest class probability), an integer 0-1000 as BED
+requires (browsers shade features by it); then extra columns: ``top_class``, ``labels``,
+``applicability``, one probability per class, ``gene_id``, ``gene_name``, ``transcript_type``.
+A ``#``-comment first line names the columns (BED allows comment lines; bedtools and
+pybedtools skip it).
+
+GFF3 (Sequence Ontology GFF3 1.26): ``##gff-version 3``, 1-based inclusive coordinates,
+type ``transcript``, source ``rnaloc-infer``, score = the highest class probability; the
+attributes carry ``ID`` (transcript id) and lower-case tags (upper-case tags are reserved
+by the spec): ``labels`` (comma-separated, ``-`` for none), ``top_class``, ``applicability``
+(``ok``, comma-separated flags, or ``-``), ``prob_<Class>``
+per class, ``gene_id``, ``gene_name``, ``transcript_type``; values are percent-encoded
+where GFF3 requires it.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any, Dict, List, Optional, Sequence
+from urllib.parse import quote
+
+import numpy as np
+
+from ..applicability import flag_text
+from ..errors import output_error
+from ..writers import NO_LABEL, PROB_DECIMALS, predicted_labels
+
+COORDINATE_COLUMNS = ("chrom", "start", "end", "strand")
+BED_SCORE_SCALE = 1000
+GFF3_SOURCE = "rnaloc-infer"
+GFF3_TYPE = "transcript"
+# GFF3 column 9: these characters must be escaped in tag values (spec, "Column 9").
+_GFF3_SAFE = " !\"#$'()*+-./:<>?@[\\]^_`{|}~"
+
+
+def gff3_escape(value: str) -> str:
+    """Percent-encode ; = & , tab, newline, % and control characters in an attribute value."""
+    return quote(str(value), safe=_GFF3_SAFE + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+class _GenomeWriter:
+    """Shared bookkeeping: labels, the top class, stream errors as OutputError."""
+
+    def __init__(self, stream: IO[str], classes: Sequence[str], thresholds: Sequence[float], *,
+                 extra_columns: Sequence[str], name: str = "output"):
+        missing = [c for c in COORDINATE_COLUMNS if c not in extra_columns]
+        if missing:
+            raise ValueError(f"BED/GFF3 output needs transcript coordinates (--annotation); missing {missing}")
+        self._stream = stream
+        self._classes = list(classes)
+        self._thresholds = list(thresholds)
+        self._extra_columns = list(extra_columns)
+        self._others = [c for c in self._extra_columns if c not in COORDINATE_COLUMNS]
+        self._name = name
+        self.columns: List[str] = []
+        self._header = ""
+        self._header_written = False
+
+    def _start(self) -> None:
+        if not self._header_written:
+            self._header_written = True
+            self._write(self._header)
+
+    def finish(self) -> None:
+        """End of a successful run: writes the header when no row came."""
+        self._start()
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except OSError as exc:
+            raise output_error(self._name, exc) from None
+
+    def _row(self, probs: np.ndarray, extra: Sequence[Any]) -> tuple:
+        if len(extra) != len(self._extra_columns):
+            raise ValueError(f"expected {len(self._extra_columns)} extra values, got {len(extra)}")
+        self._start()
+        fields: Dict[str, Any] = dict(zip(self._extra_columns, extra))
+        labels = predicted_labels(probs, self._classes, self._thresholds)
+        top = int(np.argmax(probs))
+        return fields, labels, self._classes[top], float(probs[top])
+
+
+class BedWriter(_GenomeWriter):
+    """BED6+N: transcript span, score = 1000 x top probability, probabilities as extra columns."""
+
+    def __init__(self, stream: IO[str], classes: Sequence[str], thresholds: Sequence[float], **kwargs: Any):
+        super().__init__(stream, classes, thresholds, **kwargs)
+        self.columns = ["chrom", "chromStart", "chromEnd", "name", "score", "strand",
+                        "top_class", "labels", "applicability", *self._classes, *self._others]
+        self._header = "#" + "\t".join(self.columns) + "\n"
+
+    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[Any] = (),
+              applicability: Optional[Sequence[str]] = None) -> List[str]:
+        fields, labels, top, top_p = self._row(probs, extra)
+        flags = flag_text(None if applicability is None else tuple(applicability))
+        score = int(round(BED_SCORE_SCALE * top_p))
+        values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
+        row = [fields["chrom"], str(int(fields["start"]) - 1), str(fields["end"]), record_id, str(score),
+               fields["strand"], top, ",".join(labels) or NO_LABEL, flags, *values,
+               *(str(fields[c]).replace("\t", " ") or "." for c in self._others)]
+        self._write("\t".join(row) + "\n")
+        return labels
+
+
+class Gff3Writer(_GenomeWriter):
+    """GFF3: one ``transcript`` feature per record, probabilities and labels as attributes."""
+
+    def __init__(self, stream: IO[str], classes: Sequence[str], thresholds: Sequence[float], **kwargs: Any):
+        super().__init__(stream, classes, thresholds, **kwargs)
+        self.columns = ["seqid", "source", "type", "start", "end", "score", "strand", "phase", "attributes"]
+        self._header = "##gff-version 3\n"
+
+    def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[Any] = (),
+              applicability: Optional[Sequence[str]] = None) -> List[str]:
+        fields, labels, top, top_p = self._row(probs, extra)
+        flags = flag_text(None if applicability is None else tuple(applicability))
+        attributes = [("ID", record_id), ("labels", ",".join(gff3_escape(x) for x in labels) or NO_LABEL), ("top_class", top),
+                      ("applicability", flags)]
+        attributes += [(f"prob_{name}", f"{float(p):.{PROB_DECIMALS}f}") for name, p in zip(self._classes, probs)]
+        attributes += [(c, fields[c]) for c in self._others if fields[c] not in ("", None)]
+        # labels and applicability are GFF3 multi-value lists: their commas stay unescaped.
+        column9 = ";".join(f"{tag}={value if tag in ('labels', 'applicability') else gff3_escape(value)}" for tag, value in attributes)
+        row = [gff3_escape(fields["chrom"]), GFF3_SOURCE, GFF3_TYPE, str(fields["start"]), str(fields["end"]),
+               f"{top_p:.{PROB_DECIMALS}f}", fields["strand"], ".", column9]
+        self._write("\t".join(row) + "\n")
+        return labels

@@ -1,0 +1,121 @@
+"""Run metadata as a JSON file beside the output (``out.tsv`` -> ``out.tsv.json``).
+
+Why a sidecar and not comment lines in the table: a table whose first line is its header
+is read by pandas, R, csvkit and DuckDB with their defaults; provenance (tool version, the
+model's name and sha256, thresholds, options, inputs, counts, start and end time) still
+travels with the result, as SignalP 6 and many pipeline tools do it. Written atomically
+(temporary file + rename) like the output itself.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from .. import __version__
+from .formats import OutputSpec
+from .summary import RunSummary
+
+SIDECAR_SUFFIX = ".json"
+SCHEMA = "rnaloc-infer/run-metadata/1"
+
+
+def sidecar_path(output: str) -> str:
+    """``out.tsv`` -> ``out.tsv.json`` (``out.tsv.gz`` -> ``out.tsv.gz.json``)."""
+    return output + SIDECAR_SUFFIX
+
+
+def file_sha256(path: "os.PathLike[str] | str", chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_identity(model_arg: str, model_path: Path, info: Any) -> Dict[str, Any]:
+    """Name, file, sha256, version, classes and thresholds of the model a run used.
+
+    ``name`` is the bundled name as given (``default``, ``fast``) or the file name of a
+    model given as a path.
+    """
+    bundled = Path(os.fspath(model_arg)) != Path(model_path)
+    return {
+        "name": os.fspath(model_arg) if bundled else Path(model_path).name,
+        "path": str(model_path),
+        "sha256": file_sha256(model_path),
+        "version": info.version,
+        "kind": info.kind,
+        "train_data_sha256": info.train_data_sha256 or None,
+        "classes": list(info.classes),
+        "thresholds": {name: float(t) for name, t in zip(info.classes, info.thresholds)},
+    }
+
+
+def record_fields(model: Mapping[str, Any]) -> Dict[str, str]:
+    """Provenance fields that every JSONL record carries (the rest is in the sidecar)."""
+    return {"rnaloc_infer_version": __version__, "model": model["name"], "model_sha256": model["sha256"]}
+
+
+def _iso(timestamp: Optional[float]) -> Optional[str]:
+    if timestamp is None:
+        return None
+    return _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _input_entry(path: str) -> Dict[str, Any]:
+    if path == "-":
+        return {"path": "-", "bytes": None}
+    try:
+        size: Optional[int] = os.stat(path).st_size
+    except OSError:
+        size = None
+    return {"path": os.path.abspath(path), "bytes": size}
+
+
+def run_metadata(
+    *,
+    model: Mapping[str, Any],
+    inputs: Sequence[str],
+    output: OutputSpec,
+    columns: Sequence[str],
+    options: Mapping[str, Any],
+    summary: RunSummary,
+    engine: str = "local",
+    annotation: Optional[str] = None,
+) -> Dict[str, Any]:
+    """The sidecar's content (JSON-ready)."""
+    return {
+        "schema": SCHEMA,
+        "tool": "rnaloc-infer",
+        "version": __version__,
+        "command": list(sys.argv),
+        "started": _iso(summary.started),
+        "finished": _iso(summary.finished),
+        "engine": engine,
+        "model": dict(model),
+        "inputs": [_input_entry(p) for p in inputs],
+        "annotation": _input_entry(annotation) if annotation else None,
+        "output": {
+            "path": os.path.abspath(output.path) if output.path else None,
+            "format": output.fmt,
+            "compression": "gzip" if output.gzip else None,
+            "columns": list(columns),
+        },
+        "options": dict(options),
+        "summary": summary.as_dict(),
+    }
+
+
+def write_sidecar(path: str, metadata: Mapping[str, Any]) -> None:
+    """Write the metadata JSON atomically (errors become OutputError, exit status 3)."""
+    from ..writers import atomic_output
+
+    with atomic_output(path) as handle:
+        json.dump(metadata, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
