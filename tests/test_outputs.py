@@ -194,8 +194,8 @@ def test_bed_reads_back_with_pybedtools(tcn_model, genome, tmp_path):
         assert (interval.chrom, interval.start, interval.end, interval.strand) == (row.chrom, row.start - 1, row.end, row.strand)
         top = max(classes, key=lambda c: row[c])
         assert int(interval.score) == round(1000 * row[top]) and 0 <= int(interval.score) <= 1000
-        assert interval.fields[6] == top and interval.fields[7] == row["labels"]
-        assert [float(x) for x in interval.fields[8:8 + len(classes)]] == [row[c] for c in classes]
+        assert interval.fields[6:9] == [top, row["labels"], row["applicability"]]
+        assert [float(x) for x in interval.fields[9:9 + len(classes)]] == [row[c] for c in classes]
         assert interval.length == row.end - row.start + 1
 
 
@@ -213,5 +213,6 @@ def test_gff3_reads_back_with_gffutils(tcn_model, genome, tmp_path):
         assert (f.seqid, f.start, f.end, f.strand, f.source) == (row.chrom, row.start, row.end, row.strand, "rnaloc-infer")
         assert [float(f.attributes[f"prob_{c}"][0]) for c in classes] == [row[c] for c in classes]
         assert ",".join(f.attributes["labels"]) == row["labels"]
+        assert ",".join(f.attributes["applicability"]) == row["applicability"]
         assert float(f.score) == pytest.approx(max(row[c] for c in classes), abs=1e-4)
         assert f.attributes["gene_id"][0] == row["gene_id"]

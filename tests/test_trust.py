@@ -197,9 +197,9 @@ def test_column_and_jsonl_field_after_labels(ruled_model, tmp_path):
     fasta = write_fasta(tmp_path / "in.fa", [("good", mrna(rng)), ("one", "A"), ("tenN", "N" * 10),
                                                ("pep", "MKRSHWCDAVG")])
     out = invoke(fasta, "--model", ruled_model, "-q").output.splitlines()
-    header = out[1].split("\t")
+    header = out[0].split("\t")
     assert header[header.index("labels") + 1] == "applicability"
-    flags = {row.split("\t")[0]: row.split("\t")[header.index("applicability")] for row in out[2:]}
+    flags = {row.split("\t")[0]: row.split("\t")[header.index("applicability")] for row in out[1:]}
     assert flags["good"] == "ok"
     assert flags["one"] == "too_short,no_orf" and flags["tenN"] == "too_short,many_n,no_orf"
     assert flags["pep"] == "too_short,many_n,no_orf,protein_like"
@@ -210,14 +210,14 @@ def test_column_and_jsonl_field_after_labels(ruled_model, tmp_path):
 
 def test_model_without_rules_says_dash(tcn_model, tmp_path):
     fasta = write_fasta(tmp_path / "in.fa", [("a", "A")])
-    assert invoke(fasta, "--model", tcn_model, "-q").output.splitlines()[2].endswith("\t-")
+    assert invoke(fasta, "--model", tcn_model, "-q").output.splitlines()[1].endswith("\t-")
 
 
 def test_out_of_range_drop_and_error(ruled_model, tmp_path):
     rng = np.random.default_rng(3)
     fasta = write_fasta(tmp_path / "in.fa", [("good", mrna(rng)), ("one", "A")])
     result = invoke(fasta, "--model", ruled_model, "--out-of-range", "drop")
-    assert result.exit_code == 0 and [r.split("\t")[0] for r in result.stdout.splitlines()[2:]] == ["good"]
+    assert result.exit_code == 0 and [r.split("\t")[0] for r in result.stdout.splitlines()[1:]] == ["good"]
     assert "1 dropped" in result.stderr
     out = tmp_path / "o.tsv"
     one_line(invoke(fasta, "--model", ruled_model, "--out-of-range", "error", "-o", out), 1,
@@ -227,7 +227,7 @@ def test_out_of_range_drop_and_error(ruled_model, tmp_path):
     result = invoke(fasta, "--model", ruled_model, "--out-of-range", "error", "--on-error", "skip", "-o", out,
                     "--errors-file", errors)
     assert result.exit_code == 0
-    assert "too_short" in errors.read_text() and len(out.read_text().splitlines()) == 3
+    assert "too_short" in errors.read_text() and len(out.read_text().splitlines()) == 2  # header + good
 
 
 def test_api_prediction_carries_flags(ruled_model, tmp_path):
@@ -350,7 +350,8 @@ def test_stdout_has_no_header_before_the_first_result(tcn_model, tmp_path):
 
 def test_empty_input_still_gets_a_header(tcn_model, tmp_path):
     result = invoke(DATA / "empty.fa", "--model", tcn_model)
-    assert result.exit_code == 0 and result.stdout.splitlines()[1].startswith("id\tlength")
+    assert result.exit_code == 0 and result.stdout.splitlines() == [result.stdout.splitlines()[0]]
+    assert result.stdout.startswith("id\tlength")
 
 
 def test_troubleshooting_lists_the_new_messages():
