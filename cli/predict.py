@@ -205,6 +205,7 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
                     summary.drop(item.applicability)
                     continue
                 if options.out_of_range == "error":
+                    summary.flag(item.applicability)
                     item = out_of_range_error(item)
                     if options.on_error == "fail":
                         raise item.to_exception()
@@ -277,7 +278,7 @@ def _write_sidecar(options: RunOptions, spec: "OutputSpec", model: dict, columns
         return
     annotation = options.annotation.annotation if options.annotation else None
     write_sidecar(target, run_metadata(model=model, inputs=options.inputs, output=spec, columns=columns,
-                                       options=_options_record(options), summary=summary, engine=engine,
+                                       options={**_options_record(options), "fmt": spec.fmt}, summary=summary, engine=engine,
                                        annotation=annotation))
 
 

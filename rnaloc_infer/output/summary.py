@@ -44,9 +44,10 @@ class RunSummary:
         if not labels:
             self.unlabelled += 1
         if flags:
-            self._flag(flags)
+            self.flag(flags)
 
-    def _flag(self, flags: Sequence[str]) -> None:
+    def flag(self, flags: Sequence[str]) -> None:
+        """Count a record outside the model's range (also called for --out-of-range error)."""
         self.flagged += 1
         for code in flags:
             self.flags[code] = self.flags.get(code, 0) + 1
@@ -57,7 +58,7 @@ class RunSummary:
     def drop(self, flags: Sequence[str]) -> None:
         """A flagged record left out (--out-of-range drop): counted as flagged, not scored."""
         self.dropped += 1
-        self._flag(flags)
+        self.flag(flags)
 
     @property
     def mnt_per_s(self) -> float:
