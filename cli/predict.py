@@ -171,8 +171,8 @@ def run(options: RunOptions) -> int:
 def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec", model_path, source) -> None:
     """The local engine: stream records through the model into the writer, then the sidecar."""
     from rnaloc_infer.batching import Scored, predict_stream
-    from rnaloc_infer.cli.progress import RunProgress
-    from rnaloc_infer.fasta import ReadMeter, count_input_bytes, read_fasta
+    from rnaloc_infer.cli.progress import RunProgress, input_bytes
+    from rnaloc_infer.fasta import ReadMeter, read_fasta
     from rnaloc_infer.output.formats import make_writer
     from rnaloc_infer.output.sidecar import model_identity, record_fields
     from rnaloc_infer.output.summary import RunSummary
@@ -188,7 +188,7 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     meter = ReadMeter()
     progress = RunProgress(
         enabled=options.progress, meter=meter,
-        total_bytes=None if source is not None else count_input_bytes(options.inputs),
+        total_bytes=None if source is not None else input_bytes(options.inputs),
         total_records=len(source) if source is not None else None,
     )
     with contextlib.ExitStack() as stack:

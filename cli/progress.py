@@ -10,12 +10,24 @@ then counts nucleotides). Off when stderr is not a terminal or with --quiet.
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Optional
+from typing import Optional, Sequence
 
 from tqdm import tqdm
 
 from rnaloc_infer.fasta import ReadMeter
+
+
+def input_bytes(paths: Sequence[str]) -> Optional[int]:
+    """Total on-disk size of the inputs (the bar's total); None when one is stdin or not a
+    regular file (a pipe, /dev/stdin), whose size is unknown."""
+    total = 0
+    for path in paths:
+        if path == "-" or not os.path.isfile(path):
+            return None
+        total += os.path.getsize(path)
+    return total
 
 
 class RunProgress:
