@@ -82,3 +82,29 @@ def test_dockerfile_copies_enough_to_build_the_wheel(tmp_path):
                    "rnaloc_infer/output/sidecar.py", "rnaloc_infer/cli/predict.py"):
         assert needed in names, f"{needed} missing from the wheel"
     assert not any(n.startswith(("cli/", "training/", "export/")) for n in names)
+
+
+def _commands(command, name):
+    yield name, command
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, f"{name} {sub_name}")
+
+
+def test_every_command_has_version_and_short_help():
+    """--version and -h on every console script and every subcommand (issue 22)."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    from rnaloc_infer import __version__
+
+    runner = CliRunner()
+    for script, target in pyproject()["project"]["scripts"].items():
+        module, attr = target.split(":")
+        root = getattr(importlib.import_module(module), attr)
+        for name, _ in _commands(root, script):
+            args = name.split()[1:]  # a subcommand is reached through its group, as a user types it
+            version = runner.invoke(root, [*args, "--version"])
+            assert version.exit_code == 0 and f"{name}, version {__version__}" in version.output, (name, version.output)
+            helped = runner.invoke(root, [*args, "-h"])
+            assert helped.exit_code == 0 and helped.output.startswith("Usage:"), (name, helped.output)
