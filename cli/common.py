@@ -1,4 +1,5 @@
-"""What every command line of the package shares: ``-h``/``--help`` and ``--version``.
+"""What every command line of the package shares: ``-h``/``--help``, ``--version``, the
+one-line log format, and the mapping of failures to documented exit statuses.
 
 Applied after the commands are defined (``standard_options(main, "rnaloc-train")``), so a
 group's subcommands get both options too, including ones added later with ``add_command``
@@ -7,9 +8,19 @@ before the call.
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+from typing import Callable, NoReturn, Optional
+
 import click
 
 from rnaloc_infer import __version__
+from rnaloc_infer.errors import EXIT_SIGINT, EXIT_SIGTERM, RnalocError, Terminated
+
+log = logging.getLogger("rnaloc_infer.cli")
+
+EXIT_INTERNAL = 4  # a bug: one line unless --debug (documented in each command's epilog)
 
 HELP_OPTION_NAMES = ["-h", "--help"]
 
@@ -22,3 +33,77 @@ def standard_options(command: click.Command, prog_name: str) -> click.Command:
     for name, sub in getattr(command, "commands", {}).items():
         standard_options(sub, f"{prog_name} {name}")
     return command
+
+
+class _Formatter(logging.Formatter):
+    """``PROG: message``, ``PROG: warning: message``: one line per event, no logger names."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__()
+        self.prog = prog
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"{record.levelname.lower()}: {text}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"{self.prog}: {text}"
+
+
+def configure_logging(prog: str, quiet: bool, debug: bool) -> None:
+    """Log to stderr as ``prog: ...``; errors only with --quiet, everything with --debug."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(prog))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+def exit_with_status(work: Callable[[], int], *, debug: bool, stopped: str,
+                     broken_pipe: Optional[Callable[[BaseException], int]] = None) -> NoReturn:
+    """Run a command's ``work`` and exit with its status; failures become one logged line.
+
+    Why one place: every command must turn a user error into its documented exit code
+    without a traceback, say what an interruption left behind (``stopped``: e.g. "no output
+    written"), and show a traceback for a bug only with --debug. ``broken_pipe`` handles a
+    closed standard output (``| head``) quietly, for commands that write to it.
+    """
+    from rnaloc_infer.errors import BrokenPipe
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        code = work()
+    except BrokenPipe as exc:
+        if broken_pipe is None:
+            raise
+        code = broken_pipe(exc)
+    except RnalocError as exc:
+        log.error("%s", exc, exc_info=debug)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; %s", stopped)
+        code = EXIT_SIGINT
+    except Terminated:
+        log.error("terminated; %s", stopped)
+        code = EXIT_SIGTERM
+    except click.ClickException:
+        raise
+    except BrokenPipeError as exc:
+        if broken_pipe is None:
+            raise
+        code = broken_pipe(exc)
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            raise
+        log.error("internal error: %s: %s (rerun with --debug for a traceback)", type(exc).__name__, exc)
+        code = EXIT_INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)

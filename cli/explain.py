@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -20,8 +19,9 @@ import click
 
 from rnaloc_infer import __version__
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
-from rnaloc_infer.cli.predict import EXIT_INTERNAL, _check_inputs, _configure_logging, _raise_terminated
-from rnaloc_infer.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, InputError, OutputError, RnalocError, Terminated
+from rnaloc_infer.cli.common import configure_logging, exit_with_status
+from rnaloc_infer.cli.predict import _check_inputs
+from rnaloc_infer.errors import EXIT_OK, InputError, OutputError, RnalocError
 from rnaloc_infer.explain.ism import DEFAULT_MAX_LENGTH
 
 log = logging.getLogger("rnaloc_infer.cli")
@@ -170,31 +170,11 @@ def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tole
     transcripts with --transcripts / --genes). For every position and every substitution
     the change in each class's probability is computed exactly (docs/EXPLAIN.md).
     """
-    _configure_logging(quiet, debug)
+    configure_logging("rnaloc-explain", quiet, debug)
     annotation = AnnotationOptions(**kwargs)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        code = run(list(inputs), out_dir, model, device, threads, workers, ids, max_length, tolerance, region_nt,
-                   top_regions, not no_plot, not quiet, annotation, out_of_range)
-    except RnalocError as exc:
-        log.error("%s", exc, exc_info=debug)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted; finished transcripts are complete, the current one was not written")
-        code = EXIT_SIGINT
-    except Terminated:
-        log.error("terminated; finished transcripts are complete, the current one was not written")
-        code = EXIT_SIGTERM
-    except click.ClickException:
-        raise
-    except Exception as exc:  # a bug: one line unless --debug
-        if debug:
-            raise
-        log.error("internal error: %s: %s (rerun with --debug for a traceback)", type(exc).__name__, exc)
-        code = EXIT_INTERNAL
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    sys.exit(code)
+    exit_with_status(lambda: run(list(inputs), out_dir, model, device, threads, workers, ids, max_length, tolerance,
+                                 region_nt, top_regions, not no_plot, not quiet, annotation, out_of_range),
+                     debug=debug, stopped="finished transcripts are complete, the current one was not written")
 
 
 if __name__ == "__main__":  # pragma: no cover

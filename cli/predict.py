@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
@@ -20,26 +19,23 @@ import click
 
 from rnaloc_infer import __version__
 from rnaloc_infer.batching import BatchConfig
+from rnaloc_infer.cli.common import configure_logging, exit_with_status
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
 from rnaloc_infer.output.formats import FORMATS
 from rnaloc_infer.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
-    EXIT_SIGINT,
-    EXIT_SIGTERM,
-    BrokenPipe,
     InputError,
     NoResults,
-    RnalocError,
-    Terminated,
 )
 
 if TYPE_CHECKING:
     from rnaloc_infer.output.formats import OutputSpec
+    from rnaloc_infer.batching import Scored
+    from rnaloc_infer.fasta import RecordError
 
 log = logging.getLogger("rnaloc_infer.cli")
 
-EXIT_INTERNAL = 4
 
 EPILOG = """\b
 Output columns: id, length, one probability per class, labels (classes whose
@@ -92,26 +88,6 @@ class RunOptions:
     num_gpus_per_worker: float = 0.0
 
 
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.levelno >= logging.WARNING:
-            text = f"{record.levelname.lower()}: {text}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return f"rnaloc-infer: {text}"
-
-
-def _configure_logging(quiet: bool, debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
-
-
 def _check_inputs(inputs: Sequence[str]) -> None:
     """Fail before any work when an input is missing, a directory, or unreadable."""
     from rnaloc_infer.fasta import check_readable
@@ -120,10 +96,6 @@ def _check_inputs(inputs: Sequence[str]) -> None:
         raise InputError("-", "standard input given more than once")
     for path in inputs:
         check_readable(path)
-
-
-def _raise_terminated(signum, _frame) -> None:
-    raise Terminated(signum)
 
 
 def run(options: RunOptions) -> int:
@@ -317,6 +289,13 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSp
     return EXIT_OK
 
 
+def _quiet_broken_pipe(exc: BaseException) -> int:
+    """`rnaloc-infer x.fa | head`: not worth an error message."""
+    _silence_stdout()
+    log.debug("%s", exc)
+    return EXIT_BROKEN_PIPE
+
+
 def _silence_stdout() -> None:
     """After EPIPE on stdout, point fd 1 at /dev/null so interpreter shutdown stays quiet."""
     with contextlib.suppress(OSError):
@@ -360,8 +339,7 @@ def main(inputs, output, model, fmt, metadata, device, threads, batch_nt, window
     fine) or "-" for standard input; several files are read in order. U is read as T,
     lowercase is accepted and IUPAC ambiguity codes count as N. Rows follow input order.
     """
-    _configure_logging(quiet, debug)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    configure_logging("rnaloc-infer", quiet, debug)
     options = RunOptions(
         inputs=list(inputs), output=output, model=model, fmt=fmt, metadata=metadata, device=device, threads=threads,
         batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
@@ -369,34 +347,7 @@ def main(inputs, output, model, fmt, metadata, device, threads, batch_nt, window
         annotation=AnnotationOptions(**annotation),
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )
-    try:
-        code = run(options)
-    except BrokenPipe as exc:  # `rnaloc-infer x.fa | head`: not worth an error message
-        _silence_stdout()
-        log.debug("%s", exc)
-        code = exc.exit_code
-    except RnalocError as exc:
-        log.error("%s", exc, exc_info=debug)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted; no output written")
-        code = EXIT_SIGINT
-    except Terminated:
-        log.error("terminated; no output written")
-        code = EXIT_SIGTERM
-    except click.ClickException:
-        raise
-    except BrokenPipeError:
-        _silence_stdout()
-        code = EXIT_BROKEN_PIPE
-    except Exception as exc:  # a bug: one line unless --debug
-        if debug:
-            raise
-        log.error("internal error: %s: %s (rerun with --debug for a traceback)", type(exc).__name__, exc)
-        code = EXIT_INTERNAL
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    sys.exit(code)
+    exit_with_status(lambda: run(options), debug=debug, stopped="no output written", broken_pipe=_quiet_broken_pipe)
 
 
 if __name__ == "__main__":  # pragma: no cover

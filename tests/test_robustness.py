@@ -316,7 +316,8 @@ def test_troubleshooting_lists_the_messages():
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
     code = "".join((root / p).read_text() for p in ("rnaloc_infer/alphabet.py", "rnaloc_infer/fasta.py", "rnaloc_infer/session.py", "rnaloc_infer/writers.py",
-                                                     "rnaloc_infer/errors.py", "rnaloc_infer/bundled.py", "cli/predict.py"))
+                                                     "rnaloc_infer/errors.py", "rnaloc_infer/bundled.py", "cli/predict.py",
+                                                     "cli/common.py"))
     stems = [
         "no such file", "is a directory, not a FASTA file", "permission denied", "looks like FASTQ", "contains binary data",
         "should start with '>' but starts with", "truncated or corrupt compressed file", "read error", "not a nucleotide code",
@@ -325,11 +326,16 @@ def test_troubleshooting_lists_the_messages():
         "missing metadata", "unreadable metadata", "is not supported", "must list", "must lie in [0, 1]",
         "stride must be a positive integer", "differs from this runtime", "cannot load ONNX model", "cannot start it on CUDA",
         "has no CUDAExecutionProvider", "inference failed", "has no output 'probs'", "must be numbered 0..K-1",
-        "cannot write", "interrupted; no output written", "terminated; no output written", "internal error",
+        "cannot write", "internal error",
     ]
     for stem in stems:
         assert stem in code, f"message no longer in the code: {stem!r}"
         assert stem in doc, f"message missing from docs/TROUBLESHOOTING.md: {stem!r}"
+    # cli/common.exit_with_status writes "<interrupted|terminated>; <what the command left>"
+    assert 'log.error("interrupted; %s", stopped)' in code and 'log.error("terminated; %s", stopped)' in code
+    assert 'stopped="no output written"' in code
+    for message in ("interrupted; no output written", "terminated; no output written"):
+        assert message in doc, f"message missing from docs/TROUBLESHOOTING.md: {message!r}"
 
 
 def test_pipe_given_by_path_loses_no_records(tcn_model, tmp_path):
