@@ -21,7 +21,6 @@ import pytest
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KINDS = ("qrnn", "tcn", "lstm", "ensemble")
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
-STRIDE = 4
 
 
 @pytest.fixture(scope="session")
