@@ -42,14 +42,10 @@ def tcn_model(model_dir) -> Path:
     return _fixture_model("tcn", model_dir)
 
 
-@pytest.fixture(scope="session")
-def ensemble_model(model_dir) -> Path:
-    """Networks + k-mer regression reading the `coding-v1` features: the shipped model's shape."""
-    return _fixture_model("ensemble", model_dir)
-
-
 @pytest.fixture(scope="session", params=KINDS)
 def any_model(request, model_dir) -> Path:
+    """Each kind in turn; "ensemble" is the shipped model's shape in miniature (networks + k-mer
+    regression reading the `coding-v1` features the runtime computes)."""
     return _fixture_model(request.param, model_dir)
 
 
