@@ -9,6 +9,7 @@ there with `pytest.importorskip`.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import shutil
 import sys
@@ -21,6 +22,20 @@ import pytest
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KINDS = ("qrnn", "tcn", "lstm", "ensemble")
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
+
+
+def make_fixtures():
+    """tests/fixtures/make_fixtures.py as a module (it is a script, not a package member)."""
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_model(kind: str):
+    """The seeded torch model tests/fixtures/<kind>.onnx was exported from (needs torch)."""
+    pytest.importorskip("torch")
+    return make_fixtures().build(kind)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ code. When this fails after a change to the network, the ensemble or the exporte
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import numpy as np
 import pytest
@@ -14,25 +13,18 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from conftest import FIXTURES, KINDS, random_seq  # noqa: E402
+from conftest import FIXTURES, KINDS, make_fixtures, random_seq  # noqa: E402
 from rnaloc_infer.api import Predictor  # noqa: E402
 
 
-def _make_fixtures():
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_script_makes_every_kind_the_tests_use():
-    assert tuple(_make_fixtures().KINDS) == KINDS
+    assert tuple(make_fixtures().KINDS) == KINDS
     assert sorted(p.stem for p in FIXTURES.glob("*.onnx")) == sorted(KINDS)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_committed_fixture_equals_a_fresh_export(kind, tmp_path):
-    fresh = _make_fixtures().export(kind, tmp_path / f"{kind}.onnx")
+    fresh = make_fixtures().export(kind, tmp_path / f"{kind}.onnx")
     committed = FIXTURES / f"{kind}.onnx"
     old, new = Predictor(committed, device="cpu", threads=1), Predictor(fresh, device="cpu", threads=1)
     assert old.info == dataclasses.replace(new.info, path=committed), f"{kind}: metadata differs, rerun make_fixtures.py"
