@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+
 from click.testing import CliRunner
 
 from rnaloc_infer.cli.train import main

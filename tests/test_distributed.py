@@ -96,7 +96,9 @@ def test_missing_ray_is_one_line(monkeypatch):
 def ray_local():
     ray = pytest.importorskip("ray", reason="Ray not installed (pip install 'rnaloc-infer[ray]')")
     pytest.importorskip("ray.data", reason="Ray Data not installed (pip install 'rnaloc-infer[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, logging_level="WARNING")
+    # address="local": a private cluster even when another local Ray runs on the machine (ray.init
+    # would otherwise find it via /tmp/ray/ray_current_cluster and refuse num_cpus).
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+
 from click.testing import CliRunner
 
 from rnaloc_infer.alphabet import encode

@@ -116,6 +116,7 @@ def test_match_labels_rejects_duplicate_prediction_ids(tmp_path):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_table_matches_sklearn(seed):
+    pytest.importorskip("sklearn")
     from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
 
     y, s = _synthetic(seed)
@@ -151,6 +152,7 @@ def test_tuned_thresholds_do_not_lower_mcc():
 
 
 def test_curve_points_integrate_to_auroc():
+    pytest.importorskip("sklearn")
     from sklearn.metrics import roc_auc_score
 
     y, s = _synthetic(3)
@@ -231,33 +233,6 @@ def test_plots_skipped_without_matplotlib(tmp_path, monkeypatch, caplog):
 
 # ---- the click command end to end -------------------------------------------------------
 
-def _missing(*modules: str) -> list:
-    out = []
-    for mod in modules:
-        try:
-            if importlib.util.find_spec(mod) is None:
-                out.append(mod)
-        except ImportError:
-            out.append(mod)
-    return out
-
-
-def _tiny_model(tmp_path):
-    missing = _missing("torch", "onnx", "rnaloc_infer.api", "rnaloc_infer.export.onnx_export")
-    if missing:
-        pytest.skip(f"end-to-end evaluate needs {', '.join(missing)} (runtime Predictor / ONNX export not available)")
-    import torch
-
-    from rnaloc_infer.export import onnx_export
-    from rnaloc_infer.training.models import LocalizationModel, ModelConfig
-
-    if not hasattr(onnx_export, "export_onnx"):
-        pytest.skip("rnaloc_infer.export.onnx_export.export_onnx does not exist yet")
-    torch.manual_seed(0)
-    model = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4)).eval()
-    return onnx_export.export_onnx(model, tmp_path / "tiny.onnx", thresholds=[0.5] * 6)
-
-
 def _tiny_data(tmp_path, n=12, extra_label=None, extra_fasta=None):
     rng = np.random.default_rng(0)
     ids = [f"r{i}" for i in range(n)]
@@ -276,10 +251,10 @@ def _tiny_data(tmp_path, n=12, extra_label=None, extra_fasta=None):
     return tmp_path / "x.fa", tmp_path / "l.tsv"
 
 
-def test_cli_evaluate_end_to_end(tmp_path):
+def test_cli_evaluate_end_to_end(tcn_model, tmp_path):
     from click.testing import CliRunner
 
-    onnx_path = _tiny_model(tmp_path)
+    onnx_path = tcn_model
     fasta, labels = _tiny_data(tmp_path)
     from rnaloc_infer.cli.evaluate import evaluate
 
@@ -291,7 +266,7 @@ def test_cli_evaluate_end_to_end(tmp_path):
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert [r["class"] for r in rows] == CLASSES + ["macro"]
     assert rows[1]["auroc"] == ""  # Exosome all positive here: undefined
-    assert 0 <= float(rows[0]["auroc"]) <= 1 and float(rows[0]["threshold"]) == 0.5
+    assert 0 <= float(rows[0]["auroc"]) <= 1 and float(rows[0]["threshold"]) == 0.3  # the fixture model's Nucleus threshold
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "roc.png").exists() and (out / "pr.png").exists()
 
@@ -301,10 +276,10 @@ def test_cli_evaluate_end_to_end(tmp_path):
     assert "macro" not in quiet.output
 
 
-def test_cli_evaluate_reports_missing_ids(tmp_path):
+def test_cli_evaluate_reports_missing_ids(tcn_model, tmp_path):
     from click.testing import CliRunner
 
-    onnx_path = _tiny_model(tmp_path)
+    onnx_path = tcn_model
     fasta, labels = _tiny_data(tmp_path, extra_label="only_in_labels", extra_fasta="only_in_fasta")
     from rnaloc_infer.cli.evaluate import evaluate
 

@@ -160,6 +160,7 @@ def _check_outputs(folder: Path, predictor: Predictor, record_id: str, sequence:
 
 
 def test_cli_fasta(tcn_model, tmp_path):
+    pytest.importorskip("matplotlib")  # the CLI draws a PNG unless --no-plot
     from rnaloc_infer.cli.explain import main
 
     rng = np.random.default_rng(11)

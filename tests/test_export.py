@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-import torch
+
+onnx = pytest.importorskip("onnx")
+torch = pytest.importorskip("torch")
+
 from click.testing import CliRunner
 
 from rnaloc_infer import __version__

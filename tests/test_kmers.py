@@ -7,7 +7,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+
 from click.testing import CliRunner
 
 from rnaloc_infer.alphabet import PAD_CODE, encode

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+
+pytest.importorskip("sklearn")
 from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
 
 from rnaloc_infer.evaluation import metrics

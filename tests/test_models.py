@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from rnaloc_infer.training.fo_pooling import fo_pool, fo_pool_loop, fo_pool_reference
 from rnaloc_infer.training.models import MODEL_KINDS, LocalizationModel, ModelConfig

@@ -231,6 +231,7 @@ def _tiny_graph(path: Path, tokens_type, tokens_shape, meta_from: Path) -> Path:
 
 
 def test_model_with_wrong_input_shape_or_type(tcn_model, tmp_path):
+    pytest.importorskip("onnx")
     from onnx import TensorProto
 
     rank3 = _tiny_graph(tmp_path / "rank3.onnx", TensorProto.UINT8, ["batch", "length", 5], Path(tcn_model))

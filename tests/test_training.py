@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+
 from click.testing import CliRunner
 
 from rnaloc_infer.cli.train import main
