@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, List, Optional
 import click
 import numpy as np
 
+from rnaloc_infer.cli.common import HELP_OPTION_NAMES
+
 if TYPE_CHECKING:
     from rnaloc_infer.fasta import Record
 
@@ -70,7 +72,8 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
     return table
 
 
-@click.command()
+# -h from the start: a command invoked before `rnaloc-train` attaches it keeps the help option it first built
+@click.command(context_settings={"help_option_names": HELP_OPTION_NAMES})
 @click.argument("model")
 @click.argument("fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("labels_tsv", type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -62,6 +62,13 @@ def test_bioconda_recipe_renders_and_matches_pyproject():
 
 def test_dockerfile_copies_enough_to_build_the_wheel(tmp_path):
     """Build the wheel from only the paths the Dockerfile COPYs; it must carry the package data."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # --no-build-isolation builds with this environment's setuptools (pyproject asks for >= 68)
+        if int(version("setuptools").split(".")[0]) < 68 or not version("wheel"):
+            pytest.skip("setuptools >= 68 and wheel are needed to build the wheel here")
+    except PackageNotFoundError:
+        pytest.skip("setuptools >= 68 and wheel are needed to build the wheel here")
     docker = (ROOT / "Dockerfile").read_text()
     copied = [src for line in docker.splitlines() if line.startswith("COPY ") for src in line.split()[1:-1]]
     assert copied, "no COPY lines"
