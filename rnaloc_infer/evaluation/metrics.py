@@ -7,9 +7,10 @@ Conventions (matching scikit-learn where it defines them):
   class whose labels are all 0 or all 1: they are undefined there, and a ``nan`` is
   skipped by the macro average instead of silently counting as 0 or 1.
 * MCC is 0 when its denominator is 0; F1 is 0 when there is no true or predicted positive.
-* Thresholds are tuned per class to **maximise MCC** on the validation split. MCC uses all
-  four cells of the confusion matrix, so unlike F1 it does not reward predicting
-  everything positive for the frequent classes (Nucleus, Cytosol).
+* Thresholds are tuned per class on the validation split by :func:`policy_threshold`: the
+  **MCC optimum** where a class has enough positives and negatives (MCC uses all four cells
+  of the confusion matrix, so unlike F1 it does not reward predicting everything positive
+  for the frequent classes), prevalence matching otherwise (Exosome: 23 valid negatives).
 """
 
 from __future__ import annotations
