@@ -110,3 +110,75 @@ def test_rna_and_dna_agree_and_matrix_stacks():
 def test_blockwise_orf_search_equals_one_block(text, block_nt):
     codes = encode(text)
     assert longest_orf(codes, block_nt=block_nt) == longest_orf(codes)
+
+
+def per_record_reference(codes: np.ndarray) -> np.ndarray:
+    """The per-record implementation that the batched one replaced (kept as the oracle)."""
+    from rnaloc_infer import coding as c
+
+    out = np.zeros(N_FEATURES)
+    start, n = longest_orf(codes)
+    if n < MIN_ORF_CODONS:
+        out[1] = np.log1p(len(codes))
+        return out.astype(np.float32)
+    out[0], out[1], out[2] = np.log1p(n), np.log1p(start), np.log1p(max(len(codes) - start - 3 * (n + 1), 0))
+    index = c._codon_track(codes[start : start + 3 * n])[::3]
+    known = index != c._NO_CODON
+    hydropathy = np.where(known, c._HYDROPATHY[np.minimum(index, 63)], 0.0)
+
+    def means(values, width):
+        sums = np.concatenate(([0.0], np.cumsum(values)))
+        return (sums[width:] - sums[:-width]) / width
+
+    if n >= c.TM_WINDOW:
+        windows = means(hydropathy, c.TM_WINDOW)
+        above = windows > c.TM_THRESHOLD
+        out[3], out[4] = windows.max(), above.mean()
+        out[5] = np.log1p(int(above[0]) + int(np.count_nonzero(above[1:] & ~above[:-1])))
+        out[6] = windows[: c.N_TERMINAL_WINDOWS].max()
+    out[7] = hydropathy.mean()
+    out[8] = means(hydropathy[: c.SIGNAL_SPAN], c.SIGNAL_WINDOW).max()
+    third = codes[start + 2 : start + 3 * n : 3]
+    out[9] = np.count_nonzero((third == 1) | (third == 2)) / n
+    sense = index[known]
+    if sense.size:
+        out[10:30] = np.bincount(c._AMINO_ACID_OF[sense], minlength=21)[:20] / sense.size
+        out[30:] = np.bincount(sense, minlength=64)[c._SENSE] / sense.size
+    return out.astype(np.float32)
+
+
+def _orf_rich(rng: np.random.Generator, length: int) -> np.ndarray:
+    """Random codes with planted ATGs, leucine runs and Ns, so every feature gets exercised."""
+    codes = rng.integers(0, 4, length).astype(np.uint8)
+    for pos in rng.integers(0, max(length - 80, 1), 3 if length >= 3 else 0):
+        codes[pos : pos + 3] = (0, 3, 2)  # ATG
+        run = codes[pos + 3 : pos + 3 + 66]
+        run[: len(run) // 3 * 3] = np.tile([1, 3, 2], len(run) // 3)  # CTG: leucine
+    codes[rng.random(length) < 0.002] = 4
+    return codes
+
+
+def test_batched_features_equal_the_per_record_oracle():
+    """Every column bit-identical except the mean hydropathy (pairwise sums: float tolerance)."""
+    rng = np.random.default_rng(7)
+    lengths = list(rng.integers(0, 400, 300)) + list(rng.integers(400, 6_000, 40)) + [2, 3, 60_000]
+    records = [_orf_rich(rng, int(n)) for n in lengths]
+    batched = coding_feature_matrix(records)
+    oracle = np.stack([per_record_reference(r) for r in records])
+    exact = [i for i in range(N_FEATURES) if i != COLUMN["mean_hydropathy"]]
+    np.testing.assert_array_equal(batched[:, exact], oracle[:, exact])
+    np.testing.assert_allclose(batched[:, COLUMN["mean_hydropathy"]], oracle[:, COLUMN["mean_hydropathy"]], rtol=1e-6, atol=1e-12)
+    assert np.count_nonzero(oracle[:, COLUMN["tm_window_fraction"]]) > 10  # the planted segments were seen
+
+
+def test_rows_do_not_depend_on_their_batch(monkeypatch):
+    """Grouping (length-sorted groups, the long-record path) changes no row."""
+    from rnaloc_infer import coding
+
+    rng = np.random.default_rng(3)
+    records = [_orf_rich(rng, int(n)) for n in rng.integers(50, 3_000, 60)]
+    together = coding_feature_matrix(records)
+    monkeypatch.setattr(coding, "BATCH_NT", 2_000)
+    monkeypatch.setattr(coding, "LONG_NT", 1_500)
+    np.testing.assert_array_equal(coding_feature_matrix(records), together)
+    np.testing.assert_array_equal(np.stack([coding_features(r) for r in records[::-1]]), together[::-1])
