@@ -148,12 +148,15 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     from rnaloc_infer.output.formats import make_writer
     from rnaloc_infer.output.sidecar import model_identity, record_fields
     from rnaloc_infer.output.summary import RunSummary
+    from rnaloc_infer.parallel import worker_count
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.writers import SkipReport, atomic_output
 
-    session = ModelSession(model_path, device=options.device, threads=options.threads)
+    session = ModelSession(model_path, device=options.device)
+    workers = worker_count(options.threads, session.device)
     info = session.info
-    log.debug("model %s: classes %s, thresholds %s, providers %s", model_path, info.classes, info.thresholds, session.providers)
+    log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
+              info.thresholds, session.providers, workers)
     model = model_identity(options.model, model_path, info)
 
     summary = RunSummary(info.classes)
@@ -171,7 +174,8 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
         writer = make_writer(spec.fmt, out, info.classes, info.thresholds, extra_columns=extra_columns,
                              record_fields=record_fields(model), name=spec.name)
         records = source if source is not None else read_fasta(options.inputs, meter=meter)
-        for item in predict_stream(records, session, config, on_error=options.on_error, progress=progress.update):
+        for item in predict_stream(records, session, config, on_error=options.on_error, progress=progress.update,
+                                  workers=workers):
             if isinstance(item, Scored) and item.applicability:
                 if options.out_of_range == "drop":
                     summary.drop(item.applicability)
@@ -313,7 +317,7 @@ def _silence_stdout() -> None:
 @click.option("--metadata", metavar="PATH", default=None,
               help="Run metadata JSON (versions, model sha256, options, counts). Default: OUTPUT.json beside -o; none on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op CPU threads for ONNX Runtime. Default: 1 (fastest measured; docs/PERFORMANCE.md).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (threads running model calls side by side). Default: every core this process may use (CPU affinity and cgroup quota; docs/PERFORMANCE.md).")
 @click.option("--batch-nt", type=click.IntRange(min=1), default=RunOptions.batch_nt, show_default=True, help="Padded nucleotides per model call (batch size x longest record).")
 @click.option("--window-records", type=click.IntRange(min=1), default=RunOptions.window_records, show_default=True, help="Look-ahead window for length sorting: records.")
 @click.option("--window-nt", type=click.IntRange(min=1), default=RunOptions.window_nt, show_default=True, help="Look-ahead window for length sorting: nucleotides.")

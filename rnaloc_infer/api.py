@@ -25,6 +25,7 @@ from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
 from .explain.ism import DEFAULT_MAX_LENGTH
 from .fasta import Record, RecordError, read_fasta
+from .parallel import worker_count
 from .session import ModelInfo, ModelSession
 from .writers import predicted_labels
 
@@ -60,7 +61,10 @@ class Predictor:
         chunk_nt: int = BatchConfig.chunk_nt,
     ):
         self.model_path = resolve_model(model)
-        self.session = ModelSession(self.model_path, device=device, threads=threads)
+        # One-thread session, ``workers`` threads calling it (all cores unless capped): measured
+        # fastest, docs/PERFORMANCE.md "All cores".
+        self.session = ModelSession(self.model_path, device=device)
+        self.workers = worker_count(threads, self.session.device)
         self.config = BatchConfig(batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt)
 
     @property
@@ -104,7 +108,7 @@ class Predictor:
         evaluate`` matches their ids to labels first) scores them here as read, with the
         same batching as ``rnaloc-infer``, instead of turning codes back into letters.
         """
-        rows: List[np.ndarray] = [s.probs for s in predict_stream(records, self.session, self.config)]  # type: ignore[union-attr]
+        rows: List[np.ndarray] = [s.probs for s in predict_stream(records, self.session, self.config, workers=self.workers)]  # type: ignore[union-attr]
         if not rows:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return np.stack(rows).astype(np.float32, copy=False)
@@ -121,7 +125,7 @@ class Predictor:
         ``on_error="fail"`` raises :class:`~rnaloc_infer.errors.InputError` at the first bad
         record; ``"skip"`` leaves bad records out and appends them to ``errors`` when given.
         """
-        for item in predict_stream(read_fasta(paths), self.session, self.config, on_error=on_error):
+        for item in predict_stream(read_fasta(paths), self.session, self.config, on_error=on_error, workers=self.workers):
             if isinstance(item, RecordError):
                 if errors is not None:
                     errors.append(item)

@@ -88,27 +88,37 @@ def plan_batches(lengths: Sequence[int], budget: int, order: Optional[Iterable[i
     return batches
 
 
-def _score_window(window: List[Item], session: ModelSession, config: BatchConfig, progress: Optional[Progress]) -> Iterator[Item]:
+def _score_window(window: List[Item], session: ModelSession, config: BatchConfig, progress: Optional[Progress],
+                  workers: int = 1) -> Iterator[Item]:
     from .alphabet import pad_batch
     from .fasta import Record
+    from .parallel import run_jobs
 
     probs: List[Optional[np.ndarray]] = [None] * len(window)
     short = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length <= config.chunk_nt]
     long = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length > config.chunk_nt]
     lengths = [window[i].length for i in short]  # type: ignore[union-attr]
-    for batch in plan_batches(lengths, config.batch_nt):
-        members = [short[b] for b in batch]
-        tokens, lens = pad_batch([window[i].codes for i in members])  # type: ignore[union-attr]
-        out, _ = session.run(tokens, lens)
+
+    def run_batch(members: List[int]) -> Callable[[], Tuple[List[int], np.ndarray, int]]:
+        def job() -> Tuple[List[int], np.ndarray, int]:
+            tokens, lens = pad_batch([window[i].codes for i in members])  # type: ignore[union-attr]
+            return members, session.run(tokens, lens)[0], int(lens.sum())
+        return job
+
+    def run_long(i: int) -> Callable[[], Tuple[List[int], np.ndarray, int]]:
+        def job() -> Tuple[List[int], np.ndarray, int]:
+            record = window[i]
+            return [i], session.predict_long(record.codes, config.chunk_nt)[None], record.length  # type: ignore[union-attr]
+        return job
+
+    # Longest jobs first, so that the threads finish together (parallel.run_jobs).
+    jobs = [run_long(i) for i in sorted(long, key=lambda i: -window[i].length)]  # type: ignore[union-attr]
+    jobs += [run_batch([short[b] for b in batch]) for batch in plan_batches(lengths, config.batch_nt)]
+    for members, out, nt in run_jobs(jobs, workers):
         for row, i in enumerate(members):
             probs[i] = out[row]
         if progress is not None:
-            progress(len(members), int(lens.sum()))
-    for i in long:
-        record = window[i]
-        probs[i] = session.predict_long(record.codes, config.chunk_nt)  # type: ignore[union-attr]
-        if progress is not None:
-            progress(1, record.length)  # type: ignore[union-attr]
+            progress(len(members), nt)
     rules = session.info.applicability
     for i, item in enumerate(window):
         if isinstance(item, Record):
@@ -125,8 +135,12 @@ def predict_stream(
     *,
     on_error: str = "fail",
     progress: Optional[Progress] = None,
+    workers: int = 1,
 ) -> Iterator[Union[Scored, RecordError]]:
     """Score records lazily, in input order.
+
+    ``workers`` threads run a window's model calls side by side on the one session
+    (:mod:`rnaloc_infer.parallel`); the output does not depend on it.
 
     ``on_error="fail"`` raises the first bad record's InputError; ``"skip"`` passes
     RecordError items through in their input position, so every record comes out either as
@@ -146,8 +160,8 @@ def predict_stream(
             window_nt += item.length
         window.append(item)
         if len(window) >= config.window_records or window_nt >= config.window_nt:
-            yield from _score_window(window, session, config, progress)
+            yield from _score_window(window, session, config, progress, workers)
             window = []
             window_nt = 0
     if window:
-        yield from _score_window(window, session, config, progress)
+        yield from _score_window(window, session, config, progress, workers)
