@@ -142,3 +142,10 @@ def _restore_root_log_level():
     level = root.level
     yield
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_graph_cache(tmp_path_factory):
+    """Optimised ONNX graphs (rnaloc_infer.session's cache) go to a per-session folder, never ~/.cache."""
+    os.environ["RNALOC_INFER_CACHE"] = str(tmp_path_factory.mktemp("graph_cache"))
+    yield
