@@ -10,7 +10,9 @@ length-sorted batches, chunked long records) and with N = the cores this process
 * ``threads_shared``: N threads calling one one-thread session (the runtime's choice);
 * ``threads_own``: N threads, each with its own one-thread session;
 * ``processes``: N worker processes (fork), each with its own session; the parent sends
-  each batch's codes and gets the probabilities back.
+  each batch's codes and gets the probabilities back;
+* optionally ``threads_shared`` at other ``--batch-nt`` budgets (N batches in flight share the
+  caches, so a smaller budget might pay).
 
 Every strategy runs every input once per round, in rotating order, so a busy machine's
 drift falls on all of them alike; nt/s is total nt over total wall time.
@@ -62,8 +64,8 @@ def _run_batch(codes: List[np.ndarray]) -> np.ndarray:
     return _worker_session.run(tokens, lengths)[0]
 
 
-def run_stream(records: List[Record], session, workers: int) -> None:
-    for _ in predict_stream(iter(records), session, BatchConfig(), workers=workers):
+def run_stream(records: List[Record], session, workers: int, batch_nt: int = BatchConfig.batch_nt) -> None:
+    for _ in predict_stream(iter(records), session, BatchConfig(batch_nt=batch_nt), workers=workers):
         pass
 
 
@@ -83,6 +85,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--valid-every", type=int, default=2, help="use every k-th validation record")
     parser.add_argument("--short-records", type=int, default=20_000)
+    parser.add_argument("--batch-nts", default="", help="extra threads_shared runs at these --batch-nt values, e.g. 16384,32768")
     args = parser.parse_args()
     n = args.workers or available_cpus()
     path = str(resolve_model(args.model))
@@ -101,6 +104,8 @@ def main() -> None:
         "threads_own": lambda recs: run_stream(recs, own, n),
         "processes": lambda recs: run_processes(recs, pool),
     }
+    for budget in filter(None, args.batch_nts.split(",")):
+        strategies[f"threads_shared, batch_nt {int(budget):,}"] = lambda recs, b=int(budget): run_stream(recs, shared, n, b)
     names = list(strategies)
     wall = {(s, i): 0.0 for s in names for i in inputs}
     for k in range(args.rounds):

@@ -1,0 +1,153 @@
+"""`rnaloc-infer` end to end, the issue-21 targets: validation set, 100,000 x 300 nt, and a
+transcriptome-scale input (>= 0.5 Gnt, GENCODE-like lengths), side by side with a baseline.
+
+    python benchmarks/end_to_end.py --cases valid,short --models default,fast \\
+        --baseline /work/main/.venv/bin/rnaloc-infer
+    python benchmarks/end_to_end.py --cases transcriptome --models default --transcriptome-gnt 0.5
+
+Each case runs the real command line in a child process (gzip FASTA in, TSV out): wall time,
+child CPU time and peak RSS (``os.wait4``'s ru_maxrss of exactly that child), Mnt/s =
+nucleotides / wall. With ``--baseline CMD`` every case also runs CMD (e.g. another checkout's
+``rnaloc-infer``) right after, on the same file, and the two outputs are compared: ``cmp``
+(byte-identical) or, failing that, the largest probability difference.
+
+The synthetic transcriptome: record lengths from a log-normal with median 1.4 knt and
+sigma 0.85 (mean ~2.0 knt, like GENCODE's ~250,000 human transcripts: ~0.5 Gnt), clipped to
+[60, 100,000]; every record is a window of the real DM3Loc mRNAs (train + valid concatenated),
+so ORFs and composition are those of mRNAs. Generated once into --workdir and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+DATA = Path("/work/shared/data")
+LETTERS = np.frombuffer(b"ACGTNN", dtype=np.uint8)
+
+
+def _real_pool() -> np.ndarray:
+    from rnaloc_infer.fasta import Record, read_fasta
+
+    codes = [r.codes for split in ("train", "valid") for r in read_fasta(DATA / f"dm3loc_{split}.fa.gz", warn_duplicates=False)
+             if isinstance(r, Record)]
+    return LETTERS[np.concatenate(codes)]
+
+
+def write_transcriptome(path: Path, total_nt: int, seed: int = 21) -> Tuple[int, int]:
+    """GENCODE-like synthetic transcriptome (see module doc); returns (records, nt)."""
+    rng = np.random.default_rng(seed)
+    pool = _real_pool().tobytes()
+    records = nt = 0
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        while nt < total_nt:
+            lengths = np.clip(rng.lognormal(np.log(1_400), 0.85, 10_000).astype(np.int64), 60, 100_000)
+            starts = rng.integers(0, len(pool) - 100_000, lengths.size)
+            fh.write(b"".join(b">t%d\n%s\n" % (records + i, pool[s : s + n]) for i, (s, n) in enumerate(zip(starts, lengths))))
+            records += lengths.size
+            nt += int(lengths.sum())
+    return records, nt
+
+
+def write_short(path: Path, count: int, length: int = 300, seed: int = 8) -> Tuple[int, int]:
+    rng = np.random.default_rng(seed)
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        for start in range(0, count, 10_000):
+            n = min(10_000, count - start)
+            seqs = LETTERS[rng.integers(0, 4, (n, length))]
+            fh.write(b"".join(b">s%d\n%s\n" % (start + i, row.tobytes()) for i, row in enumerate(seqs)))
+    return count, count * length
+
+
+def count_fasta(path: Path) -> Tuple[int, int]:
+    from rnaloc_infer.fasta import Record, read_fasta
+
+    records = nt = 0
+    for r in read_fasta(path, warn_duplicates=False):
+        if isinstance(r, Record):
+            records, nt = records + 1, nt + r.length
+    return records, nt
+
+
+def run(command: List[str], fasta: Path, out: Path, model: str, threads: Optional[int]) -> Tuple[float, float, float]:
+    """(wall s, child CPU s, peak RSS MiB) of one command-line run."""
+    cmd = command + [str(fasta), "-o", str(out), "--model", model, "-q"] + (["--threads", str(threads)] if threads else [])
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with status {os.waitstatus_to_exitcode(status)}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def compare(a: Path, b: Path) -> str:
+    """Byte-identical files, else identical probability columns (other columns may differ
+    between versions), else the largest probability difference (as printed, 4 decimals)."""
+    if subprocess.run(["cmp", "-s", str(a), str(b)]).returncode == 0:
+        return "identical (cmp)"
+
+    def probs(path: Path) -> np.ndarray:
+        rows = [line.split("\t") for line in path.read_text().splitlines() if line and not line.startswith("#")]
+        header = rows[0]
+        columns = slice(header.index("length") + 1, header.index("labels"))
+        return np.array([[float(x) for x in row[columns]] for row in rows[1:]])
+
+    diff = np.abs(probs(a) - probs(b)).max()
+    return "probabilities identical (other columns differ)" if diff == 0 else f"max |diff| {diff:.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default="valid,short", help="comma list: valid, short, transcriptome")
+    parser.add_argument("--models", default="default")
+    parser.add_argument("--threads", type=int, default=None, help="--threads for the runs (default: none = all cores)")
+    parser.add_argument("--baseline", default=None, help="a second rnaloc-infer command to run side by side")
+    parser.add_argument("--short-records", type=int, default=100_000)
+    parser.add_argument("--transcriptome-gnt", type=float, default=0.5)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rnaloc_end_to_end"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    ours = [sys.executable, "-m", "rnaloc_infer.cli.predict"]
+    inputs = {}
+    for case in args.cases.split(","):
+        if case == "valid":
+            inputs[case] = (DATA / "dm3loc_valid.fa.gz", count_fasta(DATA / "dm3loc_valid.fa.gz"))
+        elif case == "short":
+            path = args.workdir / f"short_{args.short_records}x300.fa.gz"
+            inputs[case] = (path, write_short(path, args.short_records) if not path.exists() else count_fasta(path))
+        elif case == "transcriptome":
+            path = args.workdir / f"transcriptome_{args.transcriptome_gnt:g}Gnt.fa.gz"
+            if not path.exists():
+                partial = path.with_suffix(".tmp")
+                write_transcriptome(partial, int(args.transcriptome_gnt * 1e9))
+                partial.rename(path)
+            inputs[case] = (path, count_fasta(path))
+        else:
+            raise SystemExit(f"unknown case {case!r}")
+    print(f"load average at start {os.getloadavg()[0]:.1f}; cores {len(os.sched_getaffinity(0))}; threads {args.threads or 'default (all)'}", flush=True)
+    print("| case | model | command | records | nt | wall s | CPU s | Mnt/s | peak RSS MiB | output |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|", flush=True)
+    for case, (fasta, (records, nt)) in inputs.items():
+        for model in args.models.split(","):
+            commands = [("this branch", ours)] + ([("baseline", args.baseline.split())] if args.baseline else [])
+            outs = []
+            for label, command in commands:
+                out = args.workdir / f"{case}_{model}_{len(outs)}.tsv"
+                wall, cpu, rss = run(command, fasta, out, model, args.threads)
+                note = compare(outs[0], out) if outs else ""
+                outs.append(out)
+                print(f"| {case} | {model} | {label} | {records:,} | {nt:,} | {wall:.1f} | {cpu:.1f} | {nt / wall / 1e6:.2f} | "
+                      f"{rss:.0f} | {note} |", flush=True)
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
