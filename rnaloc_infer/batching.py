@@ -92,7 +92,7 @@ def _score_window(window: List[Item], session: ModelSession, config: BatchConfig
                   workers: int = 1) -> Iterator[Item]:
     from .alphabet import pad_batch
     from .fasta import Record
-    from .parallel import run_jobs
+    from .parallel import run_jobs, shared_budget
 
     probs: List[Optional[np.ndarray]] = [None] * len(window)
     short = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length <= config.chunk_nt]
@@ -113,7 +113,7 @@ def _score_window(window: List[Item], session: ModelSession, config: BatchConfig
 
     # Longest jobs first, so that the threads finish together (parallel.run_jobs).
     jobs = [run_long(i) for i in sorted(long, key=lambda i: -window[i].length)]  # type: ignore[union-attr]
-    jobs += [run_batch([short[b] for b in batch]) for batch in plan_batches(lengths, config.batch_nt)]
+    jobs += [run_batch([short[b] for b in batch]) for batch in plan_batches(lengths, shared_budget(config.batch_nt, workers))]
     for members, out, nt in run_jobs(jobs, workers):
         for row, i in enumerate(members):
             probs[i] = out[row]
@@ -140,7 +140,9 @@ def predict_stream(
     """Score records lazily, in input order.
 
     ``workers`` threads run a window's model calls side by side on the one session
-    (:mod:`rnaloc_infer.parallel`); the output does not depend on it.
+    (:mod:`rnaloc_infer.parallel`); up to 4 workers the batches, and so the output, do not
+    depend on it; beyond, ``batch_nt`` is shared among the calls in flight (memory bound).
+    Records longer than ``chunk_nt`` take one worker each.
 
     ``on_error="fail"`` raises the first bad record's InputError; ``"skip"`` passes
     RecordError items through in their input position, so every record comes out either as

@@ -95,3 +95,23 @@ def test_several_workers_give_the_one_worker_output_in_input_order(tcn_model):
     three = list(predict_stream(iter(records), session, config, workers=3))
     assert [s.id for s in three] == [r.id for r in records]
     np.testing.assert_array_equal(np.stack([s.probs for s in three]), np.stack([s.probs for s in one]))
+
+
+def test_the_batch_budget_is_shared_only_beyond_four_workers():
+    from rnaloc_infer.parallel import shared_budget
+
+    assert [shared_budget(65_536, w) for w in (1, 2, 4)] == [65_536] * 3
+    assert shared_budget(65_536, 8) == 32_768 and shared_budget(65_536, 16) == 16_384
+    assert shared_budget(65_536, 1_000) == 4_096  # a floor, so calls stay worth making
+    assert shared_budget(1_000, 64) == 1_000  # never above what was asked
+
+
+def test_many_workers_share_the_budget_and_agree_with_one(tcn_model):
+    rng = np.random.default_rng(9)
+    records = [Record(f"r{i}", f"r{i}", rng.integers(0, 4, int(n)).astype(np.uint8), "<test>", i + 1)
+               for i, n in enumerate(rng.integers(20, 300, 200))]
+    session = ModelSession(tcn_model, device="cpu")
+    config = BatchConfig(batch_nt=40_000)
+    one = np.stack([s.probs for s in predict_stream(iter(records), session, config, workers=1)])
+    eight = np.stack([s.probs for s in predict_stream(iter(records), session, config, workers=8)])
+    np.testing.assert_allclose(eight, one, rtol=0, atol=1e-6)

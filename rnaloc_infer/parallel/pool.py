@@ -14,6 +14,22 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 
+FULL_CALLS = 4  # model calls of a full --batch-nt that may be in flight at once (memory bound)
+MIN_BATCH_NT = 4_096
+
+
+def shared_budget(batch_nt: int, workers: int) -> int:
+    """Per-call padded-nt budget when ``workers`` calls run at once.
+
+    Why: every call in flight holds its activations (~1.8 KB per padded nt for the default
+    model: 65,536 nt ~ 115 MB, docs/PERFORMANCE.md "All cores"). Up to FULL_CALLS workers keep
+    the full budget (so 2-4 cores batch exactly as one does); beyond, the budget is shared so
+    that all calls together hold at most FULL_CALLS x batch_nt, whatever the core count.
+    """
+    if workers <= FULL_CALLS:
+        return batch_nt
+    return max(min(batch_nt, MIN_BATCH_NT), batch_nt * FULL_CALLS // workers)
+
 
 def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> Iterator[T]:
     """Yield ``job()`` for every job as it finishes; up to ``workers`` run at once.
