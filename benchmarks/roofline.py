@@ -21,12 +21,19 @@ on the same kind of work, and the fraction of it the runtime reaches (issue 21).
 
 The profile's times (kernel time per group) say where the time goes; they include the
 profiler's own per-node overhead, which inflates the many tiny nodes of the recurrence.
+4. **Python profile** (cProfile) of the whole command (``rnaloc_infer.cli.predict.run``, one
+   worker: FASTA read, batching, protein features, ONNX Runtime, TSV write) on the validation
+   sample and on 300-nt records: the functions with the most own time.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
+import gzip
+import io
+import pstats
 import json
 import os
 import tempfile
@@ -102,8 +109,32 @@ def _part(name: str, op: str) -> str:
 
 
 def sample_records(count: int) -> List[Record]:
+    """The first ``count`` validation records (0: all); contiguous, so batches pad as in real runs."""
     records = [r for r in read_fasta(VALID, warn_duplicates=False) if isinstance(r, Record)]
-    return records[:: max(1, len(records) // count)][:count]
+    return records[:count] if count else records
+
+
+def python_profile(model: str, records: List[Record], label: str, folder: str, top: int = 8) -> None:
+    """cProfile of the whole command on these records; prints the top functions by own time."""
+    from rnaloc_infer.cli.predict import RunOptions, run
+
+    fasta = os.path.join(folder, f"{label}.fa.gz")
+    with gzip.open(fasta, "wb", compresslevel=1) as fh:
+        for r in records:
+            fh.write(b">%s\n%s\n" % (r.id.encode(), np.frombuffer(b"ACGTN", np.uint8)[r.codes].tobytes()))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run(RunOptions([fasta], output=os.path.join(folder, "out.tsv"), model=model, threads=1, progress=False))
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    total = stats.total_tt
+    print(f"\nPython profile, `{model}`, {label} ({sum(r.length for r in records):,} nt, 1 worker): {total:.1f} s\n")
+    print("| function | own s | share |\n|---|---:|---:|")
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]
+    for (filename, line, name), (_, _, own, _, _) in rows:
+        where = f"{os.path.basename(filename)}:{line}" if line else "built-in"
+        print(f"| `{name}` ({where}) | {own:.2f} | {own / total:.0%} |")
 
 
 def profile_model(path: str, records: List[Record]) -> Tuple[Dict, Dict, int]:
@@ -201,20 +232,24 @@ def measured_nt_per_s(path: str, records: List[Record], workers: int, repeats: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="default,fast")
-    parser.add_argument("--records", type=int, default=400, help="validation records sampled (evenly)")
+    parser.add_argument("--records", type=int, default=0, help="the first N validation records (0: all)")
+    parser.add_argument("--short-records", type=int, default=20_000, help="300-nt records for the Python profile")
+    parser.add_argument("--skip", default="", help="comma list: peak, ort, python")
     parser.add_argument("--threads", default="1,2", help="thread counts for the peak and the measured speed")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
+    skip = set(filter(None, args.skip.split(",")))
     records = sample_records(args.records)
     print(f"sample: {len(records)} validation records, {sum(r.length for r in records):,} nt; load average {os.getloadavg()[0]:.1f}")
     kinds = ["front conv 5->64, k=9", "QRNN conv 64->192, k=2", "GEMM 1024^3"]
-    peaks = {(k, t): peak_gflops(k, t) for t in threads for k in kinds}
+    peaks = {(k, t): peak_gflops(k, t) for t in threads for k in (kinds if "peak" not in skip else kinds[1:2])}
     print("\n| ORT node, batch of 65,536 nt | " + " | ".join(f"{t} thread{'s' if t > 1 else ''} GFLOP/s" for t in threads) + " |")
     print("|---|" + "---:|" * len(threads))
     for k in kinds:
-        print(f"| {k} | " + " | ".join(f"{peaks[(k, t)]:.1f}" for t in threads) + " |")
+        if (k, threads[0]) in peaks:
+            print(f"| {k} | " + " | ".join(f"{peaks[(k, t)]:.1f}" for t in threads) + " |")
     feature_s = features_seconds_per_mnt(records)
-    for name in args.models.split(","):
+    for name in args.models.split(",") if "ort" not in skip else []:
         path = str(resolve_model(name))
         flops, traffic, micros, nt = profile_model(path, records)
         total_f, total_b, total_us = sum(flops.values()), sum(traffic.values()), sum(micros.values())
@@ -232,6 +267,14 @@ def main() -> None:
             speed = measured_nt_per_s(path, records, t)
             achieved = speed * total_f / nt / 1e9
             print(f"| {t} | {speed / 1e6:.2f} | {achieved:.1f} | {conv_peak[t]:.1f} | {achieved / conv_peak[t]:.0%} |")
+    if "python" not in skip:
+        rng = np.random.default_rng(21)
+        short = [Record(f"s{i}", f"s{i}", rng.integers(0, 4, 300).astype(np.uint8), "<synthetic>", i + 1)
+                 for i in range(args.short_records)]
+        with tempfile.TemporaryDirectory() as folder:
+            for name in args.models.split(","):
+                python_profile(name, records, "validation sample", folder)
+                python_profile(name, short, f"{len(short):,} x 300 nt", folder)
 
 
 if __name__ == "__main__":
