@@ -120,10 +120,15 @@ def _score_window(window: List[Item], session: ModelSession, config: BatchConfig
         if progress is not None:
             progress(len(members), nt)
     rules = session.info.applicability
+    scored = [i for i, item in enumerate(window) if isinstance(item, Record)]
+    flags: List[Optional[Tuple[str, ...]]] = [None] * len(window)
+    if rules is not None:
+        checked = rules.check_many([window[i].codes for i in scored], [window[i].ambiguous for i in scored])  # type: ignore[union-attr]
+        for i, found in zip(scored, checked):
+            flags[i] = found
     for i, item in enumerate(window):
         if isinstance(item, Record):
-            flags = rules.check(item.codes, item.ambiguous) if rules is not None else None
-            yield Scored(item.id, item.header, item.length, item.source, item.number, probs[i], flags)  # type: ignore[arg-type]
+            yield Scored(item.id, item.header, item.length, item.source, item.number, probs[i], flags[i])  # type: ignore[arg-type]
         else:
             yield item
 

@@ -27,7 +27,7 @@ block of codons plus the positions of start and stop codons, and by the longest 
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -65,12 +65,16 @@ N_FEATURES = len(FEATURE_NAMES)
 
 
 def _codon_track(codes: np.ndarray) -> np.ndarray:
-    """Index (0..63, or 64 if it holds an N) of the codon starting at every nucleotide but the last two."""
+    """Index (0..63, or 64 if it holds an N) of the codon starting at every nucleotide but the last two.
+
+    uint8 throughout (the hottest loop of the protein features): codes 0-3 are bases, and
+    N (4) and padding (5) are exactly the codes with bit 2 set.
+    """
     if len(codes) < 3:
-        return np.zeros(0, dtype=np.int16)
-    wide = codes.astype(np.int16)
-    track = wide[:-2] * 16 + wide[1:-1] * 4 + wide[2:]
-    track[(codes[:-2] >= 4) | (codes[1:-1] >= 4) | (codes[2:] >= 4)] = _NO_CODON
+        return np.zeros(0, dtype=np.uint8)
+    first, second, third = codes[:-2], codes[1:-1], codes[2:]
+    track = (first << 4) + (second << 2) + third
+    np.putmask(track, (first | second | third) & 4 != 0, _NO_CODON)
     return track
 
 
@@ -246,6 +250,39 @@ BATCH_NT = 1 << 20  # records are processed in length-sorted groups of about thi
 LONG_NT = 1 << 20  # longer records search their ORF block by block (bounded memory), one at a time
 
 
+def _length_groups(records: Sequence[np.ndarray]) -> Iterator[List[int]]:
+    """Indices in length-sorted groups of about BATCH_NT padded nt; a record above LONG_NT alone."""
+    order = sorted(range(len(records)), key=lambda i: len(records[i]))
+    group: List[int] = []
+    for i in order:
+        size = len(records[i])
+        if group and (size > LONG_NT or (len(group) + 1) * size > BATCH_NT):
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
+
+
+def _orfs(records: List[np.ndarray], group: List[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(codes back to back, lengths, ORF starts, ORF codons) of one group; see _length_groups."""
+    lengths = np.array([len(records[i]) for i in group], dtype=np.int64)
+    if len(group) == 1 and lengths[0] > LONG_NT:  # block-wise search: bounded memory
+        start, codons = longest_orf(records[group[0]])
+        return records[group[0]], lengths, np.array([start]), np.array([codons])
+    flat = np.concatenate([records[i] for i in group])
+    return (flat, lengths) + _orfs_of_batch(flat, lengths)
+
+
+def longest_orf_codons(records: Sequence[np.ndarray]) -> np.ndarray:
+    """Codons of each record's longest ORF (:func:`longest_orf`'s second figure), all at once."""
+    records = [np.asarray(r, dtype=np.uint8) for r in records]
+    out = np.zeros(len(records), dtype=np.int64)
+    for group in _length_groups(records):
+        out[group] = _orfs(records, group)[3]
+    return out
+
+
 def coding_feature_matrix(records: Sequence[np.ndarray]) -> np.ndarray:
     """(records, :data:`N_FEATURES`) float32 matrix, one row per code array.
 
@@ -253,22 +290,8 @@ def coding_feature_matrix(records: Sequence[np.ndarray]) -> np.ndarray:
     each group is computed at once; a record above :data:`LONG_NT` goes alone, through the
     block-wise :func:`longest_orf`.
     """
-    out = np.zeros((len(records), N_FEATURES), dtype=np.float32)
     records = [np.asarray(r, dtype=np.uint8) for r in records]
-    order = sorted(range(len(records)), key=lambda i: len(records[i]))
-    group: List[int] = []
-    for i in order + [-1]:
-        size = len(records[i]) if i >= 0 else 0
-        if group and (i < 0 or size > LONG_NT or (len(group) + 1) * size > BATCH_NT):
-            flat = np.concatenate([records[j] for j in group])
-            lengths = np.array([len(records[j]) for j in group], dtype=np.int64)
-            out[group] = _features_of_orfs(flat, lengths, *_orfs_of_batch(flat, lengths))
-            group = []
-        if i < 0:
-            break
-        if size > LONG_NT:
-            start, codons = longest_orf(records[i])
-            out[i] = _features_of_orfs(records[i], np.array([size]), np.array([start]), np.array([codons]))[0]
-            continue
-        group.append(i)
+    out = np.zeros((len(records), N_FEATURES), dtype=np.float32)
+    for group in _length_groups(records):
+        out[group] = _features_of_orfs(*_orfs(records, group))
     return out

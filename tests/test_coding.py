@@ -182,3 +182,22 @@ def test_rows_do_not_depend_on_their_batch(monkeypatch):
     monkeypatch.setattr(coding, "LONG_NT", 1_500)
     np.testing.assert_array_equal(coding_feature_matrix(records), together)
     np.testing.assert_array_equal(np.stack([coding_features(r) for r in records[::-1]]), together[::-1])
+
+
+def test_batched_orf_lengths_and_applicability_checks_equal_per_record(monkeypatch):
+    from rnaloc_infer import coding
+    from rnaloc_infer.applicability import ApplicabilityRules
+    from rnaloc_infer.coding import longest_orf_codons
+
+    rng = np.random.default_rng(11)
+    records = [_orf_rich(rng, int(n)) for n in list(rng.integers(0, 500, 200)) + [4_000, 9_000]]
+    expected = [longest_orf(r)[1] for r in records]
+    assert longest_orf_codons(records).tolist() == expected
+    monkeypatch.setattr(coding, "LONG_NT", 3_000)  # the two long ones through the block-wise search
+    assert longest_orf_codons(records).tolist() == expected
+    rules = ApplicabilityRules(min_length=50, max_length=5_000, max_n_fraction=0.001, min_orf_codons=25,
+                               max_ambiguous_fraction=0.05)
+    ambiguous = list(rng.integers(0, 3, len(records)))
+    checked = rules.check_many(records, ambiguous)
+    assert checked == [rules.check(r, a) for r, a in zip(records, ambiguous)]
+    assert any("no_orf" in f for f in checked) and any("no_orf" not in f for f in checked)
