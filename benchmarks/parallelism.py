@@ -11,8 +11,8 @@ length-sorted batches, chunked long records) and with N = the cores this process
 * ``threads_own``: N threads, each with its own one-thread session;
 * ``processes``: N worker processes (fork), each with its own session; the parent sends
   each batch's codes and gets the probabilities back;
-* optionally ``threads_shared`` at other ``--batch-nt`` budgets (N batches in flight share the
-  caches, so a smaller budget might pay).
+* optionally ``serial`` and ``threads_shared`` at other ``--batch-nt`` budgets (N batches in
+  flight share the caches, so a smaller budget might pay).
 
 Every strategy runs every input once per round, in rotating order, so a busy machine's
 drift falls on all of them alike; nt/s is total nt over total wall time.
@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--valid-every", type=int, default=2, help="use every k-th validation record")
     parser.add_argument("--short-records", type=int, default=20_000)
-    parser.add_argument("--batch-nts", default="", help="extra threads_shared runs at these --batch-nt values, e.g. 16384,32768")
+    parser.add_argument("--batch-nts", default="", help="extra serial and threads_shared runs at these --batch-nt values, e.g. 16384,32768")
+    parser.add_argument("--strategies", default="", help="comma list of strategies to run (serial always runs)")
     args = parser.parse_args()
     n = args.workers or available_cpus()
     path = str(resolve_model(args.model))
@@ -105,7 +106,10 @@ def main() -> None:
         "processes": lambda recs: run_processes(recs, pool),
     }
     for budget in filter(None, args.batch_nts.split(",")):
+        strategies[f"serial, batch_nt {int(budget):,}"] = lambda recs, b=int(budget): run_stream(recs, serial, 1, b)
         strategies[f"threads_shared, batch_nt {int(budget):,}"] = lambda recs, b=int(budget): run_stream(recs, shared, n, b)
+    if args.strategies:
+        strategies = {k: v for k, v in strategies.items() if k == "serial" or k.split(",")[0] in args.strategies.split(",")}
     names = list(strategies)
     wall = {(s, i): 0.0 for s in names for i in inputs}
     for k in range(args.rounds):
