@@ -115,3 +115,22 @@ def test_every_command_has_version_and_short_help():
             assert version.exit_code == 0 and f"{name}, version {__version__}" in version.output, (name, version.output)
             helped = runner.invoke(root, [*args, "-h"])
             assert helped.exit_code == 0 and helped.output.startswith("Usage:"), (name, helped.output)
+
+
+def test_every_source_package_is_installed():
+    """pyproject lists packages by hand (package-dir maps training/, export/, cli/): a new
+    sub-package missing from the list would be absent from the wheel and break the lean install."""
+    listed = set(pyproject()["tool"]["setuptools"]["packages"])
+    mapping = pyproject()["tool"]["setuptools"]["package-dir"]
+    on_disk = set()
+    for name, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder).parts
+            if relative and "__pycache__" not in relative:
+                dotted = ".".join((name, *relative))
+                if not any(dotted == other or dotted.startswith(other + ".") and other != name
+                           for other in mapping if other != name):
+                    on_disk.add(dotted)
+            elif not relative:
+                on_disk.add(name)
+    assert on_disk - listed == set(), f"packages missing from pyproject.toml: {sorted(on_disk - listed)}"

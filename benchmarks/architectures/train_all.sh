@@ -6,6 +6,11 @@
 #   python benchmarks/architectures/table.py              # -> benchmarks/results/architectures.tsv
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+# Runs interrupted at the end of a session are committed under benchmarks/architectures/runs/
+# (config, log, last.pt, best.pt): start from them when runs/ does not have the run yet.
+for saved in benchmarks/architectures/runs/arch_*; do
+    [ -d "$saved" ] && [ ! -e "runs/$(basename "$saved")" ] && mkdir -p runs && cp -r "$saved" runs/
+done
 run() {  # kind seed
     local out="runs/arch_${1}_s${2}"
     mkdir -p "$out"
