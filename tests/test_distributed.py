@@ -167,3 +167,40 @@ def test_truncated_archive_error_comes_back_from_worker(ray_local, tcn_model, tm
     assert str(info.value).startswith(str(broken))
     assert "\n" not in str(info.value)
     assert not (tmp_path / "ray.tsv").exists()
+
+
+class _FakeRay:
+    """Records what ray_session passes to ray.init (no Ray needed)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kwargs):
+        self.calls.append(kwargs)
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+
+@pytest.mark.parametrize("env, address, expected", [
+    (None, None, {"address": "local", "num_cpus": 3}),      # own local cluster, never a stray one
+    ("10.0.0.5:6379", None, {"address": "10.0.0.5:6379"}),   # Ray's convention: $RAY_ADDRESS joins it
+    ("10.0.0.5:6379", "auto", {"address": "auto"}),           # --address wins over the environment
+])
+def test_ray_session_chooses_the_cluster(monkeypatch, env, address, expected):
+    from rnaloc_infer.distributed import engine
+
+    fake = _FakeRay()
+    monkeypatch.setattr(engine, "require_ray", lambda: fake)
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    with engine.ray_session(address, num_cpus=3):
+        pass
+    kwargs = {k: v for k, v in fake.calls[0].items() if k in ("address", "num_cpus")}
+    assert kwargs == expected
+    assert fake.calls[-1] == "shutdown"

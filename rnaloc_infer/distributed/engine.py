@@ -166,18 +166,22 @@ class BlockScorer:
 # -- cluster connection ---------------------------------------------------------------------
 @contextlib.contextmanager
 def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -> Iterator[Any]:
-    """Use a running Ray (already initialised), connect to ``address``, or start a local one.
+    """Use a running Ray (already initialised), connect to ``address`` (or ``$RAY_ADDRESS``,
+    Ray's own convention), or start a local one.
 
     Only a cluster started or connected here is shut down on exit; a caller's own
-    ``ray.init`` (a notebook, a test fixture) is left alone.
+    ``ray.init`` (a notebook, a test fixture) is left alone. A local start says
+    ``address="local"``: a plain ``ray.init(num_cpus=...)`` would try to join a cluster it
+    happens to reach and then refuse the CPU count.
     """
     ray = require_ray()
     if ray.is_initialized():
         yield ray
         return
     kwargs: Dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:
-        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+        kwargs.update(address="local", num_cpus=num_cpus or os.cpu_count() or 1)
     else:
         kwargs["address"] = address
     ray.init(**kwargs)
