@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, _sigmoid, front_x, gate_values, head_logits,
                           kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
 
-BLOCK_ROWS = 256  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
+BLOCK_ROWS = 512  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
 STARTUP_ROWS = 2048  # variants per vectorised start-up slice (bounds memory)
 
 
