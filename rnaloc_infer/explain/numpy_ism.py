@@ -33,7 +33,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, _sigmoid, front_x, gate_values, head_logits,
+from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, sigmoid, gate_values, head_logits,
                           kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
 
 BLOCK_ROWS = 512  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
@@ -45,7 +45,7 @@ def changed_steps(net: QrnnNetwork, stride: int) -> int:
     return (stride - 1 + net.kernel - 1) // stride + 1 if net.motif else 1
 
 
-def _new_front(net: QrnnNetwork, stride: int, codes: np.ndarray, pre: np.ndarray, x: np.ndarray, positions: np.ndarray,
+def _new_front(net: QrnnNetwork, stride: int, codes: np.ndarray, pre: np.ndarray, positions: np.ndarray,
                bases: np.ndarray) -> np.ndarray:
     """(variants, nx, hidden) front output of each variant at steps s0 .. s0 + nx - 1 (past the end: unused)."""
     n = len(codes)
@@ -168,7 +168,7 @@ def network_pools(net: QrnnNetwork, stride: int, codes: np.ndarray, positions: n
     c2 = np.zeros((n_var, hidden), dtype=np.float32)
     for first in range(0, n_var, STARTUP_ROWS):
         part = slice(first, first + STARTUP_ROWS)
-        x_new = _new_front(net, stride, codes, trace.pre, trace.x, positions[part], bases[part])
+        x_new = _new_front(net, stride, codes, trace.pre, positions[part], bases[part])
         cells, total[part], peak[part] = _startup(net, trace, x_new, s0[part], n_startup)
         at = np.minimum(t_start[part], steps) - 1
         dc[part] = cells[0] - trace.c[0][at]
@@ -176,7 +176,7 @@ def network_pools(net: QrnnNetwork, stride: int, codes: np.ndarray, positions: n
             c2[part] = cells[1]
     tail_rows = int(np.searchsorted(t_start, steps, side="left"))  # positions are sorted: a prefix
     f1 = gate_values(trace.gates[0], hidden)[1]
-    o1 = _sigmoid(trace.gates[0][:, 2 * hidden :])
+    o1 = sigmoid(trace.gates[0][:, 2 * hidden :])
     jobs = [(a, min(a + BLOCK_ROWS, tail_rows)) for a in range(0, tail_rows, BLOCK_ROWS)]
     if len(net.layers) == 2:
         w_prev, w_now, _ = net.layers[1]
@@ -247,9 +247,9 @@ def _explain(model, codes, positions, bases, features, var_features, pool) -> tu
         reference, variants, steps = network_pools(net, model.stride, codes, positions, bases, pool)
         ref_logits += net.blend * head_logits(net, reference, features)
         var_logits += net.blend * head_logits(net, variants, var_features)
-        work += steps
+        work = max(work, steps)  # nucleotides per variant, not per network
     if model.regression is not None:
         reg = model.regression
         ref_logits += reg.blend * regression_from_sums(reg, regression_sums(reg, codes), features)
         var_logits += reg.blend * regression_from_sums(reg, _regression_variants(model, codes, positions, bases), var_features)
-    return _sigmoid(ref_logits[0]).astype(np.float32), _sigmoid(var_logits).astype(np.float32), work
+    return sigmoid(ref_logits[0]).astype(np.float32), sigmoid(var_logits).astype(np.float32), work

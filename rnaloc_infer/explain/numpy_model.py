@@ -46,7 +46,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
@@ -148,7 +148,7 @@ class NumpyModel:
         return total
 
     def probs(self, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
-        return _sigmoid(self.logits(codes, features)).astype(np.float32)
+        return sigmoid(self.logits(codes, features)).astype(np.float32)
 
 
 @dataclass
@@ -200,8 +200,8 @@ def front_x(net: QrnnNetwork, pre: np.ndarray, stride: int) -> np.ndarray:
 
 def gate_values(g: np.ndarray, hidden: int) -> tuple:
     z = np.tanh(g[..., :hidden])
-    f = _sigmoid(g[..., hidden : 2 * hidden])
-    o = _sigmoid(g[..., 2 * hidden :])
+    f = sigmoid(g[..., hidden : 2 * hidden])
+    o = sigmoid(g[..., 2 * hidden :])
     return z, f, o
 
 
