@@ -106,18 +106,19 @@ def _startup(net: QrnnNetwork, trace, x_new: np.ndarray, s0: np.ndarray, n_steps
     return cells, total, peak
 
 
-def _tail_two_layers(a: int, b: int, t_start: np.ndarray, steps: int, mt: np.ndarray, g2s: np.ndarray, f1: np.ndarray,
+def _tail_two_layers(a: int, b: int, t_start: np.ndarray, steps: int, mt: np.ndarray, f1: np.ndarray,
                      dc: np.ndarray, c2: np.ndarray, total: np.ndarray, peak: np.ndarray, hidden: int) -> None:
     """Advance rows a..b (sorted by t_start) to the end of the record: see the module docstring, step 4.
 
-    ``mt`` and ``g2s`` carry the F and O gate columns halved, so one tanh gives all three
-    gates (sigmoid(x) = 0.5 + 0.5 tanh(x / 2))."""
+    ``dc`` has a last column of ones and ``mt[t]`` the reference's gates as its last row, so
+    one product gives the variants' gates; the F and O gate columns are halved, so one tanh
+    gives all three gates (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)). ``f1`` ends in a 1 per step."""
     ends = np.searchsorted(t_start[a:b], np.arange(steps), side="right") + a
+    buffer = np.empty((b - a, 3 * hidden), dtype=np.float32)
     for t in range(int(t_start[a]), steps):
         e = int(ends[t])
         d = dc[a:e]
-        g = d @ mt[t]
-        g += g2s[t]
+        g = np.matmul(d, mt[t], out=buffer[: e - a])
         np.tanh(g, out=g)
         d *= f1[t]
         fo = g[:, hidden:]
@@ -181,14 +182,16 @@ def network_pools(net: QrnnNetwork, stride: int, codes: np.ndarray, positions: n
     if len(net.layers) == 2:
         w_prev, w_now, _ = net.layers[1]
         half = np.concatenate([np.ones(hidden), np.full(2 * hidden, 0.5)]).astype(np.float32)
-        mt = np.zeros((steps, hidden, 3 * hidden), dtype=np.float32)
+        mt = np.zeros((steps, hidden + 1, 3 * hidden), dtype=np.float32)
         if steps > 1:
-            mt[1:] = o1[:-1, :, None] * w_prev[None] + (o1[1:] * f1[1:])[:, :, None] * w_now[None]
+            mt[1:, :hidden] = o1[:-1, :, None] * w_prev[None] + (o1[1:] * f1[1:])[:, :, None] * w_now[None]
+        mt[:, hidden] = trace.gates[1]
         mt *= half
-        g2s = trace.gates[1] * half
+        dc_one = np.concatenate([dc, np.ones((n_var, 1), np.float32)], axis=1)
+        f1_one = np.concatenate([f1, np.ones((steps, 1), np.float32)], axis=1)
 
         def run(job):
-            _tail_two_layers(job[0], job[1], t_start, steps, mt, g2s, f1, dc, c2, total, peak, hidden)
+            _tail_two_layers(job[0], job[1], t_start, steps, mt, f1_one, dc_one, c2, total, peak, hidden)
     else:
 
         def run(job):
