@@ -125,3 +125,17 @@ def test_companion_writer(tmp_path):
     written = write_companion(tmp_path / "ensemble.onnx")
     assert written == companion_path(tmp_path / "ensemble.onnx") and load_companion(tmp_path / "ensemble.onnx") is not None
     assert write_companion(tmp_path / "tcn.onnx") is None and not companion_path(tmp_path / "tcn.onnx").exists()
+
+
+def test_converged_variants_take_the_reference_tail(monkeypatch):
+    """The default's member network forgets: its variants stop early, and nothing changes
+    beyond float32 rounding against running every variant to the end."""
+    import rnaloc_infer.explain.numpy_ism as numpy_ism
+
+    predictor = Predictor("default", device="cpu", threads=1)
+    codes = encode(_sequence(np.random.default_rng(7), 900))
+    early = explain_codes(predictor.session, codes, engine="numpy")
+    monkeypatch.setattr(numpy_ism, "STATE_TOLERANCE", -1.0)  # never converged
+    full = explain_codes(predictor.session, codes, engine="numpy")
+    assert early.variant_nt < 0.8 * full.variant_nt
+    np.testing.assert_allclose(early.delta, full.delta, atol=ROUNDING, rtol=0)

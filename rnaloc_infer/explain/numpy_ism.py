@@ -18,16 +18,23 @@ that work is not needed. For a substitution at position i (pooled step s0 = i //
    (precomputed once from the reference), added to the reference's gates, and the layer
    runs exactly (tanh, sigmoid, fo-pooling, mean and max pooling) for all variants in
    lock-step, in blocks of rows that fit the cache, on ``workers`` threads.
-5. **k-mer regression**: only the k-mers overlapping i change; **coding features**: each
+5. **Convergence**: every ``CHECK_EVERY`` steps, variants whose cells of both layers are
+   within ``STATE_TOLERANCE`` (1e-6, the level of float32 rounding of cells bounded by 1)
+   of the reference's take the reference's remaining pooled sum and maximum instead of
+   running on. A network that forgets (the bundled default's second member: every forget
+   gate below ~0.62) converges within tens of steps; one that does not (its first
+   network) runs to the end.
+6. **k-mer regression**: only the k-mers overlapping i change; **coding features**: each
    variant's own (:mod:`.variants`); then each head runs once on all variants.
 
-Nothing is approximated: the result equals brute force to float32 rounding (tests and
-benchmarks/ism_speed.py measure it).
+The result equals brute force to float32 rounding (tests and benchmarks/ism_speed.py
+measure it: ~2e-7 on the bundled models, against the issue's 1e-4 bound).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -37,6 +44,8 @@ from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, sigmoid, gate_valu
                           kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
 
 BLOCK_ROWS = 512  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
+STATE_TOLERANCE = 1e-6  # a variant whose cells are this close to the reference's takes the reference's tail
+CHECK_EVERY = 8  # steps between convergence checks
 STARTUP_ROWS = 2048  # variants per vectorised start-up slice (bounds memory)
 
 
@@ -106,45 +115,95 @@ def _startup(net: QrnnNetwork, trace, x_new: np.ndarray, s0: np.ndarray, n_steps
     return cells, total, peak
 
 
-def _tail_two_layers(a: int, b: int, t_start: np.ndarray, steps: int, mt: np.ndarray, f1: np.ndarray,
-                     dc: np.ndarray, c2: np.ndarray, total: np.ndarray, peak: np.ndarray, hidden: int) -> None:
-    """Advance rows a..b (sorted by t_start) to the end of the record: see the module docstring, step 4.
+@dataclass
+class _Tail:
+    """What the lock-step tail of one network shares across its blocks of rows.
 
-    ``dc`` has a last column of ones and ``mt[t]`` the reference's gates as its last row, so
-    one product gives the variants' gates; the F and O gate columns are halved, so one tanh
-    gives all three gates (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)). ``f1`` ends in a 1 per step."""
-    ends = np.searchsorted(t_start[a:b], np.arange(steps), side="right") + a
-    buffer = np.empty((b - a, 3 * hidden), dtype=np.float32)
-    for t in range(int(t_start[a]), steps):
-        e = int(ends[t])
-        d = dc[a:e]
-        g = np.matmul(d, mt[t], out=buffer[: e - a])
-        np.tanh(g, out=g)
-        d *= f1[t]
-        fo = g[:, hidden:]
-        fo *= 0.5
-        fo += 0.5
-        z, f, o = g[:, :hidden], g[:, hidden : 2 * hidden], g[:, 2 * hidden :]
-        c = c2[a:e]
-        c -= z
-        c *= f
-        c += z
-        o *= c
-        total[a:e] += o
-        np.maximum(peak[a:e], o, out=peak[a:e])
+    Row arrays (``dc``, ``c2``, ``total``, ``peak``) hold every variant, sorted by the step
+    their tail starts at (``t_start``); a block advances rows a..b, and at step t only
+    those whose tail has started. ``dc`` has a last column of ones and ``mt[t]`` the
+    reference's gates as its last row, so one product gives the variants' second-layer
+    gates; F and O gate columns are halved, so one tanh gives all three gates
+    (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)); ``f1`` ends in a 1 per step."""
+
+    t_start: np.ndarray
+    steps: int
+    hidden: int
+    f1: np.ndarray
+    o1: np.ndarray
+    h1: np.ndarray  # the reference's first-layer output (one-layer networks)
+    mt: Optional[np.ndarray]  # None: one layer
+    c2_ref: Optional[np.ndarray]
+    dc: np.ndarray
+    c2: np.ndarray
+    total: np.ndarray
+    peak: np.ndarray
+    tail_sum: np.ndarray  # (steps + 1, hidden): the reference's last-layer sum over steps t..end
+    tail_max: np.ndarray  # the same for the maximum (-inf at the end)
+
+    def run(self, a: int, b: int) -> int:
+        """Advance rows a..b to the end of the record, retiring converged ones (module docstring).
+
+        Returns the row-steps run."""
+        hidden, t_start = self.hidden, self.t_start
+        ends = np.searchsorted(t_start[a:b], np.arange(self.steps), side="right") + a
+        buffer = np.empty((b - a, 3 * hidden), dtype=np.float32)
+        first = int(t_start[a])
+        lo = a  # rows before lo have converged and been completed
+        work = 0
+        for t in range(first, self.steps):
+            e = int(ends[t])
+            if lo >= e:
+                continue
+            work += e - lo
+            d = self.dc[lo:e]
+            if self.mt is None:
+                d *= self.f1[t]
+                h = d * self.o1[t]
+                h += self.h1[t]
+            else:
+                g = np.matmul(d, self.mt[t], out=buffer[: e - lo])
+                np.tanh(g, out=g)
+                d *= self.f1[t]
+                fo = g[:, hidden:]
+                fo *= 0.5
+                fo += 0.5
+                z, f, h = g[:, :hidden], g[:, hidden : 2 * hidden], g[:, 2 * hidden :]
+                c = self.c2[lo:e]
+                c -= z
+                c *= f
+                c += z
+                h *= c
+            self.total[lo:e] += h
+            np.maximum(self.peak[lo:e], h, out=self.peak[lo:e])
+            if (t - first) % CHECK_EVERY == CHECK_EVERY - 1:
+                lo = self._retire(lo, e, t)
+        return work
+
+    def _retire(self, lo: int, e: int, t: int) -> int:
+        """Complete the leading rows whose cells are within STATE_TOLERANCE of the reference's
+        after step t: the rest of their record is the reference's. Returns the new ``lo``."""
+        done = np.abs(self.dc[lo:e, : self.hidden]).max(axis=1) <= STATE_TOLERANCE
+        if self.mt is not None:
+            done &= np.abs(self.c2[lo:e] - self.c2_ref[t]).max(axis=1) <= STATE_TOLERANCE
+        k = len(done) if done.all() else int(np.argmin(done))
+        if k:
+            self.total[lo : lo + k] += self.tail_sum[t + 1]
+            np.maximum(self.peak[lo : lo + k], self.tail_max[t + 1], out=self.peak[lo : lo + k])
+        return lo + k
 
 
-def _tail_one_layer(a: int, b: int, t_start: np.ndarray, steps: int, o1: np.ndarray, f1: np.ndarray, h1: np.ndarray,
-                    dc: np.ndarray, total: np.ndarray, peak: np.ndarray) -> None:
-    ends = np.searchsorted(t_start[a:b], np.arange(steps), side="right") + a
-    for t in range(int(t_start[a]), steps):
-        e = int(ends[t])
-        d = dc[a:e]
-        d *= f1[t]
-        h = d * o1[t]
-        h += h1[t]
-        total[a:e] += h
-        np.maximum(peak[a:e], h, out=peak[a:e])
+def _gate_matrices(net: QrnnNetwork, trace, f1: np.ndarray, o1: np.ndarray) -> np.ndarray:
+    """(steps, hidden + 1, 3 hidden): per step t, ``M_t`` (module docstring, step 4) and the
+    reference's second-layer gates as the last row; F and O columns halved (tanh form)."""
+    hidden, steps = net.hidden, trace.steps
+    w_prev, w_now, _ = net.layers[1]
+    mt = np.zeros((steps, hidden + 1, 3 * hidden), dtype=np.float32)
+    if steps > 1:
+        mt[1:, :hidden] = o1[:-1, :, None] * w_prev[None] + (o1[1:] * f1[1:])[:, :, None] * w_now[None]
+    mt[:, hidden] = trace.gates[1]
+    mt[:, :, hidden:] *= 0.5
+    return mt
 
 
 def network_pools(net: QrnnNetwork, stride: int, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
@@ -178,33 +237,22 @@ def network_pools(net: QrnnNetwork, stride: int, codes: np.ndarray, positions: n
     tail_rows = int(np.searchsorted(t_start, steps, side="left"))  # positions are sorted: a prefix
     f1 = gate_values(trace.gates[0], hidden)[1]
     o1 = sigmoid(trace.gates[0][:, 2 * hidden :])
-    jobs = [(a, min(a + BLOCK_ROWS, tail_rows)) for a in range(0, tail_rows, BLOCK_ROWS)]
+    tail_sum = (prefix_sum[-1:] - prefix_sum).astype(np.float32)
+    tail_max = np.concatenate([np.maximum.accumulate(last[::-1], axis=0)[::-1], np.full((1, hidden), -np.inf, np.float32)])
+    mt = None
     if len(net.layers) == 2:
-        w_prev, w_now, _ = net.layers[1]
-        half = np.concatenate([np.ones(hidden), np.full(2 * hidden, 0.5)]).astype(np.float32)
-        mt = np.zeros((steps, hidden + 1, 3 * hidden), dtype=np.float32)
-        if steps > 1:
-            mt[1:, :hidden] = o1[:-1, :, None] * w_prev[None] + (o1[1:] * f1[1:])[:, :, None] * w_now[None]
-        mt[:, hidden] = trace.gates[1]
-        mt *= half
-        dc_one = np.concatenate([dc, np.ones((n_var, 1), np.float32)], axis=1)
-        f1_one = np.concatenate([f1, np.ones((steps, 1), np.float32)], axis=1)
-
-        def run(job):
-            _tail_two_layers(job[0], job[1], t_start, steps, mt, f1_one, dc_one, c2, total, peak, hidden)
-    else:
-
-        def run(job):
-            _tail_one_layer(job[0], job[1], t_start, steps, o1, f1, trace.h[0], dc, total, peak)
-
+        mt = _gate_matrices(net, trace, f1, o1)
+        dc = np.concatenate([dc, np.ones((n_var, 1), np.float32)], axis=1)
+        f1 = np.concatenate([f1, np.ones((steps, 1), np.float32)], axis=1)
+    tail = _Tail(t_start, steps, hidden, f1, o1, trace.h[0], mt, trace.c[-1], dc, c2, total, peak, tail_sum, tail_max)
+    jobs = [(a, min(a + BLOCK_ROWS, tail_rows)) for a in range(0, tail_rows, BLOCK_ROWS)]
     if pool is None:
-        for job in jobs:
-            run(job)
+        work = sum(tail.run(*job) for job in jobs)
     else:
-        list(pool.map(run, jobs))
+        work = sum(pool.map(lambda job: tail.run(*job), jobs))
     sums = prefix_sum[s0] + total
     maxima = np.maximum(prefix_max[s0], peak)
-    work = int(np.maximum(steps - s0, 0).sum())
+    work += int(np.minimum(steps - s0, n_startup).sum())
     return reference, pooled_features(sums, maxima, steps), work
 
 
@@ -229,7 +277,8 @@ def _regression_variants(model: NumpyModel, codes: np.ndarray, positions: np.nda
 
 def explain_numpy(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
                   features: Optional[np.ndarray], var_features: Optional[np.ndarray], workers: int = 1) -> tuple:
-    """(reference probabilities (classes,), variants' probabilities (variants, classes), pooled steps run)."""
+    """(reference probabilities (classes,), variants' probabilities (variants, classes), pooled
+    steps run for the variants, the mean over networks)."""
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     # The products here are small (a block of rows times 64 x 192): a multi-threaded BLAS
     # only adds synchronisation (measured 50x slower on a busy 2-core machine); the
@@ -250,9 +299,9 @@ def _explain(model, codes, positions, bases, features, var_features, pool) -> tu
         reference, variants, steps = network_pools(net, model.stride, codes, positions, bases, pool)
         ref_logits += net.blend * head_logits(net, reference, features)
         var_logits += net.blend * head_logits(net, variants, var_features)
-        work = max(work, steps)  # nucleotides per variant, not per network
+        work += steps / len(model.networks)  # the mean over networks
     if model.regression is not None:
         reg = model.regression
         ref_logits += reg.blend * regression_from_sums(reg, regression_sums(reg, codes), features)
         var_logits += reg.blend * regression_from_sums(reg, _regression_variants(model, codes, positions, bases), var_features)
-    return sigmoid(ref_logits[0]).astype(np.float32), sigmoid(var_logits).astype(np.float32), work
+    return sigmoid(ref_logits[0]).astype(np.float32), sigmoid(var_logits).astype(np.float32), int(work)
