@@ -27,6 +27,10 @@ coding features) without torch:
 
 What bounds the speed-up is the model's memory: a variant must be run until its effect on
 the recurrent states has vanished. See docs/EXPLAIN.md and docs/PERFORMANCE.md.
+
+QRNN models that ship numpy weights beside them (the bundled ones) are handed to
+:mod:`.numpy_ism` instead, which follows a mutation through the model's structure and is
+an order of magnitude faster; this module stays the path for every other model.
 """
 
 from __future__ import annotations
