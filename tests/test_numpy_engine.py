@@ -139,3 +139,17 @@ def test_converged_variants_take_the_reference_tail(monkeypatch):
     full = explain_codes(predictor.session, codes, engine="numpy")
     assert early.variant_nt < 0.8 * full.variant_nt
     np.testing.assert_allclose(early.delta, full.delta, atol=ROUNDING, rtol=0)
+
+
+def test_numpy_engine_needs_neither_onnx_nor_torch():
+    """The lean install has neither: the engine must run from the companion file alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None\n"
+            "from rnaloc_infer import Predictor\nfrom rnaloc_infer.alphabet import encode\n"
+            "from rnaloc_infer.explain import explain_codes\n"
+            "print(explain_codes(Predictor('fast', device='cpu').session, encode('ACGTTGCA' * 9)).engine)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "numpy"
