@@ -92,7 +92,7 @@ class Explanation:
     reference: np.ndarray  # (n_classes,) probabilities of the record itself
     codes: np.ndarray  # (length,) uint8 codes of the record
     roles: Optional[StateRoles]  # the ONNX path's probed state roles (None from the numpy engine)
-    variant_nt: int  # nucleotides run for the variants (brute force: variants x length)
+    variant_nt: int  # nucleotides run for the variants (brute force: variants x length; numpy engine: pooled steps x stride, mean over networks)
     engine: str = "onnx"  # "numpy" (QRNN structure, numpy_ism.py) or "onnx" (any model, this module)
 
 
