@@ -150,9 +150,9 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
 @click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op CPU threads per model call (default 1).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Model calls at once (2 = both cores of a 2-core machine).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Threads at once: model calls, or blocks of variants in the numpy engine (2 = both cores of a 2-core machine).")
 @click.option("--max-length", type=click.IntRange(min=1), default=DEFAULT_MAX_LENGTH, show_default=True, help="Refuse longer transcripts (the work grows with length squared).")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Stop following a mutation when the model's recurrent states differ from the reference's by at most this (0: exact, bit-equal).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True, help="ONNX Runtime path only (models without a numpy companion; the numpy engine is exact): stop following a mutation when the model's recurrent states differ from the reference's by at most this (0: exact, bit-equal).")
 @click.option("--region-nt", type=click.IntRange(min=1), default=20, show_default=True, help="Width of the top regions (regions.tsv, picture).")
 @click.option("--top-regions", type=click.IntRange(min=1), default=5, show_default=True, help="Top regions per class.")
 @click.option("--out-of-range", type=click.Choice(["keep", "error"]), default="keep", show_default=True,

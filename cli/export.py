@@ -49,6 +49,7 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
               or (kind != "fp16" and fmt in (kind, "both"))]
     check_targets([targets[kind] for kind in wanted], checkpoint, train_fasta, force)
     try:
+        from rnaloc_infer.export.ism_weights import write_companion
         from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
         from rnaloc_infer.export.torchscript_export import export_torchscript
         from rnaloc_infer.training.checkpoint import load_checkpoint
@@ -65,6 +66,9 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     try:
         if "onnx" in wanted:
             written.append(export_onnx(model, targets["onnx"], opset=opset, **meta))
+            companion = write_companion(written[-1])  # numpy weights for fast ISM (QRNN models only)
+            if companion is not None:
+                written.append(companion)
         if "fp16" in wanted:
             written.append(export_onnx(model, targets["fp16"], opset=opset, precision="fp16", **meta))
         if "torchscript" in wanted:

@@ -48,6 +48,9 @@ def _fixture_model(kind: str, folder: Path) -> Path:
     path = folder / f"{kind}.onnx"
     if not path.exists():
         shutil.copyfile(FIXTURES / f"{kind}.onnx", path)
+        companion = FIXTURES / f"{kind}.ism.npz"  # explain's numpy weights (QRNN kinds)
+        if companion.exists():
+            shutil.copyfile(companion, folder / companion.name)
     return path
 
 

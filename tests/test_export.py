@@ -399,3 +399,26 @@ def test_cli_garbage_checkpoint(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and "bad.pt" in lines[0]
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_cli_writes_the_numpy_ism_companion_of_a_qrnn(tmp_path):
+    """QRNN models get ``NAME.ism.npz`` beside the .onnx (explain's numpy engine); a TCN gets none (above)."""
+    from rnaloc_infer.explain.numpy_model import load_companion
+
+    from rnaloc_infer import Predictor
+    from rnaloc_infer.alphabet import encode
+    from rnaloc_infer.explain import brute_force, explain_codes
+
+    torch.manual_seed(5)  # the shipped front end, but kernel 7 over stride 4: three pooled steps per substitution
+    save_checkpoint(tmp_path / "q.pt", LocalizationModel(CONFIGS["qrnn_motif"]), thresholds=[0.5] * 6)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(export_cli, [str(tmp_path / "q.pt"), "-o", str(out), "--name", "q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["q.ism.npz", "q.onnx"]
+    assert result.output.split() == [str(out / "q.onnx"), str(out / "q.ism.npz")]
+    assert load_companion(out / "q.onnx") is not None
+    predictor = Predictor(out / "q.onnx", device="cpu", threads=1)
+    sequence = "".join(np.random.default_rng(5).choice(list("ACGT"), 83))
+    explanation = explain_codes(predictor.session, encode(sequence), engine="numpy")
+    np.testing.assert_allclose(explanation.delta, brute_force(predictor.predict, sequence), atol=2e-6, rtol=0)
+    assert np.abs(explanation.delta).max() > 1e-4

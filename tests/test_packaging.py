@@ -86,6 +86,7 @@ def test_dockerfile_copies_enough_to_build_the_wheel(tmp_path):
     wheel = next((tmp_path / "dist").glob("rnaloc_infer-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("rnaloc_infer/data/example.fa", "rnaloc_infer/data/MODEL_CARD.md", "rnaloc_infer/models/default.onnx",
+                   "rnaloc_infer/models/default.ism.npz", "rnaloc_infer/models/fast.ism.npz",
                    "rnaloc_infer/output/sidecar.py", "rnaloc_infer/cli/predict.py"):
         assert needed in names, f"{needed} missing from the wheel"
     assert not any(n.startswith(("cli/", "training/", "export/")) for n in names)

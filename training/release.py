@@ -94,6 +94,7 @@ def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path,
     """Export ``checkpoint`` as ``models_dir/NAME.onnx`` and ``NAME.fp16.onnx``, refit both files'
     thresholds (on ``valid_*``) and applicability rules (on ``train_fasta``), record the eager
     expectation for ``fasta`` and check the fp32 file against it through the runtime."""
+    from rnaloc_infer.export.ism_weights import write_companion
     from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
     from rnaloc_infer.export.refit import refit_metadata
 
@@ -102,6 +103,7 @@ def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path,
     fp32 = export_onnx(model, models_dir / f"{name}.onnx", **meta)
     fp16 = export_onnx(model, models_dir / f"{name}.fp16.onnx", precision="fp16", **meta)
     report = refit_metadata(fp32, valid_fasta, valid_labels, train_fasta, [fp16])
+    write_companion(fp32)  # after the refit: the companion carries the final file's digest
     write_expectation(model, fp32, fasta, expectation, root)
     diff = check_against_runtime(fp32, expectation, root)
     log.info("%s: runtime equals eager PyTorch within %.2g on %s", fp32, diff, fasta)

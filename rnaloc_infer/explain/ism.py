@@ -27,6 +27,10 @@ coding features) without torch:
 
 What bounds the speed-up is the model's memory: a variant must be run until its effect on
 the recurrent states has vanished. See docs/EXPLAIN.md and docs/PERFORMANCE.md.
+
+QRNN models that ship numpy weights beside them (the bundled ones) are handed to
+:mod:`.numpy_ism` instead, which follows a mutation through the model's structure and is
+an order of magnitude faster; this module stays the path for every other model.
 """
 
 from __future__ import annotations
@@ -34,12 +38,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
 from ..alphabet import PAD_CODE
 from ..session import ModelSession
+from .numpy_ism import explain_numpy
+from .numpy_model import NumpyModel, companion_path, load_companion
 from .roles import ADD, MAX, REC, StateRoles, _extremes, head_probs, probe_roles
 from .variants import substitutions, variant_features
 
@@ -49,6 +57,23 @@ DEFAULT_MAX_LENGTH = 12_000  # nt; ISM work grows with length squared (docs/EXPL
 DEFAULT_BLOCK_NT = 64
 DEFAULT_MAX_WINDOW_NT = 1_024
 DEFAULT_BATCH_NT = 131_072
+ENGINES = ("auto", "numpy", "onnx")
+
+
+@lru_cache(maxsize=8)
+def _companion(path: str, mtime_ns: int, size: int) -> Optional[NumpyModel]:
+    return load_companion(Path(path))
+
+
+def numpy_model_for(session: ModelSession) -> Optional[NumpyModel]:
+    """The numpy engine's weights for the session's model file (None: use the ONNX path).
+
+    Only CPU fp32 sessions: on a GPU the ONNX path's batched calls run on the device."""
+    path = Path(session.info.path)
+    if session.device != "cpu" or session.info.precision != "fp32" or not path.is_file():
+        return None
+    stat = path.stat()
+    return _companion(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 def length_problem(length: int, max_length: int, option: str = "max_length") -> Optional[str]:
@@ -66,8 +91,9 @@ class Explanation:
     delta: np.ndarray  # (length, 4, n_classes) float32, bases A, C, G, T; reference entries 0
     reference: np.ndarray  # (n_classes,) probabilities of the record itself
     codes: np.ndarray  # (length,) uint8 codes of the record
-    roles: StateRoles
-    variant_nt: int  # nucleotides run for the variants (brute force: variants x length)
+    roles: Optional[StateRoles]  # the ONNX path's probed state roles (None from the numpy engine)
+    variant_nt: int  # nucleotides run for the variants (brute force: variants x length; numpy engine: pooled steps x stride, mean over networks)
+    engine: str = "onnx"  # "numpy" (QRNN structure, numpy_ism.py) or "onnx" (any model, this module)
 
 
 @dataclass
@@ -149,20 +175,32 @@ def explain_codes(
     batch_nt: int = DEFAULT_BATCH_NT,
     workers: int = 1,
     progress: Optional[Callable[[int], None]] = None,
+    engine: str = "auto",
 ) -> Explanation:
     """ISM of one record (uint8 codes): see the module docstring for how, and the guarantees.
 
-    ``workers`` model calls run at once (ONNX Runtime releases the GIL): 2 uses both cores
-    of a 2-core machine with the default one-thread session. ``progress(n)`` is called as
-    variants finish.
+    ``engine``: "auto" uses the numpy engine (:mod:`.numpy_ism`, exact, much faster) when
+    the model has a valid companion file (:mod:`.numpy_model`), else this module's ONNX
+    Runtime path ("onnx"), which serves every model; "numpy" insists on the former.
+    ``tolerance`` applies to the ONNX path only (the numpy engine is exact and faster).
+    ``workers`` threads run at once (ONNX Runtime and numpy release the GIL): 2 uses both
+    cores of a 2-core machine with the default one-thread session. ``progress(n)`` is called
+    as variants finish.
     """
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
     if codes.size == 0:
         raise ValueError("empty sequence")
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    block = session.chunk_length(block_nt)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     features = session.record_features([codes])
+    numpy_model = None if engine == "onnx" else numpy_model_for(session)
+    if engine == "numpy" and numpy_model is None:
+        raise ValueError(f"{session.info.name}: no valid numpy companion ({companion_path(session.info.path).name}); use engine 'onnx'")
+    if numpy_model is not None:
+        return _explain_numpy(numpy_model, session, codes, features, workers, progress)
+    block = session.chunk_length(block_nt)
     ref = _reference_pass(session, codes, block, features)
     roles = _probe(session, codes, block, ref)
     log.debug("state roles %s, head call %s, features in states %s", roles.roles, roles.head_call, roles.features_in_states)
@@ -179,6 +217,18 @@ def explain_codes(
     delta = np.zeros((len(codes), 4, len(session.info.classes)), dtype=np.float32)
     delta[positions, bases] = probs - ref.probs[None, :]
     return Explanation(delta, ref.probs, codes, roles, variant_nt)
+
+
+def _explain_numpy(model: NumpyModel, session: ModelSession, codes: np.ndarray, features: Optional[np.ndarray], workers: int,
+                   progress: Optional[Callable[[int], None]]) -> Explanation:
+    positions, bases = substitutions(codes)
+    var_features = None if features is None else variant_features(codes, positions, bases)
+    reference, probs, steps = explain_numpy(model, codes, positions, bases, features, var_features, workers)
+    if progress is not None:
+        progress(len(positions))
+    delta = np.zeros((len(codes), 4, len(session.info.classes)), dtype=np.float32)
+    delta[positions, bases] = probs - reference[None, :]
+    return Explanation(delta, reference, codes, None, steps * model.stride, engine="numpy")
 
 
 def _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun, tolerance,

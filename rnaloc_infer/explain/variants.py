@@ -15,7 +15,7 @@ from typing import Tuple
 
 import numpy as np
 
-from ..coding import MIN_ORF_CODONS, coding_features, longest_orf, orf_features
+from ..coding import MIN_ORF_CODONS, coding_feature_matrix, coding_features, longest_orf, orf_features
 
 BASES = "ACGT"
 _ATG = 0 * 16 + 3 * 4 + 2
@@ -62,10 +62,12 @@ def variant_features(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray
     out = np.repeat(coding_features(codes)[None, :], len(positions), axis=0)
     start, n_codons = longest_orf(codes)
     moved = moves_orf_signals(codes, positions, bases)
-    for row in np.flatnonzero(moved):
-        variant = codes.copy()
-        variant[positions[row]] = bases[row]
-        out[row] = coding_features(variant)
+    moved_rows = np.flatnonzero(moved)
+    for first in range(0, len(moved_rows), block_rows):  # batched: one ORF search per block, not per variant
+        rows = moved_rows[first : first + block_rows]
+        variants = np.repeat(codes[None, :], len(rows), axis=0)
+        variants[np.arange(len(rows)), positions[rows]] = bases[rows]
+        out[rows] = coding_feature_matrix(list(variants))
     if n_codons < MIN_ORF_CODONS:
         return out  # no ORF, and none made: the features depend on the length only
     end = start + 3 * n_codons

@@ -1,0 +1,159 @@
+"""Write the numpy companion ``<model>.ism.npz`` of an exported QRNN model (fast exact ISM).
+
+Why from the .onnx and not from the torch model: the shipped models exist as .onnx files,
+and reading the graph that the runtime scores with guarantees the companion holds *those*
+weights. Named initializers give the layers; the few constants the exporter folds (blend
+rows, regression offset and feature weights, feature standardisation) are recognised by
+the node that consumes them, in graph order. Nothing is trusted blindly: the numpy forward
+pass must reproduce ONNX Runtime's probabilities on test records (incl. N and a partial
+last step) within ``MAX_DIFF``, or no companion is written.
+
+    python -m rnaloc_infer.export.ism_weights rnaloc_infer/models/default.onnx rnaloc_infer/models/fast.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from rnaloc_infer.coding import coding_feature_matrix
+from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyModel, QrnnNetwork, save_companion
+from rnaloc_infer.session import ModelSession
+
+log = logging.getLogger(__name__)
+
+MAX_DIFF = 1e-5  # probability; float32 rounding between numpy and ONNX Runtime is ~1e-7
+
+
+def unsupported(config: dict) -> Optional[str]:
+    """Why a network's hparams are outside what the numpy engine implements, or None."""
+    if config.get("kind") != "qrnn":
+        return f"kind {config.get('kind')!r} (only qrnn)"
+    if config.get("kmer_k", 0) or config.get("bag_k", 0):
+        return "k-mer encoder or k-mer bag"
+    if config.get("layers") not in (1, 2) or config.get("window") != 2:
+        return "QRNN layers other than 1-2 with window 2"
+    return None
+
+
+def _network(init: Dict[str, np.ndarray], prefix: str, config: dict, consts: dict, scope: str, blend: np.ndarray) -> QrnnNetwork:
+    motif = config.get("front_kernel", 0) > 0
+    front = init[prefix + ("motif.conv." if motif else "front.")+ "weight"]
+    front_b = init[prefix + ("motif.conv." if motif else "front.") + "bias"]
+    layers = []
+    for j in range(config["layers"]):
+        w = init[f"{prefix}body.{j}.conv.conv.weight"]
+        layers.append((np.ascontiguousarray(w[:, :, 0].T), np.ascontiguousarray(w[:, :, 1].T), init[f"{prefix}body.{j}.conv.conv.bias"]))
+    head = (init[prefix + "head.0.weight"].T.copy(), init[prefix + "head.0.bias"], init[prefix + "head.3.weight"].T.copy(),
+            init[prefix + "head.3.bias"])
+    mean = scale = None
+    if config.get("head_features"):
+        mean, scale = consts["Sub"][scope], consts["Div"][scope]
+    return QrnnNetwork(np.ascontiguousarray(front.transpose(2, 1, 0)), front_b, motif, layers, head, mean, scale, blend)
+
+
+def _folded_constants(proto: onnx.ModelProto) -> dict:
+    """Unnamed initializers by consuming op, in graph order; Sub/Div keyed by the node's scope."""
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer if i.name.startswith("onnx::")}
+    found: dict = {"Mul": [], "Add": [], "MatMul": [], "Sub": {}, "Div": {}}
+    for node in proto.graph.node:
+        for name in node.input:
+            if name not in init:
+                continue
+            scope = node.name.rsplit("/", 1)[0] + "/"
+            if node.op_type in ("Sub", "Div"):
+                found[node.op_type][scope] = init[name]
+            elif node.op_type in found:
+                found[node.op_type].append((scope, init[name]))
+    return found
+
+
+def from_onnx(path: Path) -> NumpyModel:
+    """The model's weights as a :class:`NumpyModel`; ValueError if the numpy engine does not support it."""
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    config = json.loads(meta["rnaloc.hparams"])
+    if meta.get("rnaloc.precision", "fp32") != "fp32":
+        raise ValueError("fp16 model (the numpy engine reads fp32 weights)")
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    consts = _folded_constants(proto)
+    members: List[dict] = config.get("members", [])
+    ks: List[int] = config.get("linear_ks", [])
+    for part in [config] + members:
+        problem = unsupported(part)
+        if problem:
+            raise ValueError(problem)
+    n_classes = len(config["classes"])
+    if not (members or ks):  # a plain network
+        net = _network(init, "model.", config, consts, "/model/", np.ones(n_classes, np.float32))
+        return NumpyModel([net], None, np.zeros(n_classes, np.float32), int(config["stride"]))
+    top = [a for scope, a in consts["Mul"] if scope == "/model/"]  # blend rows 0, 1, 3, 4, ...
+    bias = [a for scope, a in consts["Add"] if scope == "/model/" and a.shape == (n_classes,)]
+    if len(top) != 2 + len(members) or len(bias) != 1:
+        raise ValueError("unexpected blend constants in the graph")
+    legacy = "model.motif.conv.weight" in init or "model.front.weight" in init
+    first = "model." if legacy else "model.network."
+    networks = [_network(init, first, config, consts, "/model/" if legacy else "/model/network/", top[0])]
+    for i, member in enumerate(members):
+        networks.append(_network(init, f"model.members.{i}.", member, consts, f"/model/members.{i}/", top[2 + i]))
+    table = "model.linear.{}.table" if legacy else "model.regression.kmers.{}.table"
+    offsets = [a for _, a in consts["Add"] if a.shape == (1, n_classes)]
+    weights = [a for _, a in consts["MatMul"]]
+    regression = None
+    if ks:
+        regression = KmerRegression(list(ks), [init[table.format(j)] for j in range(len(ks))], offsets[0].reshape(-1),
+                                    weights[0].T.copy() if config.get("features") else None, top[1])
+    return NumpyModel(networks, regression, bias[0], int(config["stride"]))
+
+
+def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613), seed: int = 0) -> float:
+    """Largest |numpy - ONNX Runtime| probability over random records (one with an N)."""
+    session = ModelSession(path, device="cpu", threads=1)
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for n in lengths:
+        codes = rng.integers(0, 4, n).astype(np.uint8)
+        if n > 20:
+            codes[n // 3] = 4
+            codes[n // 2 : n // 2 + 3] = (0, 3, 2)  # an ATG, so some records have an ORF
+        features = coding_feature_matrix([codes]) if model.needs_features or session.info.features else None
+        expected, _ = session.run(codes[None, :], np.array([n], dtype=np.int64), session.zero_states(1), features)
+        got = model.probs(codes, None if features is None else features[0])
+        worst = max(worst, float(np.abs(got - expected[0]).max()))
+    return worst
+
+
+def write_companion(path: Path) -> Optional[Path]:
+    """Write ``<model>.ism.npz`` beside a supported fp32 model; None (logged) for other models."""
+    path = Path(path)
+    try:
+        model = from_onnx(path)
+    except (ValueError, KeyError, IndexError) as exc:
+        log.info("no numpy ISM companion for %s: %s", path.name, exc)
+        return None
+    worst = check_against_session(model, path)
+    if worst > MAX_DIFF:
+        raise RuntimeError(f"numpy forward differs from ONNX Runtime by {worst:.2e} on {path.name}; companion not written")
+    written = save_companion(model, path)
+    log.info("wrote %s (numpy forward within %.1e of ONNX Runtime)", written, worst)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for path in args.models:
+        write_companion(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""Exact ISM of QRNN models in numpy, from the model's structure (:mod:`.numpy_model`).
+
+Why not ONNX Runtime: the bundled QRNNs never forget a mutation within a record, so the
+generic path (:mod:`.ism`) runs every variant to the end through the whole graph. Most of
+that work is not needed. For a substitution at position i (pooled step s0 = i // stride):
+
+1. **Front end**: only the nucleotides i .. i + kernel - 1 change their motif scores, so
+   only the pooled steps s0 .. s0 + nx - 1 change (nx = 2 for kernel 9, stride 8; 1 for a
+   patch front end). They are recomputed from the reference's pre-activations plus the
+   one changed one-hot column: no convolution is rerun.
+2. **Start-up**: the few steps whose first-layer gates change (s0 .. s0 + nx) and one more
+   are run exactly, every layer, per variant (vectorised over all variants).
+3. **First layer, linear tail**: after that its gates equal the reference's, so its cell
+   difference evolves linearly and elementwise, ``dc_t = f_t * dc_{t-1}``, its output
+   difference is ``o_t * dc_t``: no nonlinear work, exactly.
+4. **Second layer, exact tail**: its gates take ``dc`` through one small matrix per step,
+   ``dg_t = dc_{t-1} @ M_t`` with ``M_t = diag(o1_{t-1}) W_prev + diag(o1_t f1_t) W_now``
+   (precomputed once from the reference), added to the reference's gates, and the layer
+   runs exactly (tanh, sigmoid, fo-pooling, mean and max pooling) for all variants in
+   lock-step, in blocks of rows that fit the cache, on ``workers`` threads.
+5. **Convergence**: every ``CHECK_EVERY`` steps, variants whose cells of both layers are
+   within ``STATE_TOLERANCE`` (1e-6, the level of float32 rounding of cells bounded by 1)
+   of the reference's take the reference's remaining pooled sum and maximum instead of
+   running on. A network that forgets (the bundled default's second member: every forget
+   gate below ~0.62) converges within tens of steps; one that does not (its first
+   network) runs to the end.
+6. **k-mer regression**: only the k-mers overlapping i change; **coding features**: each
+   variant's own (:mod:`.variants`); then each head runs once on all variants.
+
+The result equals brute force to float32 rounding (tests and benchmarks/ism_speed.py
+measure it: ~2e-7 on the bundled models, against the issue's 1e-4 bound).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, sigmoid, gate_values, head_logits,
+                          kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
+
+BLOCK_ROWS = 512  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
+STATE_TOLERANCE = 1e-6  # a variant whose cells are this close to the reference's takes the reference's tail
+CHECK_EVERY = 8  # steps between convergence checks
+STARTUP_ROWS = 2048  # variants per vectorised start-up slice (bounds memory)
+
+
+def changed_steps(net: QrnnNetwork, stride: int) -> int:
+    """How many pooled front-end steps one substitution can change."""
+    return (stride - 1 + net.kernel - 1) // stride + 1 if net.motif else 1
+
+
+def _new_front(net: QrnnNetwork, stride: int, codes: np.ndarray, pre: np.ndarray, positions: np.ndarray,
+               bases: np.ndarray) -> np.ndarray:
+    """(variants, nx, hidden) front output of each variant at steps s0 .. s0 + nx - 1 (past the end: unused)."""
+    n = len(codes)
+    old = np.minimum(codes[positions], N_ONE_HOT - 1).astype(np.int64)
+    new = bases.astype(np.int64)
+    s0 = positions // stride
+    if not net.motif:
+        tap = positions - s0 * stride
+        return np.maximum(pre[s0] + net.front_w[tap, new] - net.front_w[tap, old], 0.0)[:, None, :]
+    nx = changed_steps(net, stride)
+    width = nx * stride
+    window = s0[:, None] * stride + np.arange(width)[None, :]  # nucleotide positions of the nx steps
+    inside = window < n
+    values = np.maximum(pre[np.minimum(window, n - 1)], 0.0)
+    rows = np.arange(len(positions))
+    for d in range(net.kernel):  # position i + d reads the variant through tap kernel-1-d
+        p = positions + d
+        ok = p < n
+        tap = net.kernel - 1 - d
+        col = p - s0 * stride
+        r = rows[ok]
+        values[r, col[ok]] = np.maximum(pre[p[ok]] + net.front_w[tap, new[ok]] - net.front_w[tap, old[ok]], 0.0)
+    values[~inside] = 0.0
+    return values.reshape(len(positions), nx, stride, -1).max(axis=2)
+
+
+def _startup(net: QrnnNetwork, trace, x_new: np.ndarray, s0: np.ndarray, n_steps: int) -> tuple:
+    """Run every layer exactly for steps s0 .. s0 + n_steps - 1 (those < steps) per variant.
+
+    Returns (cells per layer at the last step run, pooled sum and max of the last layer
+    over the steps run)."""
+    steps = trace.steps
+    rows = len(s0)
+    hidden = net.hidden
+    nx = x_new.shape[1]
+    before = s0 - 1
+    has_before = (before >= 0)[:, None]
+    b_index = np.maximum(before, 0)
+    cells = [np.where(has_before, c[b_index], 0.0).astype(np.float32) for c in trace.c]
+    inputs = [trace.x] + trace.h[:-1]
+    previous = [np.where(has_before, inp[b_index], 0.0).astype(np.float32) for inp in inputs]
+    total = np.zeros((rows, hidden), dtype=np.float32)
+    peak = np.full((rows, hidden), -np.inf, dtype=np.float32)
+    for j in range(n_steps):
+        t = s0 + j
+        alive = (t < steps)[:, None]
+        tt = np.minimum(t, steps - 1)
+        inp = x_new[:, j] if j < nx else trace.x[tt]
+        for layer, (w_prev, w_now, b) in enumerate(net.layers):
+            g = previous[layer] @ w_prev + inp @ w_now + b
+            z, f, o = gate_values(g, hidden)
+            c = f * cells[layer] + (1.0 - f) * z
+            cells[layer] = np.where(alive, c, cells[layer]).astype(np.float32)
+            previous[layer] = inp
+            inp = (o * c).astype(np.float32)
+        total += np.where(alive, inp, 0.0)
+        peak = np.where(alive, np.maximum(peak, inp), peak)
+    return cells, total, peak
+
+
+@dataclass
+class _Tail:
+    """What the lock-step tail of one network shares across its blocks of rows.
+
+    Row arrays (``dc``, ``c2``, ``total``, ``peak``) hold every variant, sorted by the step
+    their tail starts at (``t_start``); a block advances rows a..b, and at step t only
+    those whose tail has started. ``dc`` has a last column of ones and ``mt[t]`` the
+    reference's gates as its last row, so one product gives the variants' second-layer
+    gates; F and O gate columns are halved, so one tanh gives all three gates
+    (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)); ``f1`` ends in a 1 per step."""
+
+    t_start: np.ndarray
+    steps: int
+    hidden: int
+    f1: np.ndarray
+    o1: np.ndarray
+    h1: np.ndarray  # the reference's first-layer output (one-layer networks)
+    mt: Optional[np.ndarray]  # None: one layer
+    c2_ref: Optional[np.ndarray]
+    dc: np.ndarray
+    c2: np.ndarray
+    total: np.ndarray
+    peak: np.ndarray
+    tail_sum: np.ndarray  # (steps + 1, hidden): the reference's last-layer sum over steps t..end
+    tail_max: np.ndarray  # the same for the maximum (-inf at the end)
+
+    def run(self, a: int, b: int) -> int:
+        """Advance rows a..b to the end of the record, retiring converged ones (module docstring).
+
+        Returns the row-steps run."""
+        hidden, t_start = self.hidden, self.t_start
+        ends = np.searchsorted(t_start[a:b], np.arange(self.steps), side="right") + a
+        buffer = np.empty((b - a, 3 * hidden), dtype=np.float32)
+        first = int(t_start[a])
+        lo = a  # rows before lo have converged and been completed
+        work = 0
+        for t in range(first, self.steps):
+            e = int(ends[t])
+            if lo >= e:
+                continue
+            work += e - lo
+            d = self.dc[lo:e]
+            if self.mt is None:
+                d *= self.f1[t]
+                h = d * self.o1[t]
+                h += self.h1[t]
+            else:
+                g = np.matmul(d, self.mt[t], out=buffer[: e - lo])
+                np.tanh(g, out=g)
+                d *= self.f1[t]
+                fo = g[:, hidden:]
+                fo *= 0.5
+                fo += 0.5
+                z, f, h = g[:, :hidden], g[:, hidden : 2 * hidden], g[:, 2 * hidden :]
+                c = self.c2[lo:e]
+                c -= z
+                c *= f
+                c += z
+                h *= c
+            self.total[lo:e] += h
+            np.maximum(self.peak[lo:e], h, out=self.peak[lo:e])
+            if (t - first) % CHECK_EVERY == CHECK_EVERY - 1:
+                lo = self._retire(lo, e, t)
+        return work
+
+    def _retire(self, lo: int, e: int, t: int) -> int:
+        """Complete the leading rows whose cells are within STATE_TOLERANCE of the reference's
+        after step t: the rest of their record is the reference's. Returns the new ``lo``."""
+        done = np.abs(self.dc[lo:e, : self.hidden]).max(axis=1) <= STATE_TOLERANCE
+        if self.mt is not None:
+            done &= np.abs(self.c2[lo:e] - self.c2_ref[t]).max(axis=1) <= STATE_TOLERANCE
+        k = len(done) if done.all() else int(np.argmin(done))
+        if k:
+            self.total[lo : lo + k] += self.tail_sum[t + 1]
+            np.maximum(self.peak[lo : lo + k], self.tail_max[t + 1], out=self.peak[lo : lo + k])
+        return lo + k
+
+
+def _gate_matrices(net: QrnnNetwork, trace, f1: np.ndarray, o1: np.ndarray) -> np.ndarray:
+    """(steps, hidden + 1, 3 hidden): per step t, ``M_t`` (module docstring, step 4) and the
+    reference's second-layer gates as the last row; F and O columns halved (tanh form)."""
+    hidden, steps = net.hidden, trace.steps
+    w_prev, w_now, _ = net.layers[1]
+    mt = np.zeros((steps, hidden + 1, 3 * hidden), dtype=np.float32)
+    if steps > 1:
+        mt[1:, :hidden] = o1[:-1, :, None] * w_prev[None] + (o1[1:] * f1[1:])[:, :, None] * w_now[None]
+    mt[:, hidden] = trace.gates[1]
+    mt[:, :, hidden:] *= 0.5
+    return mt
+
+
+def network_pools(net: QrnnNetwork, stride: int, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
+                  pool: Optional[ThreadPoolExecutor]) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Head inputs (pooled mean, max, log length) of the record and of every variant.
+
+    Returns (reference (1, 2h + 1), variants (variants, 2h + 1), pooled steps run for the variants)."""
+    trace = network_trace(net, codes, stride)
+    steps, hidden = trace.steps, net.hidden
+    last = trace.h[-1]
+    prefix_sum = np.concatenate([np.zeros((1, hidden)), np.cumsum(last, axis=0, dtype=np.float64)])
+    prefix_max = np.concatenate([np.full((1, hidden), -np.inf, np.float32), np.maximum.accumulate(last, axis=0)])
+    reference = pooled_features(prefix_sum[-1:], prefix_max[-1:], steps)
+    n_var = len(positions)
+    s0 = positions // stride
+    nx = changed_steps(net, stride)
+    n_startup = nx + len(net.layers)  # first-layer gates change at s0 .. s0 + nx; one more for the second layer
+    t_start = s0 + n_startup
+    total = np.zeros((n_var, hidden), dtype=np.float32)
+    peak = np.empty((n_var, hidden), dtype=np.float32)
+    dc = np.zeros((n_var, hidden), dtype=np.float32)
+    c2 = np.zeros((n_var, hidden), dtype=np.float32)
+    for first in range(0, n_var, STARTUP_ROWS):
+        part = slice(first, first + STARTUP_ROWS)
+        x_new = _new_front(net, stride, codes, trace.pre, positions[part], bases[part])
+        cells, total[part], peak[part] = _startup(net, trace, x_new, s0[part], n_startup)
+        at = np.minimum(t_start[part], steps) - 1
+        dc[part] = cells[0] - trace.c[0][at]
+        if len(net.layers) == 2:
+            c2[part] = cells[1]
+    tail_rows = int(np.searchsorted(t_start, steps, side="left"))  # positions are sorted: a prefix
+    f1 = gate_values(trace.gates[0], hidden)[1]
+    o1 = sigmoid(trace.gates[0][:, 2 * hidden :])
+    tail_sum = (prefix_sum[-1:] - prefix_sum).astype(np.float32)
+    tail_max = np.concatenate([np.maximum.accumulate(last[::-1], axis=0)[::-1], np.full((1, hidden), -np.inf, np.float32)])
+    mt = None
+    if len(net.layers) == 2:
+        mt = _gate_matrices(net, trace, f1, o1)
+        dc = np.concatenate([dc, np.ones((n_var, 1), np.float32)], axis=1)
+        f1 = np.concatenate([f1, np.ones((steps, 1), np.float32)], axis=1)
+    tail = _Tail(t_start, steps, hidden, f1, o1, trace.h[0], mt, trace.c[-1], dc, c2, total, peak, tail_sum, tail_max)
+    jobs = [(a, min(a + BLOCK_ROWS, tail_rows)) for a in range(0, tail_rows, BLOCK_ROWS)]
+    if pool is None:
+        work = sum(tail.run(*job) for job in jobs)
+    else:
+        work = sum(pool.map(lambda job: tail.run(*job), jobs))
+    sums = prefix_sum[s0] + total
+    maxima = np.maximum(prefix_max[s0], peak)
+    work += int(np.minimum(steps - s0, n_startup).sum())
+    return reference, pooled_features(sums, maxima, steps), work
+
+
+def _regression_variants(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray) -> List[np.ndarray]:
+    """Per k: (variants, classes + 1) k-mer sums of every variant (only overlapping k-mers change)."""
+    reg = model.regression
+    out = []
+    reference = regression_sums(reg, codes)
+    old = np.minimum(codes[positions], 4).astype(np.int64)
+    step = bases.astype(np.int64) - old
+    for k, table, ref_sum in zip(reg.ks, reg.tables, reference):
+        index = kmer_indices(codes, k)
+        sums = np.repeat(ref_sum[None, :], len(positions), axis=0)
+        for d in range(k):  # the k-mer ending at i + d holds the variant as its digit of weight 5**d
+            p = positions + d
+            ok = p < len(codes)
+            before = index[p[ok]]
+            sums[ok] += table[before + step[ok] * 5**d].astype(np.float64) - table[before].astype(np.float64)
+        out.append(sums)
+    return out
+
+
+def explain_numpy(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
+                  features: Optional[np.ndarray], var_features: Optional[np.ndarray], workers: int = 1) -> tuple:
+    """(reference probabilities (classes,), variants' probabilities (variants, classes), pooled
+    steps run for the variants, the mean over networks)."""
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    # The products here are small (a block of rows times 64 x 192): a multi-threaded BLAS
+    # only adds synchronisation (measured 50x slower on a busy 2-core machine); the
+    # ``workers`` threads share the cores instead.
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _explain(model, codes, positions, bases, features, var_features, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _explain(model, codes, positions, bases, features, var_features, pool) -> tuple:
+    ref_logits = model.bias.astype(np.float64)[None, :].copy()
+    var_logits = np.repeat(ref_logits, len(positions), axis=0)
+    work = 0
+    for net in model.networks:
+        reference, variants, steps = network_pools(net, model.stride, codes, positions, bases, pool)
+        ref_logits += net.blend * head_logits(net, reference, features)
+        var_logits += net.blend * head_logits(net, variants, var_features)
+        work += steps / len(model.networks)  # the mean over networks
+    if model.regression is not None:
+        reg = model.regression
+        ref_logits += reg.blend * regression_from_sums(reg, regression_sums(reg, codes), features)
+        var_logits += reg.blend * regression_from_sums(reg, _regression_variants(model, codes, positions, bases), var_features)
+    return sigmoid(ref_logits[0]).astype(np.float32), sigmoid(var_logits).astype(np.float32), int(work)

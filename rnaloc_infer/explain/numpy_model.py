@@ -1,0 +1,307 @@
+"""A numpy copy of QRNN models' weights, and their forward pass, for fast exact ISM.
+
+Why: ISM of the bundled QRNN models through ONNX Runtime must run every variant to the end
+of the record (their cells never forget a mutation, docs/EXPLAIN.md), yet most of that
+work is linear or repeated: :mod:`.numpy_ism` exploits the structure, which needs the
+weights as arrays. The lean runtime has neither torch nor the ``onnx`` package, so the
+weights travel in a *companion* file beside the model, ``<model>.ism.npz``, written by
+``rnaloc_infer.export.ism_weights`` from the .onnx itself and carrying that file's SHA-256:
+a companion that does not match its model is ignored (logged), and explain falls back to
+the ONNX Runtime path, which serves every model.
+
+Supported: networks of QRNN layers (1 or 2, convolution window 2) on a one-hot encoder
+with a motif (causal convolution, ReLU, max-pool by stride) or patch front end, masked
+mean+max pooling, optional standardised coding features in the head; alone or blended with
+further such networks and the k-mer regression (k-mer frequencies + coding features).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+COMPANION_SUFFIX = ".ism.npz"
+FORMAT_VERSION = 1
+N_ONE_HOT = 5  # A, C, G, T, N; the padding code is a zero row
+
+
+def companion_path(model_path: Path) -> Path:
+    """``model.onnx`` -> ``model.ism.npz`` (beside it)."""
+    name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
+    return model_path.with_name(name + COMPANION_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+@dataclass
+class QrnnNetwork:
+    """One network's weights. Gate rows of every layer: Z, F, O (``hidden`` each)."""
+
+    front_w: np.ndarray  # (kernel, 5, hidden): weight of each one-hot channel at each tap
+    front_b: np.ndarray  # (hidden,)
+    motif: bool  # True: causal motif conv + ReLU + max-pool by stride; False: patch conv (kernel = stride)
+    layers: List[tuple]  # per QRNN layer: (w_prev (in, 3h), w_now (in, 3h), bias (3h,))
+    head: tuple  # (w0 (features, hidden), b0, w1 (hidden, classes), b1)
+    feature_mean: Optional[np.ndarray]  # standardisation of the head's coding features, or None
+    feature_scale: Optional[np.ndarray]
+    blend: np.ndarray  # (classes,) weight of this network's logits
+
+    @property
+    def hidden(self) -> int:
+        return self.front_b.shape[0]
+
+    @property
+    def kernel(self) -> int:
+        return self.front_w.shape[0]
+
+
+@dataclass
+class KmerRegression:
+    ks: List[int]
+    tables: List[np.ndarray]  # per k: (5**k, classes + 1); last column counts N-free windows
+    offset: np.ndarray  # (classes,)
+    feature_weights: Optional[np.ndarray]  # (classes, n_features) or None
+    blend: np.ndarray  # (classes,)
+
+
+@dataclass
+class NumpyModel:
+    networks: List[QrnnNetwork]
+    regression: Optional[KmerRegression]
+    bias: np.ndarray  # (classes,) added to the blended logits
+    stride: int
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        out: Dict[str, np.ndarray] = {"stride": np.array(self.stride), "bias": self.bias,
+                                      "n_networks": np.array(len(self.networks))}
+        for i, net in enumerate(self.networks):
+            p = f"net{i}."
+            out.update({p + "front_w": net.front_w, p + "front_b": net.front_b, p + "motif": np.array(net.motif),
+                        p + "n_layers": np.array(len(net.layers)), p + "blend": net.blend})
+            for j, (w_prev, w_now, b) in enumerate(net.layers):
+                out.update({f"{p}layer{j}.w_prev": w_prev, f"{p}layer{j}.w_now": w_now, f"{p}layer{j}.b": b})
+            for j, a in enumerate(net.head):
+                out[f"{p}head{j}"] = a
+            if net.feature_mean is not None:
+                out[p + "feature_mean"], out[p + "feature_scale"] = net.feature_mean, net.feature_scale
+        if self.regression is not None:
+            reg = self.regression
+            out.update({"reg.ks": np.array(reg.ks), "reg.offset": reg.offset, "reg.blend": reg.blend})
+            for k, table in zip(reg.ks, reg.tables):
+                out[f"reg.table{k}"] = table
+            if reg.feature_weights is not None:
+                out["reg.feature_weights"] = reg.feature_weights
+        return out
+
+    @classmethod
+    def from_arrays(cls, a) -> "NumpyModel":
+        networks = []
+        for i in range(int(a["n_networks"])):
+            p = f"net{i}."
+            layers = [(a[f"{p}layer{j}.w_prev"], a[f"{p}layer{j}.w_now"], a[f"{p}layer{j}.b"])
+                      for j in range(int(a[p + "n_layers"]))]
+            mean = a[p + "feature_mean"] if p + "feature_mean" in a else None
+            scale = a[p + "feature_scale"] if p + "feature_scale" in a else None
+            networks.append(QrnnNetwork(a[p + "front_w"], a[p + "front_b"], bool(a[p + "motif"]), layers,
+                                        tuple(a[f"{p}head{j}"] for j in range(4)), mean, scale, a[p + "blend"]))
+        regression = None
+        if "reg.ks" in a:
+            ks = [int(k) for k in a["reg.ks"]]
+            regression = KmerRegression(ks, [a[f"reg.table{k}"] for k in ks], a["reg.offset"],
+                                        a["reg.feature_weights"] if "reg.feature_weights" in a else None, a["reg.blend"])
+        return cls(networks, regression, a["bias"], int(a["stride"]))
+
+    @property
+    def needs_features(self) -> bool:
+        return (any(n.feature_mean is not None for n in self.networks)
+                or (self.regression is not None and self.regression.feature_weights is not None))
+
+    # -- forward --------------------------------------------------------------------------
+    def logits(self, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
+        """(classes,) float64 logits of one whole record (uint8 codes)."""
+        total = self.bias.astype(np.float64).copy()
+        for net in self.networks:
+            trace = network_trace(net, codes, self.stride)
+            pooled = pooled_features(trace.h[-1].sum(axis=0, dtype=np.float64)[None], trace.h[-1].max(axis=0)[None],
+                                     trace.steps)
+            total += net.blend * head_logits(net, pooled, None if features is None else features[None])[0]
+        if self.regression is not None:
+            total += self.regression.blend * regression_score(self.regression, codes, features)
+        return total
+
+    def probs(self, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
+        return sigmoid(self.logits(codes, features)).astype(np.float32)
+
+
+@dataclass
+class Trace:
+    """A network run over a whole record, every intermediate kept (pooled-step resolution)."""
+
+    pre: np.ndarray  # (length, hidden) front pre-activations (motif: per nucleotide; patch: per step)
+    x: np.ndarray  # (steps, hidden) front output
+    gates: List[np.ndarray]  # per layer (steps, 3h) pre-activations
+    c: List[np.ndarray]  # per layer (steps, h) cells
+    h: List[np.ndarray]  # per layer (steps, h) outputs
+    steps: int
+
+
+def front_pre(net: QrnnNetwork, codes: np.ndarray, stride: int) -> np.ndarray:
+    """Front convolution before ReLU: per nucleotide (motif) or per step (patch)."""
+    n = len(codes)
+    k = net.kernel
+    one = np.minimum(codes, N_ONE_HOT - 1).astype(np.int64)
+    if net.motif:
+        pre = np.repeat(net.front_b[None, :].astype(np.float32), n, axis=0)
+        for tap in range(k):
+            shift = k - 1 - tap  # this tap reads the nucleotide `shift` positions back
+            if shift < n:
+                pre[shift:] += net.front_w[tap][one[: n - shift]]
+        return pre
+    steps = -(-n // stride)
+    padded = np.full(steps * stride, -1, dtype=np.int64)
+    padded[:n] = one
+    windows = padded.reshape(steps, stride)
+    pre = np.repeat(net.front_b[None, :].astype(np.float32), steps, axis=0)
+    for tap in range(stride):
+        real = windows[:, tap] >= 0
+        pre[real] += net.front_w[tap][windows[real, tap]]
+    return pre
+
+
+def front_x(net: QrnnNetwork, pre: np.ndarray, stride: int) -> np.ndarray:
+    """Front output per pooled step from :func:`front_pre`."""
+    relu = np.maximum(pre, 0.0)
+    if not net.motif:
+        return relu
+    n = len(pre)
+    steps = -(-n // stride)
+    padded = np.zeros((steps * stride, pre.shape[1]), dtype=np.float32)
+    padded[:n] = relu
+    return padded.reshape(steps, stride, -1).max(axis=1)
+
+
+def gate_values(g: np.ndarray, hidden: int) -> tuple:
+    z = np.tanh(g[..., :hidden])
+    f = sigmoid(g[..., hidden : 2 * hidden])
+    o = sigmoid(g[..., 2 * hidden :])
+    return z, f, o
+
+
+def network_trace(net: QrnnNetwork, codes: np.ndarray, stride: int) -> Trace:
+    pre = front_pre(net, codes, stride)
+    x = front_x(net, pre, stride)
+    steps = x.shape[0]
+    gates, cells, outs = [], [], []
+    inp = x
+    hidden = net.hidden
+    for w_prev, w_now, b in net.layers:
+        previous = np.vstack([np.zeros((1, inp.shape[1]), np.float32), inp[:-1]])
+        g = (previous @ w_prev + inp @ w_now + b).astype(np.float32)
+        z, f, o = gate_values(g, hidden)
+        c = np.empty((steps, hidden), dtype=np.float32)
+        state = np.zeros(hidden, dtype=np.float32)
+        drive = (1.0 - f) * z
+        for t in range(steps):
+            state = f[t] * state + drive[t]
+            c[t] = state
+        gates.append(g)
+        cells.append(c)
+        outs.append(o * c)
+        inp = outs[-1]
+    return Trace(pre, x, gates, cells, outs, steps)
+
+
+def pooled_features(total: np.ndarray, maximum: np.ndarray, steps: int) -> np.ndarray:
+    """(rows, 2h + 1) head input from pooled sums and maxima over ``steps`` steps."""
+    rows = total.shape[0]
+    return np.concatenate([(total / steps).astype(np.float32), maximum.astype(np.float32),
+                           np.full((rows, 1), np.log1p(steps), dtype=np.float32)], axis=1)
+
+
+def head_logits(net: QrnnNetwork, pooled: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
+    """(rows, classes) float64 logits of the network's MLP head."""
+    if net.feature_mean is not None:
+        standard = np.clip((features.astype(np.float32) - net.feature_mean) / net.feature_scale, -8.0, 8.0)
+        pooled = np.concatenate([pooled, standard.astype(np.float32)], axis=1)
+    w0, b0, w1, b1 = net.head
+    hidden = np.maximum(pooled @ w0 + b0, 0.0)
+    return (hidden @ w1 + b1).astype(np.float64)
+
+
+def kmer_indices(codes: np.ndarray, k: int) -> np.ndarray:
+    """Index of the k-mer ending at each position (before the record start and N count as N)."""
+    digits = np.concatenate([np.full(k - 1, 4, dtype=np.int64), np.minimum(codes, 4).astype(np.int64)])
+    index = np.zeros(len(codes), dtype=np.int64)
+    for j in range(k):
+        index = index * 5 + digits[j : j + len(codes)]
+    return index
+
+
+def regression_sums(reg: KmerRegression, codes: np.ndarray) -> List[np.ndarray]:
+    return [table[kmer_indices(codes, k)].astype(np.float64).sum(axis=0) for k, table in zip(reg.ks, reg.tables)]
+
+
+def regression_from_sums(reg: KmerRegression, sums: List[np.ndarray], features: Optional[np.ndarray]) -> np.ndarray:
+    """Scores (..., classes) from per-k accumulators (..., classes + 1) and features (..., n_features)."""
+    score = reg.offset.astype(np.float64)
+    for acc in sums:
+        acc32 = acc.astype(np.float32)  # the graph keeps its accumulators in fp32
+        score = score + acc32[..., :-1] / np.maximum(acc32[..., -1:], 1.0)
+    if reg.feature_weights is not None:
+        score = score + features.astype(np.float32) @ reg.feature_weights.T
+    return score
+
+
+def regression_score(reg: KmerRegression, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
+    return regression_from_sums(reg, regression_sums(reg, codes), features)
+
+
+def load_companion(model_path: Path) -> Optional[NumpyModel]:
+    """The model's numpy weights, or None (logged) when there is no valid companion file."""
+    path = companion_path(Path(model_path))
+    if not path.is_file():
+        log.debug("no %s: explain uses the ONNX Runtime path", path.name)
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        if int(arrays.get("format_version", -1)) != FORMAT_VERSION:
+            log.info("%s: unknown format; explain uses the ONNX Runtime path", path)
+            return None
+        if str(arrays.get("onnx_sha256")) != file_sha256(Path(model_path)):
+            log.info("%s does not match %s (stale companion); explain uses the ONNX Runtime path", path, Path(model_path).name)
+            return None
+        return NumpyModel.from_arrays(arrays)
+    except Exception as exc:  # a damaged file must not stop explain: the ORT path is exact too
+        log.info("%s unreadable (%s); explain uses the ONNX Runtime path", path, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return None
+
+
+def save_companion(model: NumpyModel, model_path: Path) -> Path:
+    """Write ``<model>.ism.npz`` for ``model_path`` (temp file + rename)."""
+    path = companion_path(Path(model_path))
+    arrays = model.to_arrays()
+    arrays["format_version"] = np.array(FORMAT_VERSION)
+    arrays["onnx_sha256"] = np.array(file_sha256(Path(model_path)))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path
