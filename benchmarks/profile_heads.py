@@ -25,7 +25,8 @@ bootstrap of each head's pair AUROC minus the default's. Needs the [train] extra
 
     python benchmarks/profile_heads.py --data ../shared/data --cache cache \\
         --out benchmarks/results/profile_heads.tsv \\
-        --bootstrap-out benchmarks/results/profile_heads_bootstrap.tsv
+        --bootstrap-out benchmarks/results/profile_heads_bootstrap.tsv \\
+        --diagnostics-out benchmarks/results/profile_heads_diagnostics.tsv
 """
 
 from __future__ import annotations
@@ -344,11 +345,58 @@ def print_summary(rows: List[dict], classes: Sequence[str]) -> None:
         print(line)
 
 
+def diagnostics(cache: Path, out: Path | None) -> List[dict]:
+    """Why the profile fails and what the ranking weight trades, on the ``networks`` features
+    (fixed L2, scored on valid; docs/RESULTS.md counts these as extra variants compared):
+    profiles over (Nucleus, Cytosol) only and over the five classes without Exosome (records
+    with none of the classes left out), and the pairwise head at ranking weights 0, 4, 16."""
+    global PAIRWISE_WEIGHT
+    from rnaloc_infer.evaluation.specificity import specificity_report
+    from rnaloc_infer.training.models import CLASSES
+
+    classes = list(CLASSES)
+    names = FEATURE_SETS["networks"]
+    x_train, x_valid = standardise(load_features(cache, "train", names), load_features(cache, "valid", names))
+    y_train, y_valid = np.load(cache / "train_labels.npy"), np.load(cache / "valid_labels.npy")
+    rows: List[dict] = []
+
+    def add(name: str, scores: np.ndarray) -> None:
+        report = specificity_report(y_valid, scores, classes)
+        for pair in report.pairs:
+            label = f"{pair.first}-only_vs_{pair.second}-only"
+            rows.append({"variant": name, "section": "pair_auroc", "name": label, "n": "", "value": pair.auroc})
+            rows.append({"variant": name, "section": "pair_auroc_same_count", "name": label, "n": "",
+                         "value": pair.auroc_same_count})
+        rows.append({"variant": name, "section": "macro", "name": "auroc", "n": "", "value": float(np.nanmean(report.auroc))})
+        print(f"{name:<32} N-vs-C {report.pairs[0].auroc:.3f} M-vs-ER {report.pairs[1].auroc:.3f} "
+              f"macro {np.nanmean(report.auroc):.3f}")
+
+    for label, subset in (("NC", ["Nucleus", "Cytosol"]), ("no_Exosome", [c for c in classes if c != "Exosome"])):
+        cols = [classes.index(c) for c in subset]
+        keep = y_train[:, cols].sum(axis=1) > 0
+        for l2 in (0.1, 0.01):
+            w, b = fit_head("profile", x_train[keep], y_train[keep][:, cols], l2)
+            scores = np.zeros(y_valid.shape)
+            scores[:, cols] = x_valid @ w + b
+            add(f"networks/profile_{label}/l2={l2}", scores)
+    saved = PAIRWISE_WEIGHT
+    try:
+        for weight in (0.0, 4.0, 16.0):
+            PAIRWISE_WEIGHT = weight
+            w, b = fit_head("pairwise", x_train, y_train, 0.01)
+            add(f"networks/pairwise_weight={weight:g}/l2=0.01", x_valid @ w + b)
+    finally:
+        PAIRWISE_WEIGHT = saved
+    if out is not None:
+        write_rows(rows, out)
+    return rows
+
+
 def bootstrap_pair_gains(cache: Path, out: Path | None, resamples: int = 2000, seed: int = 0) -> List[dict]:
     """Paired bootstrap (valid records of the pair resampled within each group) of every saved
     head's pair AUROC minus the default's: which gains survive resampling?"""
     from rnaloc_infer.evaluation.metrics import roc_auc
-    from rnaloc_infer.evaluation.specificity import DEFAULT_PAIRS
+    from rnaloc_infer.evaluation.specificity import DEFAULT_PAIRS, pair_auroc
     from rnaloc_infer.training.models import CLASSES
 
     classes = list(CLASSES)
@@ -362,6 +410,14 @@ def bootstrap_pair_gains(cache: Path, out: Path | None, resamples: int = 2000, s
     rng = np.random.default_rng(seed)
     rows = []
     for first, second in DEFAULT_PAIRS:
+        # how far "how many" alone goes: the true label count as the score of the first class
+        oracle = np.zeros_like(y, dtype=np.float64)
+        oracle[:, classes.index(first)] = y.sum(axis=1)
+        result = pair_auroc(y, oracle, classes, first, second)
+        rows.append({"variant": "true_label_count", "section": "pair_auroc", "name": f"{first}-only_vs_{second}-only",
+                     "n": f"{result.n_first_only}/{result.n_second_only}", "value": result.auroc,
+                     "ci_low": float("nan"), "ci_high": float("nan")})
+        print(f"true label count as the score: {first}-only vs {second}-only AUROC {result.auroc:.3f}")
         a, b = classes.index(first), classes.index(second)
         pos = np.flatnonzero((y[:, a] == 1) & (y[:, b] == 0))
         neg = np.flatnonzero((y[:, b] == 1) & (y[:, a] == 0))
@@ -400,19 +456,21 @@ def main() -> None:
     ap.add_argument("--extract-only", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--bootstrap-out", type=Path, default=None, help="TSV of the paired bootstrap of pair-AUROC gains")
-    ap.add_argument("--bootstrap-only", action="store_true", help="only the bootstrap, from the cached valid scores")
+    ap.add_argument("--bootstrap-only", action="store_true", help="skip extraction and the heads: bootstrap (and diagnostics) from the cache")
+    ap.add_argument("--diagnostics-out", type=Path, default=None,
+                    help="also run the diagnostics (profile subsets, ranking weights) and write them here")
     args = ap.parse_args()
-    if args.bootstrap_only:
-        bootstrap_pair_gains(args.cache, args.bootstrap_out)
-        return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    for split in ("valid", "train"):
-        extract(args.model, args.data / f"dm3loc_{split}.fa.gz", args.data / f"dm3loc_{split}_labels.tsv",
-                args.cache, split)
-    if args.extract_only:
-        return
-    run_table(args.cache, args.out)
+    if not args.bootstrap_only:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        for split in ("valid", "train"):
+            extract(args.model, args.data / f"dm3loc_{split}.fa.gz", args.data / f"dm3loc_{split}_labels.tsv",
+                    args.cache, split)
+        if args.extract_only:
+            return
+        run_table(args.cache, args.out)
     bootstrap_pair_gains(args.cache, args.bootstrap_out)
+    if args.diagnostics_out:
+        diagnostics(args.cache, args.diagnostics_out)
 
 
 if __name__ == "__main__":
