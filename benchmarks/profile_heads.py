@@ -130,7 +130,7 @@ def load_features(cache: Path, split: str, names: Sequence[str]) -> np.ndarray:
     return np.hstack([np.load(cache / f"{split}_{name}.npy").astype(np.float64) for name in names])
 
 
-def head_loss(head: str, z, y):
+def head_loss(head: str, z, y, ranking_weight: float = PAIRWISE_WEIGHT):
     """The training loss of one head; ``z``: (n, outputs) linear scores, ``y``: (n, classes) 0/1."""
     import torch
     import torch.nn.functional as F
@@ -145,14 +145,14 @@ def head_loss(head: str, z, y):
         rate = z[:, 0]
         return (torch.exp(rate) - extra * rate).mean()
     if head == "pairwise":  # BCE + every labelled class of a record above every unlabelled one
-        pairs = y.unsqueeze(2) * (1.0 - y.unsqueeze(1))
-        margins = z.unsqueeze(2) - z.unsqueeze(1)  # [i, j, k] = z_j - z_k
-        ranking = (pairs * F.softplus(-margins)).sum() / pairs.sum().clamp(min=1.0)
-        return F.binary_cross_entropy_with_logits(z, y) + PAIRWISE_WEIGHT * ranking
+        from rnaloc_infer.training.losses import within_record_ranking
+
+        return F.binary_cross_entropy_with_logits(z, y) + ranking_weight * within_record_ranking(z, y)
     raise ValueError(head)
 
 
-def fit_head(head: str, x: np.ndarray, y: np.ndarray, l2: float, iters: int = 100, start=None):
+def fit_head(head: str, x: np.ndarray, y: np.ndarray, l2: float, iters: int = 100, start=None,
+             ranking_weight: float = PAIRWISE_WEIGHT):
     """A linear head (weights, bias) by full-batch L-BFGS; ``x`` standardised; ``start``: a
     previous (weights, bias) to warm-start from."""
     import torch
@@ -167,7 +167,7 @@ def fit_head(head: str, x: np.ndarray, y: np.ndarray, l2: float, iters: int = 10
 
     def closure():
         opt.zero_grad()
-        loss = head_loss(head, xt @ w + b, yt) + l2 * (w * w).sum()
+        loss = head_loss(head, xt @ w + b, yt, ranking_weight) + l2 * (w * w).sum()
         loss.backward()
         return loss
 
@@ -350,7 +350,6 @@ def diagnostics(cache: Path, out: Path | None) -> List[dict]:
     (fixed L2, scored on valid; docs/RESULTS.md counts these as extra variants compared):
     profiles over (Nucleus, Cytosol) only and over the five classes without Exosome (records
     with none of the classes left out), and the pairwise head at ranking weights 0, 4, 16."""
-    global PAIRWISE_WEIGHT
     from rnaloc_infer.evaluation.specificity import specificity_report
     from rnaloc_infer.training.models import CLASSES
 
@@ -379,14 +378,9 @@ def diagnostics(cache: Path, out: Path | None) -> List[dict]:
             scores = np.zeros(y_valid.shape)
             scores[:, cols] = x_valid @ w + b
             add(f"networks/profile_{label}/l2={l2}", scores)
-    saved = PAIRWISE_WEIGHT
-    try:
-        for weight in (0.0, 4.0, 16.0):
-            PAIRWISE_WEIGHT = weight
-            w, b = fit_head("pairwise", x_train, y_train, 0.01)
-            add(f"networks/pairwise_weight={weight:g}/l2=0.01", x_valid @ w + b)
-    finally:
-        PAIRWISE_WEIGHT = saved
+    for weight in (0.0, 4.0, 16.0):
+        w, b = fit_head("pairwise", x_train, y_train, 0.01, ranking_weight=weight)
+        add(f"networks/pairwise_weight={weight:g}/l2=0.01", x_valid @ w + b)
     if out is not None:
         write_rows(rows, out)
     return rows
