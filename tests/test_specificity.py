@@ -91,3 +91,16 @@ def test_evaluate_writes_specificity(tmp_path):
     got = {(r["section"], r["name"]): float(r["value"]) for r in rows}
     assert got[("pair_auroc", "Nucleus-only_vs_Cytosol-only")] == pytest.approx(expected.pairs[0].auroc, abs=1e-4)
     assert got[("correlation", "Nucleus~Cytosol")] == pytest.approx(expected.correlation[0, 2], abs=1e-4)
+
+
+def test_same_count_pair_auroc_ignores_how_many():
+    """A score that only counts labels separates the pair overall but not within equal counts."""
+    classes = ["A", "B", "C"]
+    # A-only records carry two labels, B-only records one or two: the count ranks A-only higher
+    y = np.array([[1, 0, 1], [1, 0, 1], [0, 1, 0], [0, 1, 0], [0, 1, 1], [1, 0, 0]])
+    how_many = np.repeat(y.sum(axis=1, keepdims=True).astype(float), 3, axis=1) * np.array([1.0, 0.5, 0.0])
+    result = pair_auroc(y, how_many, classes, "A", "B")
+    assert result.auroc > 0.6
+    assert result.auroc_same_count == pytest.approx(0.5)
+    which = y * 1.0
+    assert pair_auroc(y, which, classes, "A", "B").auroc_same_count == pytest.approx(1.0)

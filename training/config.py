@@ -69,6 +69,9 @@ class LossConfig:
     pos_weight: bool = True
     pos_weight_min: float = 0.5
     pos_weight_max: float = 20.0
+    # > 0: add the within-record ranking term (labelled compartments above unlabelled ones in
+    # each record, :func:`.losses.within_record_ranking`) with this weight; 0 = BCE alone
+    ranking_weight: float = 0.0
 
 
 @dataclass

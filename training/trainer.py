@@ -176,7 +176,7 @@ class Trainer:
             else None
         )
         log.info("pos_weight per class: %s", None if pw is None else dict(zip(config.model.classes, pw.round(2).tolist())))
-        self.loss_fn = make_loss(config.loss.kind, pw, config.loss.gamma).to(self.device)
+        self.loss_fn = make_loss(config.loss.kind, pw, config.loss.gamma, config.loss.ranking_weight).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
         )
