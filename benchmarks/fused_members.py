@@ -1,0 +1,98 @@
+"""Fused ensemble members vs the unfused file, side by side in one process (docs/PERFORMANCE.md).
+
+    python benchmarks/fused_members.py --baseline OLD.onnx --candidate NEW.onnx
+    python benchmarks/fused_members.py --baseline OLD.onnx --candidate NEW.onnx --compare-only
+
+Both files are scored through the runtime's own batching (:class:`rnaloc_infer.api.Predictor`,
+1 and 2 threads) on the same records, interleaved in rotating order, ``--repeats`` times:
+the first ``--valid-records`` validation records, and ``--short`` random 300-nt records.
+Prints the median Mnt/s of each, the ratio candidate / baseline and the largest probability
+difference; ``--compare-only`` (or the end of a timed run) also scores the *whole* validation
+set with both and prints that difference (the fused file must stay within 1e-5).
+
+Without ``--candidate`` the candidate is exported here: the baseline rebuilt in PyTorch from
+its own ONNX file (:mod:`rnaloc_infer.export.from_onnx`) and re-exported with its networks
+fused (needs the [train] extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from rnaloc_infer.api import Predictor
+from rnaloc_infer.fasta import Record, read_fasta
+
+VALID = Path("/work/shared/data/dm3loc_valid.fa.gz")
+
+
+def valid_records(limit: int = 0) -> List[Record]:
+    records = [r for r in read_fasta(VALID, warn_duplicates=False) if isinstance(r, Record)]
+    return records[:limit] if limit else records
+
+
+def short_records(count: int, length: int = 300, seed: int = 8) -> List[Record]:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, (count, length)).astype(np.uint8)
+    return [Record(f"s{i}", f"s{i}", row, "<short>", i + 1, 0) for i, row in enumerate(codes)]
+
+
+def timed(models: Dict[str, Path], records: List[Record], threads: int, repeats: int) -> Dict[str, dict]:
+    """Median Mnt/s per model (interleaved, rotating order) and each model's probabilities."""
+    predictors = {name: Predictor(path, device="cpu", threads=threads) for name, path in models.items()}
+    nt = sum(r.length for r in records)
+    seconds: Dict[str, List[float]] = {name: [] for name in models}
+    probs: Dict[str, np.ndarray] = {}
+    names = list(models)
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            started = time.perf_counter()
+            probs[name] = predictors[name].predict_records(records)
+            seconds[name].append(time.perf_counter() - started)
+    return {name: {"mnt_s": nt / statistics.median(seconds[name]) / 1e6, "probs": probs[name]} for name in names}
+
+
+def fused_export(baseline: Path, out: Path) -> Path:
+    from rnaloc_infer.export.from_onnx import reexport
+
+    return reexport(baseline, out, fuse=True)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, default=Path("rnaloc_infer/models/default.onnx"))
+    parser.add_argument("--candidate", type=Path, default=None, help="default: export the baseline fused, here")
+    parser.add_argument("--valid-records", type=int, default=1000)
+    parser.add_argument("--short", type=int, default=20_000)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compare-only", action="store_true", help="only the whole-validation-set difference")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="fused_members_"))
+    candidate = args.candidate or fused_export(args.baseline, workdir / "fused.onnx")
+    models = {"baseline": args.baseline, "candidate": candidate}
+    if not args.compare_only:
+        cases = {f"valid[:{args.valid_records}]": valid_records(args.valid_records),
+                 f"{args.short} x 300 nt": short_records(args.short)}
+        print("case\tthreads\tbaseline Mnt/s\tcandidate Mnt/s\tratio\tmax |dp|")
+        for case, records in cases.items():
+            for threads in (int(t) for t in args.threads.split(",")):
+                result = timed(models, records, threads, args.repeats)
+                base, cand = result["baseline"], result["candidate"]
+                diff = float(np.abs(base["probs"] - cand["probs"]).max())
+                print(f"{case}\t{threads}\t{base['mnt_s']:.3f}\t{cand['mnt_s']:.3f}\t"
+                      f"{cand['mnt_s'] / base['mnt_s']:.2f}\t{diff:.2g}", flush=True)
+    records = valid_records()
+    whole = timed(models, records, 2, 1)
+    diff = float(np.abs(whole["baseline"]["probs"] - whole["candidate"]["probs"]).max())
+    print(f"whole validation set ({len(records)} records): max |dp| = {diff:.2g}")
+
+
+if __name__ == "__main__":
+    main()
