@@ -6,8 +6,8 @@
 Both files are scored through the runtime's own batching (:class:`rnaloc_infer.api.Predictor`,
 1 and 2 threads) on the same records, interleaved in rotating order, ``--repeats`` times:
 the first ``--valid-records`` validation records, and ``--short`` random 300-nt records.
-Prints the median Mnt/s of each, the ratio candidate / baseline and the largest probability
-difference; ``--compare-only`` (or the end of a timed run) also scores the *whole* validation
+Prints the median Mnt/s (wall) and Mnt per CPU-second of each, the ratios candidate / baseline
+and the largest probability difference; ``--compare-only`` (or the end of a timed run) also scores the *whole* validation
 set with both and prints that difference (the fused file must stay within 1e-5).
 
 Without ``--candidate`` the candidate is exported here: the baseline rebuilt in PyTorch from
@@ -44,18 +44,23 @@ def short_records(count: int, length: int = 300, seed: int = 8) -> List[Record]:
 
 
 def timed(models: Dict[str, Path], records: List[Record], threads: int, repeats: int) -> Dict[str, dict]:
-    """Median Mnt/s per model (interleaved, rotating order) and each model's probabilities."""
+    """Per model (interleaved, rotating order): median Mnt/s of wall time and Mnt per CPU-second
+    of this process (all its threads; steadier than wall time on a shared machine), and the
+    probabilities."""
     predictors = {name: Predictor(path, device="cpu", threads=threads) for name, path in models.items()}
     nt = sum(r.length for r in records)
-    seconds: Dict[str, List[float]] = {name: [] for name in models}
+    wall: Dict[str, List[float]] = {name: [] for name in models}
+    cpu: Dict[str, List[float]] = {name: [] for name in models}
     probs: Dict[str, np.ndarray] = {}
     names = list(models)
     for repeat in range(repeats):
         for name in names[repeat % len(names):] + names[: repeat % len(names)]:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             probs[name] = predictors[name].predict_records(records)
-            seconds[name].append(time.perf_counter() - started)
-    return {name: {"mnt_s": nt / statistics.median(seconds[name]) / 1e6, "probs": probs[name]} for name in names}
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
+    return {name: {"mnt_s": nt / statistics.median(wall[name]) / 1e6, "mnt_cpu_s": nt / statistics.median(cpu[name]) / 1e6,
+                   "probs": probs[name]} for name in names}
 
 
 def fused_export(baseline: Path, out: Path) -> Path:
@@ -80,14 +85,15 @@ def main() -> None:
     if not args.compare_only:
         cases = {f"valid[:{args.valid_records}]": valid_records(args.valid_records),
                  f"{args.short} x 300 nt": short_records(args.short)}
-        print("case\tthreads\tbaseline Mnt/s\tcandidate Mnt/s\tratio\tmax |dp|")
+        print("case\tthreads\tbaseline Mnt/s\tcandidate Mnt/s\tratio\tbaseline Mnt/CPU-s\tcandidate Mnt/CPU-s\tratio\tmax |dp|")
         for case, records in cases.items():
             for threads in (int(t) for t in args.threads.split(",")):
                 result = timed(models, records, threads, args.repeats)
                 base, cand = result["baseline"], result["candidate"]
                 diff = float(np.abs(base["probs"] - cand["probs"]).max())
-                print(f"{case}\t{threads}\t{base['mnt_s']:.3f}\t{cand['mnt_s']:.3f}\t"
-                      f"{cand['mnt_s'] / base['mnt_s']:.2f}\t{diff:.2g}", flush=True)
+                print(f"{case}\t{threads}\t{base['mnt_s']:.3f}\t{cand['mnt_s']:.3f}\t{cand['mnt_s'] / base['mnt_s']:.2f}\t"
+                      f"{base['mnt_cpu_s']:.3f}\t{cand['mnt_cpu_s']:.3f}\t{cand['mnt_cpu_s'] / base['mnt_cpu_s']:.2f}\t"
+                      f"{diff:.2g}", flush=True)
     records = valid_records()
     whole = timed(models, records, 2, 1)
     diff = float(np.abs(whole["baseline"]["probs"] - whole["candidate"]["probs"]).max())

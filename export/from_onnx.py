@@ -43,8 +43,8 @@ def model_from_onnx(path: str | Path) -> StreamingModel:
     if meta.get("rnaloc.precision", "fp32") != "fp32":
         raise ValueError(f"{path}: rebuild from the fp32 file, not a {meta.get('rnaloc.precision')} one")
     hparams = json.loads(meta["rnaloc.hparams"])
-    named = {t.name[len(PREFIX):]: torch.from_numpy(numpy_helper.to_array(t).copy())
-             for t in proto.graph.initializer if t.name.startswith(PREFIX)}
+    named = {name[len(PREFIX):]: torch.from_numpy(value.copy())
+             for name, value in _constants(proto.graph).items() if name.startswith(PREFIX)}
     if EnsembleConfig.describes(hparams):
         config = EnsembleConfig.from_dict(hparams)
         state = upgrade_state_dict(named)
@@ -62,10 +62,21 @@ def model_from_onnx(path: str | Path) -> StreamingModel:
     return model.eval()
 
 
+def _constants(graph: onnx.GraphProto) -> Dict[str, np.ndarray]:
+    """Initializers by name, plus the outputs of ``Identity`` nodes reading one (the exporter
+    keeps one copy of equal tensors and names the others through ``Identity``)."""
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    return values
+
+
 def _folded_keys(graph: onnx.GraphProto) -> Dict[str, torch.Tensor]:
     """State-dict entries (ensemble layout) of the constant-folded ``onnx::*`` initializers (module docstring)."""
-    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.name.startswith("onnx::")}
-    folded = [(node, i, values[name]) for node in graph.node for i, name in enumerate(node.input) if name in values]
+    values = {name: value for name, value in _constants(graph).items() if not name.startswith(PREFIX)}
+    folded = [(node, i, values[name]) for node in graph.node if node.op_type != "Identity"
+              for i, name in enumerate(node.input) if name in values]
     producers = {o: n for n in graph.node for o in n.output}
     out: Dict[str, torch.Tensor] = {}
     blend_rows: Dict[int, np.ndarray] = {}
