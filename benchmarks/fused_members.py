@@ -12,7 +12,9 @@ set with both and prints that difference (the fused file must stay within 1e-5).
 
 Without ``--candidate`` the candidate is exported here: the baseline rebuilt in PyTorch from
 its own ONNX file (:mod:`rnaloc_infer.export.from_onnx`) and re-exported with its networks
-fused (needs the [train] extra).
+fused (needs the [train] extra). ``--hybrid-max-batch 0,64`` adds fused exports whose
+recurrence switches from the blocked form to the per-step ``Scan`` above another batch size
+(shipped: 8), timed in the same rotation.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -63,16 +65,26 @@ def timed(models: Dict[str, Path], records: List[Record], threads: int, repeats:
                    "probs": probs[name]} for name in names}
 
 
-def fused_export(baseline: Path, out: Path) -> Path:
+def fused_export(baseline: Path, out: Path, hybrid_max_batch: Optional[int] = None) -> Path:
+    """``baseline`` rebuilt and re-exported fused; ``hybrid_max_batch``: another batch size up to
+    which the recurrence takes its blocked form (export.scan.HYBRID_MAX_BATCH)."""
+    from rnaloc_infer.export import scan
     from rnaloc_infer.export.from_onnx import reexport
 
-    return reexport(baseline, out, fuse=True)[0]
+    shipped = scan.HYBRID_MAX_BATCH
+    scan.HYBRID_MAX_BATCH = shipped if hybrid_max_batch is None else hybrid_max_batch
+    try:
+        return reexport(baseline, out, fuse=True, fp16=False)[0]
+    finally:
+        scan.HYBRID_MAX_BATCH = shipped
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, default=Path("rnaloc_infer/models/default.onnx"))
     parser.add_argument("--candidate", type=Path, default=None, help="default: export the baseline fused, here")
+    parser.add_argument("--hybrid-max-batch", default="",
+                        help="comma-separated: also time fused exports whose recurrence is blocked up to these batch sizes")
     parser.add_argument("--valid-records", type=int, default=1000)
     parser.add_argument("--short", type=int, default=20_000)
     parser.add_argument("--threads", default="1,2")
@@ -80,22 +92,26 @@ def main() -> None:
     parser.add_argument("--compare-only", action="store_true", help="only the whole-validation-set difference")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="fused_members_"))
-    candidate = args.candidate or fused_export(args.baseline, workdir / "fused.onnx")
-    models = {"baseline": args.baseline, "candidate": candidate}
+    models = {"baseline": args.baseline, "candidate": args.candidate or fused_export(args.baseline, workdir / "fused.onnx")}
+    for value in filter(None, args.hybrid_max_batch.split(",")):
+        models[f"blocked<={value}"] = fused_export(args.baseline, workdir / f"fused_{value}" / "fused.onnx", int(value))
+    others = list(models)[1:]
     if not args.compare_only:
         cases = {f"valid[:{args.valid_records}]": valid_records(args.valid_records),
                  f"{args.short} x 300 nt": short_records(args.short)}
-        print("case\tthreads\tbaseline Mnt/s\tcandidate Mnt/s\tratio\tbaseline Mnt/CPU-s\tcandidate Mnt/CPU-s\tratio\tmax |dp|")
+        print("case\tthreads\tmodel\tMnt/s\tratio\tMnt/CPU-s\tratio\tmax |dp|")
         for case, records in cases.items():
             for threads in (int(t) for t in args.threads.split(",")):
                 result = timed(models, records, threads, args.repeats)
-                base, cand = result["baseline"], result["candidate"]
-                diff = float(np.abs(base["probs"] - cand["probs"]).max())
-                print(f"{case}\t{threads}\t{base['mnt_s']:.3f}\t{cand['mnt_s']:.3f}\t{cand['mnt_s'] / base['mnt_s']:.2f}\t"
-                      f"{base['mnt_cpu_s']:.3f}\t{cand['mnt_cpu_s']:.3f}\t{cand['mnt_cpu_s'] / base['mnt_cpu_s']:.2f}\t"
-                      f"{diff:.2g}", flush=True)
+                base = result["baseline"]
+                print(f"{case}\t{threads}\tbaseline\t{base['mnt_s']:.3f}\t\t{base['mnt_cpu_s']:.3f}\t\t", flush=True)
+                for name in others:
+                    got = result[name]
+                    diff = float(np.abs(base["probs"] - got["probs"]).max())
+                    print(f"{case}\t{threads}\t{name}\t{got['mnt_s']:.3f}\t{got['mnt_s'] / base['mnt_s']:.2f}\t"
+                          f"{got['mnt_cpu_s']:.3f}\t{got['mnt_cpu_s'] / base['mnt_cpu_s']:.2f}\t{diff:.2g}", flush=True)
     records = valid_records()
-    whole = timed(models, records, 2, 1)
+    whole = timed({"baseline": models["baseline"], "candidate": models["candidate"]}, records, 2, 1)
     diff = float(np.abs(whole["baseline"]["probs"] - whole["candidate"]["probs"]).max())
     print(f"whole validation set ({len(records)} records): max |dp| = {diff:.2g}")
 
