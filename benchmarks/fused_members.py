@@ -65,6 +65,34 @@ def timed(models: Dict[str, Path], records: List[Record], threads: int, repeats:
                    "probs": probs[name]} for name in names}
 
 
+def per_call(models: Dict[str, Path], repeats: int) -> None:
+    """CPU ms of single ``session.run`` calls on fixed batches of the runtime's kinds (one thread,
+    interleaved, median): less exposed to a busy machine's noise than whole runs."""
+    from rnaloc_infer.alphabet import pad_batch
+    from rnaloc_infer.coding import coding_feature_matrix
+    from rnaloc_infer.session import ModelSession
+
+    by_length = sorted(valid_records(400), key=lambda r: r.length)
+    batches = {"32 x ~2.8 knt": by_length[200:232], "8 x ~1.5 knt": by_length[100:108], "2 x ~12 knt": by_length[395:397],
+               "1 x ~5 knt": by_length[390:391], "200 x 300 nt": short_records(200)}
+    sessions = {name: ModelSession(path, device="cpu") for name, path in models.items()}
+    names = list(models)
+    print("batch\tnt\t" + "\t".join(f"{name} ms (ratio)" for name in names))
+    for label, records in batches.items():
+        tokens, lengths = pad_batch([r.codes for r in records])
+        features = coding_feature_matrix([r.codes for r in records])
+        ms: Dict[str, List[float]] = {name: [] for name in names}
+        for repeat in range(repeats + 1):
+            for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+                started = time.process_time()
+                sessions[name].run(tokens, lengths, features=features)
+                if repeat:  # the first call of each warms up
+                    ms[name].append((time.process_time() - started) * 1e3)
+        base = statistics.median(ms[names[0]])
+        print(f"{label}\t{int(lengths.sum())}\t" + "\t".join(
+            f"{statistics.median(ms[n]):.1f} ({base / statistics.median(ms[n]):.2f}x)" for n in names), flush=True)
+
+
 def fused_export(baseline: Path, out: Path, hybrid_max_batch: Optional[int] = None) -> Path:
     """``baseline`` rebuilt and re-exported fused; ``hybrid_max_batch``: another batch size up to
     which the recurrence takes its blocked form (export.scan.HYBRID_MAX_BATCH)."""
@@ -90,11 +118,17 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compare-only", action="store_true", help="only the whole-validation-set difference")
+    parser.add_argument("--per-call", type=int, default=0, metavar="REPEATS",
+                        help="instead: CPU time of single model calls on fixed batches, REPEATS times")
+    parser.add_argument("--also", type=Path, nargs="*", default=[], help="with --per-call: further files to time")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="fused_members_"))
     models = {"baseline": args.baseline, "candidate": args.candidate or fused_export(args.baseline, workdir / "fused.onnx")}
     for value in filter(None, args.hybrid_max_batch.split(",")):
         models[f"blocked<={value}"] = fused_export(args.baseline, workdir / f"fused_{value}" / "fused.onnx", int(value))
+    if args.per_call:
+        per_call({**models, **{str(path): path for path in args.also}}, args.per_call)
+        return
     others = list(models)[1:]
     if not args.compare_only:
         cases = {f"valid[:{args.valid_records}]": valid_records(args.valid_records),

@@ -49,7 +49,8 @@ def model_from_onnx(path: str | Path) -> StreamingModel:
         config = EnsembleConfig.from_dict(hparams)
         state = upgrade_state_dict(named)
         state.update(_folded_keys(proto.graph))
-        fused = state["network.motif.conv.weight"].size(0) != config.network.hidden
+        motif = state.get("network.motif.conv.weight")  # fused: k times as many filters as one network's
+        fused = motif is not None and motif.size(0) != config.network.hidden
         model: StreamingModel = (FusedEnsembleModel if fused else EnsembleModel)(config)
     else:
         state = dict(named)

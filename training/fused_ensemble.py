@@ -1,9 +1,10 @@
 """An ensemble's isomorphic QRNN networks run as ONE network as many times as wide.
 
-Why: ONNX Runtime's cost for these small models is mostly per node run, not per FLOP
-(docs/PERFORMANCE.md, "Profile"): two 64-channel networks run the same op sequence twice,
+Why: much of ONNX Runtime's time for these small models goes to node runs rather than FLOPs
+(docs/PERFORMANCE.md, "Profile"), and two 64-channel networks run the same op sequence twice,
 the recurrence included. Side by side in one network (128 channels for two) they do the same
-arithmetic in half the node runs:
+arithmetic in about half the node runs (the measured gain is smaller, docs/PERFORMANCE.md
+"Fused ensemble members"):
 
 * one motif convolution with the networks' filters stacked (5 -> k*H), one ReLU, one max-pool;
 * per QRNN layer one *grouped* convolution (groups = k, so each network still sees only its
