@@ -121,7 +121,9 @@ def reexport(source: str | Path, out: str | Path, *, fuse: bool = True, fp16: bo
     """Re-export the fp32 file ``source`` from its own contents as ``out`` (and, with ``fp16``,
     its half-precision twin ``out`` with ``.fp16.onnx``), every ``rnaloc.*`` metadata entry
     copied from ``source`` (only ``rnaloc.precision`` differs in the twin), as
-    ``rnaloc-train release`` would have written them from the checkpoint; returns the paths."""
+    ``rnaloc-train release`` would have written them from the checkpoint, and explain's numpy
+    companion ``.ism.npz`` where the model has one; returns the paths."""
+    from .ism_weights import write_companion
     from .metadata import rewrite_onnx_metadata
     from .onnx_export import export_onnx
 
@@ -133,4 +135,5 @@ def reexport(source: str | Path, out: str | Path, *, fuse: bool = True, fp16: bo
         written.append(export_onnx(model, out.with_name(out.name[: -len(".onnx")] + ".fp16.onnx"), precision="fp16", fuse=fuse))
     for path, precision in zip(written, ("fp32", "fp16")):
         rewrite_onnx_metadata(path, {**metadata, "rnaloc.precision": precision})
-    return written
+    companion = write_companion(written[0])  # after the metadata: it carries the final file's digest
+    return written + ([companion] if companion is not None else [])

@@ -145,8 +145,8 @@ def test_rebuilt_plain_network_with_head_features(tmp_path):
 def test_reexport_keeps_the_metadata(ensemble, tmp_path):
     source = export_onnx(ensemble, tmp_path / "src.onnx", thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
                          train_data_sha256="abc", fuse=False)
-    fp32, fp16 = reexport(source, tmp_path / "out" / "m.onnx")
-    assert fp16.name == "m.fp16.onnx"
+    fp32, fp16, companion = reexport(source, tmp_path / "out" / "m.onnx")
+    assert (fp16.name, companion.name) == ("m.fp16.onnx", "m.ism.npz")
     meta = [{p.key: p.value for p in onnx.load(str(path)).metadata_props} for path in (source, fp32, fp16)]
     assert meta[1] == meta[0]
     assert meta[2] == {**meta[0], "rnaloc.precision": "fp16"}
@@ -186,3 +186,14 @@ def test_export_cli_fuses_unless_told_not_to(ensemble, tmp_path):
         result = CliRunner().invoke(main, [str(checkpoint), "-o", str(out), *flag])
         assert result.exit_code == 0, result.output
         assert _if_nodes(out / "ens.onnx") == ifs
+        assert (out / "ens.ism.npz").is_file()  # explain's numpy engine reads fused files too
+
+
+def test_numpy_ism_engine_reads_the_fused_file(ensemble, tmp_path):
+    """export.ism_weights splits the fused network back into the ensemble's networks."""
+    from rnaloc_infer.export.ism_weights import check_against_session, from_onnx
+
+    path = export_onnx(ensemble, tmp_path / "fused.onnx")
+    model = from_onnx(path)
+    assert len(model.networks) == 3
+    assert check_against_session(model, path) <= 1e-5
