@@ -57,6 +57,11 @@ def tapped_model(model: Path, out: Path) -> Path:
     import onnx
 
     proto = onnx.load(str(model))
+    produced = {o for node in proto.graph.node for o in node.output}
+    if not set(TAPS.values()) <= produced:
+        # the bundled default runs its two networks fused since 2026-11-29 (docs/EXPORT.md)
+        raise SystemExit(f"{model} lacks the unfused networks' tensors these taps read; pass --model with the "
+                         "unfused default: git show 8e91ac4:rnaloc_infer/models/default.onnx > default.unfused.onnx")
     have = {o.name for o in proto.graph.output}
     for name in TAPS.values():
         if name not in have:

@@ -30,10 +30,13 @@ log = logging.getLogger(__name__)
 @click.option("--train-fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Training FASTA to derive the applicability rules from (rnaloc.applicability). Default: "
                    "the train split named by the checkpoint's training config, when that file exists.")
+@click.option("--fuse/--no-fuse", default=True, show_default=True,
+              help="Run an ensemble's isomorphic QRNN networks as one wide network (same numbers, fewer node runs; "
+                   "docs/EXPORT.md). Other models are written as they are either way.")
 @click.option("--force", is_flag=True, help="Replace output files that already exist (never the checkpoint).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug log output.")
 def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[str], opset: int,
-         train_fasta: Optional[Path], force: bool, verbose: bool) -> None:
+         train_fasta: Optional[Path], fuse: bool, force: bool, verbose: bool) -> None:
     """Export CHECKPOINT (read with weights_only=True) to files in OUT_DIR; prints the paths written.
 
     Refuses (exit 2, nothing written) to write onto the checkpoint, however it is reached, and
@@ -65,14 +68,14 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     written: List[Path] = []
     try:
         if "onnx" in wanted:
-            written.append(export_onnx(model, targets["onnx"], opset=opset, **meta))
+            written.append(export_onnx(model, targets["onnx"], opset=opset, fuse=fuse, **meta))
             companion = write_companion(written[-1])  # numpy weights for fast ISM (QRNN models only)
             if companion is not None:
                 written.append(companion)
         if "fp16" in wanted:
-            written.append(export_onnx(model, targets["fp16"], opset=opset, precision="fp16", **meta))
+            written.append(export_onnx(model, targets["fp16"], opset=opset, precision="fp16", fuse=fuse, **meta))
         if "torchscript" in wanted:
-            written.append(export_torchscript(model, targets["torchscript"], **meta))
+            written.append(export_torchscript(model, targets["torchscript"], fuse=fuse, **meta))
     except (ValueError, RuntimeError, OSError) as exc:
         raise click.ClickException(f"export failed: {_one_line(exc)}") from None
     for path in written:

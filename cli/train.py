@@ -232,9 +232,11 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
               help="Folder with the valid split for the model card's evaluation (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--no-evaluate", is_flag=True, help="Skip the model card's evaluation on valid.")
+@click.option("--fuse/--no-fuse", default=True, show_default=True,
+              help="Export an ensemble's isomorphic networks as one wide network (same numbers; docs/EXPORT.md).")
 @one_line_errors
 def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optional[Path], prefix: str,
-            no_evaluate: bool) -> None:
+            no_evaluate: bool, fuse: bool) -> None:
     """Ship CHECKPOINT as the bundled model NAME (docs/MODEL_CARD.md, "Release").
 
     Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them), refits
@@ -258,7 +260,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
                  fasta=root / "examples" / "example.fa", root=root,
-                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels)
+                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse)
     refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
     refit_path.parent.mkdir(parents=True, exist_ok=True)
     refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")

@@ -62,8 +62,13 @@ def _network(init: Dict[str, np.ndarray], prefix: str, config: dict, consts: dic
 def _folded_constants(proto: onnx.ModelProto) -> dict:
     """Unnamed initializers by consuming op, in graph order; Sub/Div keyed by the node's scope."""
     init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer if i.name.startswith("onnx::")}
+    for node in proto.graph.node:  # equal constants are stored once, the others named through Identity
+        if node.op_type == "Identity" and node.input[0] in init:
+            init[node.output[0]] = init[node.input[0]]
     found: dict = {"Mul": [], "Add": [], "MatMul": [], "Sub": {}, "Div": {}}
     for node in proto.graph.node:
+        if node.op_type == "Identity":
+            continue
         for name in node.input:
             if name not in init:
                 continue
@@ -73,6 +78,43 @@ def _folded_constants(proto: onnx.ModelProto) -> dict:
             elif node.op_type in found:
                 found[node.op_type].append((scope, init[name]))
     return found
+
+
+def _is_fused(init: Dict[str, np.ndarray], config: dict) -> bool:
+    """An ensemble exported with its networks fused (training/fused_ensemble.py): one network
+    with as many motif filters as all networks together."""
+    motif = init.get("model.network.motif.conv.weight")
+    return bool(config.get("members")) and motif is not None and motif.shape[0] != config["hidden"]
+
+
+def _fused_networks(init: Dict[str, np.ndarray], configs: List[dict], consts: dict, blend: np.ndarray) -> List[QrnnNetwork]:
+    """The fused network split back into the ensemble's networks (same numbers): network i's
+    filters, its group of each grouped convolution, its rows (and pooled-feature columns) of
+    the head; the head's last layer already carries the blend, so its bias goes to network 0."""
+    k, hidden = len(configs), configs[0]["hidden"]
+    width = k * hidden
+    first = init["model.network.head.0.weight"]
+    n_features = first.shape[1] - (2 * width + 1)
+    networks = []
+    for i, config in enumerate(configs):
+        rows, out = slice(i * hidden, (i + 1) * hidden), f"fused{i}."
+        part = {out + "motif.conv.weight": init["model.network.motif.conv.weight"][rows],
+                out + "motif.conv.bias": init["model.network.motif.conv.bias"][rows]}
+        for j in range(config["layers"]):
+            gates = slice(3 * i * hidden, 3 * (i + 1) * hidden)
+            for name in ("weight", "bias"):
+                part[f"{out}body.{j}.conv.conv.{name}"] = init[f"model.network.body.{j}.conv.conv.{name}"][gates]
+        columns = [np.arange(i * hidden, (i + 1) * hidden), np.arange(width + i * hidden, width + (i + 1) * hidden),
+                   np.array([2 * width])]
+        if config.get("head_features"):
+            columns.append(np.arange(2 * width + 1, 2 * width + 1 + n_features))
+        part[out + "head.0.weight"] = first[rows][:, np.concatenate(columns)]
+        part[out + "head.0.bias"] = init["model.network.head.0.bias"][rows]
+        part[out + "head.3.weight"] = init["model.network.head.3.weight"][:, rows]
+        last_bias = init["model.network.head.3.bias"]
+        part[out + "head.3.bias"] = last_bias if i == 0 else np.zeros_like(last_bias)
+        networks.append(_network(part, out, config, consts, "/model/network/", blend))
+    return networks
 
 
 def from_onnx(path: Path) -> NumpyModel:
@@ -96,13 +138,17 @@ def from_onnx(path: Path) -> NumpyModel:
         return NumpyModel([net], None, np.zeros(n_classes, np.float32), int(config["stride"]))
     top = [a for scope, a in consts["Mul"] if scope == "/model/"]  # blend rows 0, 1, 3, 4, ...
     bias = [a for scope, a in consts["Add"] if scope == "/model/" and a.shape == (n_classes,)]
-    if len(top) != 2 + len(members) or len(bias) != 1:
+    fused = _is_fused(init, config)
+    if len(top) != (2 if fused else 2 + len(members)) or len(bias) != 1:
         raise ValueError("unexpected blend constants in the graph")
     legacy = "model.motif.conv.weight" in init or "model.front.weight" in init
-    first = "model." if legacy else "model.network."
-    networks = [_network(init, first, config, consts, "/model/" if legacy else "/model/network/", top[0])]
-    for i, member in enumerate(members):
-        networks.append(_network(init, f"model.members.{i}.", member, consts, f"/model/members.{i}/", top[2 + i]))
+    if fused:
+        networks = _fused_networks(init, [config] + members, consts, top[0])
+    else:
+        first = "model." if legacy else "model.network."
+        networks = [_network(init, first, config, consts, "/model/" if legacy else "/model/network/", top[0])]
+        for i, member in enumerate(members):
+            networks.append(_network(init, f"model.members.{i}.", member, consts, f"/model/members.{i}/", top[2 + i]))
     table = "model.linear.{}.table" if legacy else "model.regression.kmers.{}.table"
     offsets = [a for _, a in consts["Add"] if a.shape == (1, n_classes)]
     weights = [a for _, a in consts["MatMul"]]

@@ -27,7 +27,7 @@ from rnaloc_infer.training.models import StreamingModel
 from .fp16 import HalfExportWrapper, to_half
 from .graph_clean import remove_dead_nodes
 from .metadata import build_metadata
-from .prepare import ExportWrapper, example_inputs, fold_weight_norm
+from .prepare import ExportWrapper, example_inputs, export_ready
 from .scan import Lowering, hybrid_nodes, non_default_domains, replace_fo_pool
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,13 @@ def build_onnx(
     opset: int = MIN_OPSET,
     lower_fo_pool: Lowering = hybrid_nodes,
     applicability: Optional[ApplicabilityRules] = None,
+    fuse: bool = True,
 ) -> onnx.ModelProto:
     """In-memory version of :func:`export_onnx`; ``lower_fo_pool`` replaces each fo-pooling
     placeholder (the shipped formulation unless the fo-pooling benchmark passes another)."""
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision,
                               applicability=applicability)
-    folded = fold_weight_norm(model)
+    folded = export_ready(model, fuse)
     wrapper = None
     elem_type = onnx.TensorProto.FLOAT
     if precision == "fp16":
@@ -138,14 +139,16 @@ def export_onnx(
     precision: str = "fp32",
     opset: int = MIN_OPSET,
     applicability: Optional[ApplicabilityRules] = None,
+    fuse: bool = True,
 ) -> Path:
     """Write ``model`` as a runnable ONNX file following docs/DESIGN.md; returns the path.
 
-    The caller's model is not modified (weight norm is folded on a rebuilt copy).
+    ``fuse``: the cheaper graph of :func:`.prepare.export_ready` (same numbers up to float
+    rounding). The caller's model is not modified (weight norm is folded on a rebuilt copy).
     """
     path = Path(path)
     proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset,
-                       applicability=applicability)
+                       applicability=applicability, fuse=fuse)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     onnx.save(proto, str(tmp))
@@ -165,7 +168,8 @@ def export_onnx_from_checkpoint(
     *,
     precision: str = "fp32",
     opset: int = MIN_OPSET,
+    fuse: bool = True,
 ) -> Path:
     """Load a checkpoint (weights_only) and export it with its stored thresholds and data digest."""
     model, payload = load_checkpoint(checkpoint)
-    return export_onnx(model, path, precision=precision, opset=opset, **checkpoint_metadata(payload))
+    return export_onnx(model, path, precision=precision, opset=opset, fuse=fuse, **checkpoint_metadata(payload))

@@ -10,13 +10,30 @@ docs/DESIGN.md: ``(tokens, lengths, *states) -> (probs, *states)``.
 from __future__ import annotations
 
 import copy
+import logging
 from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from rnaloc_infer.training.ensemble_model import EnsembleModel
+from rnaloc_infer.training.fused_ensemble import fuse_members
 from rnaloc_infer.training.models import StreamingModel
+
+log = logging.getLogger(__name__)
+
+
+def export_ready(model: StreamingModel, fuse: bool = True) -> StreamingModel:
+    """Folded eval-mode copy of ``model`` (:func:`fold_weight_norm`); with ``fuse``, in the
+    cheaper graph layout that computes the same numbers (up to float rounding): an ensemble's
+    isomorphic networks as one wide network (:mod:`rnaloc_infer.training.fused_ensemble`)."""
+    if not fuse:
+        return fold_weight_norm(model)
+    fused = fuse_members(model) if isinstance(model, EnsembleModel) else None
+    if fused is not None:
+        log.info("exporting the ensemble's %d networks fused into one", fused.groups)
+    return fold_weight_norm(fused if fused is not None else model)
 
 
 def fold_weight_norm(model: StreamingModel) -> StreamingModel:

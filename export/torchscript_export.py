@@ -20,18 +20,19 @@ from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.training.models import StreamingModel
 
 from .metadata import build_metadata
-from .prepare import ExportWrapper, fold_weight_norm
+from .prepare import ExportWrapper, export_ready
 
 log = logging.getLogger(__name__)
 
 METADATA_FILE = "rnaloc_metadata.json"
 
 
-def script_model(model: StreamingModel) -> torch.jit.ScriptModule:
-    """Fold weight norm on a copy and script it (fo-pooling takes its scripted-loop branch)."""
+def script_model(model: StreamingModel, fuse: bool = True) -> torch.jit.ScriptModule:
+    """Fold weight norm on a copy (``fuse``: in the cheaper layout of
+    :func:`.prepare.export_ready`) and script it (fo-pooling takes its scripted-loop branch)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 flags jit.*; still the libtorch path
-        return torch.jit.script(ExportWrapper(fold_weight_norm(model)))
+        return torch.jit.script(ExportWrapper(export_ready(model, fuse)))
 
 
 def export_torchscript(
@@ -41,12 +42,14 @@ def export_torchscript(
     thresholds: Optional[Sequence[float]] = None,
     train_data_sha256: str = "",
     applicability: Optional[ApplicabilityRules] = None,
+    fuse: bool = True,
 ) -> Path:
-    """Write a TorchScript archive (fp32) with the metadata JSON as an extra file; returns the path."""
+    """Write a TorchScript archive (fp32) with the metadata JSON as an extra file; returns the path.
+    ``fuse``: as :func:`.onnx_export.export_onnx`'s."""
     path = Path(path)
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision="fp32",
                               applicability=applicability)
-    scripted = script_model(model)
+    scripted = script_model(model, fuse)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings():

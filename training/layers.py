@@ -20,11 +20,11 @@ from .fo_pooling import fo_pool
 class CausalConv1d(nn.Module):
     """Conv1d that sees only the past: the carried context stands in for left padding."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, groups: int = 1):
         super().__init__()
         self.context = (kernel_size - 1) * dilation
         self.in_channels = in_channels
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation, groups=groups)
 
     def forward(self, x: Tensor, ctx: Tensor) -> Tuple[Tensor, Tensor]:
         full = torch.cat([ctx, x], dim=2)
@@ -36,12 +36,19 @@ class QRNNLayer(nn.Module):
 
     Padded positions get f = 1 and x = 0, so c is held through padding and the carried
     state after a partially filled chunk is the state at the last real position.
+
+    ``groups`` > 1: that many independent QRNN layers side by side (channels group-major), one
+    grouped convolution and one recurrence for all; what :mod:`.fused_ensemble` builds from
+    isomorphic ensemble members. The grouped convolution gives each group's Z, F, O in turn;
+    they are regrouped to Z, F, O over all groups.
     """
 
-    def __init__(self, in_channels: int, hidden: int, window: int = 2, zoneout: float = 0.0, dropout: float = 0.0):
+    def __init__(self, in_channels: int, hidden: int, window: int = 2, zoneout: float = 0.0, dropout: float = 0.0,
+                 groups: int = 1):
         super().__init__()
         self.hidden = hidden
-        self.conv = CausalConv1d(in_channels, 3 * hidden, window)
+        self.groups = groups
+        self.conv = CausalConv1d(in_channels, 3 * hidden, window, groups=groups)
         self.zoneout = zoneout
         self.dropout = nn.Dropout(dropout)
 
@@ -50,7 +57,14 @@ class QRNNLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor, states: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
         gates, ctx = self.conv(x, states[0])
-        z, f, o = gates.chunk(3, dim=1)
+        if self.groups > 1:
+            batch, steps = gates.size(0), gates.size(2)
+            parts = gates.reshape(batch, self.groups, 3, self.hidden // self.groups, steps).unbind(2)
+            z = parts[0].reshape(batch, self.hidden, steps)
+            f = parts[1].reshape(batch, self.hidden, steps)
+            o = parts[2].reshape(batch, self.hidden, steps)
+        else:
+            z, f, o = gates.chunk(3, dim=1)
         z = torch.tanh(z)
         f = torch.sigmoid(f)
         o = torch.sigmoid(o)

@@ -226,7 +226,7 @@ class LocalizationModel(StreamingModel):
             # the same alone or beside longer ones, then max-pooled in windows of ``stride``.
             x, ctx = self.motif(x, states[index])
             x = F.relu(x) * valid.unsqueeze(1).to(x.dtype)
-            x = F.max_pool1d(F.pad(x, (0, self.stride - 1)), self.stride, self.stride)
+            x = F.max_pool1d(x, self.stride, self.stride, ceil_mode=True)
             new_states.append(ctx)
             index += 1
         else:

@@ -90,18 +90,20 @@ def check_against_runtime(onnx_path: Path, expectation: Path, root: Path) -> flo
 
 
 def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path, fasta: Path, root: Path,
-            train_fasta: Path, valid_fasta: Path, valid_labels: Path) -> ReleasedFiles:
+            train_fasta: Path, valid_fasta: Path, valid_labels: Path, fuse: bool = True) -> ReleasedFiles:
     """Export ``checkpoint`` as ``models_dir/NAME.onnx`` and ``NAME.fp16.onnx``, refit both files'
     thresholds (on ``valid_*``) and applicability rules (on ``train_fasta``), record the eager
-    expectation for ``fasta`` and check the fp32 file against it through the runtime."""
+    expectation for ``fasta`` and check the fp32 file against it through the runtime. ``fuse``:
+    as :func:`rnaloc_infer.export.onnx_export.export_onnx`'s (the expectation stays the eager
+    PyTorch model's, so the check covers the fused graph)."""
     from rnaloc_infer.export.ism_weights import write_companion
     from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
     from rnaloc_infer.export.refit import refit_metadata
 
     model, payload = load_checkpoint(checkpoint)
     meta = checkpoint_metadata(payload)
-    fp32 = export_onnx(model, models_dir / f"{name}.onnx", **meta)
-    fp16 = export_onnx(model, models_dir / f"{name}.fp16.onnx", precision="fp16", **meta)
+    fp32 = export_onnx(model, models_dir / f"{name}.onnx", fuse=fuse, **meta)
+    fp16 = export_onnx(model, models_dir / f"{name}.fp16.onnx", precision="fp16", fuse=fuse, **meta)
     report = refit_metadata(fp32, valid_fasta, valid_labels, train_fasta, [fp16])
     write_companion(fp32)  # after the refit: the companion carries the final file's digest
     write_expectation(model, fp32, fasta, expectation, root)
