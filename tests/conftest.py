@@ -135,6 +135,25 @@ def tiny_data(tmp_path):
     return data
 
 
+@pytest.fixture
+def tiny_trainer(tiny_data, tmp_path):
+    """A Trainer for a one-layer QRNN on ``tiny_data``: ``tiny_trainer(model=..., extra=...)``
+    adds lines to ``[model]`` and TOML sections after ``[optim]``."""
+    from rnaloc_infer.training.config import load_config
+    from rnaloc_infer.training.trainer import Trainer
+
+    def make(model: str = "", extra: str = ""):
+        config = tmp_path / "tiny.toml"
+        config.write_text(
+            f'seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n{model}'
+            f'[data]\ndata_dir = "{tiny_data}"\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
+            f"[optim]\nepochs = 1\nwarmup_steps = 2\n{extra}"
+        )
+        return Trainer(load_config(config), tmp_path / "run", device="cpu", quiet=True)
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _restore_root_log_level():
     """CLIs run in-process (CliRunner) set the root logger's level (`--quiet` -> WARNING);

@@ -56,17 +56,8 @@ def test_make_loss_adds_the_term_only_when_asked():
         make_loss("bce", ranking_weight=-1.0)
 
 
-def test_config_option_reaches_the_trainer(tiny_data, tmp_path):
-    from rnaloc_infer.training.config import load_config
-    from rnaloc_infer.training.trainer import Trainer
-
-    config = tmp_path / "tiny.toml"
-    config.write_text(
-        'seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
-        f'[data]\ndata_dir = "{tiny_data}"\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
-        "[optim]\nepochs = 1\nwarmup_steps = 2\n[loss]\nranking_weight = 0.5\n"
-    )
-    trainer = Trainer(load_config(config), tmp_path / "run", device="cpu", quiet=True)
+def test_config_option_reaches_the_trainer(tiny_trainer):
+    trainer = tiny_trainer(extra="[loss]\nranking_weight = 0.5\n")
     assert isinstance(trainer.loss_fn, WithRanking) and trainer.loss_fn.weight == 0.5
     stats = trainer.train_epoch()
     assert np.isfinite(stats["train_loss"])

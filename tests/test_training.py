@@ -146,20 +146,12 @@ def test_fit_cli_end_to_end_and_resume(tiny_data, tmp_path):
     assert last["epoch"] == 2 and "optimizer" in last
 
 
-def test_head_features_come_from_whole_records(tiny_data, tmp_path, monkeypatch):
+def test_head_features_come_from_whole_records(tiny_trainer, monkeypatch):
     """A network that reads the coding features in its head trains on features of the whole
     records (not of the truncated training windows), scaled with train statistics."""
     from rnaloc_infer.coding import coding_feature_matrix
-    from rnaloc_infer.training.config import load_config
-    from rnaloc_infer.training.trainer import Trainer
 
-    config = tmp_path / "tiny.toml"
-    config.write_text(
-        'seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\nhead_features = "coding-v1"\n'
-        f'[data]\ndata_dir = "{tiny_data}"\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
-        "[optim]\nepochs = 1\nwarmup_steps = 2\n"
-    )
-    trainer = Trainer(load_config(config), tmp_path / "run", device="cpu", quiet=True)
+    trainer = tiny_trainer(model='head_features = "coding-v1"\n')
     whole = coding_feature_matrix(trainer.train_set.codes)
     np.testing.assert_allclose(trainer.model.feature_mean.numpy(), whole.mean(axis=0), rtol=1e-5, atol=1e-6)
     seen = []
