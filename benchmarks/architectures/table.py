@@ -94,25 +94,39 @@ def write_table(runs: List[dict], path: Path, onnx: Dict[str, float]) -> None:
                              f"{onnx[run['run']]:.0f}" if run["run"] in onnx else ""])
 
 
-def plot(runs: List[dict], path: Path) -> None:
+def side_by_side_speed(path: Path) -> Dict[str, float]:
+    """Training nt/s per kind from train_speed.py's side-by-side run (empty if absent)."""
+    if not path.exists():
+        return {}
+    with open(path) as handle:
+        return {row["model"]: float(row["train_nt_per_s"]) for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def plot(runs: List[dict], path: Path, speed: Dict[str, float]) -> None:
+    """Score against epoch, against wall-clock time (contended: noisy), and against compute:
+    epochs x train nt / the side-by-side training speed, i.e. minutes of one quiet thread."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colors = {"lstm": "tab:blue", "qrnn": "tab:orange", "tcn": "tab:green"}
-    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, (by_epoch, by_time, by_compute) = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
     for run in runs:
         scores = [r["selection_score"] for r in run["log"]]
         style = "-" if run["seed"] == 1 else "--"
         label = f"{run['kind'].upper()} seed {run['seed']}"
         by_epoch.plot(range(1, len(scores) + 1), scores, style, color=colors[run["kind"]], label=label)
         by_time.plot(np.array(run["elapsed"]) / 60, scores, style, color=colors[run["kind"]], label=label)
+        if run["kind"] in speed:
+            train_nt = np.cumsum([r["train_nt"] for r in run["log"]])
+            by_compute.plot(train_nt / speed[run["kind"]] / 60, scores, style, color=colors[run["kind"]], label=label)
     by_epoch.set_xlabel("epoch")
-    by_time.set_xlabel("wall-clock minutes (1 thread, shared 2-core CPU)")
+    by_time.set_xlabel("wall-clock minutes (1 thread, shared and loaded 2-core CPU)")
+    by_compute.set_xlabel("training minutes at the side-by-side speed (1 quiet thread)")
     by_epoch.set_ylabel("valid mean AUROC without Exosome")
     by_epoch.legend(fontsize=8)
-    for ax in (by_epoch, by_time):
+    for ax in (by_epoch, by_time, by_compute):
         ax.grid(alpha=0.3)
     fig.suptitle("LSTM vs QRNN vs TCN, ~61k parameters each, DM3Loc fold 0 valid")
     fig.tight_layout()
@@ -127,6 +141,8 @@ def main() -> None:
     ap.add_argument("--figure", type=Path, default=Path("docs/architectures.png"))
     ap.add_argument("--onnx", action="store_true", help="also measure ONNX Runtime inference nt/s")
     ap.add_argument("--onnx-records", type=int, default=300)
+    ap.add_argument("--speed", type=Path, default=Path("benchmarks/results/architectures_train_speed.tsv"),
+                    help="train_speed.py's side-by-side training nt/s, for the compute axis")
     args = ap.parse_args()
     runs = [load_run(d) for d in sorted(args.runs.glob("arch_*_s*")) if (d / "log.jsonl").exists()]
     for run in runs:
@@ -134,7 +150,7 @@ def main() -> None:
     runs.sort(key=lambda r: (r["kind"], r["seed"]))
     onnx = onnx_speed(runs, args.onnx_records) if args.onnx else {}
     write_table(runs, args.out, onnx)
-    plot(runs, args.figure)
+    plot(runs, args.figure, side_by_side_speed(args.speed))
     print(args.out.read_text())
 
 
