@@ -6,8 +6,9 @@
 #   python benchmarks/architectures/table.py              # -> benchmarks/results/architectures.tsv
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-# Runs interrupted at the end of a session are committed under benchmarks/architectures/runs/
-# (config, log, last.pt, best.pt): start from them when runs/ does not have the run yet.
+# The six finished runs are committed under benchmarks/architectures/runs/ (config, logs, best.pt,
+# done): copied into runs/ when missing there, so table.py works from a clone and nothing is
+# retrained (delete runs/arch_* and the snapshot to train from scratch).
 for saved in benchmarks/architectures/runs/arch_*; do
     [ -d "$saved" ] && [ ! -e "runs/$(basename "$saved")" ] && mkdir -p runs && cp -r "$saved" runs/
 done
