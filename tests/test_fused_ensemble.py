@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
+onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 
 from rnaloc_infer.alphabet import encode
