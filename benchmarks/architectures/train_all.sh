@@ -20,7 +20,7 @@ run() {  # kind seed
     nice -n 5 rnaloc-train fit "configs/architectures/$1.toml" --seed "$2" --out "$out" --device cpu --quiet $resume \
         >>"$out/train.log" 2>&1 && touch "$out/done"
 }
-# Two lanes of roughly equal work (TCN epochs are the cheapest, LSTM the second).
+# Two lanes, one core each; the split only balances their wall time.
 lane_a() { run tcn 1; run tcn 2; run qrnn 2; }
 lane_b() { run qrnn 1; run lstm 1; run lstm 2; }
 lane_a & lane_b & wait
