@@ -213,6 +213,16 @@ def _cpu_signature() -> str:
     return "\n".join(keep) or platform.machine()
 
 
+def file_sha256(path: "os.PathLike[str] | str", chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks: names the exact model a run used (the sidecar) and ties
+    explain's numpy weights to the .onnx they were written from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def optimized_graph_path(path: Path) -> Optional[Path]:
     """Where this model's graph, optimised by this ORT for this CPU, is cached; None when disabled.
 

@@ -17,13 +17,14 @@ further such networks and the k-mer regression (k-mer frequencies + coding featu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from ..session import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,6 @@ def companion_path(model_path: Path) -> Path:
     """``model.onnx`` -> ``model.ism.npz`` (beside it)."""
     name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
     return model_path.with_name(name + COMPANION_SUFFIX)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

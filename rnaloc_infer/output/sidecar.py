@@ -10,7 +10,6 @@ travels with the result, as SignalP 6 and many pipeline tools do it. Written ato
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from .. import __version__
+from ..session import file_sha256
 from .formats import OutputSpec
 from .summary import RunSummary
 
@@ -28,14 +28,6 @@ SCHEMA = "rnaloc-infer/run-metadata/1"
 def sidecar_path(output: str) -> str:
     """``out.tsv`` -> ``out.tsv.json`` (``out.tsv.gz`` -> ``out.tsv.gz.json``)."""
     return output + SIDECAR_SUFFIX
-
-
-def file_sha256(path: "os.PathLike[str] | str", chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_identity(model_arg: str, model_path: Path, info: Any) -> Dict[str, Any]:
