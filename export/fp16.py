@@ -51,6 +51,8 @@ def to_half(folded: StreamingModel) -> StreamingModel:
     if isinstance(folded, EnsembleModel):
         # the k-mer regression: small weights summed over a whole record, kept fp32
         folded.regression.float()
+        for kmers in folded.regression.kmers:  # the tables are float64, as the sums they enter
+            kmers.table.data = kmers.table.data.double()
         folded.blend.data = folded.blend.data.float()
     return folded
 

@@ -138,3 +138,36 @@ def test_runtime_scores_a_kmer_model_like_eager_pytorch(tmp_path):
         with torch.no_grad():
             expected = torch.sigmoid(model.predict_logits(tokens, torch.tensor([tokens.size(1)])))[0].numpy()
         np.testing.assert_allclose(row, expected, atol=1e-5)
+
+
+def test_regression_counts_equal_a_table_row_per_position_and_carry_across_chunks():
+    """KmerRegression scores every k from one scatter of the longest k-mer's counts; the oracle
+    sums each k's own table row at every valid position (the form shipped files used before)."""
+    from rnaloc_infer.training.ensemble_model import KmerRegression
+
+    ks, classes = [1, 2, 4], 3
+    regression = KmerRegression(ks, classes, "")
+    generator = torch.Generator().manual_seed(0)
+    for member in regression.kmers:
+        member.table.copy_(torch.rand(member.table.shape, generator=generator, dtype=torch.float64) - 0.5)
+        member.table[:, -1] = 1.0
+    tokens = torch.randint(0, 5, (3, 40), generator=generator).to(torch.uint8)  # N included
+    lengths = torch.tensor([40, 17, 1])
+    tokens[1, 17:] = PAD_CODE
+    tokens[2, 1:] = PAD_CODE
+    states = [torch.zeros(3, s[0]) for s in regression.state_shapes()]
+
+    score, _ = regression(tokens, lengths, states)
+
+    valid = torch.arange(40).unsqueeze(0) < lengths.unsqueeze(1)
+    expected = torch.zeros(3, classes, dtype=torch.float64)
+    for k, member in zip(ks, regression.kmers):
+        index, _ = kmer_index(tokens, torch.zeros(3, max(k - 1, 1)), k)
+        rows = (member.table[index] * valid.unsqueeze(2)).sum(dim=1)
+        expected += rows[:, :classes] / rows[:, classes:].clamp(min=1.0)
+    assert torch.allclose(score.double(), expected, atol=1e-6)
+    assert not torch.allclose(score[0], score[1])  # the records differ, so the test can tell them apart
+
+    first, carried = regression(tokens[:, :23], torch.clamp(lengths, max=23), states)
+    second, _ = regression(tokens[:, 23:], torch.clamp(lengths - 23, min=0), carried)
+    assert torch.allclose(second, score, atol=1e-6)

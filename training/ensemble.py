@@ -65,7 +65,8 @@ def with_logreg(network: LocalizationModel, fitted: FittedRegression) -> Ensembl
             block = slice(offset, offset + 4**k)
             rows = torch.from_numpy(_base4_to_base5(k))
             member.table.zero_()
-            member.table[rows, :-1] = torch.from_numpy(weights[:, block].T).float()
+            # float32 values (as every shipped file holds) in the float64 table
+            member.table[rows, :-1] = torch.from_numpy(weights[:, block].T).float().to(member.table.dtype)
             member.table[rows, -1] = 1.0
             offset += 4**k
         regression.feature_weights.copy_(torch.from_numpy(weights[:, offset:]).float())  # empty without features

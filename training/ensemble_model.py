@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from rnaloc_infer.coding import N_FEATURES
 
-from .kmers import KmerFrequencyLinear
+from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
 from .models import LocalizationModel, ModelConfig, StreamingModel, check_feature_set
 
 ENSEMBLE_KEYS = ("linear_ks", "members", "features")
@@ -89,6 +89,10 @@ class KmerRegression(nn.Module):
     def __init__(self, ks: List[int], n_classes: int, features: str):
         super().__init__()
         self.kmers = nn.ModuleList(KmerFrequencyLinear(k, n_classes) for k in ks)
+        # every k reads the counts of the longest k-mer (KmerFrequencyLinear), indexed with its context
+        self.widest = max(range(len(ks)), key=lambda i: ks[i]) if ks else 0
+        self.widest_k = max(ks) if ks else 1
+        self.widest_vocabulary = vocabulary_size(self.widest_k)
         self.register_buffer("offset", torch.zeros(n_classes))
         self.register_buffer("feature_weights", torch.zeros(n_classes, N_FEATURES if features else 0),
                              persistent=bool(features))
@@ -111,8 +115,10 @@ class KmerRegression(nn.Module):
         score = self.offset.float().unsqueeze(0)
         contexts: List[Tensor] = []
         accumulators: List[Tensor] = []
+        index, _ = kmer_index(tokens, states[self.widest], self.widest_k)
+        counts = kmer_counts(index, valid, self.widest_vocabulary)
         for i, member in enumerate(self.kmers):
-            member_score, context, accumulator = member(tokens, valid, states[i], states[self.n_half_states + i])
+            member_score, context, accumulator = member(counts, tokens, states[i], states[self.n_half_states + i])
             score = score + member_score
             contexts.append(context)
             accumulators.append(accumulator)

@@ -75,6 +75,23 @@ def kmer_index(tokens: Tensor, context: Tensor, k: int) -> Tuple[Tensor, Tensor]
     return index, (4 - tail).to(context.dtype)
 
 
+def kmer_context(tokens: Tensor, context: Tensor) -> Tensor:
+    """The context :func:`kmer_index` would carry out, without computing the index."""
+    full = torch.cat([4 - context.long(), tokens.long().clamp(max=4)], dim=1)
+    return (4 - full[:, full.size(1) - context.size(1) :]).to(context.dtype)
+
+
+def kmer_counts(index: Tensor, valid: Tensor, vocabulary: int) -> Tensor:
+    """(B, T) k-mer indices -> (B, vocabulary) float64 counts over the valid positions.
+
+    Why counts: a linear model on k-mer frequencies needs only how often each k-mer occurs, so
+    one scatter-add per position replaces a table row gathered per position (ONNX
+    ``ScatterElements`` with ``reduction="add"``); float64 keeps the counts exact.
+    """
+    counts = torch.zeros(index.size(0), vocabulary, dtype=torch.float64, device=index.device)
+    return counts.scatter_add(1, index, valid.to(torch.float64))
+
+
 class KmerEmbedding(nn.Module):
     """Token codes -> (B, dim, T) k-mer vectors, zero at padded positions."""
 
@@ -133,6 +150,11 @@ class KmerFrequencyLinear(nn.Module):
     class, sum_i w_c,i * count_i / scale_i, and in its last column the number of N-free windows;
     their ratio is ``w . (frequency / scale)``. Sums are accumulated in fp32 across chunks like
     the pooling's. The tables are buffers: filled from a fitted regression, never trained.
+
+    It reads the counts of a longer k-mer (K >= k, :func:`kmer_counts`): the k-mer ending at a
+    position is the last k letters of the K-mer ending there, so summing the K-mer counts over
+    their first K - k letters gives this k's counts, and every k of a regression shares one
+    scatter over the record (:class:`.ensemble_model.KmerRegression`).
     """
 
     def __init__(self, k: int, classes: int):
@@ -140,7 +162,9 @@ class KmerFrequencyLinear(nn.Module):
         check_k(k, smallest=1)
         self.k = k
         self.classes = classes
-        self.register_buffer("table", torch.zeros(vocabulary_size(k), classes + 1))
+        self.vocabulary = vocabulary_size(k)
+        # float64, as the sums are: exported as is, under its own name (export/from_onnx.py reads it)
+        self.register_buffer("table", torch.zeros(self.vocabulary, classes + 1, dtype=torch.float64))
 
     def context_shapes(self) -> List[List[int]]:
         return [[max(self.k - 1, 1)]]  # k = 1 keeps one unused column: no zero-size states
@@ -148,11 +172,10 @@ class KmerFrequencyLinear(nn.Module):
     def accumulator_shapes(self) -> List[List[int]]:
         return [[self.classes + 1]]
 
-    def forward(self, tokens: Tensor, valid: Tensor, context: Tensor, accumulator: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        index, new_context = kmer_index(tokens, context, self.k)
-        # summed in float64: a float32 sum over a 65,536-nt chunk drifts by ~1e-4 relative, and
-        # ONNX Runtime and PyTorch sum in different orders
-        rows = self.table[index].double() * valid.to(torch.float64).unsqueeze(2)
-        new_accumulator = accumulator + rows.sum(dim=1).to(accumulator.dtype)
+    def forward(self, counts: Tensor, tokens: Tensor, context: Tensor, accumulator: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """``counts``: (B, 5**K) float64 K-mer counts of this call's valid positions, K >= k."""
+        own = counts.reshape(counts.size(0), -1, self.vocabulary).sum(dim=1)
+        # float64: exact counts times the table; a float32 sum over a 65,536-nt chunk would drift
+        new_accumulator = accumulator + (own @ self.table).to(accumulator.dtype)
         score = new_accumulator[:, : self.classes] / new_accumulator[:, self.classes :].clamp(min=1.0)
-        return score, new_context, new_accumulator
+        return score, kmer_context(tokens, context), new_accumulator
