@@ -30,6 +30,7 @@ from onnx import numpy_helper
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel, upgrade_state_dict
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig, StreamingModel
+from .pad_channel import strip_pad_channel
 
 PREFIX = "model."
 _SCOPE = re.compile(r"^/model/(?:network/)?(members\.\d+/)?")
@@ -44,7 +45,7 @@ def model_from_onnx(path: str | Path) -> StreamingModel:
         raise ValueError(f"{path}: rebuild from the fp32 file, not a {meta.get('rnaloc.precision')} one")
     hparams = json.loads(meta["rnaloc.hparams"])
     named = {name[len(PREFIX):]: torch.from_numpy(value.copy())
-             for name, value in _constants(proto.graph).items() if name.startswith(PREFIX)}
+             for name, value in strip_pad_channel(_constants(proto.graph)).items() if name.startswith(PREFIX)}
     if EnsembleConfig.describes(hparams):
         config = EnsembleConfig.from_dict(hparams)
         state = upgrade_state_dict(named)

@@ -27,6 +27,8 @@ from rnaloc_infer.coding import coding_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyModel, QrnnNetwork, save_companion
 from rnaloc_infer.session import ModelSession
 
+from .pad_channel import strip_pad_channel
+
 log = logging.getLogger(__name__)
 
 MAX_DIFF = 1e-5  # probability; float32 rounding between numpy and ONNX Runtime is ~1e-7
@@ -124,7 +126,7 @@ def from_onnx(path: Path) -> NumpyModel:
     config = json.loads(meta["rnaloc.hparams"])
     if meta.get("rnaloc.precision", "fp32") != "fp32":
         raise ValueError("fp16 model (the numpy engine reads fp32 weights)")
-    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    init = strip_pad_channel({i.name: numpy_helper.to_array(i) for i in proto.graph.initializer})
     consts = _folded_constants(proto)
     members: List[dict] = config.get("members", [])
     ks: List[int] = config.get("linear_ks", [])

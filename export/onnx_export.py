@@ -111,7 +111,7 @@ def build_onnx(
     placeholder (the shipped formulation unless the fo-pooling benchmark passes another)."""
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision,
                               applicability=applicability)
-    folded = export_ready(model, fuse)
+    folded = export_ready(model, fuse, pad_channel=fuse)
     wrapper = None
     elem_type = onnx.TensorProto.FLOAT
     if precision == "fp16":

@@ -19,21 +19,30 @@ from torch.nn.utils import parametrize
 
 from rnaloc_infer.training.ensemble_model import EnsembleModel
 from rnaloc_infer.training.fused_ensemble import fuse_members
-from rnaloc_infer.training.models import StreamingModel
+from rnaloc_infer.training.models import LocalizationModel, StreamingModel
+
+from .pad_channel import add_pad_channel
 
 log = logging.getLogger(__name__)
 
 
-def export_ready(model: StreamingModel, fuse: bool = True) -> StreamingModel:
+def export_ready(model: StreamingModel, fuse: bool = True, pad_channel: bool = False) -> StreamingModel:
     """Folded eval-mode copy of ``model`` (:func:`fold_weight_norm`); with ``fuse``, in the
     cheaper graph layout that computes the same numbers (up to float rounding): an ensemble's
-    isomorphic networks as one wide network (:mod:`rnaloc_infer.training.fused_ensemble`)."""
+    isomorphic networks as one wide network (:mod:`rnaloc_infer.training.fused_ensemble`), and
+    with ``pad_channel`` too, every motif front end's padding mask folded into its convolution
+    (:mod:`.pad_channel`; ONNX files only: it adds a channel to a carried state, and TorchScript
+    callers build their states from the training model)."""
     if not fuse:
         return fold_weight_norm(model)
     fused = fuse_members(model) if isinstance(model, EnsembleModel) else None
     if fused is not None:
         log.info("exporting the ensemble's %d networks fused into one", fused.groups)
-    return fold_weight_norm(fused if fused is not None else model)
+    folded = fold_weight_norm(fused if fused is not None else model)
+    for module in folded.modules() if pad_channel else ():
+        if isinstance(module, LocalizationModel):
+            add_pad_channel(module)
+    return folded
 
 
 def fold_weight_norm(model: StreamingModel) -> StreamingModel:

@@ -146,6 +146,9 @@ class LocalizationModel(StreamingModel):
         self.stride = config.stride
         hidden = config.hidden
         self.register_buffer("one_hot", _one_hot_table(), persistent=False)
+        # True in exported copies whose motif convolution reads a padding channel instead of the
+        # mask multiply below (rnaloc_infer.export.pad_channel: same numbers, one pass fewer)
+        self.pad_channel = False
         self.kmer: Optional[KmerEmbedding] = None
         channels = len(ALPHABET)
         if config.kmer_k > 0:
@@ -225,7 +228,9 @@ class LocalizationModel(StreamingModel):
             # Motif scores at every nucleotide; padding positions are zeroed so a record scores
             # the same alone or beside longer ones, then max-pooled in windows of ``stride``.
             x, ctx = self.motif(x, states[index])
-            x = F.relu(x) * valid.unsqueeze(1).to(x.dtype)
+            x = F.relu(x)
+            if not self.pad_channel:
+                x = x * valid.unsqueeze(1).to(x.dtype)
             x = F.max_pool1d(x, self.stride, self.stride, ceil_mode=True)
             new_states.append(ctx)
             index += 1
