@@ -58,6 +58,8 @@ class Scored:
 
 
 Item = Union["Record", "RecordError"]
+# a finished job: the window positions it scored, their probabilities, nucleotides, applicability flags
+_Done = Tuple[List[int], "np.ndarray", int, List[Optional[Tuple[str, ...]]]]
 Progress = Callable[[int, int], None]  # (records finished, nucleotides finished)
 
 
@@ -99,33 +101,37 @@ def _score_window(window: List[Item], session: ModelSession, config: BatchConfig
     long = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length > config.chunk_nt]
     lengths = [window[i].length for i in short]  # type: ignore[union-attr]
 
-    def run_batch(members: List[int]) -> Callable[[], Tuple[List[int], np.ndarray, int]]:
-        def job() -> Tuple[List[int], np.ndarray, int]:
+    rules = session.info.applicability
+    flags: List[Optional[Tuple[str, ...]]] = [None] * len(window)
+
+    def check(members: List[int]) -> List[Optional[Tuple[str, ...]]]:
+        """Applicability flags, inside the job: the check then runs on every worker too."""
+        if rules is None:
+            return [None] * len(members)
+        return list(rules.check_many([window[i].codes for i in members], [window[i].ambiguous for i in members]))  # type: ignore[union-attr]
+
+    def run_batch(members: List[int]) -> Callable[[], _Done]:
+        def job() -> _Done:
             tokens, lens = pad_batch([window[i].codes for i in members])  # type: ignore[union-attr]
-            return members, session.run(tokens, lens)[0], int(lens.sum())
+            return members, session.run(tokens, lens)[0], int(lens.sum()), check(members)
         return job
 
-    def run_long(i: int) -> Callable[[], Tuple[List[int], np.ndarray, int]]:
-        def job() -> Tuple[List[int], np.ndarray, int]:
+    def run_long(i: int) -> Callable[[], _Done]:
+        def job() -> _Done:
             record = window[i]
-            return [i], session.predict_long(record.codes, config.chunk_nt)[None], record.length  # type: ignore[union-attr]
+            out = session.predict_long(record.codes, config.chunk_nt)[None]  # type: ignore[union-attr]
+            return [i], out, record.length, check([i])  # type: ignore[union-attr]
         return job
 
     # Longest jobs first, so that the threads finish together (parallel.run_jobs).
     jobs = [run_long(i) for i in sorted(long, key=lambda i: -window[i].length)]  # type: ignore[union-attr]
     jobs += [run_batch([short[b] for b in batch]) for batch in plan_batches(lengths, shared_budget(config.batch_nt, workers))]
-    for members, out, nt in run_jobs(jobs, workers):
+    for members, out, nt, found in run_jobs(jobs, workers):
         for row, i in enumerate(members):
             probs[i] = out[row]
+            flags[i] = found[row]
         if progress is not None:
             progress(len(members), nt)
-    rules = session.info.applicability
-    scored = [i for i, item in enumerate(window) if isinstance(item, Record)]
-    flags: List[Optional[Tuple[str, ...]]] = [None] * len(window)
-    if rules is not None:
-        checked = rules.check_many([window[i].codes for i in scored], [window[i].ambiguous for i in scored])  # type: ignore[union-attr]
-        for i, found in zip(scored, checked):
-            flags[i] = found
     for i, item in enumerate(window):
         if isinstance(item, Record):
             yield Scored(item.id, item.header, item.length, item.source, item.number, probs[i], flags[i])  # type: ignore[arg-type]

@@ -532,3 +532,15 @@ def test_unindexable_genome_is_a_genome_error(tmp_path, backend):
     bad.write_text(">c1\nACGTACGT\nACG\nACGTACGT\n>c2\nAC\n")  # ragged lines: faidx cannot index
     with pytest.raises(GenomeError, match="cannot index genome"):
         IndexedGenome(bad, backend=backend)
+
+
+def test_genome_peek_stops_after_a_few_transcript_records(tmp_path):
+    """A transcript file is judged on its first records: a chromosome-length record further down
+    is not read (it would be flagged if it came first)."""
+    path = tmp_path / "tx.fa"
+    with open(path, "w") as fh:
+        for i in range(40):
+            fh.write(f">tx{i}\n" + "ACGT" * 50 + "\n")
+        fh.write(">chr1\n" + "ACGT" * (6_000_000 // 4) + "\n")
+    assert looks_like_genome(path) is None
+    assert "chr1" in looks_like_genome(path, peek_records=100)

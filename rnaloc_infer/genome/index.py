@@ -205,11 +205,13 @@ def genome_record_reason(record_id: str, length: int, description: str = "") -> 
     return None
 
 
-def looks_like_genome(path: PathLike, peek_bytes: int = 8 << 20) -> Optional[str]:
+def looks_like_genome(path: PathLike, peek_bytes: int = 8 << 20, peek_records: int = 32) -> Optional[str]:
     """Why the FASTA at ``path`` looks like a genome, or None if it looks like transcripts.
 
     Reads the ``.fai`` index when one exists (free), else only the first ``peek_bytes``
-    of the (possibly compressed) file: enough to see a chromosome-length first record.
+    of the (possibly compressed) file, and no further than ``peek_records`` whole records:
+    enough to see a chromosome-length first record. (The record limit keeps this serial
+    peek short on transcript files: 8 MB of them took ~0.3 s, 5 % of a validation-set run.)
     """
     fai = Path(str(path) + ".fai")
     if fai.exists():
@@ -223,7 +225,7 @@ def looks_like_genome(path: PathLike, peek_bytes: int = 8 << 20) -> Optional[str
         return None
     from xopen import xopen
 
-    record_id, description, length, seen = None, "", 0, 0
+    record_id, description, length, seen, records = None, "", 0, 0, 0
     with xopen(path, "rb", threads=0) as fh:
         for line in fh:
             seen += len(line)
@@ -232,6 +234,9 @@ def looks_like_genome(path: PathLike, peek_bytes: int = 8 << 20) -> Optional[str
                     reason = genome_record_reason(record_id, length, description)
                     if reason:
                         return reason
+                    records += 1
+                    if records >= peek_records:
+                        return None
                 head = line[1:].decode("utf-8", "replace").strip()
                 record_id, _, description = head.partition(" ")
                 length = 0
