@@ -127,7 +127,7 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
     if not records:
         log.warning("no records to explain")
         return EXIT_OK
-    session = ModelSession(resolve_model(model), device=device, threads=threads)
+    session = ModelSession(resolve_model(model), device=device, threads=threads, prefer_fp16=False, prefer_int8=False)
     info = session.info
     flags = _applicability(records, info.applicability, out_of_range)
     model_id = f"{model if model in ('default', 'fast') else info.name} {info.version}"

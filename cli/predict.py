@@ -73,6 +73,7 @@ class RunOptions:
     metadata: Optional[str] = None  # sidecar path; None: OUTPUT.json beside a file output
     device: str = "auto"
     threads: Optional[int] = None
+    precision: str = "auto"  # auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one; fp32: the file itself
     batch_nt: int = BatchConfig.batch_nt
     window_records: int = BatchConfig.window_records
     window_nt: int = BatchConfig.window_nt
@@ -152,7 +153,8 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.writers import SkipReport, atomic_output
 
-    session = ModelSession(model_path, device=options.device)
+    reduced = options.precision == "auto"
+    session = ModelSession(model_path, device=options.device, prefer_fp16=reduced, prefer_int8=reduced)
     workers = worker_count(options.threads, session.device)
     info = session.info
     log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
@@ -318,6 +320,8 @@ def _silence_stdout() -> None:
               help="Run metadata JSON (versions, model sha256, options, counts). Default: OUTPUT.json beside -o; none on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (threads running model calls side by side). Default: every core this process may use (CPU affinity and cgroup quota; docs/PERFORMANCE.md).")
+@click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
+              help="auto: run the model's int8 twin on the CPU (fp16 on CUDA) when it ships one, faster and within 0.01 of fp32 (docs/EXPORT.md); fp32: the model file itself.")
 @click.option("--batch-nt", type=click.IntRange(min=1), default=RunOptions.batch_nt, show_default=True, help="Padded nucleotides per model call (batch size x longest record).")
 @click.option("--window-records", type=click.IntRange(min=1), default=RunOptions.window_records, show_default=True, help="Look-ahead window for length sorting: records.")
 @click.option("--window-nt", type=click.IntRange(min=1), default=RunOptions.window_nt, show_default=True, help="Look-ahead window for length sorting: nucleotides.")
@@ -335,7 +339,7 @@ def _silence_stdout() -> None:
 @click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
-def main(inputs, output, model, fmt, metadata, device, threads, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, quiet, debug,
+def main(inputs, output, model, fmt, metadata, device, threads, precision, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, quiet, debug,
          engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
@@ -346,7 +350,7 @@ def main(inputs, output, model, fmt, metadata, device, threads, batch_nt, window
     configure_logging("rnaloc-infer", quiet, debug)
     options = RunOptions(
         inputs=list(inputs), output=output, model=model, fmt=fmt, metadata=metadata, device=device, threads=threads,
-        batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
+        precision=precision, batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
         on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, progress=not quiet,
         annotation=AnnotationOptions(**annotation),
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,

@@ -224,6 +224,29 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
 
 
 @main.command()
+@click.argument("model")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train (calibration) and valid (check) splits (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@one_line_errors
+def quantize(model: str, data_dir: Optional[Path], prefix: str) -> None:
+    """Write MODEL's int8 twin MODEL.int8.onnx (QRNN convolutions in 8 bits, calibrated on the
+    train split), which the runtime then runs on the CPU; kept only if every valid probability
+    is within 0.01 of MODEL's and every class's valid AUROC within 0.002 (docs/EXPORT.md)."""
+    from rnaloc_infer.bundled import resolve_model
+    from rnaloc_infer.export.quantize import int8_path, quantise_checked
+    from rnaloc_infer.training.data import default_data_dir, split_paths
+
+    path = resolve_model(model)
+    folder = data_dir or default_data_dir()
+    train_fasta = split_paths(folder, "train", prefix)[0]
+    valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
+    refuse([("output", int8_path(path))], [("model", path), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
+    report = quantise_checked(path, train_fasta, valid_fasta, valid_labels)
+    click.echo(json.dumps(report, indent=1))
+
+
+@main.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", default="default", show_default=True, help="Bundled model name (default, fast, ...).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -234,12 +257,15 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
 @click.option("--no-evaluate", is_flag=True, help="Skip the model card's evaluation on valid.")
 @click.option("--fuse/--no-fuse", default=True, show_default=True,
               help="Export an ensemble's isomorphic networks as one wide network (same numbers; docs/EXPORT.md).")
+@click.option("--int8/--no-int8", default=True, show_default=True,
+              help="Also write the int8 twin for the CPU (`quantize`), kept only within its bounds on valid.")
 @one_line_errors
 def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optional[Path], prefix: str,
-            no_evaluate: bool, fuse: bool) -> None:
+            no_evaluate: bool, fuse: bool, int8: bool) -> None:
     """Ship CHECKPOINT as the bundled model NAME (docs/MODEL_CARD.md, "Release").
 
-    Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them), refits
+    Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them; and the
+    int8 twin NAME.int8.onnx when it stays within its bounds, see `quantize`), refits
     their thresholds and applicability rules (`refit-metadata`; report in
     ROOT/benchmarks/results/refit_NAME.json), writes the eager-PyTorch expectation
     ROOT/tests/data/NAME_model_expected.json for ROOT/examples/example.fa (checked here
@@ -255,12 +281,16 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     folder = data_dir or default_data_dir()
     train_fasta = split_paths(folder, "train", prefix)[0]
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
-    refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", ".fp16.onnx")],
+    refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", ".fp16.onnx", ".int8.onnx")],
            [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
     files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
                  fasta=root / "examples" / "example.fa", root=root,
                  train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse)
+    if int8:
+        from rnaloc_infer.export.quantize import quantise_checked
+
+        files.refit_report["int8"] = quantise_checked(files.onnx, train_fasta, valid_fasta, valid_labels)
     refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
     refit_path.parent.mkdir(parents=True, exist_ok=True)
     refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")

@@ -52,7 +52,7 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
                    siblings: Sequence[Path] = (), write: bool = True) -> Dict:
     """Fit thresholds on ``model``'s valid probabilities and rules on ``train_fasta``; write both
     into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False. Returns a report."""
-    predictor = Predictor(model, device="cpu")
+    predictor = Predictor(model, device="cpu", precision="fp32")
     classes = list(predictor.classes)
     ids: List[str] = []
     rows: List[List[float]] = []

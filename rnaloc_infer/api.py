@@ -46,6 +46,9 @@ class Prediction:
     applicability: Optional[Tuple[str, ...]] = None
 
 
+PRECISIONS = ("auto", "fp32")
+
+
 class Predictor:
     """A loaded model plus batching settings; reuse one instance for many calls."""
 
@@ -59,11 +62,20 @@ class Predictor:
         window_records: int = BatchConfig.window_records,
         window_nt: int = BatchConfig.window_nt,
         chunk_nt: int = BatchConfig.chunk_nt,
+        precision: str = "auto",
     ):
+        """``precision``: "auto" runs a model's int8 twin on the CPU and its fp16 twin on CUDA
+        when it ships one (docs/EXPORT.md, "Reduced-precision twins"); "fp32" runs exactly the
+        file given."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model_path = resolve_model(model)
+        self._device = device
         # One-thread session, ``workers`` threads calling it (all cores unless capped): measured
         # fastest, docs/PERFORMANCE.md "All cores".
-        self.session = ModelSession(self.model_path, device=device)
+        reduced = precision == "auto"
+        self.session = ModelSession(self.model_path, device=device, prefer_fp16=reduced, prefer_int8=reduced)
+        self._fp32_session: Optional[ModelSession] = None
         self.workers = worker_count(threads, self.session.device)
         self.config = BatchConfig(batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt)
 
@@ -151,7 +163,15 @@ class Predictor:
         problem = length_problem(codes.size, max_length)
         if problem:
             raise ValueError(f"sequence: {problem}")
-        return explain_codes(self.session, codes, tolerance=tolerance, workers=workers).delta
+        return explain_codes(self._exact_session(), codes, tolerance=tolerance, workers=workers).delta
+
+    def _exact_session(self) -> ModelSession:
+        """The fp32 file's session: explanations are of the model itself, not of a reduced-precision twin."""
+        if self.session.info.precision == "fp32":
+            return self.session
+        if self._fp32_session is None:
+            self._fp32_session = ModelSession(self.model_path, device=self._device, prefer_fp16=False, prefer_int8=False)
+        return self._fp32_session
 
     def to_prediction(self, scored: Scored) -> Prediction:
         probs = {name: float(p) for name, p in zip(self.classes, scored.probs)}

@@ -152,19 +152,25 @@ def choose_providers(device: str) -> List[str]:
     return ["CPUExecutionProvider"]
 
 
+def _sibling(path: Path, precision: str) -> Optional[Path]:
+    """model.onnx -> model.<precision>.onnx, when that file exists (fp16 for GPUs, int8 for CPUs)."""
+    if not path.name.endswith(".onnx") or path.name.endswith((".fp16.onnx", ".int8.onnx")):
+        return None
+    candidate = path.with_name(path.name[: -len(".onnx")] + f".{precision}.onnx")
+    return candidate if candidate.is_file() else None
+
+
 def _fp16_sibling(path: Path) -> Optional[Path]:
     """model.onnx -> model.fp16.onnx, when that file exists (half precision for GPUs)."""
-    if path.name.endswith(".fp16.onnx"):
-        return None
-    candidate = path.with_name(path.name[: -len(".onnx")] + ".fp16.onnx") if path.name.endswith(".onnx") else None
-    return candidate if candidate is not None and candidate.is_file() else None
+    return _sibling(path, "fp16")
 
 
-def _model_file(path: Path, fp16_sibling: bool) -> Path:
-    """The file to load: ``path``, or its half-precision sibling when asked for and present."""
-    sibling = _fp16_sibling(path) if fp16_sibling else None
+def _model_file(path: Path, fp16_sibling: bool, int8_sibling: bool = False) -> Path:
+    """The file to load: ``path``, or its half-precision (CUDA) or int8 (CPU) twin when asked
+    for and present (the int8 twin is checked against ``path`` once loaded: ModelSession)."""
+    sibling = _fp16_sibling(path) if fp16_sibling else (_sibling(path, "int8") if int8_sibling else None)
     if sibling is not None:
-        log.info("using half-precision model %s on CUDA", sibling)
+        log.info("using the %s twin %s", "half-precision" if fp16_sibling else "int8", sibling)
         return sibling
     if path.is_dir():
         raise _fail(path, "is a directory, not an .onnx file")
@@ -283,7 +289,11 @@ class ModelSession:
         threads: Optional[int] = None,
         prefer_fp16: bool = True,
         io_binding: Optional[bool] = None,
+        prefer_int8: bool = True,
     ):
+        """``prefer_fp16`` / ``prefer_int8``: load ``NAME.fp16.onnx`` on CUDA / ``NAME.int8.onnx``
+        on the CPU instead of ``NAME.onnx`` when present (faster, within the tested precision
+        bounds of docs/EXPORT.md); False loads exactly the file given."""
         original = Path(path)
         options = session_options(threads)
         attempts = [(choose_providers(device), prefer_fp16)]
@@ -292,12 +302,16 @@ class ModelSession:
             attempts.append((["CPUExecutionProvider"], False))
         for attempt, (providers, fp16) in enumerate(attempts, start=1):
             on_cuda = providers[0] == "CUDAExecutionProvider"
-            path = _model_file(original, fp16_sibling=on_cuda and fp16)
+            path = _model_file(original, fp16_sibling=on_cuda and fp16, int8_sibling=not on_cuda and prefer_int8)
             try:
                 if on_cuda:
                     self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
                 else:
                     self._session = _cpu_session(path, options)
+                    if path != original and not self._twin_of(original):
+                        log.info("%s was not made from %s (stale twin); using the fp32 file", path.name, original.name)
+                        path = _model_file(original, fp16_sibling=False)
+                        self._session = _cpu_session(path, options)
                 break
             except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
                 first = _first_line(exc)
@@ -317,6 +331,11 @@ class ModelSession:
         log.debug("loaded %s (%s, stride %d, %d states) on %s", path, self.info.kind, self.info.stride, len(self.state_shapes), self.providers)
 
     # -- validation -----------------------------------------------------------------------
+    def _twin_of(self, original: Path) -> bool:
+        """Whether the loaded int8 twin records ``original``'s sha256 (export/quantize.py)."""
+        recorded = self._session.get_modelmeta().custom_metadata_map.get("rnaloc.fp32_sha256")
+        return recorded is not None and original.is_file() and recorded == file_sha256(original)
+
     def _check_io(self, path: Path) -> None:
         inputs = {i.name: i for i in self._session.get_inputs()}
         outputs = {o.name: o for o in self._session.get_outputs()}

@@ -1,6 +1,7 @@
 """What ships besides the fp32 graphs: the half-precision twins (run on CUDA in place of the
-fp32 file) and the chunked path for long records, both against the fp32 file in one shot, on
-the bundled example's real sequences.
+fp32 file), the default's int8 twin (run on the CPU in place of it) and the chunked path for
+long records, all against the fp32 file in one shot, on the bundled example's real sequences
+(the int8 twin also on the whole validation set, the bounds issue 21 sets for it).
 
 Tolerances come from benchmarks/bundled_tolerances.py (figures in docs/EXPORT.md, "The shipped
 twins"): fp16 differs by at most 7.8e-4 on examples/example.fa and
@@ -25,6 +26,7 @@ CHUNK_NT = 1000
 
 
 def _scores(model: Path, **options) -> tuple:
+    options.setdefault("precision", "fp32")
     predictor = Predictor(model, device="cpu", threads=1, **options)
     predictions = list(predictor.predict_fasta(EXAMPLE))
     return [p.length for p in predictions], np.array([list(p.probabilities.values()) for p in predictions])
@@ -42,7 +44,7 @@ def test_fp16_twin_matches_fp32(fp32_reference):
     path, _, reference = fp32_reference
     twin = path.with_name(path.name.replace(".onnx", ".fp16.onnx"))
     assert twin.is_file(), f"{twin.name} does not ship"
-    fp16, fp32 = ModelSession(twin, device="cpu").info, ModelSession(path, device="cpu").info
+    fp16, fp32 = ModelSession(twin, device="cpu").info, ModelSession(path, device="cpu", prefer_int8=False).info
     assert (fp16.precision, fp32.precision) == ("fp16", "fp32")
     for field in ("classes", "thresholds", "stride", "features", "train_data_sha256", "hparams"):
         assert getattr(fp16, field) == getattr(fp32, field), field
@@ -63,3 +65,74 @@ def test_long_records_chunked_equal_one_shot(fp32_reference, monkeypatch):
     assert got_lengths == lengths
     assert sorted(calls) == sorted(n for n in lengths if n > CHUNK_NT)  # every long record, and only those, went in chunks
     np.testing.assert_allclose(chunked, reference, rtol=0, atol=CHUNKED_TOLERANCE)
+
+
+DATA = ROOT.parent / "shared" / "data"
+INT8_PROBABILITY_BOUND = 1e-2  # issue 21: every probability within 0.01 of the fp32 model ...
+INT8_AUROC_BOUND = 2e-3  # ... and every class's validation AUROC within 0.002
+
+
+def test_int8_twin_is_tied_to_its_fp32_file_and_used_on_the_cpu(tmp_path):
+    import shutil
+
+    path = resolve_model("default")
+    twin = path.with_name("default.int8.onnx")
+    assert twin.is_file(), "default.int8.onnx does not ship"
+    session = ModelSession(path, device="cpu")
+    assert (session.info.path, session.info.precision) == (twin, "int8")
+    assert ModelSession(path, device="cpu", prefer_int8=False).info.precision == "fp32"
+    assert Predictor(path, device="cpu", precision="fp32").info.precision == "fp32"
+    assert ModelSession(resolve_model("fast"), device="cpu").info.precision == "fp32"  # fast ships no int8 twin
+    # the twin is used beside a copy of its own fp32 file, not beside another file's
+    for fp32, expected in ((path, "int8"), (resolve_model("fast"), "fp32")):
+        folder = tmp_path / expected
+        folder.mkdir()
+        shutil.copy(fp32, folder / "m.onnx")
+        shutil.copy(twin, folder / "m.int8.onnx")
+        assert ModelSession(folder / "m.onnx", device="cpu").info.precision == expected
+
+
+@pytest.mark.skipif(not (DATA / "dm3loc_valid.fa.gz").is_file(), reason="needs ../shared/data")
+def test_int8_twin_within_the_bounds_on_the_validation_set():
+    from rnaloc_infer.evaluation.labels import read_labels
+    from rnaloc_infer.evaluation.metrics import roc_auc
+
+    path = resolve_model("default")
+    runs = {}
+    for precision in ("fp32", "auto"):
+        predictor = Predictor(path, device="cpu", precision=precision)
+        predictions = list(predictor.predict_fasta(DATA / "dm3loc_valid.fa.gz"))
+        runs[precision] = (predictor.info.precision, [p.id for p in predictions],
+                           np.array([list(p.probabilities.values()) for p in predictions]))
+    (p32, ids, fp32), (p8, ids8, int8) = runs["fp32"], runs["auto"]
+    assert (p32, p8) == ("fp32", "int8") and ids8 == ids and len(ids) == 2776
+    difference = np.abs(int8 - fp32).max()
+    assert 0 < difference <= INT8_PROBABILITY_BOUND
+    labels = read_labels(DATA / "dm3loc_valid_labels.tsv", ModelSession(path, device="cpu").info.classes)
+    row = {record_id: i for i, record_id in enumerate(labels.ids)}
+    truth = labels.y[[row[i] for i in ids]]
+    for c, name in enumerate(labels.classes):
+        assert abs(roc_auc(truth[:, c], int8[:, c]) - roc_auc(truth[:, c], fp32[:, c])) <= INT8_AUROC_BOUND, name
+
+
+def test_explanations_are_of_the_fp32_model_and_the_cli_says_which_file_ran(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from rnaloc_infer.cli.predict import main
+
+    sequence = "GGCAUGGCUAGCAAGGAGUAACCGCUGAAUCGGCAUUACGGAUGCCA" * 3
+    auto, exact = Predictor("default", device="cpu"), Predictor("default", device="cpu", precision="fp32")
+    assert auto.info.precision == "int8"
+    np.testing.assert_array_equal(auto.explain(sequence), exact.explain(sequence))
+    ran = {}
+    for precision in ("auto", "fp32"):
+        out = tmp_path / f"{precision}.tsv"
+        result = CliRunner().invoke(main, [str(EXAMPLE), "-o", str(out), "--quiet", "--precision", precision])
+        assert result.exit_code == 0, result.output
+        model = json.loads(out.with_name(out.name + ".json").read_text())["model"]
+        ran[precision] = (model["precision"], Path(model["loaded"]).name, model["sha256"])
+    assert ran["auto"][:2] == ("int8", "default.int8.onnx")
+    assert ran["fp32"][:2] == ("fp32", "default.onnx")
+    assert ran["auto"][2] == ran["fp32"][2]  # the model's identity is its fp32 file

@@ -22,7 +22,7 @@ def _expected(name: str) -> dict:
 
 @pytest.fixture(scope="module", params=NAMES)
 def bundled(request):
-    return request.param, Predictor(request.param), _expected(request.param)
+    return request.param, Predictor(request.param, precision="fp32"), _expected(request.param)
 
 
 def test_both_models_ship_and_default_needs_no_flag():

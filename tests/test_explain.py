@@ -44,7 +44,7 @@ def _real_mrna(max_length: int = 360) -> tuple:
 @pytest.mark.parametrize("model", ["default", "fast"])
 def test_bundled_model_equals_brute_force(model):
     record_id, sequence = _real_mrna()
-    predictor = Predictor(model, device="cpu")
+    predictor = Predictor(model, device="cpu", precision="fp32")
     explanation = explain_codes(predictor.session, encode(sequence))
     assert explanation.engine == "numpy"  # the bundled models ship their companion weights
     delta = predictor.explain(sequence)
@@ -62,7 +62,7 @@ def test_bundled_model_equals_brute_force(model):
 def test_bundled_default_roles():
     """The probe finds the pooling's and the regression's accumulators and the head call."""
     _, sequence = _real_mrna()
-    predictor = Predictor("default", device="cpu")
+    predictor = Predictor("default", device="cpu", precision="fp32")
     explanation = explain_codes(predictor.session, encode(sequence), engine="onnx")
     roles = explanation.roles
     assert roles.head_call and not roles.features_in_states

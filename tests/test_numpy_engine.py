@@ -43,7 +43,7 @@ def test_numpy_forward_equals_onnx_runtime(name):
     path = _model_path(name)
     model = load_companion(path)
     assert model is not None
-    predictor = Predictor(path, device="cpu", threads=1)
+    predictor = Predictor(path, device="cpu", threads=1, precision="fp32")
     rng = np.random.default_rng(1)
     sequences = [random_seq(rng, 1), random_seq(rng, 13), _sequence(rng, 203), _sequence(rng, 700)]
     expected = predictor.predict(sequences)
@@ -58,7 +58,7 @@ def test_numpy_engine_equals_brute_force_everywhere(name, tmp_path):
     path = tmp_path / f"{name}.onnx"
     shutil.copyfile(_model_path(name), path)
     shutil.copyfile(companion_path(_model_path(name)), companion_path(path))
-    predictor = Predictor(path, device="cpu", threads=1)
+    predictor = Predictor(path, device="cpu", threads=1, precision="fp32")
     sequence = _sequence(np.random.default_rng(2), 157)  # not a multiple of the stride: a partial last step
     explanation = explain_codes(predictor.session, encode(sequence), engine="numpy", workers=2)
     expected = brute_force(predictor.predict, sequence)
@@ -81,7 +81,7 @@ def test_numpy_engine_on_records_shorter_than_its_window(tmp_path):
 @pytest.mark.parametrize("name", ["default", "fast"])
 def test_bundled_numpy_engine_equals_onnx_path(name):
     """The two engines on a whole random record (the brute-force check on a real mRNA is in test_explain.py)."""
-    predictor = Predictor(name, device="cpu", threads=1)
+    predictor = Predictor(name, device="cpu", threads=1, precision="fp32")
     codes = encode(_sequence(np.random.default_rng(4), 230))
     fast = explain_codes(predictor.session, codes)
     slow = explain_codes(predictor.session, codes, engine="onnx")
@@ -132,7 +132,7 @@ def test_converged_variants_take_the_reference_tail(monkeypatch):
     beyond float32 rounding against running every variant to the end."""
     import rnaloc_infer.explain.numpy_ism as numpy_ism
 
-    predictor = Predictor("default", device="cpu", threads=1)
+    predictor = Predictor("default", device="cpu", threads=1, precision="fp32")
     codes = encode(_sequence(np.random.default_rng(7), 900))
     early = explain_codes(predictor.session, codes, engine="numpy")
     monkeypatch.setattr(numpy_ism, "STATE_TOLERANCE", -1.0)  # never converged

@@ -81,7 +81,7 @@ def check_against_runtime(onnx_path: Path, expectation: Path, root: Path) -> flo
     from rnaloc_infer.api import Predictor
 
     expected = json.loads(expectation.read_text())
-    predictor = Predictor(onnx_path, device="cpu", threads=1)
+    predictor = Predictor(onnx_path, device="cpu", threads=1, precision="fp32")
     got = {p.id: [p.probabilities[c] for c in predictor.classes] for p in predictor.predict_fasta(root / expected["fasta"])}
     diff = max(float(np.abs(np.subtract(got[i], probs)).max()) for i, probs in expected["probabilities"].items())
     if diff > EXPECTATION_ATOL:

@@ -34,13 +34,16 @@ def model_identity(model_arg: str, model_path: Path, info: Any) -> Dict[str, Any
     """Name, file, sha256, version, classes and thresholds of the model a run used.
 
     ``name`` is the bundled name as given (``default``, ``fast``) or the file name of a
-    model given as a path.
+    model given as a path; ``sha256`` is that file's. ``precision`` and ``loaded`` say which
+    file ran: the model itself (fp32) or its int8 / fp16 twin (docs/EXPORT.md).
     """
     bundled = Path(os.fspath(model_arg)) != Path(model_path)
     return {
         "name": os.fspath(model_arg) if bundled else Path(model_path).name,
         "path": str(model_path),
         "sha256": file_sha256(model_path),
+        "precision": getattr(info, "precision", "fp32"),
+        "loaded": str(getattr(info, "path", model_path)),
         "version": info.version,
         "kind": info.kind,
         "train_data_sha256": info.train_data_sha256 or None,

@@ -1,0 +1,218 @@
+"""int8 twin of an fp32 file, for CPU inference: the QRNN convolutions in 8 bits.
+
+Why: on CPU the QRNN layers' convolutions are the largest single cost of the bundled default
+(docs/PERFORMANCE.md, "Where the time goes"), and ONNX Runtime runs a
+``DequantizeLinear -> Conv -> QuantizeLinear`` pattern as one ``QLinearConv`` with 8-bit
+arithmetic (VNNI on current x86). The twin ``NAME.int8.onnx`` beside ``NAME.onnx`` is what the
+runtime loads on CPU unless asked for fp32 (``--precision fp32``), as ``NAME.fp16.onnx`` is on
+CUDA; it records the fp32 file's sha256, so a stale twin is never used.
+
+What is quantised, and how (written out here rather than with ``onnxruntime.quantization``,
+whose per-tensor output scale cost 2-3x the error, docs/PERFORMANCE.md):
+
+* only the convolutions of QRNN layers (``.../body.N/conv/conv/Conv``); the motif
+  convolution, recurrence, pooling, heads and k-mer regression stay fp32;
+* weights: symmetric int8 per output channel;
+* inputs: asymmetric uint8, one scale per tensor, from the range seen on calibration records;
+* outputs: each output channel divided by its calibrated largest magnitude before the
+  per-tensor uint8 quantisation (folded into the weights and bias) and multiplied back after
+  it, so every gate channel uses all 256 levels whatever its range.
+
+Calibration reads records of a FASTA the caller gives (the training split for the bundled
+files: never the data a model is evaluated on).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from rnaloc_infer.alphabet import pad_batch
+from rnaloc_infer.batching import plan_batches
+from rnaloc_infer.fasta import Record, read_fasta
+from rnaloc_infer.session import ModelSession, file_sha256
+
+log = logging.getLogger(__name__)
+
+QUANTISED_CONV = re.compile(r"/body\.\d+/conv/conv/Conv$")
+CALIBRATION_RECORDS = 300
+BATCH_NT = 65_536
+
+
+def int8_path(fp32: Path) -> Path:
+    """model.onnx -> model.int8.onnx."""
+    return fp32.with_name(fp32.name[: -len(".onnx")] + ".int8.onnx")
+
+
+def calibration_codes(fasta: Path, records: int = CALIBRATION_RECORDS) -> List[np.ndarray]:
+    """``records`` records spread evenly over ``fasta`` (every k-th; deterministic)."""
+    everything = [r.codes for r in read_fasta(fasta, warn_duplicates=False) if isinstance(r, Record)]
+    if not everything:
+        raise ValueError(f"{fasta}: no records to calibrate on")
+    step = max(1, len(everything) // records)
+    return everything[::step][:records]
+
+
+def _feeds(session: ModelSession, codes: List[np.ndarray]):
+    """The runtime's own batches of ``codes``: feeds for ``InferenceSession.run``."""
+    for batch in plan_batches([len(c) for c in codes], BATCH_NT):
+        members = [codes[i] for i in batch]
+        tokens, lengths = pad_batch(members)
+        feed = {"tokens": tokens, "lengths": lengths}
+        feed.update({f"state_in_{i}": s for i, s in enumerate(session.zero_states(len(members)))})
+        features = session.record_features(members)
+        if features is not None:
+            feed["features"] = features
+        yield feed
+
+
+def _ranges(proto: onnx.ModelProto, convs: List[onnx.NodeProto], session: ModelSession,
+            codes: List[np.ndarray]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """Per conv input and output: per-channel minimum and maximum over the calibration records."""
+    import onnxruntime as ort
+
+    probe = copy.deepcopy(proto)
+    names = [name for node in convs for name in (node.input[0], node.output[0])]
+    for name in names:
+        probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    runner = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    lows: Dict[str, np.ndarray] = {}
+    highs: Dict[str, np.ndarray] = {}
+    for feed in _feeds(session, codes):
+        for name, value in zip(names, runner.run(names, feed)):
+            low, high = value.min(axis=(0, 2)), value.max(axis=(0, 2))
+            lows[name] = np.minimum(lows[name], low) if name in lows else low
+            highs[name] = np.maximum(highs[name], high) if name in highs else high
+    return {name: (lows[name], highs[name]) for name in names}
+
+
+def _quantised_conv(node: onnx.NodeProto, weights: Dict[str, np.ndarray],
+                    x_range: Tuple[np.ndarray, np.ndarray], y_range: Tuple[np.ndarray, np.ndarray]):
+    """Nodes and initialisers replacing one fp32 ``Conv`` (see the module docstring)."""
+    x, w_name, b_name = node.input
+    tag = node.name
+    low, high = float(min(x_range[0].min(), 0.0)), float(max(x_range[1].max(), 0.0))
+    x_scale = max(high - low, 1e-8) / 255.0
+    x_zero = int(np.clip(round(-low / x_scale), 0, 255))
+    reach = np.maximum(np.maximum(np.abs(y_range[0]), np.abs(y_range[1])), 1e-6).astype(np.float64)  # per out channel
+    w = weights[w_name].astype(np.float64) / reach[:, None, None]
+    b = weights[b_name].astype(np.float64) / reach
+    w_scale = np.maximum(np.abs(w).reshape(len(reach), -1).max(axis=1), 1e-12) / 127.0
+    initialisers = {
+        f"{tag}_x_scale": np.array(x_scale, np.float32), f"{tag}_x_zero": np.array(x_zero, np.uint8),
+        f"{tag}_w": np.clip(np.round(w / w_scale[:, None, None]), -127, 127).astype(np.int8),
+        f"{tag}_w_scale": w_scale.astype(np.float32), f"{tag}_w_zero": np.zeros(len(reach), np.int8),
+        f"{tag}_b": np.round(b / (np.float32(x_scale) * w_scale.astype(np.float32))).astype(np.int32),
+        f"{tag}_b_scale": (np.float32(x_scale) * w_scale.astype(np.float32)), f"{tag}_b_zero": np.zeros(len(reach), np.int32),
+        f"{tag}_y_scale": np.array(2.0 / 255.0, np.float32), f"{tag}_y_zero": np.array(128, np.uint8),
+        f"{tag}_reach": reach.astype(np.float32).reshape(1, -1, 1),
+    }
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    nodes = [
+        helper.make_node("QuantizeLinear", [x, f"{tag}_x_scale", f"{tag}_x_zero"], [f"{tag}_xq"], name=f"{tag}_xq"),
+        helper.make_node("DequantizeLinear", [f"{tag}_xq", f"{tag}_x_scale", f"{tag}_x_zero"], [f"{tag}_xd"], name=f"{tag}_xd"),
+        helper.make_node("DequantizeLinear", [f"{tag}_w", f"{tag}_w_scale", f"{tag}_w_zero"], [f"{tag}_wd"], name=f"{tag}_wd", axis=0),
+        helper.make_node("DequantizeLinear", [f"{tag}_b", f"{tag}_b_scale", f"{tag}_b_zero"], [f"{tag}_bd"], name=f"{tag}_bd", axis=0),
+        helper.make_node("Conv", [f"{tag}_xd", f"{tag}_wd", f"{tag}_bd"], [f"{tag}_y"], name=tag, **attributes),
+        helper.make_node("QuantizeLinear", [f"{tag}_y", f"{tag}_y_scale", f"{tag}_y_zero"], [f"{tag}_yq"], name=f"{tag}_yq"),
+        helper.make_node("DequantizeLinear", [f"{tag}_yq", f"{tag}_y_scale", f"{tag}_y_zero"], [f"{tag}_yd"], name=f"{tag}_yd"),
+        helper.make_node("Mul", [f"{tag}_yd", f"{tag}_reach"], [node.output[0]], name=f"{tag}_rescale"),
+    ]
+    return nodes, initialisers
+
+
+def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records: int = CALIBRATION_RECORDS) -> Path:
+    """Write the int8 twin of ``fp32`` (default ``NAME.int8.onnx`` beside it); returns its path.
+
+    Raises ValueError for a file with no QRNN convolution to quantise."""
+    fp32 = Path(fp32)
+    out = int8_path(fp32) if out is None else Path(out)
+    proto = onnx.load(str(fp32))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if meta.get("rnaloc.precision", "fp32") != "fp32":
+        raise ValueError(f"{fp32}: quantise the fp32 file, not a {meta['rnaloc.precision']} one")
+    convs = [node for node in proto.graph.node if node.op_type == "Conv" and QUANTISED_CONV.search(node.name)]
+    if not convs:
+        raise ValueError(f"{fp32}: no QRNN convolution to quantise")
+    session = ModelSession(fp32, device="cpu", threads=1, prefer_int8=False)
+    codes = calibration_codes(calibration, records)
+    ranges = _ranges(proto, convs, session, codes)
+    weights = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    replaced = {id(node) for node in convs}
+    nodes: List[onnx.NodeProto] = []
+    used = set()
+    for node in proto.graph.node:
+        if id(node) not in replaced:
+            nodes.append(node)
+            continue
+        new_nodes, initialisers = _quantised_conv(node, weights, ranges[node.input[0]], ranges[node.output[0]])
+        nodes.extend(new_nodes)
+        proto.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in initialisers.items())
+        used.update(node.input[1:])
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    still_read = {name for node in nodes for name in node.input}
+    kept = [i for i in proto.graph.initializer if i.name not in used or i.name in still_read]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(kept)
+    calibrated = f"{calibration.name}: {len(codes)} records, {sum(len(c) for c in codes):,} nt"
+    onnx.helper.set_model_props(proto, {**meta, "rnaloc.precision": "int8", "rnaloc.fp32_sha256": file_sha256(fp32),
+                                        "rnaloc.int8": json.dumps({"convolutions": [n.name for n in convs],
+                                                                   "calibration": calibrated})})
+    onnx.checker.check_model(proto)
+    tmp = out.with_name(out.name + ".tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    log.info("wrote %s (%d convolutions in int8; calibrated on %s)", out, len(convs), calibrated)
+    return out
+
+
+PROBABILITY_BOUND = 1e-2  # issue 21: every probability within 0.01 of the fp32 model ...
+AUROC_BOUND = 2e-3  # ... and every class's validation AUROC within 0.002
+
+
+def twin_report(fp32: Path, twin: Path, fasta: Path, labels: Path) -> dict:
+    """The twin against its fp32 file on a labelled set: largest probability difference and
+    per-class AUROC of each, and whether both stay within the bounds above."""
+    from rnaloc_infer.api import Predictor
+    from rnaloc_infer.evaluation.labels import read_labels
+    from rnaloc_infer.evaluation.metrics import roc_auc
+
+    runs = []
+    for path in (fp32, twin):
+        predictor = Predictor(path, device="cpu", precision="fp32")  # exactly this file
+        predictions = list(predictor.predict_fasta(fasta))
+        runs.append(([p.id for p in predictions], np.array([list(p.probabilities.values()) for p in predictions])))
+    (ids, reference), (_, reduced) = runs
+    truth = read_labels(labels, predictor.classes)
+    row = {record_id: i for i, record_id in enumerate(truth.ids)}
+    y = truth.y[[row[i] for i in ids]]
+    auroc = {name: (roc_auc(y[:, c], reference[:, c]), roc_auc(y[:, c], reduced[:, c])) for c, name in enumerate(truth.classes)}
+    difference = float(np.abs(reduced - reference).max())
+    worst_auroc = max(abs(a - b) for a, b in auroc.values())
+    return {"records": len(ids), "max_probability_difference": difference, "max_auroc_difference": worst_auroc,
+            "auroc_fp32_int8": {name: [round(a, 5), round(b, 5)] for name, (a, b) in auroc.items()},
+            "within_bounds": difference <= PROBABILITY_BOUND and worst_auroc <= AUROC_BOUND}
+
+
+def quantise_checked(fp32: Path, calibration: Path, valid_fasta: Path, valid_labels: Path) -> dict:
+    """:func:`quantise`, then :func:`twin_report` on the validation set; a twin outside the
+    bounds is deleted (the runtime then runs the fp32 file). Returns the report."""
+    twin = quantise(fp32, calibration)
+    report = {"twin": str(twin), **twin_report(fp32, twin, valid_fasta, valid_labels)}
+    if not report["within_bounds"]:
+        twin.unlink()
+        report["twin"] = None
+        log.warning("%s: the int8 twin differs by %.3g (probability) / %.3g (AUROC), over the bounds; not kept",
+                    fp32.name, report["max_probability_difference"], report["max_auroc_difference"])
+    return report

@@ -1,0 +1,48 @@
+"""The int8 twin writer (rnaloc_infer.export.quantize) on the committed tiny fixtures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from rnaloc_infer.api import Predictor
+from rnaloc_infer.export.quantize import int8_path, quantise
+from rnaloc_infer.session import ModelSession, file_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+EXAMPLE = ROOT / "examples" / "example.fa"
+
+
+@pytest.mark.parametrize("name", ["qrnn", "ensemble"])
+def test_twin_quantises_the_qrnn_convolutions_and_scores_close_to_fp32(tmp_path, name):
+    fp32 = shutil.copy(FIXTURES / f"{name}.onnx", tmp_path / "m.onnx")
+    twin = quantise(Path(fp32), EXAMPLE)
+    assert twin == int8_path(Path(fp32)) == tmp_path / "m.int8.onnx"
+    graph = onnx.load(str(twin)).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    quantised = [n for n in convs if n.input[1].endswith("_wd")]
+    assert quantised and all("/body." in n.name for n in quantised)
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+    meta = {p.key: p.value for p in onnx.load(str(twin)).metadata_props}
+    assert meta["rnaloc.precision"] == "int8" and meta["rnaloc.fp32_sha256"] == file_sha256(fp32)
+
+    assert ModelSession(fp32, device="cpu").info.precision == "int8"  # the runtime picks it on the CPU
+    auto = Predictor(fp32, device="cpu").predict_fasta(EXAMPLE)
+    exact = Predictor(fp32, device="cpu", precision="fp32").predict_fasta(EXAMPLE)
+    a = np.array([list(p.probabilities.values()) for p in auto])
+    b = np.array([list(p.probabilities.values()) for p in exact])
+    assert a.shape == b.shape and 0 < np.abs(a - b).max() < 0.05  # int8, yet the same model
+
+
+def test_a_model_without_qrnn_layers_or_a_reduced_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no QRNN convolution"):
+        quantise(FIXTURES / "tcn.onnx", EXAMPLE, out=tmp_path / "t.int8.onnx")
+    twin = quantise(shutil.copy(FIXTURES / "qrnn.onnx", tmp_path / "q.onnx"), EXAMPLE)
+    with pytest.raises(ValueError, match="fp32 file"):
+        quantise(twin, EXAMPLE, out=tmp_path / "again.onnx")
