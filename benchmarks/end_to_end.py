@@ -4,6 +4,7 @@ transcriptome-scale input (>= 0.5 Gnt, GENCODE-like lengths), side by side with 
     python benchmarks/end_to_end.py --cases valid,short --models default,fast \\
         --baseline /work/main/.venv/bin/rnaloc-infer
     python benchmarks/end_to_end.py --cases transcriptome --models default --transcriptome-gnt 0.5
+    python benchmarks/end_to_end.py --cases valid --fp32-too --rounds 3 --baseline ...   # int8 twin vs fp32
 
 Each case runs the real command line in a child process (gzip FASTA in, TSV out): wall time,
 child CPU time and peak RSS (``os.wait4``'s ru_maxrss of exactly that child), Mnt/s =
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument("--short-records", type=int, default=100_000)
     parser.add_argument("--transcriptome-gnt", type=float, default=0.5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rnaloc_end_to_end"))
+    parser.add_argument("--fp32-too", action="store_true", help="also run this branch with --precision fp32 (no int8 twin)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every case this many times (rows per round)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     ours = [sys.executable, "-m", "rnaloc_infer.cli.predict"]
@@ -135,9 +138,11 @@ def main() -> None:
             raise SystemExit(f"unknown case {case!r}")
     print(f"load average at start {os.getloadavg()[0]:.1f}; cores {len(os.sched_getaffinity(0))}; threads {args.threads or 'default (all)'}", flush=True)
     print("| case | model | command | records | nt | wall s | CPU s | Mnt/s | peak RSS MiB | output |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|", flush=True)
-    for case, (fasta, (records, nt)) in inputs.items():
+    for case, (fasta, (records, nt)) in [item for _ in range(args.rounds) for item in inputs.items()]:
         for model in args.models.split(","):
-            commands = [("this branch", ours)] + ([("baseline", args.baseline.split())] if args.baseline else [])
+            commands = [("this branch", ours)]
+            commands += [("this branch, --precision fp32", ours + ["--precision", "fp32"])] if args.fp32_too else []
+            commands += [("baseline", args.baseline.split())] if args.baseline else []
             outs = []
             for label, command in commands:
                 out = args.workdir / f"{case}_{model}_{len(outs)}.tsv"

@@ -65,7 +65,7 @@ class Predictor:
         precision: str = "auto",
     ):
         """``precision``: "auto" runs a model's int8 twin on the CPU and its fp16 twin on CUDA
-        when it ships one (docs/EXPORT.md, "Reduced-precision twins"); "fp32" runs exactly the
+        when it ships one (docs/EXPORT.md, "int8 twin"); "fp32" runs exactly the
         file given."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

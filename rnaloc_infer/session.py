@@ -152,7 +152,7 @@ def choose_providers(device: str) -> List[str]:
     return ["CPUExecutionProvider"]
 
 
-def _sibling(path: Path, precision: str) -> Optional[Path]:
+def twin_file(path: Path, precision: str) -> Optional[Path]:
     """model.onnx -> model.<precision>.onnx, when that file exists (fp16 for GPUs, int8 for CPUs)."""
     if not path.name.endswith(".onnx") or path.name.endswith((".fp16.onnx", ".int8.onnx")):
         return None
@@ -162,13 +162,13 @@ def _sibling(path: Path, precision: str) -> Optional[Path]:
 
 def _fp16_sibling(path: Path) -> Optional[Path]:
     """model.onnx -> model.fp16.onnx, when that file exists (half precision for GPUs)."""
-    return _sibling(path, "fp16")
+    return twin_file(path, "fp16")
 
 
 def _model_file(path: Path, fp16_sibling: bool, int8_sibling: bool = False) -> Path:
     """The file to load: ``path``, or its half-precision (CUDA) or int8 (CPU) twin when asked
     for and present (the int8 twin is checked against ``path`` once loaded: ModelSession)."""
-    sibling = _fp16_sibling(path) if fp16_sibling else (_sibling(path, "int8") if int8_sibling else None)
+    sibling = _fp16_sibling(path) if fp16_sibling else (twin_file(path, "int8") if int8_sibling else None)
     if sibling is not None:
         log.info("using the %s twin %s", "half-precision" if fp16_sibling else "int8", sibling)
         return sibling
