@@ -10,8 +10,9 @@ CUDA; it records the fp32 file's sha256, so a stale twin is never used.
 What is quantised, and how (written out here rather than with ``onnxruntime.quantization``,
 whose per-tensor output scale cost 2-3x the error, docs/PERFORMANCE.md):
 
-* only the convolutions of QRNN layers (``.../body.N/conv/conv/Conv``); the motif
-  convolution, recurrence, pooling, heads and k-mer regression stay fp32;
+* only the convolutions of QRNN layers (``.../body.N/conv/conv/Conv``), of all layers or of
+  the first few (``rnaloc-train quantize`` keeps the most layers within the bounds below);
+  the motif convolution, recurrence, pooling, heads and k-mer regression stay fp32;
 * weights: symmetric int8 per output channel;
 * inputs: asymmetric uint8, one scale per tensor, from the range seen on calibration records;
 * outputs: each output channel divided by its calibrated largest magnitude before the
@@ -42,7 +43,7 @@ from rnaloc_infer.session import ModelSession, file_sha256
 
 log = logging.getLogger(__name__)
 
-QUANTISED_CONV = re.compile(r"/body\.\d+/conv/conv/Conv$")
+QUANTISED_CONV = re.compile(r"/body\.(\d+)/conv/conv/Conv$")
 CALIBRATION_RECORDS = 300
 BATCH_NT = 65_536
 
@@ -131,9 +132,11 @@ def _quantised_conv(node: onnx.NodeProto, weights: Dict[str, np.ndarray],
     return nodes, initialisers
 
 
-def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records: int = CALIBRATION_RECORDS) -> Path:
+def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records: int = CALIBRATION_RECORDS,
+             layers: Optional[int] = None) -> Path:
     """Write the int8 twin of ``fp32`` (default ``NAME.int8.onnx`` beside it); returns its path.
 
+    ``layers``: quantise only the convolutions of the first that many QRNN layers (None: all).
     Raises ValueError for a file with no QRNN convolution to quantise."""
     fp32 = Path(fp32)
     out = int8_path(fp32) if out is None else Path(out)
@@ -141,7 +144,8 @@ def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records:
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get("rnaloc.precision", "fp32") != "fp32":
         raise ValueError(f"{fp32}: quantise the fp32 file, not a {meta['rnaloc.precision']} one")
-    convs = [node for node in proto.graph.node if node.op_type == "Conv" and QUANTISED_CONV.search(node.name)]
+    convs = [node for node in proto.graph.node if node.op_type == "Conv" and QUANTISED_CONV.search(node.name)
+             and (layers is None or int(QUANTISED_CONV.search(node.name).group(1)) < layers)]
     if not convs:
         raise ValueError(f"{fp32}: no QRNN convolution to quantise")
     session = ModelSession(fp32, device="cpu", threads=1, prefer_int8=False)
@@ -206,13 +210,20 @@ def twin_report(fp32: Path, twin: Path, fasta: Path, labels: Path) -> dict:
 
 
 def quantise_checked(fp32: Path, calibration: Path, valid_fasta: Path, valid_labels: Path) -> dict:
-    """:func:`quantise`, then :func:`twin_report` on the validation set; a twin outside the
-    bounds is deleted (the runtime then runs the fp32 file). Returns the report."""
-    twin = quantise(fp32, calibration)
-    report = {"twin": str(twin), **twin_report(fp32, twin, valid_fasta, valid_labels)}
-    if not report["within_bounds"]:
+    """:func:`quantise` every QRNN layer, then :func:`twin_report` on the validation set; while
+    the twin is outside the bounds, again with one layer fewer (the last layers' errors reach
+    the heads least diluted). No twin within the bounds: none is kept, and the runtime runs
+    the fp32 file. Returns the report of every attempt and the twin kept (or None)."""
+    convs = [QUANTISED_CONV.search(n.name) for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"]
+    depth = 1 + max((int(m.group(1)) for m in convs if m), default=-1)
+    attempts = []
+    for layers in range(depth, 0, -1):
+        twin = quantise(fp32, calibration, layers=layers)
+        report = {"layers": layers, **twin_report(fp32, twin, valid_fasta, valid_labels)}
+        attempts.append(report)
+        if report["within_bounds"]:
+            return {"twin": str(twin), "layers": layers, "of_layers": depth, "attempts": attempts}
         twin.unlink()
-        report["twin"] = None
-        log.warning("%s: the int8 twin differs by %.3g (probability) / %.3g (AUROC), over the bounds; not kept",
-                    fp32.name, report["max_probability_difference"], report["max_auroc_difference"])
-    return report
+        log.warning("%s: int8 twin with %d of %d QRNN layers differs by %.3g (probability) / %.3g (AUROC), over the bounds",
+                    fp32.name, layers, depth, report["max_probability_difference"], report["max_auroc_difference"])
+    return {"twin": None, "layers": 0, "of_layers": depth, "attempts": attempts}

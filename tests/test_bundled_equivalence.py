@@ -82,7 +82,7 @@ def test_int8_twin_is_tied_to_its_fp32_file_and_used_on_the_cpu(tmp_path):
     assert (session.info.path, session.info.precision) == (twin, "int8")
     assert ModelSession(path, device="cpu", prefer_int8=False).info.precision == "fp32"
     assert Predictor(path, device="cpu", precision="fp32").info.precision == "fp32"
-    assert ModelSession(resolve_model("fast"), device="cpu").info.precision == "fp32"  # fast ships no int8 twin
+    assert ModelSession(resolve_model("fast"), device="cpu", prefer_int8=False).info.precision == "fp32"
     # the twin is used beside a copy of its own fp32 file, not beside another file's
     for fp32, expected in ((path, "int8"), (resolve_model("fast"), "fp32")):
         folder = tmp_path / expected
@@ -93,11 +93,12 @@ def test_int8_twin_is_tied_to_its_fp32_file_and_used_on_the_cpu(tmp_path):
 
 
 @pytest.mark.skipif(not (DATA / "dm3loc_valid.fa.gz").is_file(), reason="needs ../shared/data")
-def test_int8_twin_within_the_bounds_on_the_validation_set():
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_int8_twin_within_the_bounds_on_the_validation_set(name):
     from rnaloc_infer.evaluation.labels import read_labels
     from rnaloc_infer.evaluation.metrics import roc_auc
 
-    path = resolve_model("default")
+    path = resolve_model(name)
     runs = {}
     for precision in ("fp32", "auto"):
         predictor = Predictor(path, device="cpu", precision=precision)

@@ -149,7 +149,7 @@ def test_numpy_engine_needs_neither_onnx_nor_torch():
     code = ("import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None\n"
             "from rnaloc_infer import Predictor\nfrom rnaloc_infer.alphabet import encode\n"
             "from rnaloc_infer.explain import explain_codes\n"
-            "print(explain_codes(Predictor('fast', device='cpu').session, encode('ACGTTGCA' * 9)).engine)")
+            "print(explain_codes(Predictor('fast', device='cpu', precision='fp32').session, encode('ACGTTGCA' * 9)).engine)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "numpy"

@@ -46,3 +46,25 @@ def test_a_model_without_qrnn_layers_or_a_reduced_file_is_refused(tmp_path):
     twin = quantise(shutil.copy(FIXTURES / "qrnn.onnx", tmp_path / "q.onnx"), EXAMPLE)
     with pytest.raises(ValueError, match="fp32 file"):
         quantise(twin, EXAMPLE, out=tmp_path / "again.onnx")
+
+
+def test_checked_quantisation_drops_layers_until_within_the_bounds(tmp_path, monkeypatch):
+    """quantise_checked: all QRNN layers first; over the bounds, one layer fewer; none kept if
+    even one layer is over (the report's figures are faked here; the real ones need data)."""
+    import rnaloc_infer.export.quantize as quantize
+
+    fp32 = Path(shutil.copy(FIXTURES / "qrnn.onnx", tmp_path / "m.onnx"))
+    seen = []
+
+    def fake_report(model, twin, fasta, labels, within=(1,)):
+        quantised = [n.name for n in onnx.load(str(twin)).graph.node if n.op_type == "Conv" and n.input[1].endswith("_wd")]
+        seen.append(len(quantised))
+        return {"max_probability_difference": 0.0, "max_auroc_difference": 0.0, "within_bounds": len(quantised) in within}
+
+    monkeypatch.setattr(quantize, "twin_report", fake_report)
+    report = quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)
+    assert (report["layers"], report["of_layers"], seen) == (1, 2, [2, 1])
+    assert int8_path(fp32).is_file()
+    monkeypatch.setattr(quantize, "twin_report", lambda *a: fake_report(*a, within=()))
+    assert quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)["twin"] is None
+    assert not int8_path(fp32).exists()
