@@ -231,8 +231,9 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
 @one_line_errors
 def quantize(model: str, data_dir: Optional[Path], prefix: str) -> None:
     """Write MODEL's int8 twin MODEL.int8.onnx (QRNN convolutions in 8 bits, calibrated on the
-    train split), which the runtime then runs on the CPU; kept only if every valid probability
-    is within 0.01 of MODEL's and every class's valid AUROC within 0.002 (docs/EXPORT.md)."""
+    train split), which the runtime then runs on the CPU. Every valid probability must stay
+    within 0.01 of MODEL's and every class's valid AUROC within 0.002: over that, fewer QRNN
+    layers are quantised, and no twin is kept if even one is over (docs/EXPORT.md)."""
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.export.quantize import int8_path, quantise_checked
     from rnaloc_infer.training.data import default_data_dir, split_paths
