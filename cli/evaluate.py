@@ -37,7 +37,7 @@ def _read_records(path: Path) -> List[Record]:
 
 
 def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thresholds_mode: str = "model",
-                   plots: bool = True, threads: Optional[int] = None, device: str = "auto"):
+                   plots: bool = True, threads: Optional[int] = None, device: str = "auto", precision: str = "auto"):
     """Predict, match labels, compute and write the table, the specificity figures and the plots;
     returns the MetricsTable.
 
@@ -51,7 +51,7 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
     from rnaloc_infer.evaluation.report import compute_table, write_tsv
     from rnaloc_infer.evaluation.specificity import specificity_report, write_specificity_tsv
 
-    predictor = Predictor(model=model, device=device, threads=threads)
+    predictor = Predictor(model=model, device=device, threads=threads, precision=precision)
     classes, thresholds = list(predictor.classes), list(predictor.thresholds)
     labels = read_labels(labels_tsv, classes)
     records = _read_records(fasta)
@@ -87,9 +87,11 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
 @click.option("--no-plots", is_flag=True, help="Skip roc.png / pr.png.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads (default: 1, as rnaloc-infer; docs/PERFORMANCE.md).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
+              help="auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one, as rnaloc-infer runs it; fp32: the model file itself.")
 @click.option("--quiet", is_flag=True, help="Do not print the table; only warnings in the log.")
 def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path], thresholds_mode: str,
-             no_plots: bool, threads: Optional[int], device: str, quiet: bool) -> None:
+             no_plots: bool, threads: Optional[int], device: str, precision: str, quiet: bool) -> None:
     """Score MODEL (bundled name such as "default", or an .onnx path) on FASTA against LABELS_TSV.
 
     LABELS_TSV has an `id` column (first word of the FASTA header) and one 0/1 column per
@@ -118,7 +120,7 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
            [("model", model_path), ("FASTA", fasta), ("labels", labels_tsv)])
     try:
         table = run_evaluation(model, fasta, labels_tsv, out_dir, thresholds_mode, plots=not no_plots,
-                               threads=threads, device=device)
+                               threads=threads, device=device, precision=precision)
     except RnalocError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)

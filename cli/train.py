@@ -300,7 +300,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
                "sha256": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (files.onnx, files.onnx_fp16)}}
     if not no_evaluate:
         card = root / "docs" / "model_card" / ("" if name == "default" else name)
-        table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card)
+        table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card, precision="fp32")  # the card is the fp32 file's
         summary["model_card"] = str(card)
         summary["macro_auroc"] = round(float(table.macro["auroc"]), 4)
     click.echo(json.dumps(summary))
