@@ -104,7 +104,7 @@ def run(options: RunOptions) -> int:
     # Imported here so `rnaloc-infer --help/--version` stays instant.
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.output.formats import GENOME_FORMATS, resolve_output
-    from rnaloc_infer.session import _fp16_sibling, twin_file
+    from rnaloc_infer.session import twin_file
     from rnaloc_infer.writers import refuse_overwrite
 
     if options.errors_file and options.on_error == "fail":
@@ -127,7 +127,7 @@ def run(options: RunOptions) -> int:
     refuse_overwrite(
         [("output", options.output), ("errors file", options.errors_file), ("metadata file", _sidecar_target(options, spec))],
         [("input", path) for path in options.inputs] + genome_options.input_files(options.inputs, annotation)
-        + [("model", model_path), ("model", _fp16_sibling(model_path)), ("model", twin_file(model_path, "int8"))],
+        + [("model", model_path), ("model", twin_file(model_path, "fp16")), ("model", twin_file(model_path, "int8"))],
     )
     if options.engine == "ray":
         return _run_ray(options, annotation, spec)

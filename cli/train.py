@@ -211,14 +211,15 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
     valid probabilities) and applicability rules (from the train split), rewriting only the
     ONNX metadata of MODEL (a bundled name or an .onnx path) and of its .fp16.onnx sibling."""
     from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.export.refit import fp16_sibling, refit_metadata as refit
+    from rnaloc_infer.export.refit import refit_metadata as refit
+    from rnaloc_infer.session import twin_file
     from rnaloc_infer.training.data import default_data_dir, split_paths
 
     path = resolve_model(model)
     folder = data_dir or default_data_dir()
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
     train_fasta = split_paths(folder, "train", prefix)[0]
-    sibling = fp16_sibling(path)
+    sibling = twin_file(path, "fp16")  # it gets the fp32 file's thresholds
     report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run)
     click.echo(json.dumps(report, indent=1))
 
@@ -235,14 +236,15 @@ def quantize(model: str, data_dir: Optional[Path], prefix: str) -> None:
     within 0.01 of MODEL's and every class's valid AUROC within 0.002: over that, fewer QRNN
     layers are quantised, and no twin is kept if even one is over (docs/EXPORT.md)."""
     from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.export.quantize import int8_path, quantise_checked
+    from rnaloc_infer.bundled import twin_path
+    from rnaloc_infer.export.quantize import quantise_checked
     from rnaloc_infer.training.data import default_data_dir, split_paths
 
     path = resolve_model(model)
     folder = data_dir or default_data_dir()
     train_fasta = split_paths(folder, "train", prefix)[0]
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
-    refuse([("output", int8_path(path))], [("model", path), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
+    refuse([("output", twin_path(path, "int8"))], [("model", path), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
     report = quantise_checked(path, train_fasta, valid_fasta, valid_labels)
     click.echo(json.dumps(report, indent=1))
 

@@ -27,6 +27,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel, upgrade_state_dict
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig, StreamingModel
@@ -133,7 +134,7 @@ def reexport(source: str | Path, out: str | Path, *, fuse: bool = True, fp16: bo
     metadata = {p.key: p.value for p in onnx.load(str(source)).metadata_props if p.key.startswith("rnaloc.")}
     written = [export_onnx(model, out, fuse=fuse)]
     if fp16:
-        written.append(export_onnx(model, out.with_name(out.name[: -len(".onnx")] + ".fp16.onnx"), precision="fp16", fuse=fuse))
+        written.append(export_onnx(model, twin_path(out, "fp16"), precision="fp16", fuse=fuse))
     for path, precision in zip(written, ("fp32", "fp16")):
         rewrite_onnx_metadata(path, {**metadata, "rnaloc.precision": precision})
     companion = write_companion(written[0])  # after the metadata: it carries the final file's digest

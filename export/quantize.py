@@ -37,6 +37,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from rnaloc_infer.alphabet import pad_batch
+from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.batching import plan_batches
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.session import ModelSession, file_sha256
@@ -46,11 +47,6 @@ log = logging.getLogger(__name__)
 QUANTISED_CONV = re.compile(r"/body\.(\d+)/conv/conv/Conv$")
 CALIBRATION_RECORDS = 300
 BATCH_NT = 65_536
-
-
-def int8_path(fp32: Path) -> Path:
-    """model.onnx -> model.int8.onnx."""
-    return fp32.with_name(fp32.name[: -len(".onnx")] + ".int8.onnx")
 
 
 def calibration_codes(fasta: Path, records: int = CALIBRATION_RECORDS) -> List[np.ndarray]:
@@ -139,7 +135,7 @@ def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records:
     ``layers``: quantise only the convolutions of the first that many QRNN layers (None: all).
     Raises ValueError for a file with no QRNN convolution to quantise."""
     fp32 = Path(fp32)
-    out = int8_path(fp32) if out is None else Path(out)
+    out = twin_path(fp32, "int8") if out is None else Path(out)
     proto = onnx.load(str(fp32))
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get("rnaloc.precision", "fp32") != "fp32":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -83,7 +83,3 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
     }
 
 
-def fp16_sibling(model: Path) -> Optional[Path]:
-    """model.onnx -> model.fp16.onnx when it exists (it gets the fp32 file's thresholds)."""
-    candidate = model.with_name(model.name[: -len(".onnx")] + ".fp16.onnx") if model.name.endswith(".onnx") else None
-    return candidate if candidate is not None and candidate.is_file() and candidate != model else None

@@ -14,6 +14,9 @@ from typing import List, Union
 from .errors import ModelError
 
 DEFAULT_MODEL = "default"
+# NAME.fp16.onnx / NAME.int8.onnx beside NAME.onnx: its reduced-precision twins (docs/EXPORT.md),
+# which the runtime loads in its place on CUDA / the CPU; not models of their own.
+TWIN_SUFFIXES = (".fp16.onnx", ".int8.onnx")
 
 
 def _models_dir() -> Path:
@@ -25,7 +28,14 @@ def bundled_models() -> List[str]:
     folder = _models_dir()
     if not folder.is_dir():
         return []
-    return sorted(p.name[: -len(".onnx")] for p in folder.glob("*.onnx") if not p.name.endswith(".fp16.onnx"))
+    return sorted(p.name[: -len(".onnx")] for p in folder.glob("*.onnx") if not p.name.endswith(TWIN_SUFFIXES))
+
+
+def twin_path(model: Path, precision: str) -> Path:
+    """NAME.onnx -> NAME.<precision>.onnx: where its ``fp16`` or ``int8`` twin is (or goes)."""
+    if not model.name.endswith(".onnx"):
+        raise ValueError(f"{model}: not an .onnx file")
+    return model.with_name(model.name[: -len(".onnx")] + f".{precision}.onnx")
 
 
 def resolve_model(model: Union[str, "os.PathLike[str]"] = DEFAULT_MODEL) -> Path:

@@ -25,6 +25,7 @@ import onnxruntime as ort
 from .alphabet import ALPHABET, PAD_CODE
 from .applicability import METADATA_KEY as APPLICABILITY_KEY
 from .applicability import ApplicabilityRules
+from .bundled import TWIN_SUFFIXES, twin_path
 from .coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 from .errors import ModelError
 
@@ -154,21 +155,16 @@ def choose_providers(device: str) -> List[str]:
 
 def twin_file(path: Path, precision: str) -> Optional[Path]:
     """model.onnx -> model.<precision>.onnx, when that file exists (fp16 for GPUs, int8 for CPUs)."""
-    if not path.name.endswith(".onnx") or path.name.endswith((".fp16.onnx", ".int8.onnx")):
+    if not path.name.endswith(".onnx") or path.name.endswith(TWIN_SUFFIXES):
         return None
-    candidate = path.with_name(path.name[: -len(".onnx")] + f".{precision}.onnx")
+    candidate = twin_path(path, precision)
     return candidate if candidate.is_file() else None
-
-
-def _fp16_sibling(path: Path) -> Optional[Path]:
-    """model.onnx -> model.fp16.onnx, when that file exists (half precision for GPUs)."""
-    return twin_file(path, "fp16")
 
 
 def _model_file(path: Path, fp16_sibling: bool, int8_sibling: bool = False) -> Path:
     """The file to load: ``path``, or its half-precision (CUDA) or int8 (CPU) twin when asked
     for and present (the int8 twin is checked against ``path`` once loaded: ModelSession)."""
-    sibling = _fp16_sibling(path) if fp16_sibling else (twin_file(path, "int8") if int8_sibling else None)
+    sibling = twin_file(path, "fp16") if fp16_sibling else (twin_file(path, "int8") if int8_sibling else None)
     if sibling is not None:
         log.info("using the %s twin %s", "half-precision" if fp16_sibling else "int8", sibling)
         return sibling

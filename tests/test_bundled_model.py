@@ -27,6 +27,7 @@ def bundled(request):
 
 def test_both_models_ship_and_default_needs_no_flag():
     assert set(NAMES) <= set(bundled_models())
+    assert not [name for name in bundled_models() if "." in name]  # the fp16 / int8 twins are not models of their own
     assert Predictor().model_path == resolve_model("default")
 
 

@@ -11,7 +11,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.export.quantize import int8_path, quantise
+from rnaloc_infer.bundled import twin_path
+from rnaloc_infer.export.quantize import quantise
 from rnaloc_infer.session import ModelSession, file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ EXAMPLE = ROOT / "examples" / "example.fa"
 def test_twin_quantises_the_qrnn_convolutions_and_scores_close_to_fp32(tmp_path, name):
     fp32 = shutil.copy(FIXTURES / f"{name}.onnx", tmp_path / "m.onnx")
     twin = quantise(Path(fp32), EXAMPLE)
-    assert twin == int8_path(Path(fp32)) == tmp_path / "m.int8.onnx"
+    assert twin == twin_path(Path(fp32), "int8") == tmp_path / "m.int8.onnx"
     graph = onnx.load(str(twin)).graph
     convs = [n for n in graph.node if n.op_type == "Conv"]
     quantised = [n for n in convs if n.input[1].endswith("_wd")]
@@ -64,7 +65,7 @@ def test_checked_quantisation_drops_layers_until_within_the_bounds(tmp_path, mon
     monkeypatch.setattr(quantize, "twin_report", fake_report)
     report = quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)
     assert (report["layers"], report["of_layers"], seen) == (1, 2, [2, 1])
-    assert int8_path(fp32).is_file()
+    assert twin_path(fp32, "int8").is_file()
     monkeypatch.setattr(quantize, "twin_report", lambda *a: fake_report(*a, within=()))
     assert quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)["twin"] is None
-    assert not int8_path(fp32).exists()
+    assert not twin_path(fp32, "int8").exists()

@@ -282,14 +282,14 @@ def test_predict_fasta_skip_collects_errors(tcn_model, tmp_path):
 
 
 def test_fp16_sibling_lookup(tmp_path):
-    from rnaloc_infer.session import _fp16_sibling
+    from rnaloc_infer.session import twin_file
 
     model = tmp_path / "default.onnx"
     model.write_bytes(b"")
-    assert _fp16_sibling(model) is None
+    assert twin_file(model, "fp16") is None
     (tmp_path / "default.fp16.onnx").write_bytes(b"")
-    assert _fp16_sibling(model) == tmp_path / "default.fp16.onnx"
-    assert _fp16_sibling(tmp_path / "default.fp16.onnx") is None
+    assert twin_file(model, "fp16") == tmp_path / "default.fp16.onnx"
+    assert twin_file(tmp_path / "default.fp16.onnx", "fp16") is None
 
 
 def test_writer_labels_and_empty_marker():
