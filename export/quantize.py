@@ -63,12 +63,7 @@ def _feeds(session: ModelSession, codes: List[np.ndarray]):
     for batch in plan_batches([len(c) for c in codes], BATCH_NT):
         members = [codes[i] for i in batch]
         tokens, lengths = pad_batch(members)
-        feed = {"tokens": tokens, "lengths": lengths}
-        feed.update({f"state_in_{i}": s for i, s in enumerate(session.zero_states(len(members)))})
-        features = session.record_features(members)
-        if features is not None:
-            feed["features"] = features
-        yield feed
+        yield session.feeds(tokens, lengths, features=session.record_features(members))
 
 
 def _ranges(proto: onnx.ModelProto, convs: List[onnx.NodeProto], session: ModelSession,

@@ -402,15 +402,21 @@ class ModelSession:
         try:
             if self.io_binding:
                 return self._run_bound(tokens, lengths, states, features)
-            feeds = {"tokens": tokens, "lengths": lengths}
-            feeds.update(zip(self._state_names, states))
-            if features is not None:
-                feeds["features"] = features
-            out = self._session.run(self._output_names, feeds)
+            out = self._session.run(self._output_names, self.feeds(tokens, lengths, states, features))
         except Exception as exc:  # ORT's Fail/InvalidArgument/RuntimeException: the model, not the input
             first = _first_line(exc)
             raise _fail(self.info.path, f"inference failed (batch {tokens.shape[0]} x {tokens.shape[1]} nt): {first[:300]}") from None
         return np.asarray(out[0], dtype=np.float32), out[1:]
+
+    def feeds(self, tokens: np.ndarray, lengths: np.ndarray, states: Optional[Sequence[np.ndarray]] = None,
+              features: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+        """The graph's inputs for one call, by name (zero states, i.e. a record's start, when
+        none are given); also for callers that run the graph themselves (export/quantize.py)."""
+        feed = {"tokens": tokens, "lengths": lengths}
+        feed.update(zip(self._state_names, self.zero_states(tokens.shape[0]) if states is None else states))
+        if features is not None:
+            feed["features"] = features
+        return feed
 
     def _run_bound(self, tokens: np.ndarray, lengths: np.ndarray, states: Sequence,
                    features: Optional[np.ndarray]) -> Tuple[np.ndarray, List]:
