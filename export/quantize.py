@@ -29,8 +29,9 @@ import copy
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import onnx
@@ -56,6 +57,37 @@ def calibration_codes(fasta: Path, records: int = CALIBRATION_RECORDS) -> List[n
         raise ValueError(f"{fasta}: no records to calibrate on")
     step = max(1, len(everything) // records)
     return everything[::step][:records]
+
+
+def _qrnn_convs(proto: onnx.ModelProto) -> List[Tuple[int, onnx.NodeProto]]:
+    """(layer index, node) of every QRNN-layer convolution of the graph."""
+    found = []
+    for node in proto.graph.node:
+        match = QUANTISED_CONV.search(node.name) if node.op_type == "Conv" else None
+        if match:
+            found.append((int(match.group(1)), node))
+    return found
+
+
+@dataclass
+class Calibration:
+    """Per-channel (minimum, maximum) of every QRNN convolution's input and output over the
+    calibration records, and which records those were (for the twin's metadata)."""
+
+    ranges: Dict[str, Tuple[np.ndarray, np.ndarray]]
+    described: str
+
+
+def calibrate(fp32: Path, fasta: Path, records: int = CALIBRATION_RECORDS) -> Calibration:
+    """Run ``fp32`` on ``records`` records of ``fasta`` and record its QRNN convolutions' ranges."""
+    proto = onnx.load(str(fp32))
+    convs = [node for _, node in _qrnn_convs(proto)]
+    if not convs:
+        raise ValueError(f"{fp32}: no QRNN convolution to quantise")
+    codes = calibration_codes(fasta, records)
+    session = ModelSession(fp32, device="cpu", threads=1, prefer_int8=False)
+    return Calibration(_ranges(proto, convs, session, codes),
+                       f"{fasta.name}: {len(codes)} records, {sum(len(c) for c in codes):,} nt")
 
 
 def _feeds(session: ModelSession, codes: List[np.ndarray]):
@@ -123,25 +155,26 @@ def _quantised_conv(node: onnx.NodeProto, weights: Dict[str, np.ndarray],
     return nodes, initialisers
 
 
-def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records: int = CALIBRATION_RECORDS,
-             layers: Optional[int] = None) -> Path:
+def quantise(fp32: Path, calibration: Union[Path, Calibration], out: Optional[Path] = None,
+             records: int = CALIBRATION_RECORDS, layers: Optional[int] = None) -> Path:
     """Write the int8 twin of ``fp32`` (default ``NAME.int8.onnx`` beside it); returns its path.
 
-    ``layers``: quantise only the convolutions of the first that many QRNN layers (None: all).
-    Raises ValueError for a file with no QRNN convolution to quantise."""
+    ``calibration``: a FASTA to calibrate on (``records`` of its records), or the
+    :func:`calibrate` result of an earlier call. ``layers``: quantise only the convolutions of
+    the first that many QRNN layers (None: all). Raises ValueError for a file with no QRNN
+    convolution to quantise."""
     fp32 = Path(fp32)
     out = twin_path(fp32, "int8") if out is None else Path(out)
     proto = onnx.load(str(fp32))
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get("rnaloc.precision", "fp32") != "fp32":
         raise ValueError(f"{fp32}: quantise the fp32 file, not a {meta['rnaloc.precision']} one")
-    convs = [node for node in proto.graph.node if node.op_type == "Conv" and QUANTISED_CONV.search(node.name)
-             and (layers is None or int(QUANTISED_CONV.search(node.name).group(1)) < layers)]
+    convs = [node for layer, node in _qrnn_convs(proto) if layers is None or layer < layers]
     if not convs:
         raise ValueError(f"{fp32}: no QRNN convolution to quantise")
-    session = ModelSession(fp32, device="cpu", threads=1, prefer_int8=False)
-    codes = calibration_codes(calibration, records)
-    ranges = _ranges(proto, convs, session, codes)
+    if not isinstance(calibration, Calibration):
+        calibration = calibrate(fp32, Path(calibration), records)
+    ranges = calibration.ranges
     weights = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     replaced = {id(node) for node in convs}
     nodes: List[onnx.NodeProto] = []
@@ -160,7 +193,7 @@ def quantise(fp32: Path, calibration: Path, out: Optional[Path] = None, records:
     kept = [i for i in proto.graph.initializer if i.name not in used or i.name in still_read]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(kept)
-    calibrated = f"{calibration.name}: {len(codes)} records, {sum(len(c) for c in codes):,} nt"
+    calibrated = calibration.described
     onnx.helper.set_model_props(proto, {**meta, "rnaloc.precision": "int8", "rnaloc.fp32_sha256": file_sha256(fp32),
                                         "rnaloc.int8": json.dumps({"convolutions": [n.name for n in convs],
                                                                    "calibration": calibrated})})
@@ -176,24 +209,32 @@ PROBABILITY_BOUND = 1e-2  # issue 21: every probability within 0.01 of the fp32 
 AUROC_BOUND = 2e-3  # ... and every class's validation AUROC within 0.002
 
 
-def twin_report(fp32: Path, twin: Path, fasta: Path, labels: Path) -> dict:
-    """The twin against its fp32 file on a labelled set: largest probability difference and
-    per-class AUROC of each, and whether both stay within the bounds above."""
+Scores = Tuple[List[str], np.ndarray, Sequence[str]]  # record ids, probabilities, classes
+
+
+def file_scores(path: Path, fasta: Path) -> Scores:
+    """Exactly the file ``path`` (no twin in its place) on every record of ``fasta``."""
     from rnaloc_infer.api import Predictor
+
+    predictor = Predictor(path, device="cpu", precision="fp32")
+    predictions = list(predictor.predict_fasta(fasta))
+    return [p.id for p in predictions], np.array([list(p.probabilities.values()) for p in predictions]), predictor.classes
+
+
+def twin_report(fp32: Path, twin: Path, fasta: Path, labels: Path, reference: Optional[Scores] = None) -> dict:
+    """The twin against its fp32 file on a labelled set: largest probability difference and
+    per-class AUROC of each, and whether both stay within the bounds above. ``reference``:
+    the fp32 file's :func:`file_scores` on ``fasta``, when already computed."""
     from rnaloc_infer.evaluation.labels import read_labels
     from rnaloc_infer.evaluation.metrics import roc_auc
 
-    runs = []
-    for path in (fp32, twin):
-        predictor = Predictor(path, device="cpu", precision="fp32")  # exactly this file
-        predictions = list(predictor.predict_fasta(fasta))
-        runs.append(([p.id for p in predictions], np.array([list(p.probabilities.values()) for p in predictions])))
-    (ids, reference), (_, reduced) = runs
-    truth = read_labels(labels, predictor.classes)
+    ids, exact, classes = file_scores(fp32, fasta) if reference is None else reference
+    _, reduced, _ = file_scores(twin, fasta)
+    truth = read_labels(labels, classes)
     row = {record_id: i for i, record_id in enumerate(truth.ids)}
     y = truth.y[[row[i] for i in ids]]
-    auroc = {name: (roc_auc(y[:, c], reference[:, c]), roc_auc(y[:, c], reduced[:, c])) for c, name in enumerate(truth.classes)}
-    difference = float(np.abs(reduced - reference).max())
+    auroc = {name: (roc_auc(y[:, c], exact[:, c]), roc_auc(y[:, c], reduced[:, c])) for c, name in enumerate(truth.classes)}
+    difference = float(np.abs(reduced - exact).max())
     worst_auroc = max(abs(a - b) for a, b in auroc.values())
     return {"records": len(ids), "max_probability_difference": difference, "max_auroc_difference": worst_auroc,
             "auroc_fp32_int8": {name: [round(a, 5), round(b, 5)] for name, (a, b) in auroc.items()},
@@ -205,12 +246,13 @@ def quantise_checked(fp32: Path, calibration: Path, valid_fasta: Path, valid_lab
     the twin is outside the bounds, again with one layer fewer (the last layers' errors reach
     the heads least diluted). No twin within the bounds: none is kept, and the runtime runs
     the fp32 file. Returns the report of every attempt and the twin kept (or None)."""
-    convs = [QUANTISED_CONV.search(n.name) for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"]
-    depth = 1 + max((int(m.group(1)) for m in convs if m), default=-1)
+    depth = 1 + max((layer for layer, _ in _qrnn_convs(onnx.load(str(fp32)))), default=-1)
+    calibrated = calibrate(fp32, calibration)  # once: every attempt quantises with the same ranges
+    reference = file_scores(fp32, valid_fasta)
     attempts = []
     for layers in range(depth, 0, -1):
-        twin = quantise(fp32, calibration, layers=layers)
-        report = {"layers": layers, **twin_report(fp32, twin, valid_fasta, valid_labels)}
+        twin = quantise(fp32, calibrated, layers=layers)
+        report = {"layers": layers, **twin_report(fp32, twin, valid_fasta, valid_labels, reference)}
         attempts.append(report)
         if report["within_bounds"]:
             return {"twin": str(twin), "layers": layers, "of_layers": depth, "attempts": attempts}

@@ -57,7 +57,7 @@ def test_checked_quantisation_drops_layers_until_within_the_bounds(tmp_path, mon
     fp32 = Path(shutil.copy(FIXTURES / "qrnn.onnx", tmp_path / "m.onnx"))
     seen = []
 
-    def fake_report(model, twin, fasta, labels, within=(1,)):
+    def fake_report(model, twin, fasta, labels, reference=None, within=(1,)):
         quantised = [n.name for n in onnx.load(str(twin)).graph.node if n.op_type == "Conv" and n.input[1].endswith("_wd")]
         seen.append(len(quantised))
         return {"max_probability_difference": 0.0, "max_auroc_difference": 0.0, "within_bounds": len(quantised) in within}
@@ -66,6 +66,6 @@ def test_checked_quantisation_drops_layers_until_within_the_bounds(tmp_path, mon
     report = quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)
     assert (report["layers"], report["of_layers"], seen) == (1, 2, [2, 1])
     assert twin_path(fp32, "int8").is_file()
-    monkeypatch.setattr(quantize, "twin_report", lambda *a: fake_report(*a, within=()))
+    monkeypatch.setattr(quantize, "twin_report", lambda *a, **k: fake_report(*a, within=()))
     assert quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)["twin"] is None
     assert not twin_path(fp32, "int8").exists()
