@@ -289,11 +289,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
                  fasta=root / "examples" / "example.fa", root=root,
-                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse)
-    if int8:
-        from rnaloc_infer.export.quantize import quantise_checked
-
-        files.refit_report["int8"] = quantise_checked(files.onnx, train_fasta, valid_fasta, valid_labels)
+                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse, int8=int8)
     refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
     refit_path.parent.mkdir(parents=True, exist_ok=True)
     refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")

@@ -315,6 +315,21 @@ def test_release_writes_consistent_files(tiny_data, tmp_path):
     assert (root / "docs/model_card/tiny/metrics.tsv").is_file() and (root / "docs/model_card/tiny/roc.png").is_file()
 
 
+def test_release_without_int8_leaves_no_twin_of_the_replaced_file(tiny_data, tmp_path):
+    torch.manual_seed(2)
+    checkpoint = tmp_path / "net.pt"
+    save_checkpoint(checkpoint, LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4)),
+                    thresholds=[0.4] * 6, train_data_sha256="feed")
+    root = _release_root(tmp_path)
+    stale = root / "rnaloc_infer/models/tiny.int8.onnx"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a twin of the file this release replaces")
+    result = CliRunner().invoke(main, ["release", str(checkpoint), "--name", "tiny", "--root", str(root), "--data-dir",
+                                       str(tiny_data), "--prefix", "tiny", "--no-evaluate", "--no-int8"])
+    assert result.exit_code == 0, result.output
+    assert (root / "rnaloc_infer/models/tiny.onnx").is_file() and not stale.exists()
+
+
 def test_release_refuses_a_bad_checkpoint(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")

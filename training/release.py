@@ -90,14 +90,18 @@ def check_against_runtime(onnx_path: Path, expectation: Path, root: Path) -> flo
 
 
 def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path, fasta: Path, root: Path,
-            train_fasta: Path, valid_fasta: Path, valid_labels: Path, fuse: bool = True) -> ReleasedFiles:
+            train_fasta: Path, valid_fasta: Path, valid_labels: Path, fuse: bool = True, int8: bool = True) -> ReleasedFiles:
     """Export ``checkpoint`` as ``models_dir/NAME.onnx`` and ``NAME.fp16.onnx``, refit both files'
     thresholds (on ``valid_*``) and applicability rules (on ``train_fasta``), record the eager
     expectation for ``fasta`` and check the fp32 file against it through the runtime. ``fuse``:
     as :func:`rnaloc_infer.export.onnx_export.export_onnx`'s (the expectation stays the eager
-    PyTorch model's, so the check covers the fused graph)."""
+    PyTorch model's, so the check covers the fused graph). ``int8``: also write the CPU's int8
+    twin where it stays within its bounds (:func:`rnaloc_infer.export.quantize.quantise_checked`,
+    report under ``"int8"``); either way no twin of the replaced file is left behind."""
+    from rnaloc_infer.bundled import twin_path
     from rnaloc_infer.export.ism_weights import write_companion
     from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
+    from rnaloc_infer.export.quantize import quantise_checked
     from rnaloc_infer.export.refit import refit_metadata
 
     model, payload = load_checkpoint(checkpoint)
@@ -109,4 +113,8 @@ def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path,
     write_expectation(model, fp32, fasta, expectation, root)
     diff = check_against_runtime(fp32, expectation, root)
     log.info("%s: runtime equals eager PyTorch within %.2g on %s", fp32, diff, fasta)
+    if int8:
+        report["int8"] = quantise_checked(fp32, train_fasta, valid_fasta, valid_labels)
+    else:
+        twin_path(fp32, "int8").unlink(missing_ok=True)  # one made from the file just replaced
     return ReleasedFiles(fp32, fp16, expectation, report)
