@@ -209,7 +209,8 @@ def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str
 def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: bool) -> None:
     """Refit MODEL's thresholds (policy of `evaluation.metrics.policy_threshold` on its own
     valid probabilities) and applicability rules (from the train split), rewriting only the
-    ONNX metadata of MODEL (a bundled name or an .onnx path) and of its .fp16.onnx sibling."""
+    ONNX metadata of MODEL (a bundled name or an .onnx path) and of its .fp16.onnx sibling, and
+    of its .int8.onnx twin, which stays tied to the rewritten file."""
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.export.refit import refit_metadata as refit
     from rnaloc_infer.session import twin_file

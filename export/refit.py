@@ -23,8 +23,15 @@ from rnaloc_infer.applicability import METADATA_KEY, derive_rules, flag_text
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.fasta import Record, read_fasta
+from rnaloc_infer.session import file_sha256, twin_file
 
 from .metadata import rewrite_onnx_metadata
+
+
+def _recorded_fp32_sha256(twin: Path) -> str:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(twin)).metadata_props}.get("rnaloc.fp32_sha256", "")
 
 
 def class_report(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[Dict]:
@@ -51,7 +58,9 @@ def class_report(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], thres
 def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fasta: Path,
                    siblings: Sequence[Path] = (), write: bool = True) -> Dict:
     """Fit thresholds on ``model``'s valid probabilities and rules on ``train_fasta``; write both
-    into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False. Returns a report."""
+    into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False, and into
+    ``model``'s int8 twin, re-tied to the rewritten file (its graph is unchanged, only the
+    file's bytes are: export/quantize.py). Returns a report."""
     predictor = Predictor(model, device="cpu", precision="fp32")
     classes = list(predictor.classes)
     ids: List[str] = []
@@ -71,9 +80,14 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
     updates = {"rnaloc.thresholds": json.dumps([float(t) for t in thresholds]), METADATA_KEY: rules.to_json()}
     written: List[str] = []
     if write:
+        twin = twin_file(model, "int8")
+        tied = twin is not None and _recorded_fp32_sha256(twin) == file_sha256(model)
         for path in [model, *siblings]:
             rewrite_onnx_metadata(path, updates)
             written.append(str(path))
+        if tied:
+            rewrite_onnx_metadata(twin, {**updates, "rnaloc.fp32_sha256": file_sha256(model)})
+            written.append(str(twin))
     no_label = int(np.sum(~np.any(probs >= np.asarray(thresholds), axis=1)))
     return {
         "model": str(model), "written": written, "valid_records": len(ids), "records_without_label": no_label,

@@ -69,3 +69,18 @@ def test_checked_quantisation_drops_layers_until_within_the_bounds(tmp_path, mon
     monkeypatch.setattr(quantize, "twin_report", lambda *a, **k: fake_report(*a, within=()))
     assert quantize.quantise_checked(fp32, EXAMPLE, EXAMPLE, EXAMPLE)["twin"] is None
     assert not twin_path(fp32, "int8").exists()
+
+
+def test_refitting_the_fp32_file_keeps_its_twin_tied_and_refitted(tiny_data, tmp_path):
+    """refit-metadata rewrites the fp32 file's bytes (thresholds, rules): the int8 twin gets
+    the same metadata and the new digest, so the runtime still loads it."""
+    from rnaloc_infer.export.refit import refit_metadata
+
+    fp32 = Path(shutil.copy(FIXTURES / "qrnn.onnx", tmp_path / "m.onnx"))
+    twin = quantise(fp32, EXAMPLE)
+    report = refit_metadata(fp32, tiny_data / "tiny_valid.fa.gz", tiny_data / "tiny_valid_labels.tsv",
+                            tiny_data / "tiny_train.fa.gz")
+    assert str(twin) in report["written"]
+    twin_info, fp32_info = ModelSession(fp32, device="cpu").info, ModelSession(fp32, device="cpu", prefer_int8=False).info
+    assert twin_info.precision == "int8" and twin_info.thresholds == fp32_info.thresholds
+    assert twin_info.applicability == fp32_info.applicability
