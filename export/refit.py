@@ -29,9 +29,15 @@ from .metadata import rewrite_onnx_metadata
 
 
 def _recorded_fp32_sha256(twin: Path) -> str:
+    """The fp32 digest an int8 twin records; "" for a file that is not a readable ONNX model."""
     import onnx
+    from google.protobuf.message import DecodeError
 
-    return {p.key: p.value for p in onnx.load(str(twin)).metadata_props}.get("rnaloc.fp32_sha256", "")
+    try:
+        proto = onnx.load(str(twin))
+    except (DecodeError, OSError):
+        return ""
+    return {p.key: p.value for p in proto.metadata_props}.get("rnaloc.fp32_sha256", "")
 
 
 def class_report(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[Dict]:
