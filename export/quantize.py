@@ -42,6 +42,7 @@ from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.batching import plan_batches
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.session import ModelSession, file_sha256
+from rnaloc_infer.writers import refuse_overwrite
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ def quantise(fp32: Path, calibration: Union[Path, Calibration], out: Optional[Pa
     convolution to quantise."""
     fp32 = Path(fp32)
     out = twin_path(fp32, "int8") if out is None else Path(out)
+    fasta = [] if isinstance(calibration, Calibration) else [("calibration FASTA", calibration)]
+    refuse_overwrite([("int8 twin", out)], [("model", fp32), *fasta])
     proto = onnx.load(str(fp32))
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get("rnaloc.precision", "fp32") != "fp32":

@@ -13,6 +13,7 @@ onnx = pytest.importorskip("onnx")
 from rnaloc_infer.api import Predictor
 from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.export.quantize import quantise
+from rnaloc_infer.errors import OverwriteError
 from rnaloc_infer.session import ModelSession, file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,12 @@ def test_a_model_without_qrnn_layers_or_a_reduced_file_is_refused(tmp_path):
     twin = quantise(shutil.copy(FIXTURES / "qrnn.onnx", tmp_path / "q.onnx"), EXAMPLE)
     with pytest.raises(ValueError, match="fp32 file"):
         quantise(twin, EXAMPLE, out=tmp_path / "again.onnx")
+    fp32 = tmp_path / "q.onnx"
+    before = fp32.read_bytes()
+    for onto in (fp32, EXAMPLE):  # never onto its own inputs
+        with pytest.raises(OverwriteError, match="nothing was written"):
+            quantise(fp32, EXAMPLE, out=onto)
+    assert fp32.read_bytes() == before
 
 
 def test_checked_quantisation_drops_layers_until_within_the_bounds(tmp_path, monkeypatch):
