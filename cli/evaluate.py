@@ -65,6 +65,9 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
     write_tsv(table, out_dir / "metrics.tsv")
     table.specificity = specificity_report(y, scores, classes)
     write_specificity_tsv(table.specificity, out_dir / "specificity.tsv")
+    if predictor.info.prevalence is not None:  # the same figures on the rel_ columns of `rnaloc-infer --profile`
+        table.profile_specificity = specificity_report(y, predictor.relative_profile(scores)[1], classes)
+        write_specificity_tsv(table.profile_specificity, out_dir / "specificity_profile.tsv")
     if plots:
         from rnaloc_infer.evaluation.plots import plot_curves
 
@@ -99,7 +102,10 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
     AUPRC, MCC and F1 plus macro means to OUT_DIR/metrics.tsv, ROC / PR curves as PNG, and
     to OUT_DIR/specificity.tsv whether the scores tell compartments apart or only count them
     (score correlations, AUROC of the sum of all scores, AUROC within records with 1, 2 and
-    3+ labels, Nucleus-only vs Cytosol-only and Membrane-only vs ER-only; docs/MODEL_CARD.md).
+    3+ labels, Nucleus-only vs Cytosol-only and Membrane-only vs ER-only, on probabilities and
+    on log-odds; docs/MODEL_CARD.md), and the same figures for the relative profile of
+    `rnaloc-infer --profile` to OUT_DIR/specificity_profile.tsv when the model has its training
+    prevalence.
     """
     from rnaloc_infer.errors import RnalocError
     from rnaloc_infer.evaluation.report import format_table
@@ -116,7 +122,8 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
     except RnalocError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    refuse([("report", out_dir / name) for name in ("metrics.tsv", "specificity.tsv", "roc.png", "pr.png")],
+    refuse([("report", out_dir / name) for name in ("metrics.tsv", "specificity.tsv", "specificity_profile.tsv",
+                                                    "roc.png", "pr.png")],
            [("model", model_path), ("FASTA", fasta), ("labels", labels_tsv)])
     try:
         table = run_evaluation(model, fasta, labels_tsv, out_dir, thresholds_mode, plots=not no_plots,
@@ -129,4 +136,8 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
     if not quiet:
         click.echo(format_table(table))
         click.echo(format_report(table.specificity))
-        click.echo(f"wrote {out_dir / 'metrics.tsv'} and {out_dir / 'specificity.tsv'}")
+        if table.profile_specificity is not None:
+            click.echo("\nThe same on the relative profile (rnaloc-infer --profile: rel_<class> columns)")
+            click.echo(format_report(table.profile_specificity))
+        click.echo(f"wrote {out_dir / 'metrics.tsv'} and {out_dir / 'specificity.tsv'}"
+                   + (f" and {out_dir / 'specificity_profile.tsv'}" if table.profile_specificity is not None else ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import click
 
@@ -30,13 +30,16 @@ log = logging.getLogger(__name__)
 @click.option("--train-fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Training FASTA to derive the applicability rules from (rnaloc.applicability). Default: "
                    "the train split named by the checkpoint's training config, when that file exists.")
+@click.option("--train-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Training labels TSV for the classes' training prevalence (rnaloc.prevalence, used by "
+                   "`rnaloc-infer --profile`). Default: the labels of the checkpoint's train split, when that file exists.")
 @click.option("--fuse/--no-fuse", default=True, show_default=True,
               help="Run an ensemble's isomorphic QRNN networks as one wide network (same numbers, fewer node runs; "
                    "docs/EXPORT.md). Other models are written as they are either way.")
 @click.option("--force", is_flag=True, help="Replace output files that already exist (never the checkpoint).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug log output.")
 def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[str], opset: int,
-         train_fasta: Optional[Path], fuse: bool, force: bool, verbose: bool) -> None:
+         train_fasta: Optional[Path], train_labels: Optional[Path], fuse: bool, force: bool, verbose: bool) -> None:
     """Export CHECKPOINT (read with weights_only=True) to files in OUT_DIR; prints the paths written.
 
     Refuses (exit 2, nothing written) to write onto the checkpoint, however it is reached, and
@@ -50,7 +53,7 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     targets = {"onnx": out_dir / f"{base}.onnx", "fp16": out_dir / f"{base}.fp16.onnx", "torchscript": out_dir / f"{base}.pt"}
     wanted = [kind for kind in targets if (kind == "fp16" and fp16 and fmt != "torchscript")
               or (kind != "fp16" and fmt in (kind, "both"))]
-    check_targets([targets[kind] for kind in wanted], checkpoint, train_fasta, force)
+    check_targets([targets[kind] for kind in wanted], checkpoint, train_fasta, force, train_labels)
     try:
         from rnaloc_infer.export.ism_weights import write_companion
         from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
@@ -64,7 +67,8 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise click.ClickException(_one_line(exc)) from None
 
-    meta = {**checkpoint_metadata(payload), "applicability": _applicability(payload, train_fasta)}
+    meta = {**checkpoint_metadata(payload), "applicability": _applicability(payload, train_fasta),
+            "prevalence": _prevalence(payload, train_labels, list(model.config.classes))}
     written: List[Path] = []
     try:
         if "onnx" in wanted:
@@ -82,24 +86,54 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
         click.echo(str(path))
 
 
-def check_targets(targets: List[Path], checkpoint: Path, train_fasta: Optional[Path], force: bool) -> None:
+def check_targets(targets: List[Path], checkpoint: Path, train_fasta: Optional[Path], force: bool,
+                  train_labels: Optional[Path] = None) -> None:
     """Never write onto an input; never replace an existing file without --force."""
-    refuse([("output", t) for t in targets], [("checkpoint", checkpoint), ("training FASTA", train_fasta)])
+    refuse([("output", t) for t in targets],
+           [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("training labels", train_labels)])
     existing = [str(t) for t in targets if t.exists()]
     if existing and not force:
         raise RefusedOutput(f"{', '.join(existing)} already exist(s); pass --force to replace; nothing was written")
 
 
+def _train_split(payload: dict) -> Tuple[Optional[dict], Path, Path]:
+    """(training config or None, train FASTA, train labels) as the checkpoint's config names them."""
+    from rnaloc_infer.training.data import default_data_dir, split_paths
+
+    config = (payload.get("extra") or {}).get("train_config")
+    data = (config or {}).get("data") or {}
+    folder = data.get("data_dir") or default_data_dir()
+    fasta, labels = split_paths(folder, data.get("train_split", "train"), data.get("prefix", "dm3loc"))
+    return config, fasta, labels
+
+
+def _prevalence(payload: dict, train_labels: Optional[Path], classes: List[str]) -> Optional[List[float]]:
+    """Training prevalence per class from the labels TSV (given, or the checkpoint's train split); None if absent."""
+    from rnaloc_infer.evaluation.labels import read_labels
+    from rnaloc_infer.profile import prevalence_from_labels
+
+    if train_labels is None:
+        config, _, train_labels = _train_split(payload)
+        if config is None or not train_labels.is_file():
+            log.warning("no training prevalence written (pass --train-labels): `rnaloc-infer --profile` will refuse "
+                        "this model until `rnaloc-train refit-metadata` adds it")
+            return None
+    from rnaloc_infer.errors import RnalocError
+
+    try:
+        return prevalence_from_labels(read_labels(train_labels, classes).y)
+    except RnalocError as exc:  # names the file and line already
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(f"{train_labels}: {exc}") from None
+
+
 def _applicability(payload: dict, train_fasta: Optional[Path]):
     """Applicability rules from the training FASTA (given, or the checkpoint's train split); None if absent."""
     from rnaloc_infer.applicability import derive_rules
-    from rnaloc_infer.training.data import default_data_dir, split_paths
 
     if train_fasta is None:
-        config = (payload.get("extra") or {}).get("train_config")
-        data = (config or {}).get("data") or {}
-        folder = data.get("data_dir") or default_data_dir()
-        train_fasta = split_paths(folder, data.get("train_split", "train"), data.get("prefix", "dm3loc"))[0]
+        config, train_fasta, _ = _train_split(payload)
         if config is None or not train_fasta.is_file():
             log.warning("no applicability rules written: %s (pass --train-fasta); rnaloc-infer will show '-' "
                         "in the applicability column", "the checkpoint names no training data" if config is None

@@ -26,6 +26,7 @@ from rnaloc_infer.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
     InputError,
+    ModelError,
     NoResults,
 )
 
@@ -43,7 +44,8 @@ probability >= the class threshold, comma-joined; "-" when none), applicability
 ("ok", or why the record is outside the model's training data: too_short,
 too_long, many_n, no_orf, protein_like; "-" for a model without rules); with
 --annotation also chrom, start, end (1-based, inclusive), strand, gene_id,
-gene_name, transcript_type. The header line is written with the first result:
+gene_name, transcript_type; with --profile also level and one rel_<class> per
+class (the relative compartment profile). The header line is written with the first result:
 an interrupted run leaves no header-only output. Run metadata (model sha256,
 options, counts) goes to OUTPUT.json (--metadata).
 \b
@@ -81,6 +83,7 @@ class RunOptions:
     on_error: str = "fail"
     errors_file: Optional[str] = None
     out_of_range: str = "keep"  # records the model's applicability rules flag: keep | drop | error
+    profile: bool = False  # add the relative compartment profile columns (rnaloc_infer.profile)
     progress: bool = True
     annotation: Optional[AnnotationOptions] = None  # genome input: --annotation + filters
     engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
@@ -150,6 +153,7 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     from rnaloc_infer.output.sidecar import model_identity, record_fields
     from rnaloc_infer.output.summary import RunSummary
     from rnaloc_infer.parallel import worker_count
+    from rnaloc_infer.profile import profile_columns, profile_values
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.writers import SkipReport, atomic_output
 
@@ -157,6 +161,9 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     session = ModelSession(model_path, device=options.device, prefer_fp16=reduced, prefer_int8=reduced)
     workers = worker_count(options.threads, session.device)
     info = session.info
+    if options.profile and info.prevalence is None:
+        raise ModelError(f"model {model_path}: --profile needs the classes' training prevalence (metadata "
+                         "rnaloc.prevalence), which this file lacks; add it with `rnaloc-train refit-metadata`")
     log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
               info.thresholds, session.providers, workers)
     model = model_identity(options.model, model_path, info)
@@ -172,7 +179,8 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
         stack.callback(progress.close)
         out = stack.enter_context(atomic_output(spec.path, compress=spec.gzip))
         skipped = SkipReport.to_file(stack, options.errors_file)
-        extra_columns = source.columns if source is not None else ()
+        annotation_columns = list(source.columns) if source is not None else []
+        extra_columns = annotation_columns + (profile_columns(info.classes) if options.profile else [])
         writer = make_writer(spec.fmt, out, info.classes, info.thresholds, extra_columns=extra_columns,
                              record_fields=record_fields(model), name=spec.name)
         records = source if source is not None else read_fasta(options.inputs, meter=meter)
@@ -188,7 +196,9 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
                     if options.on_error == "fail":
                         raise item.to_exception()
             if isinstance(item, Scored):
-                extra = [source.fields[item.id][c] for c in extra_columns] if source is not None else ()
+                extra = [source.fields[item.id][c] for c in annotation_columns] if source is not None else []
+                if options.profile:
+                    extra += profile_values(item.probs, info.prevalence)
                 labels = writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
                 summary.add(item.length, labels, item.applicability)
             else:
@@ -282,6 +292,8 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSp
         raise click.UsageError("--out-of-range drop|error works with --engine local only (the ray engine keeps and flags)")
     if options.precision != "auto":
         raise click.UsageError("--precision fp32 works with --engine local only (ray workers run as --precision auto)")
+    if options.profile:
+        raise click.UsageError("--profile works with --engine local only")
     from rnaloc_infer.distributed.engine import predict_distributed
 
     def sidecar(model: dict, columns, summary) -> None:
@@ -333,6 +345,11 @@ def _silence_stdout() -> None:
 @click.option("--out-of-range", type=click.Choice(["keep", "drop", "error"]), default="keep", show_default=True,
               help="Records outside the model's training range (applicability column not 'ok'): keep them "
                    "flagged, leave them out, or treat them as bad records (see --on-error).")
+@click.option("--profile", is_flag=True,
+              help="Add the relative compartment profile: 'level' (log2 odds above a typical training mRNA, averaged over "
+                   "the classes: how many compartments) and one 'rel_<class>' column per class (which compartment, "
+                   "relative to the record's level; compare compartments with these, not with the probabilities). "
+                   "docs/MODEL_CARD.md, \"Which compartment\".")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: this process; ray: Ray Data on a local or remote cluster (pip install 'rnaloc-infer[ray]'; docs/DISTRIBUTED.md).")
@@ -341,7 +358,7 @@ def _silence_stdout() -> None:
 @click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
-def main(inputs, output, model, fmt, metadata, device, threads, precision, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, quiet, debug,
+def main(inputs, output, model, fmt, metadata, device, threads, precision, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, profile, quiet, debug,
          engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
@@ -353,7 +370,7 @@ def main(inputs, output, model, fmt, metadata, device, threads, precision, batch
     options = RunOptions(
         inputs=list(inputs), output=output, model=model, fmt=fmt, metadata=metadata, device=device, threads=threads,
         precision=precision, batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
-        on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, progress=not quiet,
+        on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, profile=profile, progress=not quiet,
         annotation=AnnotationOptions(**annotation),
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )

@@ -208,7 +208,8 @@ def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str
 @one_line_errors
 def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: bool) -> None:
     """Refit MODEL's thresholds (policy of `evaluation.metrics.policy_threshold` on its own
-    valid probabilities) and applicability rules (from the train split), rewriting only the
+    valid probabilities), applicability rules and class prevalence (from the train split; the
+    reference of `rnaloc-infer --profile`), rewriting only the
     ONNX metadata of MODEL (a bundled name or an .onnx path) and of its .fp16.onnx sibling, and
     of its .int8.onnx twin, which stays tied to the rewritten file."""
     from rnaloc_infer.bundled import resolve_model
@@ -219,9 +220,10 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
     path = resolve_model(model)
     folder = data_dir or default_data_dir()
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
-    train_fasta = split_paths(folder, "train", prefix)[0]
+    train_fasta, train_labels = split_paths(folder, "train", prefix)
     sibling = twin_file(path, "fp16")  # it gets the fp32 file's thresholds
-    report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run)
+    report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run,
+                   train_labels=train_labels)
     click.echo(json.dumps(report, indent=1))
 
 
@@ -283,14 +285,15 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
 
     root = root or REPO_ROOT
     folder = data_dir or default_data_dir()
-    train_fasta = split_paths(folder, "train", prefix)[0]
+    train_fasta, train_labels = split_paths(folder, "train", prefix)
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
     refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", ".fp16.onnx", ".int8.onnx")],
            [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
     files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
                  fasta=root / "examples" / "example.fa", root=root,
-                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse, int8=int8)
+                 train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse, int8=int8,
+                 train_labels=train_labels)
     refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
     refit_path.parent.mkdir(parents=True, exist_ok=True)
     refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")

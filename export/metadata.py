@@ -15,6 +15,8 @@ from rnaloc_infer import __version__
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
 from rnaloc_infer.applicability import ApplicabilityRules
+from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
+from rnaloc_infer.profile import parse_prevalence
 from rnaloc_infer.coding import FEATURE_SET
 from rnaloc_infer.training.models import StreamingModel
 
@@ -30,11 +32,13 @@ def build_metadata(
     train_data_sha256: str = "",
     precision: str = "fp32",
     applicability: Optional[ApplicabilityRules] = None,
+    prevalence: Optional[Sequence[float]] = None,
 ) -> Dict[str, str]:
     """Return the ``rnaloc.*`` string map; thresholds default to 0.5 per class.
 
     ``applicability``: the training data's limits (rnaloc_infer.applicability); without
-    them the runtime flags no record (``-``).
+    them the runtime flags no record (``-``). ``prevalence``: the training positive rate per
+    class (rnaloc_infer.profile); without it ``rnaloc-infer --profile`` refuses the model.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -61,6 +65,10 @@ def build_metadata(
     }
     if applicability is not None:
         meta[APPLICABILITY_KEY] = applicability.to_json()
+    if prevalence is not None:
+        text = json.dumps([float(v) for v in prevalence])
+        parse_prevalence(text, len(classes))  # the runtime's own check: a bad value fails here, not at run time
+        meta[PREVALENCE_KEY] = text
     return meta
 
 
@@ -71,7 +79,7 @@ def parse_metadata(props: Mapping[str, str]) -> dict:
         if not key.startswith(PREFIX):
             continue
         name = key[len(PREFIX):]
-        if name in ("classes", "thresholds", "hparams", "applicability"):
+        if name in ("classes", "thresholds", "hparams", "applicability", "prevalence"):
             out[name] = json.loads(value)
         elif name in ("pad_code", "stride", "format_version"):
             out[name] = int(value)

@@ -105,12 +105,13 @@ def build_onnx(
     opset: int = MIN_OPSET,
     lower_fo_pool: Lowering = hybrid_nodes,
     applicability: Optional[ApplicabilityRules] = None,
+    prevalence: Optional[Sequence[float]] = None,
     fuse: bool = True,
 ) -> onnx.ModelProto:
     """In-memory version of :func:`export_onnx`; ``lower_fo_pool`` replaces each fo-pooling
     placeholder (the shipped formulation unless the fo-pooling benchmark passes another)."""
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision,
-                              applicability=applicability)
+                              applicability=applicability, prevalence=prevalence)
     folded = export_ready(model, fuse, pad_channel=fuse)
     wrapper = None
     elem_type = onnx.TensorProto.FLOAT
@@ -139,6 +140,7 @@ def export_onnx(
     precision: str = "fp32",
     opset: int = MIN_OPSET,
     applicability: Optional[ApplicabilityRules] = None,
+    prevalence: Optional[Sequence[float]] = None,
     fuse: bool = True,
 ) -> Path:
     """Write ``model`` as a runnable ONNX file following docs/DESIGN.md; returns the path.
@@ -148,7 +150,7 @@ def export_onnx(
     """
     path = Path(path)
     proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset,
-                       applicability=applicability, fuse=fuse)
+                       applicability=applicability, prevalence=prevalence, fuse=fuse)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     onnx.save(proto, str(tmp))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from rnaloc_infer.applicability import METADATA_KEY, derive_rules, flag_text
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.fasta import Record, read_fasta
+from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
+from rnaloc_infer.profile import prevalence_from_labels
 from rnaloc_infer.session import file_sha256, twin_file
 
 from .metadata import rewrite_onnx_metadata
@@ -62,8 +64,9 @@ def class_report(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], thres
 
 
 def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fasta: Path,
-                   siblings: Sequence[Path] = (), write: bool = True) -> Dict:
-    """Fit thresholds on ``model``'s valid probabilities and rules on ``train_fasta``; write both
+                   siblings: Sequence[Path] = (), write: bool = True, train_labels: Optional[Path] = None) -> Dict:
+    """Fit thresholds on ``model``'s valid probabilities and rules on ``train_fasta`` (and, given
+    ``train_labels``, the classes' training prevalence for rnaloc_infer.profile); write them
     into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False, and into
     ``model``'s int8 twin, re-tied to the rewritten file (its graph is unchanged, only the
     file's bytes are: export/quantize.py). Returns a report."""
@@ -84,6 +87,10 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
             text = flag_text(rules.check(item.codes, item.ambiguous))
             flagged[text] = flagged.get(text, 0) + 1
     updates = {"rnaloc.thresholds": json.dumps([float(t) for t in thresholds]), METADATA_KEY: rules.to_json()}
+    prevalence = None
+    if train_labels is not None:
+        prevalence = prevalence_from_labels(read_labels(train_labels, classes).y)
+        updates[PREVALENCE_KEY] = json.dumps(prevalence)
     written: List[str] = []
     if write:
         twin = twin_file(model, "int8")
@@ -98,7 +105,7 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
     return {
         "model": str(model), "written": written, "valid_records": len(ids), "records_without_label": no_label,
         "classes": class_report(y, probs, classes, thresholds),
-        "applicability": json.loads(rules.to_json()), "train_stats": stats.__dict__,
+        "applicability": json.loads(rules.to_json()), "train_stats": stats.__dict__, "prevalence": prevalence,
         "valid_applicability": flagged,
     }
 

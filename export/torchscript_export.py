@@ -42,13 +42,14 @@ def export_torchscript(
     thresholds: Optional[Sequence[float]] = None,
     train_data_sha256: str = "",
     applicability: Optional[ApplicabilityRules] = None,
+    prevalence: Optional[Sequence[float]] = None,
     fuse: bool = True,
 ) -> Path:
     """Write a TorchScript archive (fp32) with the metadata JSON as an extra file; returns the path.
     ``fuse``: as :func:`.onnx_export.export_onnx`'s."""
     path = Path(path)
     metadata = build_metadata(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision="fp32",
-                              applicability=applicability)
+                              applicability=applicability, prevalence=prevalence)
     scripted = script_model(model, fuse)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

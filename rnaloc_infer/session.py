@@ -25,6 +25,8 @@ import onnxruntime as ort
 from .alphabet import ALPHABET, PAD_CODE
 from .applicability import METADATA_KEY as APPLICABILITY_KEY
 from .applicability import ApplicabilityRules
+from .profile import METADATA_KEY as PREVALENCE_KEY
+from .profile import parse_prevalence
 from .bundled import TWIN_SUFFIXES, twin_path
 from .coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 from .errors import ModelError
@@ -60,6 +62,7 @@ class ModelInfo:
     hparams: Dict = field(default_factory=dict)
     features: str = ""  # per-record feature set the graph takes (rnaloc_infer.coding), "" for none
     applicability: Optional[ApplicabilityRules] = None  # limits of the training data; None: no flags
+    prevalence: Optional[Tuple[float, ...]] = None  # training positive rate per class (rnaloc_infer.profile); None: unknown
 
     @property
     def name(self) -> str:
@@ -118,6 +121,12 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
             applicability = ApplicabilityRules.from_json(meta[APPLICABILITY_KEY])
         except ValueError as exc:
             raise _fail(path, f"metadata {APPLICABILITY_KEY} {exc}") from None
+    prevalence = None
+    if meta.get(PREVALENCE_KEY):
+        try:
+            prevalence = parse_prevalence(meta[PREVALENCE_KEY], len(classes))
+        except ValueError as exc:
+            raise _fail(path, f"metadata {PREVALENCE_KEY} {exc}") from None
     alphabet = meta.get("rnaloc.alphabet", ALPHABET)
     if alphabet != ALPHABET or pad_code != PAD_CODE:
         raise _fail(path, f"model alphabet {alphabet!r}/pad {pad_code} differs from this runtime's {ALPHABET!r}/pad {PAD_CODE}")
@@ -135,6 +144,7 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
         hparams=hparams if isinstance(hparams, dict) else {},
         features=features,
         applicability=applicability,
+        prevalence=prevalence,
     )
 
 

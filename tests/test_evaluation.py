@@ -294,13 +294,23 @@ class _StubPredictor:
 
     classes = tuple(CLASSES)
     thresholds = (0.5,) * 6
+    prevalence = None  # a model without rnaloc.prevalence: no relative profile
 
     def __init__(self, model="default", **_):
+        import types
+
         self.model = model
+        self.info = types.SimpleNamespace(prevalence=self.prevalence)
 
     def predict_records(self, records):
-        gc = np.array([np.isin(r.codes, (1, 2)).mean() for r in records])  # codes: C=1, G=2
-        return np.repeat(gc[:, None], len(CLASSES), axis=1).astype(np.float32)
+        # GC fraction, shifted per class so the classes differ (codes: C=1, G=2)
+        gc = np.array([np.isin(r.codes, (1, 2)).mean() for r in records])
+        return np.clip(gc[:, None] + np.linspace(-0.2, 0.2, len(CLASSES))[None, :] * gc[:, None], 0, 1).astype(np.float32)
+
+    def relative_profile(self, probs):
+        from rnaloc_infer.profile import relative_profile
+
+        return relative_profile(probs, self.prevalence)
 
 
 @pytest.fixture
@@ -329,6 +339,33 @@ def test_cli_with_stub_predictor(tmp_path, stub_api):
     assert set(rows) == set(CLASSES) | {"macro"}
     assert int(rows["Nucleus"]["n"]) == 30 and int(rows["Nucleus"]["n_pos"]) == 15
     assert not (out / "roc.png").exists()
+    assert not (out / "specificity_profile.tsv").exists()  # the stub model has no prevalence
+
+
+def _specificity_rows(path):
+    with open(path, newline="") as fh:
+        return {(r["section"], r["name"]): float(r["value"]) for r in csv.DictReader(fh, delimiter="\t")}
+
+
+def test_cli_writes_the_relative_profile_figures(tmp_path, stub_api, monkeypatch):
+    """A model with its training prevalence also gets the rel_ profile's figures, whose pair
+    AUROCs are the log-odds pair AUROCs of the probabilities (same differences)."""
+    from click.testing import CliRunner
+
+    from rnaloc_infer.cli.evaluate import evaluate
+
+    monkeypatch.setattr(_StubPredictor, "prevalence", (0.7, 0.99, 0.55, 0.3, 0.19, 0.11))
+    fasta, labels = _tiny_data(tmp_path, n=30)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(evaluate, ["default", str(fasta), str(labels), "--out-dir", str(out), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "relative profile" in result.output
+    plain, profile = _specificity_rows(out / "specificity.tsv"), _specificity_rows(out / "specificity_profile.tsv")
+    pairs = [key for key in plain if key[0] == "pair_auroc_log_odds"]
+    assert pairs
+    for _, name in pairs:
+        assert profile[("pair_auroc", name)] == pytest.approx(plain[("pair_auroc_log_odds", name)], abs=1e-4)
+    assert ("pair_auroc_log_odds", pairs[0][1]) not in profile  # rel_ values are not probabilities
 
 
 def test_cli_stub_missing_ids_is_one_line_error(tmp_path, stub_api):

@@ -406,6 +406,27 @@ def test_cli_writes_files(checkpoint, tmp_path):
     assert result.output.split() == [str(tmp_path / n) for n in ("m.onnx", "m.fp16.onnx", "m.pt")]
 
 
+def test_cli_writes_the_training_prevalence(checkpoint, tmp_path):
+    """--train-labels puts each class's positive rate into the metadata (the reference of
+    `rnaloc-infer --profile`); a class with no negatives is refused in one line."""
+    from rnaloc_infer.session import ModelSession
+
+    labels = tmp_path / "train_labels.tsv"
+    header = "id\tgene\tNucleus\tExosome\tCytosol\tRibosome\tMembrane\tER\n"
+    labels.write_text(header + "a\tg\t1\t1\t0\t0\t1\t0\nb\tg\t0\t1\t1\t1\t0\t0\n"
+                      "c\tg\t1\t0\t1\t0\t0\t1\nd\tg\t1\t1\t0\t0\t0\t0\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(export_cli, [str(checkpoint), "-o", str(out), "--name", "m", "--train-labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert ModelSession(out / "m.onnx", device="cpu").info.prevalence == (0.75, 0.75, 0.5, 0.25, 0.25, 0.25)
+    labels.write_text(header + "a\tg\t1\t1\t0\t0\t1\t0\nb\tg\t0\t1\t1\t1\t0\t1\n")  # Exosome: no negative
+    result = CliRunner().invoke(export_cli, [str(checkpoint), "-o", str(tmp_path / "o2"), "--train-labels", str(labels)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "train_labels.tsv" in lines[0] and "positive and negative" in lines[0]
+    assert not (tmp_path / "o2").exists()
+
+
 def test_cli_garbage_checkpoint(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x04 definitely not a checkpoint")

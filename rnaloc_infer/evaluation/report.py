@@ -36,6 +36,8 @@ class MetricsTable:
     macro: Dict[str, float] = field(default_factory=dict)
     # Filled by `rnaloc-train evaluate`: does the score tell compartments apart (specificity.py)?
     specificity: Optional["SpecificityReport"] = None
+    # the same figures on the relative profile (rnaloc_infer.profile), for a model with its prevalence
+    profile_specificity: Optional["SpecificityReport"] = None
 
     def rows(self) -> List[Dict[str, object]]:
         """One dict per class, then a ``macro`` row (the TSV and the printed table use these)."""
