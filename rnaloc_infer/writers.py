@@ -47,6 +47,12 @@ PROB_DECIMALS = 4
 MAX_ERRORS_SHOWN = 20  # skipped records named one by one on stderr; the rest only in the errors file
 
 
+def cell_text(value: Any) -> str:
+    """An extra column's value as table text: floats with the probabilities' fixed 4 decimals
+    (so a column reads evenly: 0.1000, not 0.1), anything else as str()."""
+    return f"{value:.{PROB_DECIMALS}f}" if isinstance(value, float) else str(value)
+
+
 def predicted_labels(probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[str]:
     """Classes whose probability reaches their own threshold, in model order."""
     return [name for name, p, t in zip(classes, probs, thresholds) if p >= t]
@@ -133,7 +139,7 @@ class ResultWriter:
             return labels
         values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
         label_text = ",".join(labels) or NO_LABEL
-        extra_text = [str(v) for v in extra]
+        extra_text = [cell_text(v) for v in extra]
         if self._csv is not None:
             self._guard(self._csv.writerow, [record_id, length, *values, label_text, flags, *extra_text])
         else:

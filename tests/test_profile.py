@@ -16,7 +16,7 @@ from rnaloc_infer.cli.predict import main
 from rnaloc_infer.errors import ModelError
 from rnaloc_infer.evaluation.specificity import specificity_report
 from rnaloc_infer.profile import (log2_odds, parse_prevalence, prevalence_from_labels, profile_columns,
-                                  relative_profile)
+                                  profile_values, relative_profile)
 
 PREVALENCE = (0.69, 0.99, 0.56, 0.30, 0.19, 0.11)
 
@@ -156,3 +156,26 @@ def test_refit_writes_the_training_prevalence(tiny_data, tmp_path, tcn_model):
     y = read_labels(tiny_data / "tiny_train_labels.tsv", info.classes).y
     assert info.prevalence == pytest.approx(tuple(y.mean(axis=0)))
     assert report["prevalence"] == pytest.approx(list(info.prevalence))
+
+
+def test_profile_values_print_with_fixed_decimals_in_every_table_format():
+    import io
+
+    from rnaloc_infer.output.genome_formats import BedWriter, Gff3Writer
+    from rnaloc_infer.writers import ResultWriter
+
+    classes = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
+    probs = np.array(PREVALENCE)  # a typical record: level 0, every rel_ 0
+    columns = profile_columns(classes)
+    values = profile_values(probs, PREVALENCE)
+    assert values == [0.0] * 7
+    tsv = io.StringIO()
+    ResultWriter(tsv, "tsv", classes, [0.5] * 6, extra_columns=columns).write("r", 10, probs, values)
+    assert tsv.getvalue().splitlines()[1].split("\t")[-7:] == ["0.0000"] * 7
+    coords = ["chrom", "start", "end", "strand"]
+    bed, gff = io.StringIO(), io.StringIO()
+    for writer in (BedWriter(bed, classes, [0.5] * 6, extra_columns=coords + columns),
+                   Gff3Writer(gff, classes, [0.5] * 6, extra_columns=coords + columns)):
+        writer.write("r", 10, probs, ["chr1", 5, 14, "+", *values])
+    assert bed.getvalue().splitlines()[1].split("\t")[-7:] == ["0.0000"] * 7
+    assert "level=0.0000;rel_Nucleus=0.0000" in gff.getvalue()

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..applicability import flag_text
 from ..errors import output_error
-from ..writers import NO_LABEL, PROB_DECIMALS, predicted_labels
+from ..writers import NO_LABEL, PROB_DECIMALS, cell_text, predicted_labels
 
 COORDINATE_COLUMNS = ("chrom", "start", "end", "strand")
 BED_SCORE_SCALE = 1000
@@ -106,7 +106,7 @@ class BedWriter(_GenomeWriter):
         values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
         row = [fields["chrom"], str(int(fields["start"]) - 1), str(fields["end"]), record_id, str(score),
                fields["strand"], top, ",".join(labels) or NO_LABEL, flags, *values,
-               *(str(fields[c]).replace("\t", " ") or "." for c in self._others)]
+               *(cell_text(fields[c]).replace("\t", " ") or "." for c in self._others)]
         self._write("\t".join(row) + "\n")
         return labels
 
@@ -126,7 +126,7 @@ class Gff3Writer(_GenomeWriter):
         attributes = [("ID", record_id), ("labels", ",".join(gff3_escape(x) for x in labels) or NO_LABEL), ("top_class", top),
                       ("applicability", flags)]
         attributes += [(f"prob_{name}", f"{float(p):.{PROB_DECIMALS}f}") for name, p in zip(self._classes, probs)]
-        attributes += [(c, fields[c]) for c in self._others if fields[c] not in ("", None)]
+        attributes += [(c, cell_text(fields[c])) for c in self._others if fields[c] not in ("", None)]
         # labels and applicability are GFF3 multi-value lists: their commas stay unescaped.
         column9 = ";".join(f"{tag}={value if tag in ('labels', 'applicability') else gff3_escape(value)}" for tag, value in attributes)
         row = [gff3_escape(fields["chrom"]), GFF3_SOURCE, GFF3_TYPE, str(fields["start"]), str(fields["end"]),

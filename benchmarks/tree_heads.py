@@ -1,0 +1,132 @@
+"""Gradient-boosted trees on the default's inputs and features: is the linear regression
+member leaving accuracy on the table? (issue 20: "a better default")
+
+Why: the default blends two QRNNs with a *linear* regression on k-mer frequencies and the
+91 protein features (docs/RESULTS.md, "The encoded protein"). Trees can use interactions a
+linear model cannot (a signal peptide *and* no transmembrane segment, GC3 only in long
+ORFs). This fits one ``HistGradientBoostingClassifier`` per class on **train** for each
+feature set of ``benchmarks/profile_heads.py`` (its cache: run that script's extraction
+first), with settings fixed in advance (learning rate 0.05, 15 leaves, at least 40 records
+per leaf, L2 1.0, early stopping on a 15 % split of train; nothing chosen on valid), and
+scores valid:
+
+* each forest alone, beside the default;
+* the default blended with a forest: equal-weight or quarter-weight sum of the two
+  standardised logits (mean and SD from **train**), as ``rnaloc-train ensemble`` blends
+  members;
+* a paired bootstrap (records resampled) of the blend's gain over the default in macro AUROC
+  and in the mean over the five classes other than Exosome (23 valid negatives).
+
+Needs scikit-learn (the [train] extra). The forests are not part of any shipped model: an
+ONNX tree ensemble inside the default's graph would also need the numpy ISM engine, the
+int8/fp16 twins and ``from_onnx`` to learn it (docs/RESULTS.md says what it would buy).
+
+    python benchmarks/profile_heads.py --data ../shared/data --cache cache --model default.unfused.onnx --extract-only
+    python benchmarks/tree_heads.py --cache cache --out benchmarks/results/tree_heads.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from profile_heads import FEATURE_SETS, load_features
+from rnaloc_infer.evaluation.metrics import roc_auc
+from rnaloc_infer.evaluation.specificity import specificity_report
+
+CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
+NOT_EXOSOME = [0, 2, 3, 4, 5]
+BLEND_WEIGHTS = (0.25, 0.5)  # the forest's share; fixed in advance
+FOREST = dict(learning_rate=0.05, max_iter=400, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+              early_stopping=True, validation_fraction=0.15, n_iter_no_change=30, random_state=0)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def fit_forests(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, List[int]]:
+    """Train and valid logits of one forest per class, and each forest's number of trees."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train, valid, trees = np.zeros((len(x_train), 6)), np.zeros((len(x_valid), 6)), []
+    for k in range(y_train.shape[1]):
+        forest = HistGradientBoostingClassifier(**FOREST).fit(x_train, y_train[:, k])
+        train[:, k] = forest.decision_function(x_train)
+        valid[:, k] = forest.decision_function(x_valid)
+        trees.append(int(forest.n_iter_))
+    return train, valid, trees
+
+
+def standardise(train: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    return (valid - train.mean(axis=0)) / train.std(axis=0)
+
+
+def figures(y: np.ndarray, scores: np.ndarray) -> Dict[str, float]:
+    auroc = [roc_auc(y[:, k], scores[:, k]) for k in range(6)]
+    pairs = specificity_report(y, scores, CLASSES).pairs
+    out = {c: a for c, a in zip(CLASSES, auroc)}
+    out["macro"] = float(np.mean(auroc))
+    out["without_exosome"] = float(np.mean([auroc[k] for k in NOT_EXOSOME]))
+    out.update({f"{p.first}_vs_{p.second}": p.auroc for p in pairs})  # on log-odds-like scores
+    return out
+
+
+def bootstrap_gain(y: np.ndarray, blend: np.ndarray, base: np.ndarray, resamples: int = 1000, seed: int = 0) -> Dict[str, tuple]:
+    """95 % interval of blend minus base, macro and without Exosome, records resampled together."""
+    rng = np.random.default_rng(seed)
+    gains: Dict[str, List[float]] = {"macro": [], "without_exosome": []}
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        a = [roc_auc(y[idx, k], blend[idx, k]) - roc_auc(y[idx, k], base[idx, k]) for k in range(6)]
+        gains["macro"].append(float(np.mean(a)))
+        gains["without_exosome"].append(float(np.mean([a[k] for k in NOT_EXOSOME])))
+    return {name: tuple(np.percentile(v, [2.5, 97.5])) for name, v in gains.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("cache"))
+    ap.add_argument("--feature-sets", nargs="+", default=list(FEATURE_SETS), choices=list(FEATURE_SETS))
+    ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    y_train, y_valid = np.load(args.cache / "train_labels.npy"), np.load(args.cache / "valid_labels.npy")
+    default_train = logit(np.load(args.cache / "train_probs.npy"))
+    default_valid = logit(np.load(args.cache / "valid_probs.npy"))
+    rows = [{"variant": "default", **figures(y_valid, default_valid)}]
+    base = standardise(default_train, default_valid)
+    for name in args.feature_sets:
+        start = time.perf_counter()
+        x_train, x_valid = load_features(args.cache, "train", FEATURE_SETS[name]), load_features(args.cache, "valid", FEATURE_SETS[name])
+        forest_train, forest_valid, trees = fit_forests(x_train, y_train, x_valid)
+        rows.append({"variant": f"{name}/forest", "trees": "/".join(map(str, trees)), **figures(y_valid, forest_valid)})
+        forest = standardise(forest_train, forest_valid)
+        for weight in BLEND_WEIGHTS:
+            blend = (1 - weight) * base + weight * forest
+            interval = bootstrap_gain(y_valid, blend, base, args.resamples)
+            rows.append({"variant": f"default+{name}/forest@{weight}", **figures(y_valid, blend),
+                         "gain_macro_ci95": "{:+.4f} to {:+.4f}".format(*interval["macro"]),
+                         "gain_without_exosome_ci95": "{:+.4f} to {:+.4f}".format(*interval["without_exosome"])})
+        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+    columns = ["variant", *CLASSES, "macro", "without_exosome", "Nucleus_vs_Cytosol", "Membrane_vs_ER", "trees",
+               "gain_macro_ci95", "gain_without_exosome_ci95"]
+    for row in rows:
+        print("  ".join(f"{row.get(c, ''):.4f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([f"{row[c]:.4f}" if isinstance(row.get(c), float) else row.get(c, "") for c in columns])
+
+
+if __name__ == "__main__":
+    main()
