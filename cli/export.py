@@ -109,6 +109,7 @@ def _train_split(payload: dict) -> Tuple[Optional[dict], Path, Path]:
 
 def _prevalence(payload: dict, train_labels: Optional[Path], classes: List[str]) -> Optional[List[float]]:
     """Training prevalence per class from the labels TSV (given, or the checkpoint's train split); None if absent."""
+    from rnaloc_infer.errors import RnalocError
     from rnaloc_infer.evaluation.labels import read_labels
     from rnaloc_infer.profile import prevalence_from_labels
 
@@ -118,8 +119,6 @@ def _prevalence(payload: dict, train_labels: Optional[Path], classes: List[str])
             log.warning("no training prevalence written (pass --train-labels): `rnaloc-infer --profile` will refuse "
                         "this model until `rnaloc-train refit-metadata` adds it")
             return None
-    from rnaloc_infer.errors import RnalocError
-
     try:
         return prevalence_from_labels(read_labels(train_labels, classes).y)
     except RnalocError as exc:  # names the file and line already

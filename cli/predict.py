@@ -26,7 +26,6 @@ from rnaloc_infer.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
     InputError,
-    ModelError,
     NoResults,
 )
 
@@ -153,7 +152,7 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     from rnaloc_infer.output.sidecar import model_identity, record_fields
     from rnaloc_infer.output.summary import RunSummary
     from rnaloc_infer.parallel import worker_count
-    from rnaloc_infer.profile import profile_columns, profile_values
+    from rnaloc_infer.profile import profile_columns, profile_values, require_prevalence
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.writers import SkipReport, atomic_output
 
@@ -161,9 +160,8 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     session = ModelSession(model_path, device=options.device, prefer_fp16=reduced, prefer_int8=reduced)
     workers = worker_count(options.threads, session.device)
     info = session.info
-    if options.profile and info.prevalence is None:
-        raise ModelError(f"model {model_path}: --profile needs the classes' training prevalence (metadata "
-                         "rnaloc.prevalence), which this file lacks; add it with `rnaloc-train refit-metadata`")
+    if options.profile:
+        require_prevalence(model_path, info.prevalence)
     log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
               info.thresholds, session.providers, workers)
     model = model_identity(options.model, model_path, info)
@@ -292,8 +290,6 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSp
         raise click.UsageError("--out-of-range drop|error works with --engine local only (the ray engine keeps and flags)")
     if options.precision != "auto":
         raise click.UsageError("--precision fp32 works with --engine local only (ray workers run as --precision auto)")
-    if options.profile:
-        raise click.UsageError("--profile works with --engine local only")
     from rnaloc_infer.distributed.engine import predict_distributed
 
     def sidecar(model: dict, columns, summary) -> None:
@@ -304,6 +300,7 @@ def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSp
         num_workers=options.num_workers, num_gpus_per_worker=options.num_gpus_per_worker,
         threads_per_worker=options.threads or 1, on_error=options.on_error, errors_file=options.errors_file,
         batch_nt=options.batch_nt, chunk_nt=options.chunk_nt, progress=options.progress, before_commit=sidecar,
+        profile=options.profile,
     )
     _log_summary(options, result.run, scored=result.run.records)
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""Refit an exported model's decision thresholds and applicability rules, in its metadata only.
+"""Refit an exported model's decision thresholds, applicability rules and (given the training
+labels) class prevalence, in its metadata only.
 
 Why a separate step: both come from data (thresholds from the validation split's
 probabilities, rules from the training FASTA), and for a model whose checkpoint is not at

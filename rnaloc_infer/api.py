@@ -25,9 +25,8 @@ from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
 from .explain.ism import DEFAULT_MAX_LENGTH
 from .fasta import Record, RecordError, read_fasta
-from .errors import ModelError
 from .parallel import worker_count
-from .profile import relative_profile
+from .profile import relative_profile, require_prevalence
 from .session import ModelInfo, ModelSession
 from .writers import predicted_labels
 
@@ -98,10 +97,7 @@ class Predictor:
         "which" (rnaloc_infer.profile; what ``rnaloc-infer --profile`` writes). Compare
         compartments with ``relative``, not with the probabilities, which carry each class's
         base rate. Raises ModelError for a model without training prevalence in its metadata."""
-        if self.info.prevalence is None:
-            raise ModelError(f"model {self.model_path}: no training prevalence (metadata rnaloc.prevalence) for a "
-                             "relative profile; add it with `rnaloc-train refit-metadata`")
-        return relative_profile(probs, self.info.prevalence)
+        return relative_profile(probs, require_prevalence(self.model_path, self.info.prevalence))
 
     def predict(self, sequences: Iterable[str]) -> np.ndarray:
         """Probabilities (n, n_classes) for nucleotide strings, in input order.

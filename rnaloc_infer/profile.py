@@ -27,9 +27,11 @@ record's other compartments, by the training base rates". numpy only.
 from __future__ import annotations
 
 import json
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .errors import ModelError
 
 METADATA_KEY = "rnaloc.prevalence"
 LEVEL_COLUMN = "level"
@@ -37,6 +39,14 @@ RELATIVE_PREFIX = "rel_"
 DECIMALS = 4
 # float32 probabilities saturate at 1 - 6e-8; clipping keeps log-odds finite and symmetric
 _CLIP = 1e-6
+
+
+def require_prevalence(model_path: object, prevalence: Optional[Tuple[float, ...]]) -> Tuple[float, ...]:
+    """The model's training prevalence, or the one-line ModelError that says how to add it."""
+    if prevalence is None:
+        raise ModelError(f"model {model_path}: a relative profile (--profile) needs the classes' training prevalence "
+                         "(metadata rnaloc.prevalence), which this file lacks; add it with `rnaloc-train refit-metadata`")
+    return prevalence
 
 
 def log2_odds(p: np.ndarray) -> np.ndarray:

@@ -137,6 +137,23 @@ def test_merged_output_and_shards_equal_single_process(ray_local, tcn_model, inp
         assert np.abs(got - want).max() <= 1e-6
 
 
+def test_profile_columns_equal_the_local_runtime(ray_local, tcn_model, inputs, tmp_path):
+    """--profile on the Ray engine writes the same relative profile as the local engine, and a
+    model without training prevalence is refused before any work, as locally."""
+    from conftest import rewrite_model
+    from rnaloc_infer.errors import ModelError
+
+    profiled = rewrite_model(tcn_model, tmp_path / "p.onnx",
+                             set_props={"rnaloc.prevalence": "[0.69, 0.99, 0.56, 0.3, 0.19, 0.11]"})
+    _distributed(inputs, profiled, tmp_path / "ray.tsv", profile=True)
+    local = _local(inputs, profiled, tmp_path / "local.tsv", profile=True)
+    assert (tmp_path / "ray.tsv").read_text() == local
+    assert local.splitlines()[0].endswith("\tlevel\trel_Nucleus\trel_Exosome\trel_Cytosol\trel_Ribosome\trel_Membrane\trel_ER")
+    with pytest.raises(ModelError, match="rnaloc.prevalence"):
+        _distributed(inputs, tcn_model, tmp_path / "none.tsv", profile=True)
+    assert not (tmp_path / "none.tsv").exists()
+
+
 def test_skipped_records_match_runtime(ray_local, tcn_model, inputs, bad_input, tmp_path):
     files = [inputs[0], bad_input]
     summary = _distributed(files, tcn_model, tmp_path / "ray.csv", fmt="csv", on_error="skip", errors_file=str(tmp_path / "ray.err"))

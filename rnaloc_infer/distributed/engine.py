@@ -223,8 +223,11 @@ def _write_ordered(
     errors_file: Optional[str],
     summary: RunSummary,
     before_commit: Optional[Callable[[Dict[str, Any], List[str], RunSummary], None]],
+    prevalence: Optional[Sequence[float]] = None,
 ) -> Dict[str, int]:
-    """Stream result blocks (already in input order) into the runtime's writers and reports."""
+    """Stream result blocks (already in input order) into the runtime's writers and reports;
+    with ``prevalence`` each row also gets the relative profile (rnaloc_infer.profile)."""
+    from ..profile import profile_columns, profile_values
     from .arrow_blocks import iter_results
     from ..output.sidecar import record_fields
     from ..writers import ResultWriter, SkipReport, atomic_output, predicted_labels
@@ -237,7 +240,8 @@ def _write_ordered(
         writer = None
         if merge:
             out = stack.enter_context(atomic_output(output, compress=compress))
-            writer = ResultWriter(out, fmt, classes, thresholds, record_fields=record_fields(model), name=output or "standard output")
+            writer = ResultWriter(out, fmt, classes, thresholds, record_fields=record_fields(model), name=output or "standard output",
+                                  extra_columns=profile_columns(classes) if prevalence is not None else ())
             columns = writer.columns
         skipped = SkipReport.to_file(stack, errors_file)
         for table in tables:
@@ -256,7 +260,8 @@ def _write_ordered(
                 counts["records"] += 1
                 counts["nt"] += item.length
                 if writer is not None:
-                    summary.add(item.length, writer.write(item.id, item.length, item.probs, applicability=item.applicability),
+                    extra = profile_values(item.probs, prevalence) if prevalence is not None else ()
+                    summary.add(item.length, writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability),
                                 item.applicability)
                 else:
                     summary.add(item.length, predicted_labels(item.probs, classes, thresholds), item.applicability)
@@ -312,6 +317,7 @@ def predict_distributed(
     num_cpus: Optional[int] = None,
     progress: bool = True,
     before_commit: Optional[Callable[[Dict[str, Any], List[str], RunSummary], None]] = None,
+    profile: bool = False,
 ) -> DistributedSummary:
     """Predict FASTA files on a Ray cluster; the merged output equals the local runtime's.
 
@@ -325,9 +331,12 @@ def predict_distributed(
     runtime does; ``"skip"`` reports bad records (and lists them in ``errors_file``).
     ``compress`` gzips the merged file. ``before_commit(model, columns, summary)`` runs after
     the last row, before the output is renamed into place (the CLI writes its sidecar there).
+    ``profile`` adds the relative compartment profile columns to the merged table, as
+    ``rnaloc-infer --profile`` (not to the Parquet shards).
     """
     from ..bundled import resolve_model
     from ..output.sidecar import model_identity
+    from ..profile import require_prevalence
     from ..session import ModelSession
     from ..writers import FORMATS
 
@@ -348,6 +357,8 @@ def predict_distributed(
     from .arrow_blocks import check_classes
 
     check_classes(info.classes)
+    if profile:
+        require_prevalence(model_path, info.prevalence)
     identity = model_identity(os.fspath(model), model_path, info)
     # A bundled name is resolved again by each worker (its own installation); a path is made absolute.
     bundled = Path(os.fspath(model)) != model_path
@@ -361,7 +372,8 @@ def predict_distributed(
     started = time.perf_counter()
     run_summary = RunSummary(info.classes)
     options = dict(output=output, merge=merge, fmt=fmt, compress=compress, model=identity, on_error=on_error,
-                   errors_file=errors_file, summary=run_summary, before_commit=before_commit)
+                   errors_file=errors_file, summary=run_summary, before_commit=before_commit,
+                   prevalence=info.prevalence if profile else None)
     with ray_session(address, num_cpus) as ray:
         workers = num_workers or _default_workers(ray, num_gpus_per_worker, threads_per_worker)
         if not shards:
