@@ -149,7 +149,7 @@ def test_refit_writes_the_training_prevalence(tiny_data, tmp_path, tcn_model):
     from rnaloc_infer.export.refit import refit_metadata
     from rnaloc_infer.session import ModelSession
 
-    model = Path(shutil.copy(tcn_model, tmp_path / "m.onnx"))
+    model = Path(shutil.copy(tcn_model, tmp_path / "refit.onnx"))
     report = refit_metadata(model, tiny_data / "tiny_valid.fa.gz", tiny_data / "tiny_valid_labels.tsv",
                             tiny_data / "tiny_train.fa.gz", train_labels=tiny_data / "tiny_train_labels.tsv")
     info = ModelSession(model, device="cpu").info

@@ -323,6 +323,8 @@ def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, c
             raise RuntimeError("CUDA driver version is insufficient")
         return real(path, sess_options=sess_options, providers=providers)
 
+    # a private graph cache: another test's cached "m.onnx" with the same bytes would be loaded instead
+    monkeypatch.setenv("RNALOC_INFER_CACHE", str(tmp_path / "cache"))
     model = shutil.copy(tcn_model, tmp_path / "m.onnx")
     shutil.copy(tcn_model, tmp_path / "m.fp16.onnx")  # the half-precision twin CUDA would take
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
