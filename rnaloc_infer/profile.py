@@ -70,6 +70,22 @@ def relative_profile(probs: np.ndarray, prevalence: Sequence[float]) -> Tuple[np
     return level, enrichment - level[..., None]
 
 
+def relative_delta(reference: np.ndarray, delta: np.ndarray, prevalence: Sequence[float]) -> np.ndarray:
+    """In-silico mutagenesis on the profile: the change of each ``rel_`` value per substitution.
+
+    ``reference`` (classes,) and ``delta`` (length, 4, classes) as ``rnaloc-explain`` writes
+    them to ``ism.npz``; the result has ``delta``'s shape. ``out[i, b, N] - out[i, b, C]`` is
+    how much substitution b at position i moves the record towards Nucleus rather than
+    Cytosol in log2 odds, free of the change in "how many" that moves every class together.
+    The prevalence cancels in the differences; it is taken for symmetry with
+    :func:`relative_profile`.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    _, before = relative_profile(reference, prevalence)
+    _, after = relative_profile(reference + np.asarray(delta, dtype=np.float64), prevalence)
+    return after - before
+
+
 def profile_columns(classes: Sequence[str]) -> List[str]:
     """Output column names of the profile, after the run's other columns."""
     return [LEVEL_COLUMN, *(RELATIVE_PREFIX + c for c in classes)]

@@ -179,3 +179,18 @@ def test_profile_values_print_with_fixed_decimals_in_every_table_format():
         writer.write("r", 10, probs, ["chr1", 5, 14, "+", *values])
     assert bed.getvalue().splitlines()[1].split("\t")[-7:] == ["0.0000"] * 7
     assert "level=0.0000;rel_Nucleus=0.0000" in gff.getvalue()
+
+
+def test_relative_delta_is_the_profile_of_the_mutated_record():
+    from rnaloc_infer.profile import relative_delta
+
+    rng = np.random.default_rng(3)
+    reference = rng.uniform(0.05, 0.95, 6)
+    mutated = np.clip(reference + rng.normal(0, 0.05, size=(7, 4, 6)), 0.01, 0.99)
+    out = relative_delta(reference, mutated - reference, PREVALENCE)
+    assert out.shape == (7, 4, 6)
+    np.testing.assert_allclose(out, relative_profile(mutated, PREVALENCE)[1] - relative_profile(reference, PREVALENCE)[1],
+                               atol=1e-12)
+    np.testing.assert_allclose(out.sum(axis=-1), 0.0, atol=1e-9)
+    # a substitution that changes nothing changes no rel_ value
+    assert np.allclose(relative_delta(reference, np.zeros((2, 4, 6)), PREVALENCE), 0.0)
