@@ -27,6 +27,7 @@ record's other compartments, by the training base rates". numpy only.
 from __future__ import annotations
 
 import json
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -91,11 +92,22 @@ def profile_columns(classes: Sequence[str]) -> List[str]:
     return [LEVEL_COLUMN, *(RELATIVE_PREFIX + c for c in classes)]
 
 
-def profile_values(probs: np.ndarray, prevalence: Sequence[float]) -> List[float]:
+def profile_values(probs: Sequence[float], prevalence: Sequence[float]) -> List[float]:
     """One record's profile for the output row (``level``, then one ``rel_`` value per class),
-    rounded to 4 decimals: numbers in JSONL, fixed-point text in TSV/CSV."""
-    level, relative = relative_profile(probs, prevalence)
-    return [round(float(level), DECIMALS), *(round(float(v), DECIMALS) for v in relative)]
+    rounded to 4 decimals: numbers in JSONL, fixed-point text in TSV/CSV.
+
+    The arithmetic of :func:`relative_profile` on plain floats: the writer calls this once per
+    record, and numpy's per-call overhead on six numbers made it 17 us a record (a tenth of
+    the whole run's time on 300-nt records) against 6 us here.
+    """
+    enrichment = [_log2_odds(p) - _log2_odds(r) for p, r in zip(probs, prevalence)]
+    level = sum(enrichment) / len(enrichment)
+    return [round(level, DECIMALS), *(round(e - level, DECIMALS) for e in enrichment)]
+
+
+def _log2_odds(p: float) -> float:
+    p = min(max(float(p), _CLIP), 1.0 - _CLIP)
+    return math.log2(p / (1.0 - p))
 
 
 def prevalence_from_labels(y: np.ndarray) -> List[float]:

@@ -194,3 +194,14 @@ def test_relative_delta_is_the_profile_of_the_mutated_record():
     np.testing.assert_allclose(out.sum(axis=-1), 0.0, atol=1e-9)
     # a substitution that changes nothing changes no rel_ value
     assert np.allclose(relative_delta(reference, np.zeros((2, 4, 6)), PREVALENCE), 0.0)
+
+
+def test_the_row_writer_computes_what_relative_profile_computes():
+    """profile_values (plain floats, per output row) and relative_profile (numpy, arrays) are
+    two spellings of one formula: they must agree to the written rounding."""
+    rng = np.random.default_rng(4)
+    probs = np.concatenate([rng.uniform(0, 1, (200, 6)), [[0.0, 1.0, 0.5, 1e-9, 1 - 1e-9, 0.3]]]).astype(np.float32)
+    level, rel = relative_profile(probs, PREVALENCE)
+    rows = np.array([profile_values(p, PREVALENCE) for p in probs])
+    np.testing.assert_allclose(rows[:, 0], level, atol=5.1e-5)
+    np.testing.assert_allclose(rows[:, 1:], rel, atol=5.1e-5)
