@@ -15,14 +15,21 @@ scores valid:
   standardised logits (mean and SD from **train**), as ``rnaloc-train ensemble`` blends
   members;
 * a paired bootstrap (records resampled) of the blend's gain over the default in macro AUROC
-  and in the mean over the five classes other than Exosome (23 valid negatives).
+  and in the mean over the five classes other than Exosome (23 valid negatives);
+* with ``--members``: the default's own recipe rebuilt from its members' logits (the two
+  networks' heads from the cache, the k-mer/coding regression ``--regression`` on the cached
+  features): equal-weight mean of train-standardised logits, Platt-scaled per class on valid
+  as ``rnaloc-train ensemble`` does (the rebuild of the shipped three members reproduces its
+  valid figures), then with the k-mer/coding forest as a fourth member or in the
+  regression's place; pair figures on probabilities and on log-odds.
 
 Needs scikit-learn (the [train] extra). The forests are not part of any shipped model: an
 ONNX tree ensemble inside the default's graph would also need the numpy ISM engine, the
 int8/fp16 twins and ``from_onnx`` to learn it (docs/RESULTS.md says what it would buy).
 
     python benchmarks/profile_heads.py --data ../shared/data --cache cache --model default.unfused.onnx --extract-only
-    python benchmarks/tree_heads.py --cache cache --out benchmarks/results/tree_heads.tsv
+    python benchmarks/tree_heads.py --cache cache --out benchmarks/results/tree_heads.tsv \\
+        --members --regression artifacts/kmer_coding_logreg.npz --members-out benchmarks/results/tree_members.tsv
 """
 
 from __future__ import annotations
@@ -90,22 +97,73 @@ def bootstrap_gain(y: np.ndarray, blend: np.ndarray, base: np.ndarray, resamples
     return {name: tuple(np.percentile(v, [2.5, 97.5])) for name, v in gains.items()}
 
 
+def platt(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-class Platt scaling fitted on these labels (the release fits it on valid too)."""
+    from sklearn.linear_model import LogisticRegression
+
+    out = np.zeros_like(scores)
+    for k in range(scores.shape[1]):
+        model = LogisticRegression(C=1e6).fit(scores[:, [k]], y[:, k])
+        out[:, k] = model.decision_function(scores[:, [k]])
+    return out
+
+
+def member_rows(cache: Path, regression: Path, forest: tuple) -> List[dict]:
+    """The default's recipe rebuilt from member logits, then with the forest as a member."""
+    from rnaloc_infer.evaluation.specificity import specificity_report
+    from rnaloc_infer.training.regression import load_logreg
+
+    y_valid = np.load(cache / "valid_labels.npy")
+    linear = load_logreg(regression)
+    members = {
+        "qrnn": (np.load(cache / "train_net_logits.npy"), np.load(cache / "valid_net_logits.npy")),
+        "qrnn_coding": (np.load(cache / "train_coding_logits.npy"), np.load(cache / "valid_coding_logits.npy")),
+        "regression": tuple(linear.scores(load_features(cache, split, FEATURE_SETS["kmer_coding"])) for split in ("train", "valid")),
+        "forest": forest,
+    }
+    rows = []
+    for combo in (("qrnn", "qrnn_coding", "regression"), ("qrnn", "qrnn_coding", "regression", "forest"),
+                  ("qrnn", "qrnn_coding", "forest")):
+        blended = sum(standardise(*members[name]) for name in combo) / len(combo)
+        calibrated = platt(blended, y_valid)
+        row = {"variant": "+".join(combo), **figures(y_valid, calibrated)}
+        pairs = specificity_report(y_valid, 1 / (1 + np.exp(-calibrated)), CLASSES).pairs
+        row.update({f"{p.first}_vs_{p.second}_probabilities": p.auroc for p in pairs})
+        rows.append(row)
+    return rows
+
+
+def write_tsv(path: Path, columns: List[str], rows: List[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([f"{row[c]:.4f}" if isinstance(row.get(c), float) else row.get(c, "") for c in columns])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=Path("cache"))
     ap.add_argument("--feature-sets", nargs="+", default=list(FEATURE_SETS), choices=list(FEATURE_SETS))
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--members", action="store_true", help="also rebuild the default from member logits (needs --regression)")
+    ap.add_argument("--regression", type=Path, default=Path("artifacts/kmer_coding_logreg.npz"))
+    ap.add_argument("--members-out", type=Path, default=None)
     args = ap.parse_args()
     y_train, y_valid = np.load(args.cache / "train_labels.npy"), np.load(args.cache / "valid_labels.npy")
     default_train = logit(np.load(args.cache / "train_probs.npy"))
     default_valid = logit(np.load(args.cache / "valid_probs.npy"))
     rows = [{"variant": "default", **figures(y_valid, default_valid)}]
     base = standardise(default_train, default_valid)
+    kmer_forest = None
     for name in args.feature_sets:
         start = time.perf_counter()
         x_train, x_valid = load_features(args.cache, "train", FEATURE_SETS[name]), load_features(args.cache, "valid", FEATURE_SETS[name])
         forest_train, forest_valid, trees = fit_forests(x_train, y_train, x_valid)
+        if name == "kmer_coding":
+            kmer_forest = (forest_train, forest_valid)
         rows.append({"variant": f"{name}/forest", "trees": "/".join(map(str, trees)), **figures(y_valid, forest_valid)})
         forest = standardise(forest_train, forest_valid)
         for weight in BLEND_WEIGHTS:
@@ -120,12 +178,17 @@ def main() -> None:
     for row in rows:
         print("  ".join(f"{row.get(c, ''):.4f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([f"{row[c]:.4f}" if isinstance(row.get(c), float) else row.get(c, "") for c in columns])
+        write_tsv(args.out, columns, rows)
+    if args.members:
+        if kmer_forest is None:
+            ap.error("--members needs the kmer_coding feature set")
+        member_columns = ["variant", *CLASSES, "macro", "without_exosome", "Nucleus_vs_Cytosol_probabilities",
+                          "Nucleus_vs_Cytosol", "Membrane_vs_ER_probabilities", "Membrane_vs_ER"]
+        members = member_rows(args.cache, args.regression, kmer_forest)
+        for row in members:
+            print("  ".join(f"{row[c]:.4f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in member_columns))
+        if args.members_out:
+            write_tsv(args.members_out, member_columns, members)
 
 
 if __name__ == "__main__":
