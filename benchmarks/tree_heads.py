@@ -42,7 +42,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from profile_heads import FEATURE_SETS, load_features
+from profile_heads import FEATURE_SETS, load_features, standardise as standardise_all
 from rnaloc_infer.evaluation.metrics import roc_auc
 from rnaloc_infer.evaluation.specificity import specificity_report
 
@@ -72,7 +72,8 @@ def fit_forests(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray) -
 
 
 def standardise(train: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    return (valid - train.mean(axis=0)) / train.std(axis=0)
+    """``valid`` in units of ``train``'s per-column mean and SD (profile_heads.standardise)."""
+    return standardise_all(train, valid)[1]
 
 
 def figures(y: np.ndarray, scores: np.ndarray) -> Dict[str, float]:

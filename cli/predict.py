@@ -152,7 +152,7 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     from rnaloc_infer.output.sidecar import model_identity, record_fields
     from rnaloc_infer.output.summary import RunSummary
     from rnaloc_infer.parallel import worker_count
-    from rnaloc_infer.profile import profile_columns, profile_values, require_prevalence
+    from rnaloc_infer.profile import ProfileRow, profile_columns, require_prevalence
     from rnaloc_infer.session import ModelSession
     from rnaloc_infer.writers import SkipReport, atomic_output
 
@@ -160,8 +160,7 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
     session = ModelSession(model_path, device=options.device, prefer_fp16=reduced, prefer_int8=reduced)
     workers = worker_count(options.threads, session.device)
     info = session.info
-    if options.profile:
-        require_prevalence(model_path, info.prevalence)
+    profile_row = ProfileRow(require_prevalence(model_path, info.prevalence)) if options.profile else None
     log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
               info.thresholds, session.providers, workers)
     model = model_identity(options.model, model_path, info)
@@ -195,8 +194,8 @@ def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec
                         raise item.to_exception()
             if isinstance(item, Scored):
                 extra = [source.fields[item.id][c] for c in annotation_columns] if source is not None else []
-                if options.profile:
-                    extra += profile_values(item.probs, info.prevalence)
+                if profile_row is not None:
+                    extra += profile_row(item.probs)
                 labels = writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
                 summary.add(item.length, labels, item.applicability)
             else:

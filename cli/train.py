@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -238,8 +237,7 @@ def quantize(model: str, data_dir: Optional[Path], prefix: str) -> None:
     train split), which the runtime then runs on the CPU. Every valid probability must stay
     within 0.01 of MODEL's and every class's valid AUROC within 0.002: over that, fewer QRNN
     layers are quantised, and no twin is kept if even one is over (docs/EXPORT.md)."""
-    from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.bundled import twin_path
+    from rnaloc_infer.bundled import resolve_model, twin_path
     from rnaloc_infer.export.quantize import quantise_checked
     from rnaloc_infer.training.data import default_data_dir, split_paths
 
@@ -278,6 +276,8 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     against the runtime), and the evaluation on valid (metrics.tsv, roc.png, pr.png) in
     ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME.
     """
+    from rnaloc_infer.bundled import TWIN_SUFFIXES
+    from rnaloc_infer.session import file_sha256
     from rnaloc_infer.training.data import REPO_ROOT, default_data_dir, split_paths
     from rnaloc_infer.training.release import release as ship
 
@@ -287,7 +287,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     folder = data_dir or default_data_dir()
     train_fasta, train_labels = split_paths(folder, "train", prefix)
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
-    refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", ".fp16.onnx", ".int8.onnx")],
+    refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", *TWIN_SUFFIXES)],
            [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
     files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
@@ -299,7 +299,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")
     summary = {"onnx": str(files.onnx), "onnx_fp16": str(files.onnx_fp16), "expectation": str(files.expectation),
                "refit": str(refit_path),
-               "sha256": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (files.onnx, files.onnx_fp16)}}
+               "sha256": {path.name: file_sha256(path) for path in (files.onnx, files.onnx_fp16)}}
     if not no_evaluate:
         card = root / "docs" / "model_card" / ("" if name == "default" else name)
         table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card, precision="fp32")  # the card is the fp32 file's

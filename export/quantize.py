@@ -228,15 +228,13 @@ def twin_report(fp32: Path, twin: Path, fasta: Path, labels: Path, reference: Op
     """The twin against its fp32 file on a labelled set: largest probability difference and
     per-class AUROC of each, and whether both stay within the bounds above. ``reference``:
     the fp32 file's :func:`file_scores` on ``fasta``, when already computed."""
-    from rnaloc_infer.evaluation.labels import read_labels
+    from rnaloc_infer.evaluation.labels import match_labels, read_labels
     from rnaloc_infer.evaluation.metrics import roc_auc
 
     ids, exact, classes = file_scores(fp32, fasta) if reference is None else reference
     _, reduced, _ = file_scores(twin, fasta)
-    truth = read_labels(labels, classes)
-    row = {record_id: i for i, record_id in enumerate(truth.ids)}
-    y = truth.y[[row[i] for i in ids]]
-    auroc = {name: (roc_auc(y[:, c], exact[:, c]), roc_auc(y[:, c], reduced[:, c])) for c, name in enumerate(truth.classes)}
+    y = match_labels(ids, read_labels(labels, classes), pred_source=str(fasta), label_source=str(labels))
+    auroc = {name: (roc_auc(y[:, c], exact[:, c]), roc_auc(y[:, c], reduced[:, c])) for c, name in enumerate(classes)}
     difference = float(np.abs(reduced - exact).max())
     worst_auroc = max(abs(a - b) for a, b in auroc.values())
     return {"records": len(ids), "max_probability_difference": difference, "max_auroc_difference": worst_auroc,

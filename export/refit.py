@@ -19,7 +19,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from rnaloc_infer.api import Predictor
 from rnaloc_infer.applicability import METADATA_KEY, derive_rules, flag_text
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.evaluation.labels import match_labels, read_labels
@@ -29,6 +28,7 @@ from rnaloc_infer.profile import prevalence_from_labels
 from rnaloc_infer.session import file_sha256, twin_file
 
 from .metadata import rewrite_onnx_metadata
+from .quantize import file_scores
 
 
 def _recorded_fp32_sha256(twin: Path) -> str:
@@ -71,14 +71,8 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
     into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False, and into
     ``model``'s int8 twin, re-tied to the rewritten file (its graph is unchanged, only the
     file's bytes are: export/quantize.py). Returns a report."""
-    predictor = Predictor(model, device="cpu", precision="fp32")
-    classes = list(predictor.classes)
-    ids: List[str] = []
-    rows: List[List[float]] = []
-    for prediction in predictor.predict_fasta(valid_fasta):
-        ids.append(prediction.id)
-        rows.append([prediction.probabilities[c] for c in classes])
-    probs = np.asarray(rows, dtype=np.float64)
+    ids, probs, classes = file_scores(model, valid_fasta)
+    classes = list(classes)
     y = match_labels(ids, read_labels(valid_labels, classes), pred_source=str(valid_fasta), label_source=str(valid_labels))
     thresholds = metrics.tune_thresholds(y, probs)
     rules, stats = derive_rules([train_fasta])

@@ -16,7 +16,7 @@ from rnaloc_infer.cli.predict import main
 from rnaloc_infer.errors import ModelError
 from rnaloc_infer.evaluation.specificity import specificity_report
 from rnaloc_infer.profile import (log2_odds, parse_prevalence, prevalence_from_labels, profile_columns,
-                                  profile_values, relative_profile)
+                                  ProfileRow, relative_profile)
 
 PREVALENCE = (0.69, 0.99, 0.56, 0.30, 0.19, 0.11)
 
@@ -167,7 +167,7 @@ def test_profile_values_print_with_fixed_decimals_in_every_table_format():
     classes = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
     probs = np.array(PREVALENCE)  # a typical record: level 0, every rel_ 0
     columns = profile_columns(classes)
-    values = profile_values(probs, PREVALENCE)
+    values = ProfileRow(PREVALENCE)(probs)
     assert values == [0.0] * 7
     tsv = io.StringIO()
     ResultWriter(tsv, "tsv", classes, [0.5] * 6, extra_columns=columns).write("r", 10, probs, values)
@@ -187,21 +187,22 @@ def test_relative_delta_is_the_profile_of_the_mutated_record():
     rng = np.random.default_rng(3)
     reference = rng.uniform(0.05, 0.95, 6)
     mutated = np.clip(reference + rng.normal(0, 0.05, size=(7, 4, 6)), 0.01, 0.99)
-    out = relative_delta(reference, mutated - reference, PREVALENCE)
+    out = relative_delta(reference, mutated - reference)
     assert out.shape == (7, 4, 6)
     np.testing.assert_allclose(out, relative_profile(mutated, PREVALENCE)[1] - relative_profile(reference, PREVALENCE)[1],
                                atol=1e-12)
     np.testing.assert_allclose(out.sum(axis=-1), 0.0, atol=1e-9)
     # a substitution that changes nothing changes no rel_ value
-    assert np.allclose(relative_delta(reference, np.zeros((2, 4, 6)), PREVALENCE), 0.0)
+    assert np.allclose(relative_delta(reference, np.zeros((2, 4, 6))), 0.0)
 
 
 def test_the_row_writer_computes_what_relative_profile_computes():
-    """profile_values (plain floats, per output row) and relative_profile (numpy, arrays) are
+    """ProfileRow (plain floats, per output row) and relative_profile (numpy, arrays) are
     two spellings of one formula: they must agree to the written rounding."""
     rng = np.random.default_rng(4)
     probs = np.concatenate([rng.uniform(0, 1, (200, 6)), [[0.0, 1.0, 0.5, 1e-9, 1 - 1e-9, 0.3]]]).astype(np.float32)
     level, rel = relative_profile(probs, PREVALENCE)
-    rows = np.array([profile_values(p, PREVALENCE) for p in probs])
+    row = ProfileRow(PREVALENCE)
+    rows = np.array([row(p) for p in probs])
     np.testing.assert_allclose(rows[:, 0], level, atol=5.1e-5)
     np.testing.assert_allclose(rows[:, 1:], rel, atol=5.1e-5)

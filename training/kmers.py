@@ -71,13 +71,16 @@ def kmer_index(tokens: Tensor, context: Tensor, k: int) -> Tuple[Tensor, Tensor]
     index = full[:, first : first + steps]
     for j in range(1, k):
         index = index * 5 + full[:, first + j : first + j + steps]
-    tail = full[:, full.size(1) - width :]
-    return index, (4 - tail).to(context.dtype)
+    return index, _carried(full, context)
 
 
 def kmer_context(tokens: Tensor, context: Tensor) -> Tensor:
     """The context :func:`kmer_index` would carry out, without computing the index."""
-    full = torch.cat([4 - context.long(), tokens.long().clamp(max=4)], dim=1)
+    return _carried(torch.cat([4 - context.long(), tokens.long().clamp(max=4)], dim=1), context)
+
+
+def _carried(full: Tensor, context: Tensor) -> Tensor:
+    """The last W codes of ``full`` (context columns then this call's codes) as the next context."""
     return (4 - full[:, full.size(1) - context.size(1) :]).to(context.dtype)
 
 

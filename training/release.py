@@ -13,7 +13,6 @@ checkpoint, is easy to miss.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from rnaloc_infer.fasta import RecordError, read_file
+from rnaloc_infer.session import file_sha256
 
 from .checkpoint import load_checkpoint
 from .models import StreamingModel
@@ -62,7 +62,7 @@ def write_expectation(model: StreamingModel, onnx_path: Path, fasta: Path, out: 
 
     metadata = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     result = {
-        "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        "onnx_sha256": file_sha256(onnx_path),
         "classes": list(model.config.classes),
         "thresholds": json.loads(metadata["rnaloc.thresholds"]),
         "fasta": Path(os.path.relpath(fasta.resolve(), root.resolve())).as_posix(),

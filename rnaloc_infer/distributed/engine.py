@@ -227,11 +227,12 @@ def _write_ordered(
 ) -> Dict[str, int]:
     """Stream result blocks (already in input order) into the runtime's writers and reports;
     with ``prevalence`` each row also gets the relative profile (rnaloc_infer.profile)."""
-    from ..profile import profile_columns, profile_values
+    from ..profile import ProfileRow, profile_columns
     from .arrow_blocks import iter_results
     from ..output.sidecar import record_fields
     from ..writers import ResultWriter, SkipReport, atomic_output, predicted_labels
 
+    profile_row = ProfileRow(prevalence) if prevalence is not None else None
     counts = {"records": 0, "nt": 0}
     duplicates = DuplicateIds()
     last = (-1, 0)
@@ -260,7 +261,7 @@ def _write_ordered(
                 counts["records"] += 1
                 counts["nt"] += item.length
                 if writer is not None:
-                    extra = profile_values(item.probs, prevalence) if prevalence is not None else ()
+                    extra = profile_row(item.probs) if profile_row is not None else ()
                     summary.add(item.length, writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability),
                                 item.applicability)
                 else:
