@@ -137,16 +137,44 @@ def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[
 
 
 @main.command()
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train split (default: ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+@one_line_errors
+def forest(data_dir: Optional[Path], prefix: str, out: Path) -> None:
+    """Fit gradient-boosted trees per class on the train split's k-mer frequencies and protein
+    features (the regression's inputs, settings fixed in advance), the forest member of
+    `rnaloc-train ensemble --forest` (needs scikit-learn, in the [train] extra)."""
+    from rnaloc_infer.training.data import default_data_dir, read_split, split_paths
+    from rnaloc_infer.training.forest import fit_forest
+    from rnaloc_infer.training.models import CLASSES
+    from rnaloc_infer.training.regression import feature_matrix
+
+    paths = split_paths(data_dir or default_data_dir(), "train", prefix)
+    refuse([("output", out)], [("train data", path) for path in paths])
+    train = read_split(*paths, CLASSES)
+    fitted = fit_forest(feature_matrix(train.codes, coding=True), train.labels, CLASSES)
+    fitted.save(out)
+    click.echo(json.dumps({"out": str(out), "trees": dict(zip(CLASSES, fitted.trees_fitted)),
+                           "nodes": int(len(fitted.trees.value)), "depth": fitted.trees.depth,
+                           "train_records": len(train)}))
+
+
+@main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--logreg", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="k-mer regression from `rnaloc-train regression` (with --coding: plus the encoded protein's "
                    "features).")
+@click.option("--forest", "forest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Trees from `rnaloc-train forest`, one more equal member (needs a --logreg with protein features).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with the train and valid splits (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
 @one_line_errors
-def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, data_dir: Optional[Path], prefix: str, out: Path) -> None:
+def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[Path], data_dir: Optional[Path],
+             prefix: str, out: Path) -> None:
     """Blend trained networks (one or more CHECKPOINTS) with the k-mer regression into one checkpoint.
 
     Every member gets the same weight after standardisation on train; calibration and
@@ -156,10 +184,11 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, data_dir: Optional[Pat
     from rnaloc_infer.training.data import default_data_dir
     from rnaloc_infer.training.ensemble import build_ensemble
 
-    refuse([("output", out)], [("checkpoint", p) for p in checkpoints] + [("regression", logreg)])
+    refuse([("output", out)], [("checkpoint", p) for p in checkpoints] + [("regression", logreg)]
+           + ([("forest", forest_path)] if forest_path else []))
     loaded = [load_checkpoint(path) for path in checkpoints]
     model, report = build_ensemble([network for network, _ in loaded], logreg, data_dir or default_data_dir(),
-                                   prefix=prefix)
+                                   prefix=prefix, forest_path=forest_path)
     first = loaded[0][1]
     save_checkpoint(out, model, thresholds=report["thresholds"], train_data_sha256=report["train_data_sha256"],
                     metrics=report["flat_metrics"], epoch=first.get("epoch", 0),

@@ -38,9 +38,12 @@ class _Fp32Pool(nn.Module):
 
 def to_half(folded: StreamingModel) -> StreamingModel:
     """In place on an already folded copy: bodies in fp16; every network's pooling and head,
-    and an ensemble's regression and blend, in fp32. The head-feature statistics are cast back
+    and an ensemble's regression, forest and blend, in fp32. The head-feature statistics are cast back
     to fp32 after the model-wide ``half()``, so their values are fp16-rounded (as in every
-    file shipped so far)."""
+    file shipped so far); the forest keeps its exact fp32 thresholds and leaves (a threshold
+    rounded to fp16 would send records down other branches)."""
+    forests = [{key: value.clone() for key, value in forest.state_dict().items()}
+               for forest in getattr(folded, "forests", [])]
     folded.half()
     networks = [folded.network, *folded.members] if isinstance(folded, EnsembleModel) else [folded]
     for network in networks:
@@ -54,6 +57,9 @@ def to_half(folded: StreamingModel) -> StreamingModel:
         for kmers in folded.regression.kmers:  # the tables are float64, as the sums they enter
             kmers.table.data = kmers.table.data.double()
         folded.blend.data = folded.blend.data.float()
+        for forest, state in zip(folded.forests, forests):
+            forest.float()
+            forest.load_state_dict(state)
     return folded
 
 

@@ -4,7 +4,8 @@ Why: the bundled models' checkpoints are not kept with the package, but their fi
 everything needed: the ``rnaloc.hparams`` metadata has the whole config and the initializers
 keep the torch names (``model.<state-dict key>``). A few small tensors were constant-folded
 by the exporter into ``onnx::*`` initializers; they are recognised by the node that reads
-them: the regression's offset (``Add``, shape [1, C]) and feature weights (``MatMul``,
+them: the regression's offset (``Add``, shape [1, C]), the forest's roots (integer
+``Add`` in its scope) and feature weights (``MatMul``,
 transposed), a network's feature mean (``Sub``) and scale (``Div``), identified by the node's
 name scope, and the blend rows (``Mul``: the network, a member or the regression, by what
 the other operand is computed from; ``Add``, shape [C]: the bias row). Files written before
@@ -35,6 +36,7 @@ from .pad_channel import strip_pad_channel
 
 PREFIX = "model."
 _SCOPE = re.compile(r"^/model/(?:network/)?(members\.\d+/)?")
+_FOREST_SCOPE = re.compile(r"^/model/forests\.(\d+)/")
 _HEAD_OUTPUT = re.compile(r"^model\.(?:network\.)?(members\.(\d+)\.)?head\.3\.weight$")
 
 
@@ -87,7 +89,10 @@ def _folded_keys(graph: onnx.GraphProto) -> Dict[str, torch.Tensor]:
         scope_match = _SCOPE.match(node.name)
         scope = "network." if scope_match is None or not scope_match.group(1) else scope_match.group(1).replace("/", ".")
         tensor = torch.from_numpy(value.copy())
-        if node.op_type == "MatMul":
+        forest = _FOREST_SCOPE.match(node.name)
+        if forest and node.op_type == "Add" and value.dtype == np.int64:  # the trees' roots, unsqueezed
+            out[f"forests.{forest.group(1)}.roots"] = tensor.reshape(-1)
+        elif node.op_type == "MatMul":
             out["regression.feature_weights"] = tensor.t().contiguous()
         elif node.op_type == "Sub":
             out[scope + "feature_mean"] = tensor
@@ -139,3 +144,22 @@ def reexport(source: str | Path, out: str | Path, *, fuse: bool = True, fp16: bo
         rewrite_onnx_metadata(path, {**metadata, "rnaloc.precision": precision})
     companion = write_companion(written[0])  # after the metadata: it carries the final file's digest
     return written + ([companion] if companion is not None else [])
+
+
+def write_member_checkpoints(path: str | Path, out_dir: str | Path) -> List[Path]:
+    """Each network of the unfused ensemble file ``path`` as a checkpoint ``member<i>.pt`` in
+    ``out_dir`` (first network, then the members), so ``rnaloc-train ensemble`` can blend the
+    bundled default's networks anew (for instance with a forest) when their training
+    checkpoints are not at hand."""
+    from rnaloc_infer.training.checkpoint import save_checkpoint
+
+    model = model_from_onnx(path)
+    if isinstance(model, FusedEnsembleModel) or not isinstance(model, EnsembleModel):
+        raise ValueError(f"{path}: needs an unfused ensemble file (its networks one by one)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, network in enumerate([model.network, *model.members], start=1):
+        written.append(out_dir / f"member{i}.pt")
+        save_checkpoint(written[-1], network, extra={"from_onnx": str(path)})
+    return written

@@ -18,9 +18,12 @@ monotone per class and leave AUROC/AUPRC unchanged, are fitted there):
    optimum, or prevalence matching for a class with < 100 positives or negatives), as for
    single models.
 
+A forest (``--forest``, :mod:`.forest`: gradient-boosted trees on the regression's inputs)
+joins as one more equal member; its weight is folded into its leaves.
+
 All of it folds into per-class vectors (``blend``: first network, regression, bias, further
-networks) and the regression's tables (:class:`.ensemble_model.KmerRegression`), so the
-result is an :class:`.ensemble_model.EnsembleModel` checkpoint that ``rnaloc-export`` turns
+networks), the regression's tables (:class:`.ensemble_model.KmerRegression`) and the forest's
+leaves, so the result is an :class:`.ensemble_model.EnsembleModel` checkpoint that ``rnaloc-export`` turns
 into one ONNX file.
 """
 
@@ -38,9 +41,10 @@ from rnaloc_infer.coding import coding_feature_matrix
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
 from .ensemble_model import EnsembleConfig, EnsembleModel
+from .forest import FittedForest, load_forest
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
-from .regression import FittedRegression, load_logreg
+from .regression import FittedRegression, feature_matrix as kmer_matrix, load_logreg
 from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
@@ -75,10 +79,19 @@ def with_logreg(network: LocalizationModel, fitted: FittedRegression) -> Ensembl
     return model.eval()
 
 
-def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel]) -> EnsembleModel:
-    """A copy of ``primary`` (its network and regression) with ``others`` as member networks."""
+def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel],
+                 forest: Optional[FittedForest] = None) -> EnsembleModel:
+    """A copy of ``primary`` (its network and regression) with ``others`` as member networks and
+    ``forest`` (its trees as fitted: weight 1) as the forest member."""
+    shape = {}
+    if forest is not None:
+        if list(forest.classes) != list(primary.config.classes) or forest.features != primary.config.features:
+            raise ValueError(f"the forest's classes {forest.classes} and features {forest.features!r} differ from "
+                             f"the ensemble's {primary.config.classes} and {primary.config.features!r}")
+        trees = forest.trees
+        shape = {"ks": list(forest.ks), "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
     config = EnsembleConfig(primary.config.network, [network.config for network in others],
-                            list(primary.config.linear_ks), primary.config.features)
+                            list(primary.config.linear_ks), primary.config.features, shape)
     model = EnsembleModel(config)
     model.network.load_state_dict(primary.network.state_dict())
     model.regression.load_state_dict(primary.regression.state_dict())
@@ -86,6 +99,8 @@ def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel]) ->
         model.blend[:3] = primary.blend[:3]  # the members' rows stay 0 until the blend is fitted
     for slot, network in zip(model.members, others):
         slot.load_state_dict(network.state_dict())
+    if forest is not None:
+        model.forests[0].load_trees(forest.trees)
     return model.eval()
 
 
@@ -119,14 +134,17 @@ def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[floa
 
 
 def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Path, data_dir: str | Path, *,
-                   prefix: str = "dm3loc", token_budget: int = 512_000) -> Tuple[EnsembleModel, dict]:
+                   prefix: str = "dm3loc", token_budget: int = 512_000,
+                   forest_path: Optional[str | Path] = None) -> Tuple[EnsembleModel, dict]:
     """The blended model and a report (member statistics, calibration, valid metrics, thresholds).
 
-    Every member (each network and the regression) gets the same weight, fixed a priori.
+    Every member (each network, the regression and the forest, if any) gets the same weight,
+    fixed a priori.
     """
     if not networks:
         raise ValueError("an ensemble needs at least one network")
     primary = with_logreg(networks[0], load_logreg(logreg_path))
+    forest = load_forest(forest_path) if forest_path is not None else None
     classes = list(primary.config.classes)
     train_fa, train_labels = split_paths(data_dir, "train", prefix)
     valid_fa, valid_labels = split_paths(data_dir, "valid", prefix)
@@ -134,15 +152,18 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     valid = read_split(valid_fa, valid_labels, classes)
 
     def member_scores(data: SequenceSet) -> List[np.ndarray]:
-        needed = primary.n_features or any(network.n_features for network in networks)
+        needed = primary.n_features or forest is not None or any(network.n_features for network in networks)
         features = coding_feature_matrix(data.codes) if needed else None  # once for every member
         scores = [predict_logits(network.eval(), data, token_budget, torch.device("cpu"),
                                  features if network.n_features else None).astype(np.float64)
                   for network in networks]
-        return scores + [regression_scores(primary, data, token_budget, features)]
+        scores.append(regression_scores(primary, data, token_budget, features))
+        if forest is not None:  # the trees on the regression's inputs (the graph's own float32 features)
+            scores.append(forest.scores(np.hstack([kmer_matrix(data.codes, forest.ks), features])))
+        return scores
 
     on_train, on_valid = member_scores(train), member_scores(valid)
-    names = [f"network_{i}" for i in range(len(networks))] + ["regression"]
+    names = [f"network_{i}" for i in range(len(networks))] + ["regression"] + (["forest"] if forest else [])
     weight = 1.0 / len(names)
     mean = [scores.mean(axis=0) for scores in on_train]
     std = [scores.std(axis=0) for scores in on_train]
@@ -152,9 +173,13 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     b = np.array([c[1] for c in calibration])
     coefficients = [a * weight / s for s in std]
     bias = b - a * sum(weight * m / s for m, s in zip(mean, std))
-    model = with_members(primary, networks[1:])
+    n_networks = len(networks)
+    if forest is not None:  # its weight goes into its leaves
+        forest = FittedForest(forest.trees.scaled(coefficients[-1]), forest.ks, forest.classes, forest.features,
+                              forest.trees_fitted)
+    model = with_members(primary, networks[1:], forest)
     # blend rows: 0 first network, 1 regression, 2 bias, 3.. further networks
-    blend = np.stack([coefficients[0], coefficients[-1], bias, *coefficients[1:-1]])
+    blend = np.stack([coefficients[0], coefficients[n_networks], bias, *coefficients[1:n_networks]])
     with torch.no_grad():
         model.blend.copy_(torch.from_numpy(blend).float())
     # the model's output is this same affine blend of the members: no further pass over valid
@@ -165,6 +190,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
                     for name, v in zip(names, on_valid)}
     report = {
         "members": names, "weight": weight, "logreg": str(logreg_path),
+        "forest": None if forest_path is None else str(forest_path),
         "train_data_sha256": sha256_files([train_fa, train_labels]),
         "member_stats_train": {name: {"mean": m.tolist(), "std": s.tolist()} for name, m, s in zip(names, mean, std)},
         "platt_valid": {"a": a.tolist(), "b": b.tolist()},

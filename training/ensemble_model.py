@@ -23,12 +23,13 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.coding import N_FEATURES
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
 
+from .forest import KmerForest
 from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
 from .models import LocalizationModel, ModelConfig, StreamingModel, check_feature_set
 
-ENSEMBLE_KEYS = ("linear_ks", "members", "features")
+ENSEMBLE_KEYS = ("linear_ks", "members", "features", "forest")
 
 
 @dataclass
@@ -43,8 +44,10 @@ class EnsembleConfig:
     members: List[ModelConfig] = field(default_factory=list)
     # k of the k-mer frequency blocks of the regression (the k-mer baseline's, :mod:`.regression`)
     linear_ks: List[int] = field(default_factory=list)
-    # "" or the per-record feature set the regression also reads (rnaloc_infer.coding)
+    # "" or the per-record feature set the regression (and the forest) also read (rnaloc_infer.coding)
     features: str = ""
+    # {} or the forest member's shape (:class:`.forest.KmerForest`): ks, nodes, trees, depth
+    forest: Dict[str, object] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -59,8 +62,11 @@ class EnsembleConfig:
         return self.network.classes
 
     def to_dict(self) -> dict:
-        return {**self.network.to_dict(), "linear_ks": list(self.linear_ks),
-                "members": [member.to_dict() for member in self.members], "features": self.features}
+        out = {**self.network.to_dict(), "linear_ks": list(self.linear_ks),
+               "members": [member.to_dict() for member in self.members], "features": self.features}
+        if self.forest:  # absent otherwise: files without a forest keep their hparams byte for byte
+            out["forest"] = dict(self.forest)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "EnsembleConfig":
@@ -69,7 +75,10 @@ class EnsembleConfig:
             if values.get("members") or values.get("linear_ks"):
                 raise ValueError("an ensemble member must be a plain network (no members or k-mer regression of its own)")
             members.append(ModelConfig.from_dict(values))
-        return cls(ModelConfig.from_dict(data), members, list(data.get("linear_ks", [])), data.get("features", ""))
+        forest = dict(data.get("forest") or {})
+        if forest and set(forest) != {"ks", "nodes", "trees", "depth"}:
+            raise ValueError(f"forest shape needs ks, nodes, trees and depth, got {sorted(forest)}")
+        return cls(ModelConfig.from_dict(data), members, list(data.get("linear_ks", [])), data.get("features", ""), forest)
 
     @staticmethod
     def describes(data: dict) -> bool:
@@ -146,17 +155,24 @@ class EnsembleModel(StreamingModel):
         self.network = LocalizationModel(config.network)
         self.regression = KmerRegression(list(config.linear_ks), n_classes, config.features)
         self.members = nn.ModuleList(LocalizationModel(member) for member in config.members)
+        if config.forest and config.features != FEATURE_SET:
+            raise ValueError("the forest member reads the protein features: set features too")
+        # 0 or 1 forest, its blend weight folded into its leaves (.forest)
+        self.forests = nn.ModuleList(
+            KmerForest(list(config.forest["ks"]), n_classes, int(config.forest["nodes"]), int(config.forest["trees"]),
+                       int(config.forest["depth"]), N_FEATURES)
+            for _ in range(1 if config.forest else 0))
         # rows: 0 network, 1 regression, 2 bias, 3.. members; network only until fitted
         blend = torch.zeros(3 + len(config.members), n_classes)
         blend[0] = 1.0
         self.register_buffer("blend", blend)
-        parts = [self.network, self.regression, *self.members]
+        parts = [self.network, self.regression, *self.members, *self.forests]
         self.n_features = max(part.n_features for part in parts)
         self.n_half_states = sum(part.n_half_states for part in parts)
 
     @torch.jit.unused
     def _parts(self) -> List[nn.Module]:
-        return [self.network, self.regression, *self.members]
+        return [self.network, self.regression, *self.members, *self.forests]
 
     @torch.jit.unused
     def state_shapes(self) -> List[List[int]]:
@@ -193,6 +209,14 @@ class EnsembleModel(StreamingModel):
             member_logits, new = member(
                 tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
             logits = logits + blend[3 + i] * member_logits.float()
+            halves.extend(new[:half])
+            fp32s.extend(new[half:])
+            half_at, fp32_at = half_at + half, fp32_at + fp32
+        for forest in self.forests:  # already weighted: its leaves carry the blend
+            half, fp32 = forest.n_half_states, forest.n_fp32_states
+            forest_score, new = forest(
+                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+            logits = logits + forest_score
             halves.extend(new[:half])
             fp32s.extend(new[half:])
             half_at, fp32_at = half_at + half, fp32_at + fp32

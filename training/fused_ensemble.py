@@ -68,7 +68,7 @@ class FusedEnsembleModel(EnsembleModel):
         if not fusable(config):
             raise ValueError("the ensemble's networks are not isomorphic QRNNs with a motif front end: cannot fuse")
         groups = 1 + len(config.members)
-        super().__init__(EnsembleConfig(_wide_config(config), [], list(config.linear_ks), config.features))
+        super().__init__(EnsembleConfig(_wide_config(config), [], list(config.linear_ks), config.features, config.forest))
         wide = self.network.config
         for i in range(len(self.network.body)):
             self.network.body[i] = QRNNLayer(wide.hidden, wide.hidden, wide.window, 0.0, wide.dropout, groups=groups)
@@ -129,7 +129,7 @@ def _fused_state(model: EnsembleModel, networks: List[LocalizationModel],
     if readers:
         out["network.feature_mean"] = readers[0].feature_mean
         out["network.feature_scale"] = readers[0].feature_scale
-    out.update({key: value for key, value in model.state_dict().items() if key.startswith("regression.")})
+    out.update({key: value for key, value in model.state_dict().items() if key.startswith(("regression.", "forests."))})
     # the networks' blend is in the head now: weight 1 for the fused network
     out["blend"] = torch.stack([torch.ones_like(blend[0]), blend[1], blend[2]])
     return out

@@ -24,8 +24,11 @@ that work is not needed. For a substitution at position i (pooled step s0 = i //
    running on. A network that forgets (the bundled default's second member: every forget
    gate below ~0.62) converges within tens of steps; one that does not (its first
    network) runs to the end.
-6. **k-mer regression**: only the k-mers overlapping i change; **coding features**: each
-   variant's own (:mod:`.variants`); then each head runs once on all variants.
+6. **k-mer regression**: only the k-mers overlapping i change; **forest**: likewise only
+   the 5-mers ending at i .. i + 4 change its k-mer frequencies (the reference's row with
+   those columns recomputed, in blocks of rows), and only the trees whose reference path
+   tests a changed column (k-mer or coding feature) are walked again; **coding features**:
+   each variant's own (:mod:`.variants`); then each head runs once on all variants.
 
 The result equals brute force to float32 rounding (tests and benchmarks/ism_speed.py
 measure it: ~2e-7 on the bundled models, against the issue's 1e-4 bound).
@@ -40,13 +43,15 @@ from typing import List, Optional, Tuple
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, sigmoid, gate_values, head_logits,
-                          kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
+from ..trees import BASE, acgt_rows, frequencies_from_counts
+from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, forest_counts, sigmoid, gate_values,
+                          head_logits, kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
 
 BLOCK_ROWS = 512  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
 STATE_TOLERANCE = 1e-6  # a variant whose cells are this close to the reference's takes the reference's tail
 CHECK_EVERY = 8  # steps between convergence checks
 STARTUP_ROWS = 2048  # variants per vectorised start-up slice (bounds memory)
+FOREST_ROWS = 512  # variants per forest block: their feature rows (rows x 1455) and tree walks stay small
 
 
 def changed_steps(net: QrnnNetwork, stride: int) -> int:
@@ -275,6 +280,117 @@ def _regression_variants(model: NumpyModel, codes: np.ndarray, positions: np.nda
     return out
 
 
+@dataclass
+class _ForestReference:
+    """The record through the forest, and what a variant needs to reuse it."""
+
+    x: np.ndarray  # (columns,) float32 feature row: k-mer frequencies, then coding features
+    counts: List[np.ndarray]  # per k: (5**k,) float32 counts of the k-mer ending at each position
+    totals: List[np.float32]  # per k: N-free k-mers (a substitution of a base keeps them)
+    starts: List[int]  # per k: its first column
+    columns: List[np.ndarray]  # per k: base-5 k-mer index -> its column in the k's block, -1 if it holds an N
+    leaves: np.ndarray  # (trees,) float32 value of the leaf each tree reaches
+    score: np.ndarray  # (1, classes) float64
+    paths: np.ndarray  # (columns + 1, ceil(trees / 8)) uint8 bit sets: trees whose path tests the column (last: none)
+
+
+def _forest_reference(model: NumpyModel, codes: np.ndarray, features: Optional[np.ndarray]) -> _ForestReference:
+    forest = model.forest
+    trees = forest.trees
+    counts5 = forest_counts(forest, codes)
+    x = np.concatenate([frequencies_from_counts(counts5[None], forest.ks)[0],
+                        np.asarray(features, dtype=np.float32).reshape(-1)])
+    node = trees.roots.copy()
+    inner = trees.left != np.arange(len(trees.left))
+    uses = np.zeros((len(x) + 1, len(node)), dtype=bool)
+    for _ in range(trees.depth):  # the walk of trees.scores, one row, recording the columns read on the way
+        testing = np.flatnonzero(inner[node])
+        uses[trees.feature[node[testing]], testing] = True
+        node = np.where(x[trees.feature[node]] <= trees.threshold[node], trees.left[node], trees.right[node])
+    leaves = trees.value[node]
+    score = leaves.reshape(trees.classes, -1).sum(axis=1, dtype=np.float32) + trees.baseline
+    widest = forest.widest_k
+    counts, totals, starts, columns = [], [], [], []
+    start = 0
+    for k in forest.ks:
+        own = counts5.reshape(BASE ** (widest - k), BASE**k).sum(axis=0, dtype=np.float32)
+        column = np.full(BASE**k, -1, dtype=np.int64)
+        column[acgt_rows(k)] = np.arange(4**k)
+        counts.append(own), totals.append(own[acgt_rows(k)].sum(dtype=np.float32)), starts.append(start)
+        columns.append(column)
+        start += 4**k
+    return _ForestReference(x, counts, totals, starts, columns, leaves, score[None].astype(np.float64),
+                            np.packbits(uses, axis=1))
+
+
+def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray, positions: np.ndarray,
+                     bases: np.ndarray, var_features: np.ndarray) -> np.ndarray:
+    """(variants, classes) forest scores of every variant, exactly, in blocks of rows.
+
+    A substitution at i moves only the K-mers ending at i .. i + K - 1 (the variant is their
+    digit of weight 5**d), so a variant's feature row is the reference's with those k-mers'
+    frequencies and its own coding features; a tree whose reference path tests none of the
+    columns that changed reaches the reference's leaf, so only the other trees are walked.
+    A substitution of an N changes every frequency (more N-free k-mers): those rows take their
+    dense counts and walk every tree."""
+    forest = model.forest
+    trees = forest.trees
+    n, n_trees = len(codes), len(trees.roots)
+    widest = forest.widest_k
+    index = kmer_indices(codes, widest)
+    old = np.minimum(codes[positions], 4).astype(np.int64)
+    step = bases.astype(np.int64) - old
+    tree_class = np.arange(n_trees) // trees.trees_per_class
+    none = len(ref.x)  # the row of ``ref.paths`` that no tree uses
+    n_kmer = ref.starts[-1] + 4 ** forest.ks[-1]
+    out = np.empty((len(positions), trees.classes), dtype=np.float64)
+    for first in range(0, len(positions), FOREST_ROWS):
+        rows = np.arange(first, min(first + FOREST_ROWS, len(positions)))
+        m = len(rows)
+        x = np.empty((m, len(ref.x)), dtype=np.float32)
+        x[:, :n_kmer] = ref.x[:n_kmer]
+        x[:, n_kmer:] = var_features[rows]
+        changed = [np.where(x[:, n_kmer:] != ref.x[n_kmer:], n_kmer + np.arange(len(ref.x) - n_kmer), none)]
+        # the K-mers each variant moves: digit d of the K-mer ending at i + d (past the end: none)
+        p = positions[rows, None] + np.arange(widest)[None, :]
+        inside = p < n
+        before = np.where(inside, index[np.minimum(p, n - 1)], 0)
+        after = np.where(inside, before + step[rows, None] * BASE ** np.arange(widest)[None, :], 0)
+        for k, counts, total, start, column in zip(forest.ks, ref.counts, ref.totals, ref.starts, ref.columns):
+            # the k-mers ending at i .. i + k - 1: (m, 2k) indices, -1 for those moving out and +1 in
+            kmers = np.concatenate([before[:, :k], after[:, :k]], axis=1) % BASE**k
+            sign = np.concatenate([np.full(k, -1.0, np.float32), np.ones(k, np.float32)])
+            live = np.concatenate([inside[:, :k], inside[:, :k]], axis=1)
+            same = (kmers[:, :, None] == kmers[:, None, :]) & live[:, None, :]
+            count = counts[kmers] + (same * sign).sum(axis=2, dtype=np.float32)
+            col = column[kmers]
+            r, j = np.nonzero(live & (col >= 0))
+            x[r, start + col[r, j]] = count[r, j] / np.maximum(total, np.float32(1.0))
+            changed.append(np.where(live & (col >= 0), start + col, none))
+        changed = np.concatenate(changed, axis=1)
+        walk = np.zeros((m, ref.paths.shape[1]), dtype=np.uint8)
+        for column in changed[:, (changed != none).any(axis=0)].T:
+            walk |= ref.paths[column]
+        walk = np.unpackbits(walk, axis=1, count=n_trees).astype(bool)
+        was_n = np.flatnonzero(old[rows] == 4)
+        if len(was_n):  # more N-free k-mers: every frequency changes
+            counts5 = np.repeat(forest_counts(forest, codes)[None], len(was_n), axis=0)
+            np.add.at(counts5, (np.repeat(np.arange(len(was_n)), widest), before[was_n].ravel()),
+                      np.where(inside[was_n], np.float32(-1.0), np.float32(0.0)).ravel())
+            np.add.at(counts5, (np.repeat(np.arange(len(was_n)), widest), after[was_n].ravel()),
+                      np.where(inside[was_n], np.float32(1.0), np.float32(0.0)).ravel())
+            x[was_n, :n_kmer] = frequencies_from_counts(counts5, forest.ks)
+            walk[was_n] = True
+        r, t = np.nonzero(walk)
+        node = trees.roots[t]
+        for _ in range(trees.depth):
+            node = np.where(x[r, trees.feature[node]] <= trees.threshold[node], trees.left[node], trees.right[node])
+        moved = (trees.value[node].astype(np.float64) - ref.leaves[t])
+        out[rows] = ref.score + np.bincount(r * trees.classes + tree_class[t], weights=moved,
+                                            minlength=m * trees.classes).reshape(m, trees.classes)
+    return out
+
+
 def explain_numpy(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
                   features: Optional[np.ndarray], var_features: Optional[np.ndarray], workers: int = 1) -> tuple:
     """(reference probabilities (classes,), variants' probabilities (variants, classes), pooled
@@ -304,4 +420,8 @@ def _explain(model, codes, positions, bases, features, var_features, pool) -> tu
         reg = model.regression
         ref_logits += reg.blend * regression_from_sums(reg, regression_sums(reg, codes), features)
         var_logits += reg.blend * regression_from_sums(reg, _regression_variants(model, codes, positions, bases), var_features)
+    if model.forest is not None:  # already weighted: its leaves carry the blend
+        forest = _forest_reference(model, codes, features)
+        ref_logits += forest.score
+        var_logits += _forest_variants(model, forest, codes, positions, bases, var_features)
     return sigmoid(ref_logits[0]).astype(np.float32), sigmoid(var_logits).astype(np.float32), int(work)

@@ -12,7 +12,8 @@ the ONNX Runtime path, which serves every model.
 Supported: networks of QRNN layers (1 or 2, convolution window 2) on a one-hot encoder
 with a motif (causal convolution, ReLU, max-pool by stride) or patch front end, masked
 mean+max pooling, optional standardised coding features in the head; alone or blended with
-further such networks and the k-mer regression (k-mer frequencies + coding features).
+further such networks, the k-mer regression (k-mer frequencies + coding features) and the
+forest (gradient-boosted trees on k-mer frequencies + coding features, :mod:`rnaloc_infer.trees`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..coding import N_FEATURES
 from ..session import file_sha256
+from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
 log = logging.getLogger(__name__)
 
 COMPANION_SUFFIX = ".ism.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # companions without a forest: the same bytes as before the forest existed
+FOREST_FORMAT_VERSION = 2  # with a forest: older engines reject the file (ONNX path) rather than drop the trees
 N_ONE_HOT = 5  # A, C, G, T, N; the padding code is a zero row
 
 
@@ -75,11 +79,29 @@ class KmerRegression:
 
 
 @dataclass
+class NumpyForest:
+    """The forest member (training/forest.py): trees on the N-free k-mer frequencies (``ks``) of
+    the record's 5-mer counts and the coding features; its blend weight is in its leaves."""
+
+    ks: List[int]
+    trees: TreeEnsemble
+
+    @property
+    def widest_k(self) -> int:
+        return max(self.ks)
+
+    @property
+    def columns(self) -> int:
+        return sum(4**k for k in self.ks) + N_FEATURES
+
+
+@dataclass
 class NumpyModel:
     networks: List[QrnnNetwork]
     regression: Optional[KmerRegression]
     bias: np.ndarray  # (classes,) added to the blended logits
     stride: int
+    forest: Optional[NumpyForest] = None
 
     # -- serialisation --------------------------------------------------------------------
     def to_arrays(self) -> Dict[str, np.ndarray]:
@@ -102,6 +124,9 @@ class NumpyModel:
                 out[f"reg.table{k}"] = table
             if reg.feature_weights is not None:
                 out["reg.feature_weights"] = reg.feature_weights
+        if self.forest is not None:
+            out["forest.ks"] = np.array(self.forest.ks)
+            out.update(self.forest.trees.to_arrays("forest."))
         return out
 
     @classmethod
@@ -120,12 +145,21 @@ class NumpyModel:
             ks = [int(k) for k in a["reg.ks"]]
             regression = KmerRegression(ks, [a[f"reg.table{k}"] for k in ks], a["reg.offset"],
                                         a["reg.feature_weights"] if "reg.feature_weights" in a else None, a["reg.blend"])
-        return cls(networks, regression, a["bias"], int(a["stride"]))
+        forest = None
+        if "forest.ks" in a:
+            forest = NumpyForest([int(k) for k in a["forest.ks"]], TreeEnsemble.from_arrays(a, "forest."))
+            forest.trees.check(forest.columns)  # a walk must not read past the k-mer and feature columns
+        return cls(networks, regression, a["bias"], int(a["stride"]), forest)
+
+    @property
+    def format_version(self) -> int:
+        return FOREST_FORMAT_VERSION if self.forest is not None else FORMAT_VERSION
 
     @property
     def needs_features(self) -> bool:
         return (any(n.feature_mean is not None for n in self.networks)
-                or (self.regression is not None and self.regression.feature_weights is not None))
+                or (self.regression is not None and self.regression.feature_weights is not None)
+                or self.forest is not None)
 
     # -- forward --------------------------------------------------------------------------
     def logits(self, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
@@ -138,6 +172,9 @@ class NumpyModel:
             total += net.blend * head_logits(net, pooled, None if features is None else features[None])[0]
         if self.regression is not None:
             total += self.regression.blend * regression_score(self.regression, codes, features)
+        if self.forest is not None:  # already weighted: its leaves carry the blend
+            total += forest_scores(self.forest, forest_counts(self.forest, codes)[None],
+                                   None if features is None else features[None])[0]
         return total
 
     def probs(self, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
@@ -267,6 +304,21 @@ def regression_score(reg: KmerRegression, codes: np.ndarray, features: Optional[
     return regression_from_sums(reg, regression_sums(reg, codes), features)
 
 
+def forest_counts(forest: NumpyForest, codes: np.ndarray) -> np.ndarray:
+    """(BASE**K,) float32 counts of the K-mer ending at each position of the record (K = widest k)."""
+    k = forest.widest_k
+    return np.bincount(kmer_indices(codes, k), minlength=BASE**k).astype(np.float32)
+
+
+def forest_scores(forest: NumpyForest, counts: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
+    """(rows, classes) float64 scores from (rows, BASE**K) counts and (rows, n_features) coding features."""
+    x = frequencies_from_counts(counts, forest.ks)
+    if features is None:
+        raise ValueError("the forest needs the coding features")
+    x = np.hstack([x, np.asarray(features, dtype=np.float32).reshape(len(x), -1)])
+    return forest.trees.scores(x).astype(np.float64)
+
+
 def load_companion(model_path: Path) -> Optional[NumpyModel]:
     """The model's numpy weights, or None (logged) when there is no valid companion file."""
     path = companion_path(Path(model_path))
@@ -276,7 +328,7 @@ def load_companion(model_path: Path) -> Optional[NumpyModel]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-        if int(arrays.get("format_version", -1)) != FORMAT_VERSION:
+        if int(arrays.get("format_version", -1)) not in (FORMAT_VERSION, FOREST_FORMAT_VERSION):
             log.info("%s: unknown format; explain uses the ONNX Runtime path", path)
             return None
         if str(arrays.get("onnx_sha256")) != file_sha256(Path(model_path)):
@@ -292,7 +344,7 @@ def save_companion(model: NumpyModel, model_path: Path) -> Path:
     """Write ``<model>.ism.npz`` for ``model_path`` (temp file + rename)."""
     path = companion_path(Path(model_path))
     arrays = model.to_arrays()
-    arrays["format_version"] = np.array(FORMAT_VERSION)
+    arrays["format_version"] = np.array(model.format_version)
     arrays["onnx_sha256"] = np.array(file_sha256(Path(model_path)))
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)

@@ -1,0 +1,121 @@
+"""Gradient-boosted trees as flat arrays, and the k-mer frequencies they read, in numpy.
+
+Why arrays: an ensemble's forest member (``training.forest``) must run inside the ONNX graph
+with standard ops only (fp16/int8 twins, fusing and ``from_onnx`` keep working), and in
+explain's numpy engine, which has no sklearn. Every tree of every class is stored as one
+set of node arrays; a record is scored by walking all trees at once for ``depth`` steps
+(a node's test is ``x[feature] <= threshold``: go ``left``, else ``right``; a leaf points at
+itself, so walking past a shallow tree's leaf is harmless) and summing the leaves' values
+per class. In the graph that is a handful of ``Gather`` and ``Where`` nodes per step.
+
+The thresholds are float32, rounded *down* from the fitted float64 ones, so that for any
+float32 feature value ``x <= threshold32`` exactly when ``x <= threshold64``: the graph,
+which computes its features in float32, makes the fitted model's decisions on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+BASE = 5  # token codes A C G T N (the graph's k-mer indices, training.kmers)
+
+
+@dataclass
+class TreeEnsemble:
+    """Trees of ``classes`` binary classifiers, class-major, the same number per class."""
+
+    feature: np.ndarray  # (nodes,) int64 column each node tests (leaves: 0)
+    threshold: np.ndarray  # (nodes,) float32 (leaves: 0)
+    left: np.ndarray  # (nodes,) int64 node reached when x[feature] <= threshold (leaves: itself)
+    right: np.ndarray  # (nodes,) int64 otherwise (leaves: itself)
+    value: np.ndarray  # (nodes,) float32 leaf values (inner nodes: 0)
+    roots: np.ndarray  # (classes * trees_per_class,) int64, class-major
+    baseline: np.ndarray  # (classes,) float32 score before any tree
+    depth: int  # steps that reach a leaf from every root
+
+    @property
+    def classes(self) -> int:
+        return int(self.baseline.shape[0])
+
+    @property
+    def trees_per_class(self) -> int:
+        return int(self.roots.shape[0]) // self.classes
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """(rows, classes) float32 decision scores of float32 feature rows ``x`` (rows, columns)."""
+        x = np.asarray(x, dtype=np.float32)
+        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.shape[0]))
+        rows = np.arange(x.shape[0])[:, None]
+        for _ in range(self.depth):
+            go_left = x[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        leaves = self.value[node].reshape(x.shape[0], self.classes, self.trees_per_class)
+        return leaves.sum(axis=2, dtype=np.float32) + self.baseline
+
+    def scaled(self, weights: np.ndarray) -> "TreeEnsemble":
+        """The same trees with every class's leaves and baseline times ``weights[class]`` (a blend weight
+        folded into the trees, so the graph adds their output unchanged)."""
+        weights = np.asarray(weights, dtype=np.float64)
+        per_node = np.zeros(len(self.value))
+        for c in range(self.classes):
+            per_node[self._class_nodes(c)] = weights[c]
+        return TreeEnsemble(self.feature, self.threshold, self.left, self.right,
+                            (self.value * per_node).astype(np.float32), self.roots,
+                            (self.baseline * weights).astype(np.float32), self.depth)
+
+    def _class_nodes(self, c: int) -> np.ndarray:
+        """Indices of every node of class ``c``'s trees (the nodes of one tree are contiguous)."""
+        starts = np.append(np.sort(self.roots), len(self.value))
+        mine = set(self.roots[c * self.trees_per_class : (c + 1) * self.trees_per_class].tolist())
+        return np.concatenate([np.arange(a, b) for a, b in zip(starts[:-1], starts[1:]) if a in mine])
+
+    def to_arrays(self, prefix: str = "") -> Dict[str, np.ndarray]:
+        return {prefix + "feature": self.feature, prefix + "threshold": self.threshold, prefix + "left": self.left,
+                prefix + "right": self.right, prefix + "value": self.value, prefix + "roots": self.roots,
+                prefix + "baseline": self.baseline, prefix + "depth": np.array(self.depth)}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "") -> "TreeEnsemble":
+        """Read back :meth:`to_arrays` (also from an ``np.load``), checking that every index is in range."""
+        get = lambda name: np.asarray(arrays[prefix + name])  # noqa: E731
+        trees = cls(get("feature").astype(np.int64), get("threshold").astype(np.float32), get("left").astype(np.int64),
+                    get("right").astype(np.int64), get("value").astype(np.float32), get("roots").astype(np.int64),
+                    get("baseline").astype(np.float32), int(get("depth")))
+        trees.check()
+        return trees
+
+    def check(self, columns: int | None = None) -> None:
+        """ValueError unless the arrays describe trees a walk cannot leave (shapes, index ranges)."""
+        n = len(self.value)
+        if not (len(self.feature) == len(self.threshold) == len(self.left) == len(self.right) == n) or n == 0:
+            raise ValueError("tree arrays differ in length")
+        for name, index in (("left", self.left), ("right", self.right), ("roots", self.roots)):
+            if index.size and (index.min() < 0 or index.max() >= n):
+                raise ValueError(f"tree {name} index out of range")
+        if self.classes == 0 or len(self.roots) % self.classes or self.depth < 0:
+            raise ValueError("tree roots do not split evenly over the classes")
+        if self.feature.min() < 0 or (columns is not None and self.feature.max() >= columns):
+            raise ValueError("tree feature index out of range")
+
+
+def acgt_rows(k: int) -> np.ndarray:
+    """Base-5 indices (A C G T N) of the 4**k N-free k-mers, in base-4 order (the regression's columns)."""
+    digits = (np.arange(4**k)[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
+    return digits @ BASE ** np.arange(k - 1, -1, -1)
+
+
+def frequencies_from_counts(counts: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """(rows, 5**K) counts of the K-mer ending at each position (K = max(ks), base 5, N and
+    padding as N) -> (rows, sum 4**k) float32 N-free k-mer frequencies per k, as the graph
+    computes them: a k's counts are the K-mer counts summed over their first K - k letters."""
+    widest = max(ks)
+    counts = np.asarray(counts, dtype=np.float32).reshape(-1, BASE**widest)
+    blocks: List[np.ndarray] = []
+    for k in ks:
+        own = counts.reshape(len(counts), -1, BASE**k).sum(axis=1, dtype=np.float32)[:, acgt_rows(k)]
+        total = own.sum(axis=1, keepdims=True, dtype=np.float32)
+        blocks.append(own / np.maximum(total, np.float32(1.0)))
+    return np.concatenate(blocks, axis=1).astype(np.float32)

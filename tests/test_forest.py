@@ -1,0 +1,203 @@
+"""The forest member (training/forest.py, rnaloc_infer/trees.py): sklearn's trees as arrays give
+sklearn's scores, in numpy and in the graph (eager, TorchScript, ONNX one-shot and chunked,
+fp16, rebuilt from ONNX), and an ensemble with a forest is built, saved and loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("sklearn")
+
+from rnaloc_infer.alphabet import encode
+from rnaloc_infer.api import Predictor
+from rnaloc_infer.coding import FEATURE_SET, coding_feature_matrix
+from rnaloc_infer.export.from_onnx import model_from_onnx
+from rnaloc_infer.export.onnx_export import export_onnx
+from rnaloc_infer.export.torchscript_export import script_model
+from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
+from rnaloc_infer.training.forest import FittedForest, fit_forest, load_forest, trees_from_sklearn
+from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
+from rnaloc_infer.training.models import ModelConfig
+from rnaloc_infer.training.regression import feature_matrix
+from rnaloc_infer.trees import TreeEnsemble, frequencies_from_counts
+
+from conftest import CLASSES, random_seq
+
+# a signal-peptide-like ORF, N, a 1-nt record, one long enough to be chunked
+TEXTS = ["CCATGGCTCTGCTGCTGTTTATTGCTGGA" * 9 + "TAAGG", "ACGTN" * 30, "A", "GATTACA" * 300]
+
+
+def _records(n: int = 240, seed: int = 0) -> List[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [encode(random_seq(rng, int(rng.integers(30, 500)), "ACGT" if i % 7 else "ACGTN")) for i in range(n)]
+
+
+def _labels(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Labels that depend on a few feature columns (so the trees split on them), both values per class."""
+    rng = np.random.default_rng(seed)
+    columns = [0, 5, 30, 200, 1364, 1370]  # k=1, k=2, k=3, k=5 frequencies, two protein features
+    return np.stack([(x[:, c] + 0.1 * rng.standard_normal(len(x)) * x[:, c].std() > np.median(x[:, c])).astype(int)
+                     for c in columns], axis=1)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> FittedForest:
+    x = feature_matrix(_records(), coding=True)
+    # few trees: the settings' 400 rounds would dominate the suite's time
+    forest = fit_forest(x, _labels(x), CLASSES, settings=dict(max_iter=6, early_stopping=False, min_samples_leaf=10))
+    assert all(n > 1 for n in forest.trees_fitted)
+    return forest
+
+
+def _sklearn(max_iter: int, seed: int = 0):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = feature_matrix(_records(seed=seed), coding=True).astype(np.float32)
+    y = _labels(x, seed)
+    # a different number of trees per class: the shorter classes get padded with empty trees
+    estimators = [HistGradientBoostingClassifier(max_iter=max_iter + c, max_leaf_nodes=7, min_samples_leaf=5,
+                                                 early_stopping=False, random_state=0).fit(x, y[:, c]) for c in range(6)]
+    return estimators, x
+
+
+def test_arrays_score_as_sklearn_does():
+    estimators, x = _sklearn(4)
+    trees, kept = trees_from_sklearn(estimators)
+    assert kept == [4, 5, 6, 7, 8, 9] and trees.trees_per_class == 9
+    expected = np.stack([e.decision_function(x) for e in estimators], axis=1)
+    np.testing.assert_allclose(trees.scores(x), expected, rtol=0, atol=2e-6)
+    # rounded-down float32 thresholds: every float32 value on a threshold's side stays there
+    inner = trees.left != np.arange(len(trees.left))
+    for node in np.flatnonzero(inner)[:50]:
+        t = trees.threshold[node]
+        assert np.nextafter(t, np.float32(np.inf)) > t  # finite
+    weights = np.arange(1, 7, dtype=np.float64)
+    np.testing.assert_allclose(trees.scaled(weights).scores(x), expected * weights, rtol=1e-5, atol=1e-5)
+
+
+def test_frequencies_from_counts_are_the_regression_features():
+    records = _records(20)
+    x = feature_matrix(records)
+    for codes, row in zip(records, x):
+        index = np.zeros(len(codes), dtype=np.int64)
+        digits = np.concatenate([np.full(4, 4), np.minimum(codes, 4)])
+        for j in range(5):
+            index = index * 5 + digits[j : j + len(codes)]
+        counts = np.bincount(index, minlength=5**5)
+        np.testing.assert_allclose(frequencies_from_counts(counts, [1, 2, 3, 4, 5])[0], row, rtol=1e-6, atol=1e-7)
+
+
+def test_forest_file_round_trips_and_is_checked(fitted, tmp_path):
+    path = fitted.save(tmp_path / "forest.npz")
+    loaded = load_forest(path)
+    assert loaded.ks == [1, 2, 3, 4, 5] and loaded.features == FEATURE_SET and loaded.classes == CLASSES
+    x = feature_matrix(_records(30, seed=1), coding=True)
+    np.testing.assert_array_equal(loaded.scores(x), fitted.scores(x))
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["left"] = arrays["left"].copy()
+    arrays["left"][0] = 10**9  # a walk that would leave the arrays
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="bad.npz: .*left index out of range"):
+        load_forest(tmp_path / "bad.npz")
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["feature"] = arrays["feature"] + 10**6
+    np.savez(tmp_path / "columns.npz", **arrays)
+    with pytest.raises(ValueError, match="feature index out of range"):
+        load_forest(tmp_path / "columns.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a k-mer forest file"):
+        load_forest(tmp_path / "junk.npz")
+
+
+def _network(**changes) -> ModelConfig:
+    return ModelConfig(**{"kind": "qrnn", "hidden": 8, "layers": 2, "stride": 4, "front_kernel": 5, **changes})
+
+
+def forest_ensemble(trees: TreeEnsemble, seed: int = 0) -> EnsembleModel:
+    """Two fusable QRNNs (one reading the protein features) + regression + ``trees``, every
+    other weight random (tests/test_fused_ensemble.py's recipe)."""
+    shape = {"ks": [1, 2, 3, 4, 5], "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
+    torch.manual_seed(seed)
+    config = EnsembleConfig(_network(), [_network(head_features=FEATURE_SET)], [1, 2], FEATURE_SET, shape)
+    model = EnsembleModel(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.5)
+        for name, buffer in model.named_buffers():
+            if name.endswith("feature_scale"):
+                buffer.uniform_(0.5, 2.0)
+            elif buffer.is_floating_point() and not name.startswith("forests.") and not name.endswith("one_hot"):
+                buffer.normal_(0.0, 0.5)
+    model.forests[0].load_trees(trees)
+    return model
+
+
+def _eager(model, texts=TEXTS) -> np.ndarray:
+    with torch.no_grad():
+        return np.stack([torch.sigmoid(model.predict_logits(torch.from_numpy(encode(t))[None], torch.tensor([len(t)])))[0].numpy()
+                         for t in texts])
+
+
+def test_in_graph_forest_scores_as_the_fitted_one(fitted):
+    """The forest part alone, from tokens: the graph's own k-mer counts and frequencies."""
+    model = forest_ensemble(fitted.trees)
+    forest = model.forests[0]
+    codes = [encode(t) for t in TEXTS] + _records(20, seed=2)
+    expected = fitted.scores(feature_matrix(codes, coding=True))
+    with torch.no_grad():
+        for row, c in zip(expected, codes):
+            states = [torch.zeros([1] + shape) for shape in forest.state_shapes()]
+            got, _ = forest(torch.from_numpy(c)[None], torch.tensor([len(c)]), states, torch.from_numpy(coding_feature_matrix([c])))
+            np.testing.assert_allclose(got[0].numpy(), row, rtol=0, atol=1e-5)
+
+
+def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path):
+    model = forest_ensemble(fitted.trees)
+    reference = _eager(model)
+    without = _eager(forest_ensemble(fitted.trees.scaled(np.zeros(6))))
+    assert np.abs(reference - without).max() > 0.05  # the forest moves the output
+    scripted = script_model(model, fuse=False)
+    with torch.no_grad():
+        codes = torch.from_numpy(encode(TEXTS[0]))[None]
+        lengths = torch.tensor([codes.size(1)])
+        probs, _ = scripted(codes, lengths, model.zero_states(1), model.record_features(codes, lengths))
+    np.testing.assert_allclose(probs[0].numpy(), reference[0], rtol=0, atol=1e-5)
+    for fuse in (True, False):
+        path = export_onnx(model, tmp_path / f"m{fuse}.onnx", fuse=fuse)
+        for chunk_nt in (1 << 16, 64):
+            got = Predictor(path, device="cpu", threads=1, chunk_nt=chunk_nt).predict(TEXTS)
+            np.testing.assert_allclose(got, reference, rtol=0, atol=2e-6, err_msg=f"fuse={fuse} chunk {chunk_nt}")
+        rebuilt = model_from_onnx(path)
+        assert type(rebuilt) is (FusedEnsembleModel if fuse else EnsembleModel) and rebuilt.config == model.config
+        np.testing.assert_allclose(_eager(rebuilt), reference, rtol=0, atol=1e-6)
+        if not fuse:
+            for key, value in model.state_dict().items():
+                torch.testing.assert_close(rebuilt.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    half = export_onnx(model, tmp_path / "m.fp16.onnx", precision="fp16")
+    assert np.abs(Predictor(half, device="cpu", threads=1).predict(TEXTS) - reference).max() <= 1e-2
+    rebuilt_half_forest = model_from_onnx(tmp_path / "mFalse.onnx").forests[0]
+    # the fp16 file keeps the trees in fp32: the thresholds are the fitted ones, bit for bit
+    import onnx
+    from onnx import numpy_helper
+
+    stored = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(half)).graph.initializer}
+    np.testing.assert_array_equal(stored["model.forests.0.threshold"], rebuilt_half_forest.threshold.numpy())
+
+
+def test_forest_configs_are_checked(fitted):
+    shape = {"ks": [1, 2, 3, 4, 5], "nodes": 3, "trees": 6, "depth": 1}
+    with pytest.raises(ValueError, match="protein features"):
+        EnsembleModel(EnsembleConfig(_network(), [], [1], "", shape))
+    with pytest.raises(ValueError, match="ks, nodes, trees and depth"):
+        EnsembleConfig.from_dict({**_network().to_dict(), "linear_ks": [1], "features": FEATURE_SET,
+                                  "forest": {"ks": [1], "nodes": 3}})
+    plain = EnsembleConfig(_network(), [], [1], FEATURE_SET)
+    assert "forest" not in plain.to_dict()  # files without a forest keep their hparams
+    with_forest = EnsembleConfig(_network(), [], [1], FEATURE_SET, shape)
+    assert EnsembleConfig.from_dict(with_forest.to_dict()) == with_forest

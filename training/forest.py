@@ -1,0 +1,214 @@
+"""The forest member of an ensemble: gradient-boosted trees on k-mer frequencies and the
+encoded protein's features, fitted here and evaluated inside the graph.
+
+Why: on the regression member's own inputs, one ``HistGradientBoostingClassifier`` per
+class beats the linear model by a wide margin (valid macro AUROC 0.762 vs 0.727), and as a
+fourth equal member of the default's recipe it lifts every class (docs/RESULTS.md, "Trees
+instead of the linear regression"). Trees use interactions a linear model cannot (a signal
+peptide *and* no transmembrane segment; GC3 only in long ORFs).
+
+* :func:`fit_forest` fits on the train split only, settings fixed in advance (no choice on
+  valid), and :class:`FittedForest` saves plain arrays (``np.load(allow_pickle=False)``).
+* :class:`KmerForest` runs the trees in the graph (:mod:`rnaloc_infer.trees`): it carries
+  the counts of every 5-mer (base 5, N as its own letter) across chunks in fp32, turns
+  them into the regression's k-mer frequencies at each call, appends the protein features
+  (the ensemble's ``features`` input) and walks the trees. Its blend weight is folded
+  into the leaf values, so the ensemble adds its output unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
+from rnaloc_infer.trees import TreeEnsemble, acgt_rows
+
+from .kmers import kmer_counts, kmer_index, vocabulary_size
+from .regression import KS
+
+log = logging.getLogger(__name__)
+
+FOREST_FORMAT = "rnaloc-kmer-forest"
+# fixed before any look at valid (benchmarks/tree_heads.py measured exactly these)
+SETTINGS = dict(learning_rate=0.05, max_iter=400, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+                early_stopping=True, validation_fraction=0.15, n_iter_no_change=30, random_state=0)
+
+
+@dataclass
+class FittedForest:
+    trees: TreeEnsemble
+    ks: List[int]
+    classes: List[str]
+    features: str  # the coding feature set after the k-mer blocks ("" = none)
+    trees_fitted: List[int]  # boosting iterations kept per class (the rest of a class's rows are empty trees)
+
+    @property
+    def columns(self) -> int:
+        return sum(4**k for k in self.ks) + (N_FEATURES if self.features else 0)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """(rows, classes) decision scores of :func:`.regression.feature_matrix` rows."""
+        return self.trees.scores(x).astype(np.float64)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        header = {"format": FOREST_FORMAT, "format_version": 1, "ks": self.ks, "classes": self.classes,
+                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": SETTINGS}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, header=np.array(json.dumps(header)), **self.trees.to_arrays())
+        tmp.replace(path)
+        return path
+
+
+def load_forest(path: str | Path) -> FittedForest:
+    """A forest written by :meth:`FittedForest.save` (plain arrays only), checked."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            trees = TreeEnsemble.from_arrays(data)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: not a k-mer forest file ({exc})") from None
+    if header.get("format") != FOREST_FORMAT or header.get("format_version") != 1:
+        raise ValueError(f"{path}: expected {FOREST_FORMAT} version 1")
+    if header.get("features", "") not in ("", FEATURE_SET):
+        raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {FEATURE_SET!r})")
+    forest = FittedForest(trees, list(header["ks"]), list(header["classes"]), header.get("features", ""),
+                          list(header.get("trees_fitted", [])))
+    try:
+        trees.check(forest.columns)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if trees.classes != len(forest.classes):
+        raise ValueError(f"{path}: {trees.classes} classes of trees for {len(forest.classes)} class names")
+    return forest
+
+
+def trees_from_sklearn(estimators: Sequence) -> Tuple[TreeEnsemble, List[int]]:
+    """One fitted binary ``HistGradientBoostingClassifier`` per class -> flat arrays (module docstring
+    of :mod:`rnaloc_infer.trees`); classes with fewer trees are padded with single-leaf zero trees."""
+    per_class = [[stage[0].nodes for stage in estimator._predictors] for estimator in estimators]
+    for nodes in (n for trees in per_class for n in trees):
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits are not supported")
+    width = max(len(trees) for trees in per_class)
+    feature, threshold, left, right, value, roots, depth = [], [], [], [], [], [], 0
+    start = 0
+    for trees in per_class:
+        for i in range(width):
+            if i < len(trees):
+                nodes = trees[i]
+                leaf = nodes["is_leaf"].astype(bool)
+                own = np.arange(len(nodes))
+                # float32 at or below the float64 threshold: x32 <= t32 exactly when x32 <= t64
+                t32 = nodes["num_threshold"].astype(np.float32)
+                t32 = np.where(t32.astype(np.float64) > nodes["num_threshold"], np.nextafter(t32, np.float32(-np.inf)), t32)
+                feature.append(np.where(leaf, 0, nodes["feature_idx"]))
+                threshold.append(np.where(leaf, 0.0, t32).astype(np.float32))
+                left.append(start + np.where(leaf, own, nodes["left"]))
+                right.append(start + np.where(leaf, own, nodes["right"]))
+                value.append(np.where(leaf, nodes["value"], 0.0))
+                depth = max(depth, int(nodes["depth"].max()))
+            else:  # padding: one leaf worth 0
+                feature.append(np.zeros(1, np.int64)), threshold.append(np.zeros(1, np.float32))
+                left.append(np.array([start])), right.append(np.array([start])), value.append(np.zeros(1))
+            roots.append(start)
+            start += len(feature[-1])
+    baseline = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators], dtype=np.float32)
+    trees = TreeEnsemble(np.concatenate(feature).astype(np.int64), np.concatenate(threshold).astype(np.float32),
+                         np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64),
+                         np.concatenate(value).astype(np.float32), np.array(roots, dtype=np.int64), baseline, depth)
+    trees.check()
+    return trees, [len(trees_) for trees_ in per_class]
+
+
+def fit_forest(x: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, ks: Sequence[int] = KS,
+               features: str = FEATURE_SET, settings: Optional[dict] = None) -> FittedForest:
+    """One forest per class on train feature rows ``x`` (:func:`.regression.feature_matrix`, float32
+    as the graph computes them); ``settings`` override :data:`SETTINGS` (tests only). Needs
+    scikit-learn (the [train] extra)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.asarray(x, dtype=np.float32)
+    estimators = []
+    for c, name in enumerate(classes):
+        estimators.append(HistGradientBoostingClassifier(**{**SETTINGS, **(settings or {})}).fit(x, labels[:, c]))
+        log.info("forest %s: %d trees", name, estimators[-1].n_iter_)
+    trees, fitted = trees_from_sklearn(estimators)
+    return FittedForest(trees, list(ks), list(classes), features, fitted)
+
+
+class KmerForest(nn.Module):
+    """The trees in the graph (module docstring). States: the 5-mer context (half-precision
+    safe codes), then the fp32 5-mer counts of the record so far."""
+
+    def __init__(self, ks: List[int], n_classes: int, n_nodes: int, n_trees: int, depth: int, n_features: int):
+        super().__init__()
+        self.ks = list(ks)
+        self.widest_k = max(ks)
+        self.widest_vocabulary = vocabulary_size(self.widest_k)
+        self.depth = depth
+        self.n_classes = n_classes
+        self.n_features = n_features
+        self.n_half_states = 1
+        self.n_fp32_states = 1
+        self.register_buffer("feature", torch.zeros(n_nodes, dtype=torch.long))
+        self.register_buffer("threshold", torch.zeros(n_nodes))
+        self.register_buffer("left", torch.zeros(n_nodes, dtype=torch.long))
+        self.register_buffer("right", torch.zeros(n_nodes, dtype=torch.long))
+        self.register_buffer("value", torch.zeros(n_nodes))
+        self.register_buffer("roots", torch.zeros(n_trees, dtype=torch.long))
+        self.register_buffer("baseline", torch.zeros(n_classes))
+        # the N-free k-mers' rows of each k, one after another (TorchScript has no getattr by name)
+        self.register_buffer("rows", torch.from_numpy(np.concatenate([acgt_rows(k) for k in ks])), persistent=False)
+        self.row_starts = [int(sum(4**j for j in ks[:i])) for i in range(len(ks) + 1)]
+        self.vocabularies = [vocabulary_size(k) for k in ks]
+
+    @torch.jit.unused
+    def state_shapes(self) -> List[List[int]]:
+        return [[self.widest_k - 1], [vocabulary_size(self.widest_k)]]
+
+    @torch.jit.unused
+    def load_trees(self, trees: TreeEnsemble) -> "KmerForest":
+        with torch.no_grad():
+            for name, value in trees.to_arrays().items():
+                if name != "depth":
+                    getattr(self, name).copy_(torch.from_numpy(value))
+        return self
+
+    def frequencies(self, counts: Tensor) -> Tensor:
+        """(B, 5**K) fp32 counts -> (B, sum 4**k) N-free k-mer frequencies (rnaloc_infer.trees)."""
+        blocks: List[Tensor] = []
+        for i in range(len(self.ks)):
+            own = counts.reshape(counts.size(0), -1, self.vocabularies[i]).sum(dim=1)
+            own = own.index_select(1, self.rows[self.row_starts[i] : self.row_starts[i + 1]])
+            blocks.append(own / own.sum(dim=1, keepdim=True).clamp(min=1.0))
+        return torch.cat(blocks, dim=1)
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
+        index, context = kmer_index(tokens, states[0], self.widest_k)
+        counts = states[1] + kmer_counts(index, valid, self.widest_vocabulary).to(states[1].dtype)
+        x = self.frequencies(counts.float())
+        if self.n_features > 0:
+            if record_features is None:
+                raise RuntimeError("this model needs the per-record features input")
+            x = torch.cat([x, record_features.float()], dim=1)
+        # every record starts at every root (an Add keeps the roots an initializer of their own)
+        node = self.roots.unsqueeze(0) + torch.zeros_like(lengths).unsqueeze(1)
+        for _ in range(self.depth):
+            go_left = torch.gather(x, 1, self.feature[node]) <= self.threshold[node]
+            node = torch.where(go_left, self.left[node], self.right[node])
+        leaves = self.value[node].reshape(tokens.size(0), self.n_classes, -1)
+        return leaves.sum(dim=2) + self.baseline, [context.to(states[0].dtype), counts]
+
