@@ -4,8 +4,7 @@ Why: the bundled models' checkpoints are not kept with the package, but their fi
 everything needed: the ``rnaloc.hparams`` metadata has the whole config and the initializers
 keep the torch names (``model.<state-dict key>``). A few small tensors were constant-folded
 by the exporter into ``onnx::*`` initializers; they are recognised by the node that reads
-them: the regression's offset (``Add``, shape [1, C]), the forest's roots (integer
-``Add`` in its scope) and feature weights (``MatMul``,
+them: the regression's offset (``Add``, shape [1, C]) and feature weights (``MatMul``,
 transposed), a network's feature mean (``Sub``) and scale (``Div``), identified by the node's
 name scope, and the blend rows (``Mul``: the network, a member or the regression, by what
 the other operand is computed from; ``Add``, shape [C]: the bias row). Files written before
@@ -33,10 +32,10 @@ from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel, 
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig, StreamingModel
 from .pad_channel import strip_pad_channel
+from .tree_node import forest_from_graph
 
 PREFIX = "model."
 _SCOPE = re.compile(r"^/model/(?:network/)?(members\.\d+/)?")
-_FOREST_SCOPE = re.compile(r"^/model/forests\.(\d+)/")
 _HEAD_OUTPUT = re.compile(r"^model\.(?:network\.)?(members\.(\d+)\.)?head\.3\.weight$")
 
 
@@ -56,6 +55,10 @@ def model_from_onnx(path: str | Path) -> StreamingModel:
         motif = state.get("network.motif.conv.weight")  # fused: k times as many filters as one network's
         fused = motif is not None and motif.size(0) != config.network.hidden
         model: StreamingModel = (FusedEnsembleModel if fused else EnsembleModel)(config)
+        if config.forest:  # its trees are the attributes of one ONNX-ML node, not initializers
+            trees = forest_from_graph(proto.graph, int(config.forest["depth"]))
+            state.update({f"forests.0.{name}": torch.from_numpy(np.asarray(value)) for name, value in trees.to_arrays().items()
+                          if name != "depth"})
     else:
         state = dict(named)
         state.update({key[len("network."):]: value for key, value in _folded_keys(proto.graph).items()})
@@ -89,10 +92,7 @@ def _folded_keys(graph: onnx.GraphProto) -> Dict[str, torch.Tensor]:
         scope_match = _SCOPE.match(node.name)
         scope = "network." if scope_match is None or not scope_match.group(1) else scope_match.group(1).replace("/", ".")
         tensor = torch.from_numpy(value.copy())
-        forest = _FOREST_SCOPE.match(node.name)
-        if forest and node.op_type == "Add" and value.dtype == np.int64:  # the trees' roots, unsqueezed
-            out[f"forests.{forest.group(1)}.roots"] = tensor.reshape(-1)
-        elif node.op_type == "MatMul":
+        if node.op_type == "MatMul":
             out["regression.feature_weights"] = tensor.t().contiguous()
         elif node.op_type == "Sub":
             out[scope + "feature_mean"] = tensor

@@ -2,10 +2,10 @@
 
 Why from the .onnx and not from the torch model: the shipped models exist as .onnx files,
 and reading the graph that the runtime scores with guarantees the companion holds *those*
-weights. Named initializers give the layers (and the forest's trees, ``model.forests.0.*``);
-the few constants the exporter folds (blend rows, regression offset and feature weights,
-feature standardisation, the forest's roots) are recognised by the node that consumes them,
-in graph order. Nothing is trusted blindly: the numpy forward
+weights. Named initializers give the layers, the ONNX-ML tree node's attributes the forest's
+trees; the few constants the exporter folds (blend rows, regression offset and feature
+weights, feature standardisation) are recognised by the node that consumes them, in graph
+order. Nothing is trusted blindly: the numpy forward
 pass must reproduce ONNX Runtime's probabilities on test records (incl. N and a partial
 last step) within ``MAX_DIFF``, or no companion is written.
 
@@ -27,9 +27,9 @@ from onnx import numpy_helper
 from rnaloc_infer.coding import coding_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
 from rnaloc_infer.session import ModelSession
-from rnaloc_infer.trees import TreeEnsemble
 
 from .pad_channel import strip_pad_channel
+from .tree_node import forest_from_graph
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +84,16 @@ def _folded_constants(proto: onnx.ModelProto) -> dict:
     return found
 
 
-def _forest(init: Dict[str, np.ndarray], config: dict, consts: dict) -> Optional[NumpyForest]:
-    """The forest member (training/forest.py), or None: its trees are named initializers but
-    for the roots, folded into the integer ``Add`` in its scope (one record at every root)."""
+def _forest(proto: onnx.ModelProto, config: dict) -> Optional[NumpyForest]:
+    """The forest member (training/forest.py), or None: its trees are the attributes of the
+    graph's ONNX-ML ``TreeEnsembleRegressor`` node."""
     shape = config.get("forest")
     if not shape:
         return None
-    prefix = "model.forests.0."
-    roots = [a for scope, a in consts["Add"] if scope.startswith("/model/forests.0/") and a.dtype == np.int64]
-    if len(roots) != 1 or roots[0].size != int(shape["trees"]):
-        raise ValueError("the forest's roots are not in the graph as expected")
-    arrays = {name: init[prefix + name] for name in ("feature", "threshold", "left", "right", "value", "baseline")}
-    arrays.update(roots=roots[0].reshape(-1), depth=np.array(int(shape["depth"])))
-    forest = NumpyForest([int(k) for k in shape["ks"]], TreeEnsemble.from_arrays(arrays))
+    forest = NumpyForest([int(k) for k in shape["ks"]], forest_from_graph(proto.graph, int(shape["depth"])))
     forest.trees.check(forest.columns)
-    if len(forest.trees.value) != int(shape["nodes"]):
-        raise ValueError("the forest's nodes differ from its hparams")
+    if len(forest.trees.value) != int(shape["nodes"]) or len(forest.trees.roots) != int(shape["trees"]):
+        raise ValueError("the forest's trees differ from its hparams")
     return forest
 
 
@@ -173,13 +167,13 @@ def from_onnx(path: Path) -> NumpyModel:
         for i, member in enumerate(members):
             networks.append(_network(init, f"model.members.{i}.", member, consts, f"/model/members.{i}/", top[2 + i]))
     table = "model.linear.{}.table" if legacy else "model.regression.kmers.{}.table"
-    offsets = [a for _, a in consts["Add"] if a.shape == (1, n_classes) and a.dtype != np.int64]  # not the forest's roots
+    offsets = [a for _, a in consts["Add"] if a.shape == (1, n_classes)]
     weights = [a for _, a in consts["MatMul"]]
     regression = None
     if ks:
         regression = KmerRegression(list(ks), [init[table.format(j)] for j in range(len(ks))], offsets[0].reshape(-1),
                                     weights[0].T.copy() if config.get("features") else None, top[1])
-    return NumpyModel(networks, regression, bias[0], int(config["stride"]), _forest(init, config, consts))
+    return NumpyModel(networks, regression, bias[0], int(config["stride"]), _forest(proto, config))
 
 
 def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613), seed: int = 0) -> float:

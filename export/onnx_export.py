@@ -80,13 +80,24 @@ def trace_to_onnx(
                 output_names=out_names,
                 dynamic_axes=dynamic_axes,
                 opset_version=opset,
-                custom_opsets={"rnaloc": 1} if _has_fo_pool(model) else None,
+                custom_opsets=_custom_opsets(model),
                 do_constant_folding=True,
                 dynamo=False,
             )
     finally:
         layers.fo_pool = original
     return onnx.load_from_string(buffer.getvalue())
+
+
+def _custom_opsets(model: torch.nn.Module) -> Optional[dict]:
+    """The fo-pooling placeholder's domain and, with a forest member, ONNX-ML's (its trees)."""
+    from rnaloc_infer.training.forest import KmerForest
+    from rnaloc_infer.trees import TREE_DOMAIN
+
+    opsets = {"rnaloc": 1} if _has_fo_pool(model) else {}
+    if any(isinstance(m, KmerForest) for m in model.modules()):
+        opsets[TREE_DOMAIN] = 3
+    return opsets or None
 
 
 def _has_fo_pool(model: torch.nn.Module) -> bool:

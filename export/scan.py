@@ -297,12 +297,13 @@ def _drop_opsets(model: onnx.ModelProto, domains: Iterable[str]) -> None:
 
 
 def non_default_domains(model: onnx.ModelProto) -> List[str]:
-    """Domains of nodes (including subgraph bodies) outside the default ONNX domain."""
+    """Domains of nodes (including subgraph bodies) outside the default ONNX domain and ONNX-ML
+    (which every ONNX Runtime build implements: the forest's trees)."""
     found: List[str] = []
 
     def walk(graph: onnx.GraphProto) -> None:
         for node in graph.node:
-            if node.domain not in ("", "ai.onnx"):
+            if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
                 found.append(f"{node.domain}::{node.op_type}")
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:

@@ -19,6 +19,7 @@ from rnaloc_infer.api import Predictor
 from rnaloc_infer.coding import FEATURE_SET, coding_feature_matrix
 from rnaloc_infer.export.from_onnx import model_from_onnx
 from rnaloc_infer.export.onnx_export import export_onnx
+from rnaloc_infer.export.tree_node import forest_from_graph
 from rnaloc_infer.export.torchscript_export import script_model
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.forest import FittedForest, fit_forest, load_forest, trees_from_sklearn
@@ -181,13 +182,17 @@ def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path):
                 torch.testing.assert_close(rebuilt.state_dict()[key], value, rtol=0, atol=0, msg=key)
     half = export_onnx(model, tmp_path / "m.fp16.onnx", precision="fp16")
     assert np.abs(Predictor(half, device="cpu", threads=1).predict(TEXTS) - reference).max() <= 1e-2
-    rebuilt_half_forest = model_from_onnx(tmp_path / "mFalse.onnx").forests[0]
-    # the fp16 file keeps the trees in fp32: the thresholds are the fitted ones, bit for bit
+    # the trees are one ONNX-ML node (not a walk in standard ops), in both files, and the fp16
+    # file keeps them fp32: its thresholds are the fitted ones, bit for bit
     import onnx
-    from onnx import numpy_helper
 
-    stored = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(half)).graph.initializer}
-    np.testing.assert_array_equal(stored["model.forests.0.threshold"], rebuilt_half_forest.threshold.numpy())
+    for path in (tmp_path / "mFalse.onnx", half):
+        graph = onnx.load(str(path)).graph
+        assert [n.op_type for n in graph.node if n.domain] == ["TreeEnsembleRegressor"]
+        assert not [i.name for i in graph.initializer if "forests" in i.name]
+        read = forest_from_graph(graph, fitted.trees.depth)
+        np.testing.assert_array_equal(read.threshold, fitted.trees.threshold)
+        np.testing.assert_array_equal(read.value, fitted.trees.value)
 
 
 def test_forest_configs_are_checked(fitted):
@@ -201,3 +206,18 @@ def test_forest_configs_are_checked(fitted):
     assert "forest" not in plain.to_dict()  # files without a forest keep their hparams
     with_forest = EnsembleConfig(_network(), [], [1], FEATURE_SET, shape)
     assert EnsembleConfig.from_dict(with_forest.to_dict()) == with_forest
+
+
+def test_tree_node_attributes_round_trip_and_foreign_ones_are_refused(fitted):
+    from rnaloc_infer.trees import from_onnx_attributes, onnx_attributes
+
+    attrs = onnx_attributes(fitted.trees)
+    back = from_onnx_attributes(attrs, fitted.trees.depth)
+    for name, value in fitted.trees.to_arrays().items():
+        np.testing.assert_array_equal(back.to_arrays()[name], value, err_msg=name)
+    for change, message in [({"aggregate_function": "AVERAGE"}, "plain sum"),
+                            ({"nodes_modes": ["BRANCH_LT"] * len(attrs["nodes_modes"])}, "BRANCH_LEQ"),
+                            ({"nodes_treeids": [t + 1 for t in attrs["nodes_treeids"]]}, "numbered 0, 1"),
+                            ({"nodes_truenodeids": [10**6] * len(attrs["nodes_truenodeids"])}, "out of range")]:
+        with pytest.raises(ValueError, match=message):
+            from_onnx_attributes({**attrs, **change}, fitted.trees.depth)

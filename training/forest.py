@@ -22,14 +22,14 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
-from rnaloc_infer.trees import TreeEnsemble, acgt_rows
+from rnaloc_infer.trees import TREE_DOMAIN, TREE_OP, TreeEnsemble, acgt_rows, onnx_attributes
 
 from .kmers import kmer_counts, kmer_index, vocabulary_size
 from .regression import KS
@@ -204,11 +204,60 @@ class KmerForest(nn.Module):
             if record_features is None:
                 raise RuntimeError("this model needs the per-record features input")
             x = torch.cat([x, record_features.float()], dim=1)
-        # every record starts at every root (an Add keeps the roots an initializer of their own)
-        node = self.roots.unsqueeze(0) + torch.zeros_like(lengths).unsqueeze(1)
+        if torch.jit.is_scripting():
+            score = self.walk(x)
+        else:
+            score = self._traced_walk(x)
+        return score, [context.to(states[0].dtype), counts]
+
+    def walk(self, x: Tensor) -> Tensor:
+        """(B, classes) scores of feature rows ``x``: every tree walked ``depth`` steps.
+
+        Where every node sends each record is decided once for all nodes (one gather of the
+        columns, one comparison); each step is then a single gather. Eager and TorchScript
+        run this; an ONNX export emits the ML operator instead (:class:`_TreeEnsemble`)."""
+        successor = torch.where(x.index_select(1, self.feature) <= self.threshold, self.left, self.right)
+        node = self.roots.unsqueeze(0) + torch.zeros(x.size(0), 1, dtype=torch.long, device=x.device)
         for _ in range(self.depth):
-            go_left = torch.gather(x, 1, self.feature[node]) <= self.threshold[node]
-            node = torch.where(go_left, self.left[node], self.right[node])
-        leaves = self.value[node].reshape(tokens.size(0), self.n_classes, -1)
-        return leaves.sum(dim=2) + self.baseline, [context.to(states[0].dtype), counts]
+            node = torch.gather(successor, 1, node)
+        return self.value[node].reshape(x.size(0), self.n_classes, -1).sum(dim=2) + self.baseline
+
+    @torch.jit.unused
+    def _traced_walk(self, x: Tensor) -> Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return self.walk(x)
+        # the tracer passes plain numbers to the function, not modules, and a tensor the function
+        # reads without taking it as an input breaks the trace: the trees go as numpy arrays
+        key = len(_EXPORTING)
+        _EXPORTING[key] = self.trees()
+        return _TreeEnsemble.apply(x, key)
+
+    @torch.jit.unused
+    def trees(self) -> TreeEnsemble:
+        """The buffers as numpy arrays."""
+        arrays = {name: getattr(self, name).detach().cpu().numpy() for name in
+                  ("feature", "threshold", "left", "right", "value", "roots", "baseline")}
+        return TreeEnsemble(**arrays, depth=self.depth)
+
+
+_EXPORTING: Dict[int, TreeEnsemble] = {}
+
+
+class _TreeEnsemble(torch.autograd.Function):
+    """Exports the walk as one ONNX-ML ``TreeEnsembleRegressor`` node (rnaloc_infer.trees.onnx_attributes):
+    ONNX Runtime follows each record's path only, in compiled code."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, key: int) -> Tensor:  # type: ignore[override]
+        return torch.from_numpy(_EXPORTING[key].scores(x.detach().cpu().numpy())).to(x.device)
+
+    @staticmethod
+    def symbolic(g, x, key):  # pragma: no cover - exercised through export tests
+        trees = _EXPORTING.pop(key)
+        kinds = {"nodes_values": "f", "target_weights": "f", "base_values": "f", "nodes_modes": "s",
+                 "aggregate_function": "s", "post_transform": "s"}  # the rest are integers
+        suffixed = {f"{name}_{kinds.get(name, 'i')}": value for name, value in onnx_attributes(trees).items()}
+        out = g.op(f"{TREE_DOMAIN}::{TREE_OP}", x, **suffixed)
+        out.setType(x.type().with_sizes([None, trees.classes]))
+        return out
 
