@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/ism_speed.tsv")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    predictor = Predictor(args.model, device="cpu", threads=args.brute_threads)
+    predictor = Predictor(args.model, device="cpu", threads=args.brute_threads, precision="fp32")  # explain runs the fp32 file
     lengths = [int(x) for x in args.lengths.split(",")]
     budgets = args.brute_positions.split(",")
     rows = []

@@ -23,9 +23,9 @@ scores valid:
   valid figures), then with the k-mer/coding forest as a fourth member or in the
   regression's place; pair figures on probabilities and on log-odds.
 
-Needs scikit-learn (the [train] extra). The forests are not part of any shipped model: an
-ONNX tree ensemble inside the default's graph would also need the numpy ISM engine, the
-int8/fp16 twins and ``from_onnx`` to learn it (docs/RESULTS.md says what it would buy).
+Needs scikit-learn (the [train] extra). The k-mer/coding forest as a fourth member is the
+shipped default since 2026-11-29 (``rnaloc-train forest``, ``rnaloc-train ensemble --forest``,
+with exactly these settings: ``training.forest.SETTINGS``; docs/RESULTS.md).
 
     python benchmarks/profile_heads.py --data ../shared/data --cache cache --model default.unfused.onnx --extract-only
     python benchmarks/tree_heads.py --cache cache --out benchmarks/results/tree_heads.tsv \\
@@ -45,12 +45,12 @@ import numpy as np
 from profile_heads import FEATURE_SETS, load_features, standardise as standardise_all
 from rnaloc_infer.evaluation.metrics import roc_auc
 from rnaloc_infer.evaluation.specificity import specificity_report
+from rnaloc_infer.training.forest import SETTINGS
 
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
 NOT_EXOSOME = [0, 2, 3, 4, 5]
 BLEND_WEIGHTS = (0.25, 0.5)  # the forest's share; fixed in advance
-FOREST = dict(learning_rate=0.05, max_iter=400, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
-              early_stopping=True, validation_fraction=0.15, n_iter_no_change=30, random_state=0)
+FOREST = SETTINGS  # the shipped forest member's settings, fixed in advance
 
 
 def logit(p: np.ndarray) -> np.ndarray:
