@@ -120,14 +120,15 @@ def main() -> None:
     parser.add_argument("--compare-only", action="store_true", help="only the whole-validation-set difference")
     parser.add_argument("--per-call", type=int, default=0, metavar="REPEATS",
                         help="instead: CPU time of single model calls on fixed batches, REPEATS times")
-    parser.add_argument("--also", type=Path, nargs="*", default=[], help="with --per-call: further files to time")
+    parser.add_argument("--also", type=Path, nargs="*", default=[], help="further files to time in the same rotation")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="fused_members_"))
     models = {"baseline": args.baseline, "candidate": args.candidate or fused_export(args.baseline, workdir / "fused.onnx")}
     for value in filter(None, args.hybrid_max_batch.split(",")):
         models[f"blocked<={value}"] = fused_export(args.baseline, workdir / f"fused_{value}" / "fused.onnx", int(value))
+    models.update({str(path): path for path in args.also})
     if args.per_call:
-        per_call({**models, **{str(path): path for path in args.also}}, args.per_call)
+        per_call(models, args.per_call)
         return
     others = list(models)[1:]
     if not args.compare_only:

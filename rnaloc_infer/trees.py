@@ -1,12 +1,13 @@
 """Gradient-boosted trees as flat arrays, and the k-mer frequencies they read, in numpy.
 
-Why arrays: an ensemble's forest member (``training.forest``) must run inside the ONNX graph
-with standard ops only (fp16/int8 twins, fusing and ``from_onnx`` keep working), and in
-explain's numpy engine, which has no sklearn. Every tree of every class is stored as one
-set of node arrays; a record is scored by walking all trees at once for ``depth`` steps
-(a node's test is ``x[feature] <= threshold``: go ``left``, else ``right``; a leaf points at
-itself, so walking past a shallow tree's leaf is harmless) and summing the leaves' values
-per class. In the graph that is a handful of ``Gather`` and ``Where`` nodes per step.
+Why arrays: an ensemble's forest member (``training.forest``) is fitted with sklearn but must
+run in the exported graph (as one ONNX-ML ``TreeEnsembleRegressor`` node, whose attributes
+:func:`onnx_attributes` writes and :func:`from_onnx_attributes` reads back) and in explain's
+numpy engine, which has no sklearn. Every tree of every class is stored as one set of node
+arrays, the same number of tree slots per class (shorter classes padded with single leaves
+worth 0); a record is scored by walking all trees at once for ``depth`` steps (a node's test
+is ``x[feature] <= threshold``: go ``left``, else ``right``; a leaf points at itself, so
+walking past a shallow tree's leaf is harmless) and summing the leaves' values per class.
 
 The thresholds are float32, rounded *down* from the fitted float64 ones, so that for any
 float32 feature value ``x <= threshold32`` exactly when ``x <= threshold64``: the graph,
@@ -136,7 +137,8 @@ def _tree_spans(trees: TreeEnsemble) -> List[tuple]:
 
 def onnx_attributes(trees: TreeEnsemble) -> Dict[str, list]:
     """The ``TreeEnsembleRegressor`` attributes of ``trees`` (plain lists): one ONNX tree per
-    slot, node ids local to their tree, ``BRANCH_LEQ`` tests, one target per class.
+    slot but the padding (single leaves worth 0), trees numbered 0, 1, ... class by class, node
+    ids local to their tree, ``BRANCH_LEQ`` tests, one target per class.
 
     Why the ML operator and not a walk in standard ops: ONNX Runtime walks each tree only
     along the record's path in compiled code, while a walk in Gather/Where touches every
@@ -145,7 +147,10 @@ def onnx_attributes(trees: TreeEnsemble) -> Dict[str, list]:
         "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
         "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids", "target_weights")}
     per_class = trees.trees_per_class
-    for t, (start, end) in enumerate(_tree_spans(trees)):
+    t = 0
+    for slot, (start, end) in enumerate(_tree_spans(trees)):
+        if end - start == 1 and trees.value[start] == 0:
+            continue  # padding: adds nothing
         for node in range(start, end):
             leaf = trees.left[node] == node and trees.right[node] == node
             attrs["nodes_treeids"].append(t)
@@ -158,8 +163,9 @@ def onnx_attributes(trees: TreeEnsemble) -> Dict[str, list]:
             if leaf:
                 attrs["target_treeids"].append(t)
                 attrs["target_nodeids"].append(node - start)
-                attrs["target_ids"].append(t // per_class)
+                attrs["target_ids"].append(slot // per_class)
                 attrs["target_weights"].append(float(trees.value[node]))
+        t += 1
     attrs["base_values"] = [float(b) for b in trees.baseline]
     attrs["n_targets"] = trees.classes
     attrs["aggregate_function"] = "SUM"
@@ -168,31 +174,58 @@ def onnx_attributes(trees: TreeEnsemble) -> Dict[str, list]:
 
 
 def from_onnx_attributes(attrs: Dict[str, object], depth: int) -> TreeEnsemble:
-    """:func:`onnx_attributes` read back (``attrs``: attribute name -> value, strings as str);
-    ``depth`` comes from the model's hparams. ValueError on what this package does not write."""
+    """:func:`onnx_attributes` read back (``attrs``: attribute name -> value, strings as str),
+    every class padded again to the same number of trees; ``depth`` comes from the model's
+    hparams. ValueError on what this package does not write."""
     get = lambda name: np.asarray(attrs.get(name, []))  # noqa: E731
     tree, local, modes = get("nodes_treeids").astype(np.int64), get("nodes_nodeids").astype(np.int64), list(attrs.get("nodes_modes", []))
     if attrs.get("aggregate_function", "SUM") != "SUM" or attrs.get("post_transform", "NONE") != "NONE":
         raise ValueError("tree ensemble: only a plain sum of leaf values is supported")
     if len(tree) == 0 or not (np.all(np.diff(tree) >= 0) and tree[0] == 0 and np.all(np.diff(np.unique(tree)) == 1)):
         raise ValueError("tree ensemble: trees must be numbered 0, 1, ... in node order")
-    starts = np.searchsorted(tree, np.arange(tree[-1] + 1))
+    n_trees = int(tree[-1]) + 1
+    starts = np.searchsorted(tree, np.arange(n_trees))
     if not np.array_equal(local, np.arange(len(tree)) - starts[tree]) or set(modes) - {"LEAF", "BRANCH_LEQ"}:
         raise ValueError("tree ensemble: nodes must be numbered within their tree in order, tests must be BRANCH_LEQ")
     leaf = np.array([m == "LEAF" for m in modes])
+    target_tree, target_class = get("target_treeids").astype(np.int64), get("target_ids").astype(np.int64)
+    target_nodes = starts[np.clip(target_tree, 0, n_trees - 1)] + get("target_nodeids").astype(np.int64)
+    baseline = get("base_values").astype(np.float32)
+    if (target_tree.min(initial=0) < 0 or target_tree.max(initial=0) >= n_trees
+            or target_nodes.max(initial=0) >= len(tree) or not leaf[target_nodes].all()):
+        raise ValueError("tree ensemble: a target is not a leaf")
+    tree_class = np.full(n_trees, -1)
+    tree_class[target_tree] = target_class
+    if (tree_class < 0).any() or not np.array_equal(tree_class[target_tree], target_class) \
+            or np.any(np.diff(tree_class) < 0) or tree_class.max() >= len(baseline):
+        raise ValueError("tree ensemble: trees must be grouped by class, each tree within one class")
+    value = np.zeros(len(tree), dtype=np.float32)
+    value[target_nodes] = get("target_weights").astype(np.float32)
     own = np.arange(len(tree))
     left = np.where(leaf, own, starts[tree] + get("nodes_truenodeids").astype(np.int64))
     right = np.where(leaf, own, starts[tree] + get("nodes_falsenodeids").astype(np.int64))
-    value = np.zeros(len(tree), dtype=np.float32)
-    target_nodes = starts[get("target_treeids").astype(np.int64)] + get("target_nodeids").astype(np.int64)
-    if not leaf[target_nodes].all():
-        raise ValueError("tree ensemble: a target is not a leaf")
-    value[target_nodes] = get("target_weights").astype(np.float32)
-    trees = TreeEnsemble(np.where(leaf, 0, get("nodes_featureids").astype(np.int64)),
-                         np.where(leaf, 0.0, get("nodes_values")).astype(np.float32), left, right, value,
-                         starts.astype(np.int64), get("base_values").astype(np.float32), int(depth))
+    feature = np.where(leaf, 0, get("nodes_featureids").astype(np.int64))
+    threshold = np.where(leaf, 0.0, get("nodes_values")).astype(np.float32)
+    # re-pad: each class's trees, then single leaves worth 0 up to the largest class's count
+    width = int(np.bincount(tree_class, minlength=len(baseline)).max())
+    ends = np.append(starts[1:], len(tree))
+    blocks, roots, at = [], [], 0
+    for c in range(len(baseline)):
+        mine = np.flatnonzero(tree_class == c)
+        for t in list(mine) + [None] * (width - len(mine)):
+            if t is None:
+                blocks.append((np.zeros(1, np.int64), np.zeros(1, np.float32), np.array([at]), np.array([at]),
+                               np.zeros(1, np.float32)))
+                size = 1
+            else:
+                span = slice(starts[t], ends[t])
+                shift = at - starts[t]
+                blocks.append((feature[span], threshold[span], left[span] + shift, right[span] + shift, value[span]))
+                size = ends[t] - starts[t]
+            roots.append(at)
+            at += size
+    trees = TreeEnsemble(*(np.concatenate([b[i] for b in blocks]) for i in range(5)), np.array(roots, dtype=np.int64),
+                         baseline, int(depth))
+    trees.feature, trees.left, trees.right = trees.feature.astype(np.int64), trees.left.astype(np.int64), trees.right.astype(np.int64)
     trees.check()
-    classes = get("target_ids").astype(np.int64)
-    if not np.array_equal(classes, (get("target_treeids").astype(np.int64) // trees.trees_per_class)):
-        raise ValueError("tree ensemble: trees must be grouped by class, the same number per class")
     return trees

@@ -4,7 +4,6 @@ fp16, rebuilt from ONNX), and an ensemble with a forest is built, saved and load
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List
 
 import numpy as np
@@ -24,11 +23,11 @@ from rnaloc_infer.export.torchscript_export import script_model
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.forest import FittedForest, fit_forest, load_forest, trees_from_sklearn
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
-from rnaloc_infer.training.models import ModelConfig
 from rnaloc_infer.training.regression import feature_matrix
 from rnaloc_infer.trees import TreeEnsemble, frequencies_from_counts
 
 from conftest import CLASSES, random_seq
+from test_fused_ensemble import _network, _random_ensemble
 
 # a signal-peptide-like ORF, N, a 1-nt record, one long enough to be chunked
 TEXTS = ["CCATGGCTCTGCTGCTGTTTATTGCTGGA" * 9 + "TAAGG", "ACGTN" * 30, "A", "GATTACA" * 300]
@@ -116,25 +115,11 @@ def test_forest_file_round_trips_and_is_checked(fitted, tmp_path):
         load_forest(tmp_path / "junk.npz")
 
 
-def _network(**changes) -> ModelConfig:
-    return ModelConfig(**{"kind": "qrnn", "hidden": 8, "layers": 2, "stride": 4, "front_kernel": 5, **changes})
-
-
-def forest_ensemble(trees: TreeEnsemble, seed: int = 0) -> EnsembleModel:
+def forest_ensemble(trees: TreeEnsemble, seed: int = 0, linear_ks=(1, 2)) -> EnsembleModel:
     """Two fusable QRNNs (one reading the protein features) + regression + ``trees``, every
     other weight random (tests/test_fused_ensemble.py's recipe)."""
     shape = {"ks": [1, 2, 3, 4, 5], "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
-    torch.manual_seed(seed)
-    config = EnsembleConfig(_network(), [_network(head_features=FEATURE_SET)], [1, 2], FEATURE_SET, shape)
-    model = EnsembleModel(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.normal_(0.0, 0.5)
-        for name, buffer in model.named_buffers():
-            if name.endswith("feature_scale"):
-                buffer.uniform_(0.5, 2.0)
-            elif buffer.is_floating_point() and not name.startswith("forests.") and not name.endswith("one_hot"):
-                buffer.normal_(0.0, 0.5)
+    model = _random_ensemble([_network(head_features=FEATURE_SET)], seed=seed, linear_ks=linear_ks, forest=shape)
     model.forests[0].load_trees(trees)
     return model
 
@@ -211,13 +196,36 @@ def test_forest_configs_are_checked(fitted):
 def test_tree_node_attributes_round_trip_and_foreign_ones_are_refused(fitted):
     from rnaloc_infer.trees import from_onnx_attributes, onnx_attributes
 
+    padded, kept = trees_from_sklearn(_sklearn(4)[0])  # 4..9 trees per class: padded to 9
+    for trees in (fitted.trees, padded):
+        attrs = onnx_attributes(trees)
+        back = from_onnx_attributes(attrs, trees.depth)
+        for name, value in trees.to_arrays().items():
+            np.testing.assert_array_equal(back.to_arrays()[name], value, err_msg=name)
+    # the padding (single leaves worth 0) is not written: ONNX Runtime walks only real trees
+    assert max(attrs["nodes_treeids"]) + 1 == sum(kept) < len(padded.roots)
     attrs = onnx_attributes(fitted.trees)
-    back = from_onnx_attributes(attrs, fitted.trees.depth)
-    for name, value in fitted.trees.to_arrays().items():
-        np.testing.assert_array_equal(back.to_arrays()[name], value, err_msg=name)
     for change, message in [({"aggregate_function": "AVERAGE"}, "plain sum"),
                             ({"nodes_modes": ["BRANCH_LT"] * len(attrs["nodes_modes"])}, "BRANCH_LEQ"),
                             ({"nodes_treeids": [t + 1 for t in attrs["nodes_treeids"]]}, "numbered 0, 1"),
                             ({"nodes_truenodeids": [10**6] * len(attrs["nodes_truenodeids"])}, "out of range")]:
         with pytest.raises(ValueError, match=message):
             from_onnx_attributes({**attrs, **change}, fitted.trees.depth)
+
+
+def test_regression_and_forest_share_one_count_scatter(fitted, tmp_path):
+    """With the regression's widest k = the forest's (the default: both 5), the 5-mers are
+    scattered once; the scores equal separate scatters, eager and through ONNX in chunks."""
+    model = forest_ensemble(fitted.trees, linear_ks=(1, 2, 3, 4, 5))
+    assert model.share_counts and not forest_ensemble(fitted.trees).share_counts
+    shared = _eager(model)
+    model.share_counts = False
+    np.testing.assert_allclose(shared, _eager(model), rtol=0, atol=1e-6)
+    model.share_counts = True
+    path = export_onnx(model, tmp_path / "shared.onnx")
+    import onnx
+
+    scatters = [n for n in onnx.load(str(path)).graph.node if n.op_type == "ScatterElements"]
+    assert len(scatters) == 1
+    got = Predictor(path, device="cpu", threads=1, chunk_nt=64).predict(TEXTS)
+    np.testing.assert_allclose(got, shared, rtol=0, atol=2e-6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -32,17 +33,19 @@ def _network(**changes) -> ModelConfig:
     return ModelConfig(**{"kind": "qrnn", "hidden": 8, "layers": 2, "stride": 4, "front_kernel": 5, **changes})
 
 
-def _random_ensemble(members, features: str = FEATURE_SET, seed: int = 0) -> EnsembleModel:
-    """Every weight, table, blend row and feature statistic random (so a misplaced block shows)."""
+def _random_ensemble(members, features: str = FEATURE_SET, seed: int = 0, linear_ks=(1, 2),
+                     forest: Optional[dict] = None) -> EnsembleModel:
+    """Every weight, table, blend row and feature statistic random (so a misplaced block shows);
+    ``forest``: the shape of a forest member, whose trees are left for the caller to load."""
     torch.manual_seed(seed)
-    model = EnsembleModel(EnsembleConfig(_network(), list(members), [1, 2], features)).eval()
+    model = EnsembleModel(EnsembleConfig(_network(), list(members), list(linear_ks), features, forest or {})).eval()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.normal_(0.0, 0.5)
         for name, buffer in model.named_buffers():
             if name.endswith("feature_scale"):
                 buffer.uniform_(0.5, 2.0)
-            elif buffer.is_floating_point() and not name.endswith("one_hot"):
+            elif buffer.is_floating_point() and not name.endswith("one_hot") and not name.startswith("forests."):
                 buffer.normal_(0.0, 0.5)
         readers = [m for m in model.members if m.n_head_features]
         for reader in readers[1:]:  # fusable: the readers share one standardisation

@@ -118,14 +118,20 @@ class KmerRegression(nn.Module):
             shapes.extend(member.accumulator_shapes())
         return shapes
 
-    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
-                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+    def chunk_counts(self, tokens: Tensor, lengths: Tensor, states: List[Tensor]) -> Tensor:
+        """(B, 5**K) float64 counts of this call's widest k-mers (what the forest reads too)."""
         valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
+        index, _ = kmer_index(tokens, states[self.widest], self.widest_k)
+        return kmer_counts(index, valid, self.widest_vocabulary)
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                record_features: Optional[Tensor] = None, counts: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        """``counts``: :meth:`chunk_counts` when the caller computed them already."""
         score = self.offset.float().unsqueeze(0)
         contexts: List[Tensor] = []
         accumulators: List[Tensor] = []
-        index, _ = kmer_index(tokens, states[self.widest], self.widest_k)
-        counts = kmer_counts(index, valid, self.widest_vocabulary)
+        if counts is None:
+            counts = self.chunk_counts(tokens, lengths, states)
         for i, member in enumerate(self.kmers):
             member_score, context, accumulator = member(counts, tokens, states[i], states[self.n_half_states + i])
             score = score + member_score
@@ -166,6 +172,9 @@ class EnsembleModel(StreamingModel):
         blend = torch.zeros(3 + len(config.members), n_classes)
         blend[0] = 1.0
         self.register_buffer("blend", blend)
+        # the regression's widest k-mers are the forest's: one count scatter serves both
+        self.share_counts = bool(config.forest) and bool(config.linear_ks) and \
+            max(config.linear_ks) == max(config.forest["ks"])
         parts = [self.network, self.regression, *self.members, *self.forests]
         self.n_features = max(part.n_features for part in parts)
         self.n_half_states = sum(part.n_half_states for part in parts)
@@ -197,8 +206,12 @@ class EnsembleModel(StreamingModel):
         fp32s.extend(new[half:])
         half_at, fp32_at = half_at + half, fp32_at + fp32
         half, fp32 = self.regression.n_half_states, self.regression.n_fp32_states
-        regression_score, new = self.regression(
-            tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+        regression_states = states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32]
+        # the forest reads the same 5-mer counts: scattered once when both are there
+        shared: Optional[Tensor] = None
+        if self.share_counts:
+            shared = self.regression.chunk_counts(tokens, lengths, regression_states)
+        regression_score, new = self.regression(tokens, lengths, regression_states, record_features, shared)
         halves.extend(new[:half])
         fp32s.extend(new[half:])
         half_at, fp32_at = half_at + half, fp32_at + fp32
@@ -215,7 +228,7 @@ class EnsembleModel(StreamingModel):
         for forest in self.forests:  # already weighted: its leaves carry the blend
             half, fp32 = forest.n_half_states, forest.n_fp32_states
             forest_score, new = forest(
-                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features, shared)
             logits = logits + forest_score
             halves.extend(new[:half])
             fp32s.extend(new[half:])

@@ -12,8 +12,11 @@ peptide *and* no transmembrane segment; GC3 only in long ORFs).
 * :class:`KmerForest` runs the trees in the graph (:mod:`rnaloc_infer.trees`): it carries
   the counts of every 5-mer (base 5, N as its own letter) across chunks in fp32, turns
   them into the regression's k-mer frequencies at each call, appends the protein features
-  (the ensemble's ``features`` input) and walks the trees. Its blend weight is folded
-  into the leaf values, so the ensemble adds its output unchanged.
+  (the ensemble's ``features`` input) and scores the trees: walked with gathers in eager
+  PyTorch and TorchScript, one ONNX-ML ``TreeEnsembleRegressor`` node in an exported graph
+  (ONNX Runtime follows each record's path only). Its blend weight is folded into the leaf
+  values, so the ensemble adds its output unchanged. With the ensemble's regression it
+  shares one 5-mer count scatter per call.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from torch import Tensor, nn
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
 from rnaloc_infer.trees import TREE_DOMAIN, TREE_OP, TreeEnsemble, acgt_rows, onnx_attributes
 
-from .kmers import kmer_counts, kmer_index, vocabulary_size
+from .kmers import kmer_context, kmer_counts, kmer_index, vocabulary_size
 from .regression import KS
 
 log = logging.getLogger(__name__)
@@ -195,10 +198,16 @@ class KmerForest(nn.Module):
         return torch.cat(blocks, dim=1)
 
     def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
-                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
-        valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
-        index, context = kmer_index(tokens, states[0], self.widest_k)
-        counts = states[1] + kmer_counts(index, valid, self.widest_vocabulary).to(states[1].dtype)
+                record_features: Optional[Tensor] = None, chunk_counts: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        """``chunk_counts``: this call's 5-mer counts when the ensemble's regression scattered
+        them already (the same k-mers, from the same context)."""
+        if chunk_counts is None:
+            valid = torch.arange(tokens.size(1), device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
+            index, context = kmer_index(tokens, states[0], self.widest_k)
+            chunk_counts = kmer_counts(index, valid, self.widest_vocabulary)
+        else:
+            context = kmer_context(tokens, states[0])
+        counts = states[1] + chunk_counts.to(states[1].dtype)
         x = self.frequencies(counts.float())
         if self.n_features > 0:
             if record_features is None:
