@@ -139,13 +139,13 @@ def main() -> None:
     print(f"load average at start {os.getloadavg()[0]:.1f}; cores {len(os.sched_getaffinity(0))}; threads {args.threads or 'default (all)'}", flush=True)
     print("| case | model | command | records | nt | wall s | CPU s | Mnt/s | peak RSS MiB | output |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|", flush=True)
     for case, (fasta, (records, nt)) in [item for _ in range(args.rounds) for item in inputs.items()]:
-        for model in args.models.split(","):
+        for index, model in enumerate(args.models.split(",")):  # a model may be a path: files are named by index
             commands = [("this branch", ours)]
             commands += [("this branch, --precision fp32", ours + ["--precision", "fp32"])] if args.fp32_too else []
             commands += [("baseline", args.baseline.split())] if args.baseline else []
             outs = []
             for label, command in commands:
-                out = args.workdir / f"{case}_{model}_{len(outs)}.tsv"
+                out = args.workdir / f"{case}_model{index}_{len(outs)}.tsv"
                 wall, cpu, rss = run(command, fasta, out, model, args.threads)
                 note = compare(outs[0], out) if outs else ""
                 outs.append(out)
