@@ -337,3 +337,66 @@ def test_release_refuses_a_bad_checkpoint(tmp_path):
     result = CliRunner().invoke(main, ["release", str(bad), "--root", str(root), "--no-evaluate"])
     assert result.exit_code == 1 and "bad.pt" in result.output and "Traceback" not in result.output
     assert not (root / "rnaloc_infer").exists() and not (root / "tests").exists()
+
+
+def test_forest_member_cli_end_to_end(tiny_data, tmp_path, monkeypatch):
+    """`rnaloc-train forest`, then `ensemble --forest`: the trees join as an equal member with
+    their weight folded into the leaves, the report's figures are the saved model's own, and
+    the exported file (one ONNX-ML tree node) scores as the checkpoint does."""
+    from rnaloc_infer.training import forest as forest_module
+
+    # 24 training records: the shipped settings (>= 40 records per leaf) would never split
+    monkeypatch.setitem(forest_module.SETTINGS, "min_samples_leaf", 3)
+    monkeypatch.setitem(forest_module.SETTINGS, "max_iter", 8)
+    monkeypatch.setitem(forest_module.SETTINGS, "early_stopping", False)
+    runner = CliRunner()
+    config = tmp_path / "tiny.toml"
+    config.write_text('seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
+                      '[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
+                      "[optim]\nepochs = 1\nwarmup_steps = 2\n")
+    run = tmp_path / "run"
+    assert runner.invoke(main, ["fit", str(config), "--out", str(run), "--data-dir", str(tiny_data), "--quiet"]).exit_code == 0
+    _write_logreg(tmp_path / "lr.npz", (1, 2, 3, 4, 5), features=FEATURE_SET)
+    result = runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(tmp_path / "f.npz")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["trees"] == dict.fromkeys(CLASSES, 8)
+    out = tmp_path / "ensemble.pt"
+    result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"), "--forest",
+                                  str(tmp_path / "f.npz"), "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    model, payload = load_checkpoint(out)
+    report = payload["extra"]["ensemble"]
+    assert report["members"] == ["network_0", "regression", "forest"] and report["weight"] == pytest.approx(1 / 3)
+    assert model.config.forest["ks"] == [1, 2, 3, 4, 5] and model.share_counts
+    from rnaloc_infer.evaluation import metrics
+    from rnaloc_infer.training.data import read_split
+    from rnaloc_infer.training.trainer import predict_probs
+
+    valid = read_split(tiny_data / "tiny_valid.fa.gz", tiny_data / "tiny_valid_labels.tsv", CLASSES)
+    probs = predict_probs(model, valid, 1024, torch.device("cpu"))
+    assert metrics.evaluate(valid.labels, probs, CLASSES)["auroc"] == pytest.approx(list(report["auroc"].values()), abs=1e-6)
+    onnx_path = export_onnx_from_checkpoint(out, tmp_path / "ensemble.onnx")
+    from rnaloc_infer.api import Predictor
+
+    got = Predictor(onnx_path, device="cpu", threads=1).predict(valid_texts(valid))
+    np.testing.assert_allclose(got, probs, atol=2e-6)
+    # without protein features in the regression the forest cannot join: one line, no checkpoint
+    _write_logreg(tmp_path / "plain.npz", (1, 2), features="")
+    result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "plain.npz"), "--forest",
+                                  str(tmp_path / "f.npz"), "--data-dir", str(tiny_data), "--prefix", "tiny",
+                                  "--out", str(tmp_path / "bad.pt")])
+    assert result.exit_code != 0 and "features" in result.output and not (tmp_path / "bad.pt").exists()
+    # a forest that never splits scores every record the same: refused, not divided by zero
+    monkeypatch.setitem(forest_module.SETTINGS, "min_samples_leaf", 1000)
+    assert runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny",
+                                "--out", str(tmp_path / "flat.npz")]).exit_code == 0
+    result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"), "--forest",
+                                  str(tmp_path / "flat.npz"), "--data-dir", str(tiny_data), "--prefix", "tiny",
+                                  "--out", str(tmp_path / "flat.pt")])
+    assert result.exit_code != 0 and "cannot be standardised" in result.output and not (tmp_path / "flat.pt").exists()
+
+
+def valid_texts(data) -> list:
+    from rnaloc_infer.alphabet import ALPHABET
+
+    return ["".join(ALPHABET[c] for c in codes) for codes in data.codes]

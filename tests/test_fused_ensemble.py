@@ -200,3 +200,22 @@ def test_numpy_ism_engine_reads_the_fused_file(ensemble, tmp_path):
     model = from_onnx(path)
     assert len(model.networks) == 3
     assert check_against_session(model, path) <= 1e-5
+
+
+def test_member_checkpoints_from_an_unfused_file(ensemble, tmp_path):
+    """The networks of a shipped ensemble, written back as checkpoints for `rnaloc-train ensemble`
+    (how the four-member default was built without its members' training checkpoints)."""
+    from rnaloc_infer.export.from_onnx import write_member_checkpoints
+    from rnaloc_infer.training.checkpoint import load_checkpoint
+
+    path = export_onnx(ensemble, tmp_path / "plain.onnx", fuse=False)
+    written = write_member_checkpoints(path, tmp_path / "members")
+    networks = [ensemble.network, *ensemble.members]
+    assert [p.name for p in written] == [f"member{i}.pt" for i in range(1, len(networks) + 1)]
+    for checkpoint, network in zip(written, networks):
+        loaded, _ = load_checkpoint(checkpoint)
+        assert loaded.config == network.config
+        for key, value in network.state_dict().items():
+            torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    with pytest.raises(ValueError, match="unfused ensemble"):
+        write_member_checkpoints(export_onnx(ensemble, tmp_path / "fused.onnx"), tmp_path / "nope")

@@ -167,6 +167,11 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     weight = 1.0 / len(names)
     mean = [scores.mean(axis=0) for scores in on_train]
     std = [scores.std(axis=0) for scores in on_train]
+    for name, s in zip(names, std):
+        if not np.all(s > 0):
+            flat = [classes[c] for c in np.flatnonzero(~(s > 0))]
+            raise ValueError(f"member {name} scores every training record the same for {', '.join(flat)}: "
+                             "it cannot be standardised (a forest without splits?)")
     score = sum(weight * (v - m) / s for v, m, s in zip(on_valid, mean, std))
     calibration = [platt(score[:, c], valid.labels[:, c]) for c in range(len(classes))]
     a = np.array([c[0] for c in calibration])
