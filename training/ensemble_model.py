@@ -1,17 +1,20 @@
-"""Several networks and the k-mer regression blended in one streaming model (one ONNX graph).
+"""Several networks, the k-mer regression and (optionally) a forest blended in one streaming
+model (one ONNX graph).
 
 Why a model of its own: the shipped default is an ensemble (docs/MODEL_CARD.md), but training
 and the network's own code should not have to know about blending. :class:`EnsembleModel`
 has the same streaming interface as a network (:class:`.models.StreamingModel`), so export,
 evaluation and the runtime treat both alike; :mod:`.ensemble` builds one from trained
-checkpoints and a fitted regression (:mod:`.regression`).
+checkpoints, a fitted regression (:mod:`.regression`) and fitted trees (:mod:`.forest`).
 
-``logits = blend[0] * network + blend[1] * regression + blend[2] + sum_i blend[3 + i] * member_i``
-(per class; the row order is that of the checkpoints written since ensembles exist).
+``logits = blend[0] * network + blend[1] * regression + blend[2] + sum_i blend[3 + i] * member_i
++ forest`` (per class; the row order is that of the checkpoints written since ensembles exist;
+the forest's weight is in its leaves).
 
 State layout: every part's half-precision-safe states first (the network's, the
-regression's k-mer contexts, then each member's), then every part's fp32 sums in the same
-order (pooling sums, bag and regression accumulators), so the fp16 export keeps one
+regression's k-mer contexts, each member's, the forest's context), then every part's fp32
+sums in the same order (pooling sums, bag and regression accumulators, the forest's k-mer
+counts), so the fp16 export keeps one
 trailing block in fp32. The runtime does not need to know: it reads the shapes from the graph.
 """
 
