@@ -89,9 +89,8 @@ def test_platt_recovers_a_known_calibration():
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
 
 
-@pytest.mark.parametrize("features", ["", FEATURE_SET])
-def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
-    runner = CliRunner()
+def _fit_tiny_network(runner: CliRunner, tiny_data: Path, tmp_path: Path) -> Path:
+    """A one-epoch one-layer QRNN on ``tiny_data`` through `rnaloc-train fit`; its run folder."""
     config = tmp_path / "tiny.toml"
     config.write_text('seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
                       '[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
@@ -99,6 +98,13 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
     run = tmp_path / "run"
     result = runner.invoke(main, ["fit", str(config), "--out", str(run), "--data-dir", str(tiny_data), "--quiet"])
     assert result.exit_code == 0, result.output
+    return run
+
+
+@pytest.mark.parametrize("features", ["", FEATURE_SET])
+def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
+    runner = CliRunner()
+    run = _fit_tiny_network(runner, tiny_data, tmp_path)
     _write_logreg(tmp_path / "lr.npz", (1, 2), features=features)
     out = tmp_path / "ensemble.pt"
     result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"),
@@ -350,12 +356,7 @@ def test_forest_member_cli_end_to_end(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setitem(forest_module.SETTINGS, "max_iter", 8)
     monkeypatch.setitem(forest_module.SETTINGS, "early_stopping", False)
     runner = CliRunner()
-    config = tmp_path / "tiny.toml"
-    config.write_text('seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
-                      '[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
-                      "[optim]\nepochs = 1\nwarmup_steps = 2\n")
-    run = tmp_path / "run"
-    assert runner.invoke(main, ["fit", str(config), "--out", str(run), "--data-dir", str(tiny_data), "--quiet"]).exit_code == 0
+    run = _fit_tiny_network(runner, tiny_data, tmp_path)
     _write_logreg(tmp_path / "lr.npz", (1, 2, 3, 4, 5), features=FEATURE_SET)
     result = runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(tmp_path / "f.npz")])
     assert result.exit_code == 0, result.output
