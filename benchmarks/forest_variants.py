@@ -1,0 +1,82 @@
+"""Variants of the default's forest member, each as a member of the default's recipe (issue 20).
+
+Why: the shipped forest (``training.forest.SETTINGS``) was the one setting measured before it
+shipped. Two cheap variations could add to it: per-class balanced sample weights (the
+minority classes, ER 11 % and Exosome's 1 % negatives, weigh more in the trees), and a second
+forest that differs only in its early-stopping split (``random_state=1``), i.e. a bag of two.
+Each is scored as ``benchmarks/tree_heads.py --members`` scores the shipped one: equal-weight
+mean of train-standardised member logits, Platt-scaled per class on valid (valid figures,
+so a choice among these rows is a mild use of valid).
+
+    python benchmarks/profile_heads.py --data ../shared/data --cache cache --model default.unfused.onnx --extract-only
+    python benchmarks/forest_variants.py --cache cache --out benchmarks/results/forest_variants.tsv   # ~21 min, 2 cores
+
+Needs scikit-learn (the [train] extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+
+from profile_heads import FEATURE_SETS, load_features
+from tree_heads import CLASSES, figures, platt, standardise, write_tsv
+from rnaloc_infer.training.forest import SETTINGS
+from rnaloc_infer.training.regression import load_logreg
+
+VARIANTS = {"forest": {}, "forest_balanced": {"class_weight": "balanced"}, "forest_seed1": {"random_state": 1}}
+COMBOS = [("qrnn", "qrnn_coding", "regression"),
+          ("qrnn", "qrnn_coding", "regression", "forest"),  # the shipped default
+          ("qrnn", "qrnn_coding", "regression", "forest_balanced"),
+          ("qrnn", "qrnn_coding", "regression", "forest", "forest_seed1"),
+          ("qrnn", "qrnn_coding", "regression", "forest", "forest_balanced")]
+
+
+def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, **changes) -> Tuple[np.ndarray, np.ndarray]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train, valid = np.zeros((len(x_train), 6)), np.zeros((len(x_valid), 6))
+    for k in range(y_train.shape[1]):
+        forest = HistGradientBoostingClassifier(**{**SETTINGS, **changes}).fit(x_train, y_train[:, k])
+        train[:, k], valid[:, k] = forest.decision_function(x_train), forest.decision_function(x_valid)
+    return train, valid
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("cache"))
+    ap.add_argument("--regression", type=Path, default=Path("artifacts/kmer_coding_logreg.npz"))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    y_train, y_valid = np.load(args.cache / "train_labels.npy"), np.load(args.cache / "valid_labels.npy")
+    x_train = load_features(args.cache, "train", FEATURE_SETS["kmer_coding"]).astype(np.float32)
+    x_valid = load_features(args.cache, "valid", FEATURE_SETS["kmer_coding"]).astype(np.float32)
+    linear = load_logreg(args.regression)
+    members: Dict[str, Tuple[np.ndarray, np.ndarray]] = {
+        "qrnn": (np.load(args.cache / "train_net_logits.npy"), np.load(args.cache / "valid_net_logits.npy")),
+        "qrnn_coding": (np.load(args.cache / "train_coding_logits.npy"), np.load(args.cache / "valid_coding_logits.npy")),
+        "regression": (linear.scores(x_train.astype(np.float64)), linear.scores(x_valid.astype(np.float64))),
+    }
+    seconds = {}
+    for name, changes in VARIANTS.items():
+        started = time.perf_counter()
+        members[name] = fit(x_train, y_train, x_valid, **changes)
+        seconds[name] = time.perf_counter() - started
+        print(f"{name}: {seconds[name]:.0f} s", flush=True)
+    rows = []
+    for combo in COMBOS:
+        blended = sum(standardise(*members[name]) for name in combo) / len(combo)
+        row = {"members": "+".join(combo), **figures(y_valid, platt(blended, y_valid)),
+               "fit_s": round(sum(seconds.get(name, 0.0) for name in combo))}
+        rows.append(row)
+        print("  ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
+    if args.out:
+        write_tsv(args.out, list(rows[0]), rows)
+
+
+if __name__ == "__main__":
+    main()
