@@ -24,7 +24,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from profile_heads import FEATURE_SETS, load_features
-from tree_heads import CLASSES, figures, platt, standardise, write_tsv
+from tree_heads import figures, platt, standardise, write_tsv
 from rnaloc_infer.training.forest import SETTINGS
 from rnaloc_infer.training.regression import load_logreg
 
