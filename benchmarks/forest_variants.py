@@ -24,9 +24,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from profile_heads import FEATURE_SETS, load_features
-from tree_heads import figures, platt, standardise, write_tsv
-from rnaloc_infer.training.forest import SETTINGS
-from rnaloc_infer.training.regression import load_logreg
+from tree_heads import default_members, figures, fit_forests, platt, standardise, write_tsv
 
 VARIANTS = {"forest": {}, "forest_balanced": {"class_weight": "balanced"}, "forest_seed1": {"random_state": 1}}
 COMBOS = [("qrnn", "qrnn_coding", "regression"),
@@ -34,16 +32,6 @@ COMBOS = [("qrnn", "qrnn_coding", "regression"),
           ("qrnn", "qrnn_coding", "regression", "forest_balanced"),
           ("qrnn", "qrnn_coding", "regression", "forest", "forest_seed1"),
           ("qrnn", "qrnn_coding", "regression", "forest", "forest_balanced")]
-
-
-def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, **changes) -> Tuple[np.ndarray, np.ndarray]:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    train, valid = np.zeros((len(x_train), 6)), np.zeros((len(x_valid), 6))
-    for k in range(y_train.shape[1]):
-        forest = HistGradientBoostingClassifier(**{**SETTINGS, **changes}).fit(x_train, y_train[:, k])
-        train[:, k], valid[:, k] = forest.decision_function(x_train), forest.decision_function(x_valid)
-    return train, valid
 
 
 def main() -> None:
@@ -55,16 +43,11 @@ def main() -> None:
     y_train, y_valid = np.load(args.cache / "train_labels.npy"), np.load(args.cache / "valid_labels.npy")
     x_train = load_features(args.cache, "train", FEATURE_SETS["kmer_coding"]).astype(np.float32)
     x_valid = load_features(args.cache, "valid", FEATURE_SETS["kmer_coding"]).astype(np.float32)
-    linear = load_logreg(args.regression)
-    members: Dict[str, Tuple[np.ndarray, np.ndarray]] = {
-        "qrnn": (np.load(args.cache / "train_net_logits.npy"), np.load(args.cache / "valid_net_logits.npy")),
-        "qrnn_coding": (np.load(args.cache / "train_coding_logits.npy"), np.load(args.cache / "valid_coding_logits.npy")),
-        "regression": (linear.scores(x_train.astype(np.float64)), linear.scores(x_valid.astype(np.float64))),
-    }
+    members: Dict[str, Tuple[np.ndarray, np.ndarray]] = default_members(args.cache, args.regression)
     seconds = {}
     for name, changes in VARIANTS.items():
         started = time.perf_counter()
-        members[name] = fit(x_train, y_train, x_valid, **changes)
+        members[name] = fit_forests(x_train, y_train, x_valid, **changes)[:2]
         seconds[name] = time.perf_counter() - started
         print(f"{name}: {seconds[name]:.0f} s", flush=True)
     rows = []

@@ -58,13 +58,15 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def fit_forests(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, List[int]]:
-    """Train and valid logits of one forest per class, and each forest's number of trees."""
+def fit_forests(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray,
+                **changes) -> tuple[np.ndarray, np.ndarray, List[int]]:
+    """Train and valid logits of one forest per class, and each forest's number of trees;
+    ``changes`` override :data:`FOREST` (benchmarks/forest_variants.py)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     train, valid, trees = np.zeros((len(x_train), 6)), np.zeros((len(x_valid), 6)), []
     for k in range(y_train.shape[1]):
-        forest = HistGradientBoostingClassifier(**FOREST).fit(x_train, y_train[:, k])
+        forest = HistGradientBoostingClassifier(**{**FOREST, **changes}).fit(x_train, y_train[:, k])
         train[:, k] = forest.decision_function(x_train)
         valid[:, k] = forest.decision_function(x_valid)
         trees.append(int(forest.n_iter_))
@@ -109,19 +111,25 @@ def platt(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def member_rows(cache: Path, regression: Path, forest: tuple) -> List[dict]:
-    """The default's recipe rebuilt from member logits, then with the forest as a member."""
-    from rnaloc_infer.evaluation.specificity import specificity_report
+def default_members(cache: Path, regression: Path) -> Dict[str, tuple]:
+    """(train, valid) logits of the three-member default's members: its two networks' heads
+    from the cache and the k-mer/coding regression ``regression`` on the cached features."""
     from rnaloc_infer.training.regression import load_logreg
 
-    y_valid = np.load(cache / "valid_labels.npy")
     linear = load_logreg(regression)
-    members = {
+    return {
         "qrnn": (np.load(cache / "train_net_logits.npy"), np.load(cache / "valid_net_logits.npy")),
         "qrnn_coding": (np.load(cache / "train_coding_logits.npy"), np.load(cache / "valid_coding_logits.npy")),
         "regression": tuple(linear.scores(load_features(cache, split, FEATURE_SETS["kmer_coding"])) for split in ("train", "valid")),
-        "forest": forest,
     }
+
+
+def member_rows(cache: Path, regression: Path, forest: tuple) -> List[dict]:
+    """The default's recipe rebuilt from member logits, then with the forest as a member."""
+    from rnaloc_infer.evaluation.specificity import specificity_report
+
+    y_valid = np.load(cache / "valid_labels.npy")
+    members = {**default_members(cache, regression), "forest": forest}
     rows = []
     for combo in (("qrnn", "qrnn_coding", "regression"), ("qrnn", "qrnn_coding", "regression", "forest"),
                   ("qrnn", "qrnn_coding", "forest")):

@@ -61,17 +61,11 @@ class TreeEnsemble:
         folded into the trees, so the graph adds their output unchanged)."""
         weights = np.asarray(weights, dtype=np.float64)
         per_node = np.zeros(len(self.value))
-        for c in range(self.classes):
-            per_node[self._class_nodes(c)] = weights[c]
+        for slot, (start, end) in enumerate(_tree_spans(self)):
+            per_node[start:end] = weights[slot // self.trees_per_class]
         return TreeEnsemble(self.feature, self.threshold, self.left, self.right,
                             (self.value * per_node).astype(np.float32), self.roots,
                             (self.baseline * weights).astype(np.float32), self.depth)
-
-    def _class_nodes(self, c: int) -> np.ndarray:
-        """Indices of every node of class ``c``'s trees (the nodes of one tree are contiguous)."""
-        starts = np.append(np.sort(self.roots), len(self.value))
-        mine = set(self.roots[c * self.trees_per_class : (c + 1) * self.trees_per_class].tolist())
-        return np.concatenate([np.arange(a, b) for a, b in zip(starts[:-1], starts[1:]) if a in mine])
 
     def to_arrays(self, prefix: str = "") -> Dict[str, np.ndarray]:
         return {prefix + "feature": self.feature, prefix + "threshold": self.threshold, prefix + "left": self.left,
@@ -224,8 +218,8 @@ def from_onnx_attributes(attrs: Dict[str, object], depth: int) -> TreeEnsemble:
                 size = ends[t] - starts[t]
             roots.append(at)
             at += size
-    trees = TreeEnsemble(*(np.concatenate([b[i] for b in blocks]) for i in range(5)), np.array(roots, dtype=np.int64),
-                         baseline, int(depth))
-    trees.feature, trees.left, trees.right = trees.feature.astype(np.int64), trees.left.astype(np.int64), trees.right.astype(np.int64)
+    column = lambda i, dtype: np.concatenate([b[i] for b in blocks]).astype(dtype)  # noqa: E731
+    trees = TreeEnsemble(column(0, np.int64), column(1, np.float32), column(2, np.int64), column(3, np.int64),
+                         column(4, np.float32), np.array(roots, dtype=np.int64), baseline, int(depth))
     trees.check()
     return trees

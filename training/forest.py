@@ -21,6 +21,7 @@ peptide *and* no transmembrane segment; GC3 only in long ORFs).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ class KmerForest(nn.Module):
 
     @torch.jit.unused
     def state_shapes(self) -> List[List[int]]:
-        return [[self.widest_k - 1], [vocabulary_size(self.widest_k)]]
+        return [[self.widest_k - 1], [self.widest_vocabulary]]
 
     @torch.jit.unused
     def load_trees(self, trees: TreeEnsemble) -> "KmerForest":
@@ -237,7 +238,7 @@ class KmerForest(nn.Module):
             return self.walk(x)
         # the tracer passes plain numbers to the function, not modules, and a tensor the function
         # reads without taking it as an input breaks the trace: the trees go as numpy arrays
-        key = len(_EXPORTING)
+        key = next(_EXPORT_KEYS)  # unique even if a failed export left an entry behind
         _EXPORTING[key] = self.trees()
         return _TreeEnsemble.apply(x, key)
 
@@ -250,6 +251,7 @@ class KmerForest(nn.Module):
 
 
 _EXPORTING: Dict[int, TreeEnsemble] = {}
+_EXPORT_KEYS = itertools.count()
 
 
 class _TreeEnsemble(torch.autograd.Function):
