@@ -156,10 +156,12 @@ def write_member_checkpoints(path: str | Path, out_dir: str | Path) -> List[Path
     model = model_from_onnx(path)
     if isinstance(model, FusedEnsembleModel) or not isinstance(model, EnsembleModel):
         raise ValueError(f"{path}: needs an unfused ensemble file (its networks one by one)")
+    from rnaloc_infer.writers import refuse_overwrite
+
     out_dir = Path(out_dir)
+    targets = [out_dir / f"member{i}.pt" for i in range(1, 2 + len(model.members))]
+    refuse_overwrite([("checkpoint", target) for target in targets], [("model", Path(path))])
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, network in enumerate([model.network, *model.members], start=1):
-        written.append(out_dir / f"member{i}.pt")
-        save_checkpoint(written[-1], network, extra={"from_onnx": str(path)})
-    return written
+    for target, network in zip(targets, [model.network, *model.members]):
+        save_checkpoint(target, network, extra={"from_onnx": str(path)})
+    return targets

@@ -217,5 +217,13 @@ def test_member_checkpoints_from_an_unfused_file(ensemble, tmp_path):
         assert loaded.config == network.config
         for key, value in network.state_dict().items():
             torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    from rnaloc_infer.errors import RnalocError
+
+    onto_input = tmp_path / "members" / "member1.pt"  # the model file itself, wherever it is named
+    onto_input.unlink()
+    path.rename(onto_input)
+    with pytest.raises(RnalocError, match="same file"):
+        write_member_checkpoints(onto_input, tmp_path / "members")
+    assert onnx.load(str(onto_input)).graph.node  # untouched
     with pytest.raises(ValueError, match="unfused ensemble"):
         write_member_checkpoints(export_onnx(ensemble, tmp_path / "fused.onnx"), tmp_path / "nope")
