@@ -141,20 +141,22 @@ def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[
               help="Folder with the train split (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+@click.option("--features", "feature_set", type=click.Choice(["coding-utr-v1", "coding-v1"]), default="coding-utr-v1",
+              show_default=True, help="Per-record features beside the k-mer frequencies: the protein's, and the UTRs' "
+              "k-mer frequencies (the default forest's inputs) or the protein's only (the regression's inputs).")
 @one_line_errors
-def forest(data_dir: Optional[Path], prefix: str, out: Path) -> None:
-    """Fit gradient-boosted trees per class on the train split's k-mer frequencies and protein
-    features (the regression's inputs, settings fixed in advance), the forest member of
-    `rnaloc-train ensemble --forest` (needs scikit-learn, in the [train] extra)."""
+def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str) -> None:
+    """Fit gradient-boosted trees per class on the train split's k-mer frequencies and per-record
+    features (settings fixed in advance), the forest member of `rnaloc-train ensemble --forest`
+    (needs scikit-learn, in the [train] extra)."""
     from rnaloc_infer.training.data import default_data_dir, read_split, split_paths
-    from rnaloc_infer.training.forest import fit_forest
+    from rnaloc_infer.training.forest import fit_forest, forest_inputs
     from rnaloc_infer.training.models import CLASSES
-    from rnaloc_infer.training.regression import feature_matrix
 
     paths = split_paths(data_dir or default_data_dir(), "train", prefix)
     refuse([("output", out)], [("train data", path) for path in paths])
     train = read_split(*paths, CLASSES)
-    fitted = fit_forest(feature_matrix(train.codes, coding=True), train.labels, CLASSES)
+    fitted = fit_forest(forest_inputs(train.codes, features=feature_set), train.labels, CLASSES, features=feature_set)
     fitted.save(out)
     click.echo(json.dumps({"out": str(out), "trees": dict(zip(CLASSES, fitted.trees_fitted)),
                            "nodes": int(len(fitted.trees.value)), "depth": fitted.trees.depth,

@@ -17,7 +17,6 @@ from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
 from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
 from rnaloc_infer.profile import parse_prevalence
-from rnaloc_infer.coding import FEATURE_SET
 from rnaloc_infer.training.models import StreamingModel
 
 FORMAT_VERSION = "1"
@@ -60,8 +59,8 @@ def build_metadata(
         PREFIX + "train_data_sha256": train_data_sha256 or "",
         PREFIX + "package_version": __version__,
         PREFIX + "precision": precision,
-        # any network or the regression may read them: the graph has the input if one does
-        PREFIX + "features": FEATURE_SET if model.n_features else "",
+        # the set of the graph's ``features`` input, if any part reads one (rnaloc_infer.feature_sets)
+        PREFIX + "features": model.feature_set if model.n_features else "",
     }
     if applicability is not None:
         meta[APPLICABILITY_KEY] = applicability.to_json()

@@ -164,7 +164,7 @@ def _window_means(sums: np.ndarray, width: int) -> np.ndarray:
     return (sums[:, width:] - sums[:, :-width]) / width
 
 
-def _features_of_orfs(flat: np.ndarray, lengths: np.ndarray, starts: np.ndarray, n_codons: np.ndarray) -> np.ndarray:
+def features_of_orfs(flat: np.ndarray, lengths: np.ndarray, starts: np.ndarray, n_codons: np.ndarray) -> np.ndarray:
     """(records, N_FEATURES) float32 given each record's ORF, vectorised over the records.
 
     ORFs are laid out as the rows of a [records, longest ORF] matrix, so every figure is one
@@ -236,7 +236,7 @@ def orf_features(orf_codes: np.ndarray, start: int, record_length: int) -> np.nd
     orf_codes = np.asarray(orf_codes, dtype=np.uint8)
     rows, n_codons = orf_codes.shape[0], orf_codes.shape[1] // 3
     orfs = np.ascontiguousarray(orf_codes[:, : 3 * n_codons]).ravel()
-    out = _features_of_orfs(orfs, np.full(rows, 3 * n_codons, dtype=np.int64), np.zeros(rows, dtype=np.int64),
+    out = features_of_orfs(orfs, np.full(rows, 3 * n_codons, dtype=np.int64), np.zeros(rows, dtype=np.int64),
                             np.full(rows, n_codons, dtype=np.int64))
     if n_codons < MIN_ORF_CODONS:
         out[:, 1] = np.log1p(record_length)
@@ -250,7 +250,7 @@ BATCH_NT = 1 << 20  # records are processed in length-sorted groups of about thi
 LONG_NT = 1 << 20  # longer records search their ORF block by block (bounded memory), one at a time
 
 
-def _length_groups(records: Sequence[np.ndarray]) -> Iterator[List[int]]:
+def length_groups(records: Sequence[np.ndarray]) -> Iterator[List[int]]:
     """Indices in length-sorted groups of about BATCH_NT padded nt; a record above LONG_NT alone."""
     order = sorted(range(len(records)), key=lambda i: len(records[i]))
     group: List[int] = []
@@ -264,8 +264,8 @@ def _length_groups(records: Sequence[np.ndarray]) -> Iterator[List[int]]:
         yield group
 
 
-def _orfs(records: List[np.ndarray], group: List[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(codes back to back, lengths, ORF starts, ORF codons) of one group; see _length_groups."""
+def orfs_of_group(records: List[np.ndarray], group: List[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(codes back to back, lengths, ORF starts, ORF codons) of one group; see length_groups."""
     lengths = np.array([len(records[i]) for i in group], dtype=np.int64)
     if len(group) == 1 and lengths[0] > LONG_NT:  # block-wise search: bounded memory
         start, codons = longest_orf(records[group[0]])
@@ -278,8 +278,8 @@ def longest_orf_codons(records: Sequence[np.ndarray]) -> np.ndarray:
     """Codons of each record's longest ORF (:func:`longest_orf`'s second figure), all at once."""
     records = [np.asarray(r, dtype=np.uint8) for r in records]
     out = np.zeros(len(records), dtype=np.int64)
-    for group in _length_groups(records):
-        out[group] = _orfs(records, group)[3]
+    for group in length_groups(records):
+        out[group] = orfs_of_group(records, group)[3]
     return out
 
 
@@ -292,6 +292,6 @@ def coding_feature_matrix(records: Sequence[np.ndarray]) -> np.ndarray:
     """
     records = [np.asarray(r, dtype=np.uint8) for r in records]
     out = np.zeros((len(records), N_FEATURES), dtype=np.float32)
-    for group in _length_groups(records):
-        out[group] = _features_of_orfs(*_orfs(records, group))
+    for group in length_groups(records):
+        out[group] = features_of_orfs(*orfs_of_group(records, group))
     return out

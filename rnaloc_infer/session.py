@@ -28,7 +28,7 @@ from .applicability import ApplicabilityRules
 from .profile import METADATA_KEY as PREVALENCE_KEY
 from .profile import parse_prevalence
 from .bundled import TWIN_SUFFIXES, twin_path
-from .coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
+from .feature_sets import WIDTHS, record_feature_matrix
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ModelInfo:
     package_version: str = ""
     train_data_sha256: str = ""
     hparams: Dict = field(default_factory=dict)
-    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.coding), "" for none
+    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.feature_sets), "" for none
     applicability: Optional[ApplicabilityRules] = None  # limits of the training data; None: no flags
     prevalence: Optional[Tuple[float, ...]] = None  # training positive rate per class (rnaloc_infer.profile); None: unknown
 
@@ -113,8 +113,9 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
     if stride < 1:
         raise _fail(path, f"metadata rnaloc.stride must be a positive integer, got {stride}")
     features = meta.get("rnaloc.features", "")
-    if features not in ("", FEATURE_SET):
-        raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks ({FEATURE_SET!r}); upgrade rnaloc-infer")
+    if features and features not in WIDTHS:
+        raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks "
+                          f"({', '.join(map(repr, WIDTHS))}); upgrade rnaloc-infer")
     applicability = None
     if meta.get(APPLICABILITY_KEY):
         try:
@@ -358,10 +359,11 @@ class ModelSession:
         extra = set(inputs) - {"tokens", "lengths"} - {f"state_in_{i}" for i in state_in}
         if self.info.features:
             node = inputs.get("features")
-            if node is None or node.type != "tensor(float)" or node.shape[1:] != [N_FEATURES]:
+            width = WIDTHS[self.info.features]
+            if node is None or node.type != "tensor(float)" or node.shape[1:] != [width]:
                 found = "none" if node is None else f"{node.type} {node.shape}"
                 raise _fail(path, f"metadata names features {self.info.features!r}, so input 'features' must be float "
-                                  f"[batch, {N_FEATURES}]; found {found}")
+                                  f"[batch, {width}]; found {found}")
             extra.discard("features")
         if extra:
             raise _fail(path, f"unexpected inputs {sorted(extra)}")
@@ -396,7 +398,7 @@ class ModelSession:
 
     def record_features(self, records: Sequence[np.ndarray]) -> Optional[np.ndarray]:
         """The per-record features the model takes, of whole records' codes; None if it takes none."""
-        return coding_feature_matrix(records) if self.info.features else None
+        return record_feature_matrix(records, self.info.features) if self.info.features else None
 
     def run(self, tokens: np.ndarray, lengths: np.ndarray, states: Optional[Sequence[np.ndarray]] = None,
             features: Optional[np.ndarray] = None) -> Tuple[np.ndarray, List[np.ndarray]]:

@@ -15,13 +15,14 @@ pytest.importorskip("sklearn")
 
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.coding import FEATURE_SET, coding_feature_matrix
+from rnaloc_infer.coding import FEATURE_SET
+from rnaloc_infer.feature_sets import CODING_UTR, record_feature_matrix
 from rnaloc_infer.export.from_onnx import model_from_onnx
 from rnaloc_infer.export.onnx_export import export_onnx
 from rnaloc_infer.export.tree_node import forest_from_graph
 from rnaloc_infer.export.torchscript_export import script_model
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
-from rnaloc_infer.training.forest import FittedForest, fit_forest, load_forest, trees_from_sklearn
+from rnaloc_infer.training.forest import FittedForest, fit_forest, forest_inputs, load_forest, trees_from_sklearn
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.regression import feature_matrix
 from rnaloc_infer.trees import TreeEnsemble, frequencies_from_counts
@@ -42,15 +43,21 @@ def _labels(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """Labels that depend on a few feature columns (so the trees split on them), both values per class."""
     rng = np.random.default_rng(seed)
     columns = [0, 5, 30, 200, 1364, 1370]  # k=1, k=2, k=3, k=5 frequencies, two protein features
+    if x.shape[1] > 1455:  # and two of the UTR k-mer frequencies: a 3' UTR 1-mer, a 5' UTR 2-mer
+        columns[3:5] = [1455 + 2, 1455 + 1364 + 4 + 6]
     return np.stack([(x[:, c] + 0.1 * rng.standard_normal(len(x)) * x[:, c].std() > np.median(x[:, c])).astype(int)
                      for c in columns], axis=1)
 
 
-@pytest.fixture(scope="module")
-def fitted() -> FittedForest:
-    x = feature_matrix(_records(), coding=True)
+@pytest.fixture(scope="module", params=[FEATURE_SET, CODING_UTR])
+def fitted(request) -> FittedForest:
+    """A forest on the protein features, or (the default's) on those and the UTR k-mers."""
+    x = forest_inputs(_records(), features=request.param)
     # few trees: the settings' 400 rounds would dominate the suite's time
-    forest = fit_forest(x, _labels(x), CLASSES, settings=dict(max_iter=6, early_stopping=False, min_samples_leaf=10))
+    forest = fit_forest(x, _labels(x), CLASSES, features=request.param,
+                        settings=dict(max_iter=6, early_stopping=False, min_samples_leaf=10))
+    if request.param == CODING_UTR:
+        assert (forest.trees.feature[forest.trees.left != np.arange(len(forest.trees.left))] >= 1455).any()
     assert all(n > 1 for n in forest.trees_fitted)
     return forest
 
@@ -96,8 +103,8 @@ def test_frequencies_from_counts_are_the_regression_features():
 def test_forest_file_round_trips_and_is_checked(fitted, tmp_path):
     path = fitted.save(tmp_path / "forest.npz")
     loaded = load_forest(path)
-    assert loaded.ks == [1, 2, 3, 4, 5] and loaded.features == FEATURE_SET and loaded.classes == CLASSES
-    x = feature_matrix(_records(30, seed=1), coding=True)
+    assert loaded.ks == [1, 2, 3, 4, 5] and loaded.features == fitted.features and loaded.classes == CLASSES
+    x = forest_inputs(_records(30, seed=1), features=fitted.features)
     np.testing.assert_array_equal(loaded.scores(x), fitted.scores(x))
     arrays = dict(np.load(path, allow_pickle=False))
     arrays["left"] = arrays["left"].copy()
@@ -115,11 +122,12 @@ def test_forest_file_round_trips_and_is_checked(fitted, tmp_path):
         load_forest(tmp_path / "junk.npz")
 
 
-def forest_ensemble(trees: TreeEnsemble, seed: int = 0, linear_ks=(1, 2)) -> EnsembleModel:
-    """Two fusable QRNNs (one reading the protein features) + regression + ``trees``, every
-    other weight random (tests/test_fused_ensemble.py's recipe)."""
+def forest_ensemble(trees: TreeEnsemble, seed: int = 0, linear_ks=(1, 2), features: str = FEATURE_SET) -> EnsembleModel:
+    """Two fusable QRNNs (one reading the protein features) + regression + ``trees`` reading
+    ``features``, every other weight random (tests/test_fused_ensemble.py's recipe)."""
     shape = {"ks": [1, 2, 3, 4, 5], "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
-    model = _random_ensemble([_network(head_features=FEATURE_SET)], seed=seed, linear_ks=linear_ks, forest=shape)
+    model = _random_ensemble([_network(head_features=FEATURE_SET)], features=features, seed=seed, linear_ks=linear_ks,
+                             forest=shape)
     model.forests[0].load_trees(trees)
     return model
 
@@ -132,21 +140,21 @@ def _eager(model, texts=TEXTS) -> np.ndarray:
 
 def test_in_graph_forest_scores_as_the_fitted_one(fitted):
     """The forest part alone, from tokens: the graph's own k-mer counts and frequencies."""
-    model = forest_ensemble(fitted.trees)
+    model = forest_ensemble(fitted.trees, features=fitted.features)
     forest = model.forests[0]
     codes = [encode(t) for t in TEXTS] + _records(20, seed=2)
-    expected = fitted.scores(feature_matrix(codes, coding=True))
+    expected = fitted.scores(forest_inputs(codes, features=fitted.features))
     with torch.no_grad():
         for row, c in zip(expected, codes):
             states = [torch.zeros([1] + shape) for shape in forest.state_shapes()]
-            got, _ = forest(torch.from_numpy(c)[None], torch.tensor([len(c)]), states, torch.from_numpy(coding_feature_matrix([c])))
+            got, _ = forest(torch.from_numpy(c)[None], torch.tensor([len(c)]), states, torch.from_numpy(record_feature_matrix([c], fitted.features)))
             np.testing.assert_allclose(got[0].numpy(), row, rtol=0, atol=1e-5)
 
 
 def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path):
-    model = forest_ensemble(fitted.trees)
+    model = forest_ensemble(fitted.trees, features=fitted.features)
     reference = _eager(model)
-    without = _eager(forest_ensemble(fitted.trees.scaled(np.zeros(6))))
+    without = _eager(forest_ensemble(fitted.trees.scaled(np.zeros(6)), features=fitted.features))
     assert np.abs(reference - without).max() > 0.05  # the forest moves the output
     scripted = script_model(model, fuse=False)
     with torch.no_grad():
@@ -182,7 +190,7 @@ def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path):
 
 def test_forest_configs_are_checked(fitted):
     shape = {"ks": [1, 2, 3, 4, 5], "nodes": 3, "trees": 6, "depth": 1}
-    with pytest.raises(ValueError, match="protein features"):
+    with pytest.raises(ValueError, match="per-record features"):
         EnsembleModel(EnsembleConfig(_network(), [], [1], "", shape))
     with pytest.raises(ValueError, match="ks, nodes, trees and depth"):
         EnsembleConfig.from_dict({**_network().to_dict(), "linear_ks": [1], "features": FEATURE_SET,
@@ -216,8 +224,8 @@ def test_tree_node_attributes_round_trip_and_foreign_ones_are_refused(fitted):
 def test_regression_and_forest_share_one_count_scatter(fitted, tmp_path):
     """With the regression's widest k = the forest's (the default: both 5), the 5-mers are
     scattered once; the scores equal separate scatters, eager and through ONNX in chunks."""
-    model = forest_ensemble(fitted.trees, linear_ks=(1, 2, 3, 4, 5))
-    assert model.share_counts and not forest_ensemble(fitted.trees).share_counts
+    model = forest_ensemble(fitted.trees, linear_ks=(1, 2, 3, 4, 5), features=fitted.features)
+    assert model.share_counts and not forest_ensemble(fitted.trees, features=fitted.features).share_counts
     shared = _eager(model)
     model.share_counts = False
     np.testing.assert_allclose(shared, _eager(model), rtol=0, atol=1e-6)

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from rnaloc_infer.evaluation import metrics
-from rnaloc_infer.coding import coding_feature_matrix
+from rnaloc_infer.coding import FEATURE_SET
+from rnaloc_infer.feature_sets import extends, record_feature_matrix
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
 from .ensemble_model import EnsembleConfig, EnsembleModel
@@ -85,13 +86,14 @@ def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel],
     ``forest`` (its trees as fitted: weight 1) as the forest member."""
     shape = {}
     if forest is not None:
-        if list(forest.classes) != list(primary.config.classes) or forest.features != primary.config.features:
-            raise ValueError(f"the forest's classes {forest.classes} and features {forest.features!r} differ from "
+        # the forest may read a wider set than the regression: the ensemble then takes the wider one
+        if list(forest.classes) != list(primary.config.classes) or not extends(forest.features, primary.config.features):
+            raise ValueError(f"the forest's classes {forest.classes} and features {forest.features!r} do not match "
                              f"the ensemble's {primary.config.classes} and {primary.config.features!r}")
         trees = forest.trees
         shape = {"ks": list(forest.ks), "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
     config = EnsembleConfig(primary.config.network, [network.config for network in others],
-                            list(primary.config.linear_ks), primary.config.features, shape)
+                            list(primary.config.linear_ks), forest.features if forest else primary.config.features, shape)
     model = EnsembleModel(config)
     model.network.load_state_dict(primary.network.state_dict())
     model.regression.load_state_dict(primary.regression.state_dict())
@@ -151,9 +153,12 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     train = read_split(train_fa, train_labels, classes)
     valid = read_split(valid_fa, valid_labels, classes)
 
+    feature_set = forest.features if forest is not None else (primary.config.features or FEATURE_SET)
+
     def member_scores(data: SequenceSet) -> List[np.ndarray]:
         needed = primary.n_features or forest is not None or any(network.n_features for network in networks)
-        features = coding_feature_matrix(data.codes) if needed else None  # once for every member
+        # once for every member, of the widest set (members read its leading columns)
+        features = record_feature_matrix(data.codes, feature_set) if needed else None
         scores = [predict_logits(network.eval(), data, token_budget, torch.device("cpu"),
                                  features if network.n_features else None).astype(np.float64)
                   for network in networks]

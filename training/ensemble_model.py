@@ -27,10 +27,11 @@ import torch
 from torch import Tensor, nn
 
 from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
+from rnaloc_infer.feature_sets import check_feature_set, feature_width
 
 from .forest import KmerForest
 from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
-from .models import LocalizationModel, ModelConfig, StreamingModel, check_feature_set
+from .models import LocalizationModel, ModelConfig, StreamingModel
 
 ENSEMBLE_KEYS = ("linear_ks", "members", "features", "forest")
 
@@ -47,7 +48,8 @@ class EnsembleConfig:
     members: List[ModelConfig] = field(default_factory=list)
     # k of the k-mer frequency blocks of the regression (the k-mer baseline's, :mod:`.regression`)
     linear_ks: List[int] = field(default_factory=list)
-    # "" or the per-record feature set the regression (and the forest) also read (rnaloc_infer.coding)
+    # "" or the per-record feature set of the graph's ``features`` input (rnaloc_infer.feature_sets):
+    # the regression and the networks read its leading coding-v1 columns, the forest all of it
     features: str = ""
     # {} or the forest member's shape (:class:`.forest.KmerForest`): ks, nodes, trees, depth
     forest: Dict[str, object] = field(default_factory=dict)
@@ -143,7 +145,9 @@ class KmerRegression(nn.Module):
         if self.feature_weights.size(1) > 0:
             if record_features is None:
                 raise RuntimeError("this model needs the per-record features input")
-            score = score + record_features.float() @ self.feature_weights.float().t()
+            # the leading coding-v1 columns of whichever set the ensemble takes
+            own = record_features[:, : self.feature_weights.size(1)].float()
+            score = score + own @ self.feature_weights.float().t()
         return score, contexts + accumulators
 
 
@@ -164,12 +168,12 @@ class EnsembleModel(StreamingModel):
         self.network = LocalizationModel(config.network)
         self.regression = KmerRegression(list(config.linear_ks), n_classes, config.features)
         self.members = nn.ModuleList(LocalizationModel(member) for member in config.members)
-        if config.forest and config.features != FEATURE_SET:
-            raise ValueError("the forest member reads the protein features: set features too")
+        if config.forest and not config.features:
+            raise ValueError("the forest member reads the per-record features: set features too")
         # 0 or 1 forest, its blend weight folded into its leaves (.forest)
         self.forests = nn.ModuleList(
             KmerForest(list(config.forest["ks"]), n_classes, int(config.forest["nodes"]), int(config.forest["trees"]),
-                       int(config.forest["depth"]), N_FEATURES)
+                       int(config.forest["depth"]), feature_width(config.features))
             for _ in range(1 if config.forest else 0))
         # rows: 0 network, 1 regression, 2 bias, 3.. members; network only until fitted
         blend = torch.zeros(3 + len(config.members), n_classes)
@@ -181,6 +185,8 @@ class EnsembleModel(StreamingModel):
         parts = [self.network, self.regression, *self.members, *self.forests]
         self.n_features = max(part.n_features for part in parts)
         self.n_half_states = sum(part.n_half_states for part in parts)
+        # a member network may read coding-v1 when the regression reads none
+        self.feature_set = config.features or (FEATURE_SET if self.n_features else "")
 
     @torch.jit.unused
     def _parts(self) -> List[nn.Module]:

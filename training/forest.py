@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
+from rnaloc_infer.feature_sets import CODING_UTR, WIDTHS, feature_width, record_feature_matrix
 from rnaloc_infer.trees import TREE_DOMAIN, TREE_OP, TreeEnsemble, acgt_rows, onnx_attributes
 
 from .kmers import kmer_context, kmer_counts, kmer_index, vocabulary_size
-from .regression import KS
+from .regression import KS, feature_matrix
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,12 @@ class FittedForest:
     trees: TreeEnsemble
     ks: List[int]
     classes: List[str]
-    features: str  # the coding feature set after the k-mer blocks ("" = none)
+    features: str  # the per-record feature set after the k-mer blocks ("" = none; rnaloc_infer.feature_sets)
     trees_fitted: List[int]  # boosting iterations kept per class (the rest of a class's rows are empty trees)
 
     @property
     def columns(self) -> int:
-        return sum(4**k for k in self.ks) + (N_FEATURES if self.features else 0)
+        return sum(4**k for k in self.ks) + feature_width(self.features)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """(rows, classes) decision scores of :func:`.regression.feature_matrix` rows."""
@@ -84,8 +84,8 @@ def load_forest(path: str | Path) -> FittedForest:
         raise ValueError(f"{path}: not a k-mer forest file ({exc})") from None
     if header.get("format") != FOREST_FORMAT or header.get("format_version") != 1:
         raise ValueError(f"{path}: expected {FOREST_FORMAT} version 1")
-    if header.get("features", "") not in ("", FEATURE_SET):
-        raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {FEATURE_SET!r})")
+    if header.get("features", "") not in ("", *WIDTHS):
+        raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {', '.join(WIDTHS)})")
     forest = FittedForest(trees, list(header["ks"]), list(header["classes"]), header.get("features", ""),
                           list(header.get("trees_fitted", [])))
     try:
@@ -135,9 +135,16 @@ def trees_from_sklearn(estimators: Sequence) -> Tuple[TreeEnsemble, List[int]]:
     return trees, [len(trees_) for trees_ in per_class]
 
 
+def forest_inputs(codes: Sequence[np.ndarray], ks: Sequence[int] = KS, features: str = CODING_UTR) -> np.ndarray:
+    """(records, columns) float32 rows a forest reads: the whole record's k-mer frequencies
+    (:func:`.regression.feature_matrix`), then the per-record feature set ``features``."""
+    kmers = feature_matrix(codes, ks)
+    return np.hstack([kmers, record_feature_matrix(codes, features)]).astype(np.float32) if features else kmers.astype(np.float32)
+
+
 def fit_forest(x: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, ks: Sequence[int] = KS,
-               features: str = FEATURE_SET, settings: Optional[dict] = None) -> FittedForest:
-    """One forest per class on train feature rows ``x`` (:func:`.regression.feature_matrix`, float32
+               features: str = CODING_UTR, settings: Optional[dict] = None) -> FittedForest:
+    """One forest per class on train feature rows ``x`` (:func:`forest_inputs`, float32
     as the graph computes them); ``settings`` override :data:`SETTINGS` (tests only). Needs
     scikit-learn (the [train] extra)."""
     from sklearn.ensemble import HistGradientBoostingClassifier

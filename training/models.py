@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
+from rnaloc_infer.feature_sets import record_feature_matrix
 
 from .kmers import KmerBag, KmerEmbedding
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
@@ -82,17 +83,19 @@ class ModelConfig:
         return cls(**known)
 
 
-def check_feature_set(name: str) -> None:
-    """Refuse a feature set this version cannot compute (a model trained on newer features)."""
+def check_head_features(name: str) -> None:
+    """A network's head reads the protein features (``coding-v1``) or none; wider sets feed the
+    ensemble's forest, and the head reads their first columns (rnaloc_infer.feature_sets)."""
     if name not in ("", FEATURE_SET):
-        raise ValueError(f"unknown feature set {name!r}; this version knows {FEATURE_SET!r}")
+        raise ValueError(f"a network's head reads {FEATURE_SET!r} or no features, not {name!r}")
 
 
 class StreamingModel(nn.Module):
     """What export and evaluation need of any model: a network or an ensemble of them.
 
     Subclasses define ``config`` (with ``kind``, ``stride``, ``classes``, ``to_dict``),
-    ``n_features`` (width of the ``features`` input, 0 without), ``state_shapes`` and
+    ``n_features`` (width of the ``features`` input, 0 without), ``feature_set`` (its name in
+    rnaloc_infer.feature_sets, "" without), ``state_shapes`` and
     ``fp32_state_count`` (how many trailing states the fp16 export keeps in fp32).
     """
 
@@ -126,7 +129,7 @@ class StreamingModel(nn.Module):
         if self.n_features == 0:
             return None
         rows = tokens.cpu().numpy()
-        matrix = coding_feature_matrix([row[:n] for row, n in zip(rows, lengths.tolist())])
+        matrix = record_feature_matrix([row[:n] for row, n in zip(rows, lengths.tolist())], self.feature_set)
         return torch.from_numpy(matrix).to(tokens.device)
 
 
@@ -141,7 +144,7 @@ class LocalizationModel(StreamingModel):
         super().__init__()
         if config.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {config.kind!r}; expected one of {MODEL_KINDS}")
-        check_feature_set(config.head_features)
+        check_head_features(config.head_features)
         self.config = config
         self.stride = config.stride
         hidden = config.hidden
@@ -174,6 +177,7 @@ class LocalizationModel(StreamingModel):
         self.pool = MaskedMeanMaxPool(hidden)
         self.n_head_features = N_FEATURES if config.head_features else 0
         self.n_features = self.n_head_features  # the width of the ``features`` input
+        self.feature_set = config.head_features
         self.register_buffer("feature_mean", torch.zeros(self.n_head_features), persistent=self.n_head_features > 0)
         self.register_buffer("feature_scale", torch.ones(self.n_head_features), persistent=self.n_head_features > 0)
         features = 2 * hidden + 1 + (config.bag_dim if self.bag is not None else 0) + self.n_head_features
@@ -254,7 +258,9 @@ class LocalizationModel(StreamingModel):
         if self.n_head_features > 0:
             if record_features is None:
                 raise RuntimeError("this model needs the per-record features input")
-            standardised = (record_features.float() - self.feature_mean.float()) / self.feature_scale.float()
+            # a member of an ensemble whose input set is wider reads the leading coding-v1 columns
+            own = record_features[:, : self.n_head_features].float()
+            standardised = (own - self.feature_mean.float()) / self.feature_scale.float()
             features = torch.cat([features, standardised.clamp(-8.0, 8.0).to(features.dtype)], dim=1)
         return self.head(features), new_states
 
