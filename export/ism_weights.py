@@ -24,7 +24,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rnaloc_infer.coding import coding_feature_matrix
+from rnaloc_infer.coding import FEATURE_SET as CODING
+from rnaloc_infer.feature_sets import record_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
 from rnaloc_infer.session import ModelSession
 
@@ -86,11 +87,12 @@ def _folded_constants(proto: onnx.ModelProto) -> dict:
 
 def _forest(proto: onnx.ModelProto, config: dict) -> Optional[NumpyForest]:
     """The forest member (training/forest.py), or None: its trees are the attributes of the
-    graph's ONNX-ML ``TreeEnsembleRegressor`` node."""
+    graph's ONNX-ML ``TreeEnsembleRegressor`` node; it reads all of the graph's feature set."""
     shape = config.get("forest")
     if not shape:
         return None
-    forest = NumpyForest([int(k) for k in shape["ks"]], forest_from_graph(proto.graph, int(shape["depth"])))
+    forest = NumpyForest([int(k) for k in shape["ks"]], forest_from_graph(proto.graph, int(shape["depth"])),
+                         config.get("features") or CODING)
     forest.trees.check(forest.columns)
     if len(forest.trees.value) != int(shape["nodes"]) or len(forest.trees.roots) != int(shape["trees"]):
         raise ValueError("the forest's trees differ from its hparams")
@@ -177,7 +179,8 @@ def from_onnx(path: Path) -> NumpyModel:
 
 
 def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613), seed: int = 0) -> float:
-    """Largest |numpy - ONNX Runtime| probability over random records (one with an N)."""
+    """Largest |numpy - ONNX Runtime| probability over random records (one with an N), each fed
+    the features of the session's set."""
     session = ModelSession(path, device="cpu", threads=1, prefer_int8=False)
     rng = np.random.default_rng(seed)
     worst = 0.0
@@ -186,7 +189,8 @@ def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613
         if n > 20:
             codes[n // 3] = 4
             codes[n // 2 : n // 2 + 3] = (0, 3, 2)  # an ATG, so some records have an ORF
-        features = coding_feature_matrix([codes]) if model.needs_features or session.info.features else None
+        needed = model.needs_features or session.info.features
+        features = record_feature_matrix([codes], session.info.features or CODING) if needed else None
         expected, _ = session.run(codes[None, :], np.array([n], dtype=np.int64), session.zero_states(1), features)
         got = model.probs(codes, None if features is None else features[0])
         worst = max(worst, float(np.abs(got - expected[0]).max()))

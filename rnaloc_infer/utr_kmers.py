@@ -93,3 +93,51 @@ def utr_feature_matrix(records: Sequence[np.ndarray], orf_starts: np.ndarray, or
     lengths = np.array([len(r) for r in records], dtype=np.int64)
     flat = np.concatenate([np.asarray(r, dtype=np.uint8) for r in records]) if len(records) else np.zeros(0, np.uint8)
     return utr_feature_rows(flat, lengths, np.asarray(orf_starts), np.asarray(orf_codons), min_codons)
+
+
+def kmer_windows(codes: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(index, Ns) of the k-mer starting at each position 0 .. len - k of one record: its
+    A C G T index (first base most significant, an N read as T) and how many N it holds.
+
+    Why: a substitution moves only the k windows covering it, so in-silico mutagenesis
+    (:func:`substituted_counts`) updates a UTR's counts by those few instead of recounting.
+    """
+    codes = np.asarray(codes, dtype=np.uint8)
+    size = max(len(codes) - k + 1, 0)
+    index = np.zeros(size, dtype=np.int64)
+    ns = np.zeros(size, dtype=np.int64)
+    for j in range(k):
+        base = codes[j : j + size].astype(np.int64)
+        ns += base >= 4
+        index = index * 4 + np.minimum(base, 3)
+    return index, ns
+
+
+def substituted_counts(reference: np.ndarray, windows: Tuple[np.ndarray, np.ndarray], codes: np.ndarray, start: int,
+                       end: int, k: int, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """(variants, 4**k) int64: :func:`segment_kmer_counts` of ``codes[start:end]`` after each
+    substitution (base 0..3 at a position), from the segment's ``reference`` counts (4**k,)
+    and the record's :func:`kmer_windows`, without recounting the segment.
+
+    Each window covering the position inside the segment loses its old k-mer if that was
+    N-free and gains its new one if N-free once the base is replaced: substituting an N can
+    add k-mers, so the block's total (the frequencies' denominator) may grow.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    out = np.repeat(np.asarray(reference, dtype=np.int64)[None, :], len(positions), axis=0)
+    index, ns = windows
+    if index.size == 0 or len(positions) == 0:
+        return out
+    offset = np.arange(k)  # the variant is base `offset` of the window starting at position - offset
+    first = positions[:, None] - offset[None, :]
+    inside = (first >= start) & (first + k <= end)
+    at = np.where(inside, first, 0)
+    was_n = (codes[positions] >= 4).astype(np.int64)[:, None]
+    step = bases.astype(np.int64) - np.minimum(codes[positions], 3).astype(np.int64)
+    old = index[at]
+    new = old + step[:, None] * 4 ** (k - 1 - offset)[None, :]
+    row = np.arange(len(positions))[:, None] * 4**k
+    size = out.size
+    out -= np.bincount((row + old)[inside & (ns[at] == 0)], minlength=size).reshape(out.shape)
+    out += np.bincount((row + new)[inside & (ns[at] - was_n == 0)], minlength=size).reshape(out.shape)
+    return out

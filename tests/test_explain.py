@@ -15,11 +15,12 @@ from click.testing import CliRunner
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.applicability import ApplicabilityRules, flag_text
-from rnaloc_infer.coding import coding_features
+from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
 from rnaloc_infer.explain import brute_force, explain_codes
 from rnaloc_infer.explain.roles import ADD, MAX
 from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
 from rnaloc_infer.explain.variants import substitutions, variant_features
+from rnaloc_infer.feature_sets import CODING_UTR, feature_width, record_feature_matrix
 
 from conftest import random_seq, rewrite_model, write_fasta
 
@@ -110,15 +111,40 @@ def test_tolerance_and_bad_input(tcn_model):
     assert predictor.explain("A").shape == (1, 4, 6)
 
 
-def test_variant_features_equal_recomputed():
-    _, sequence = _real_mrna()
-    codes = encode(sequence[:200] + "N" + sequence[201:])
+def _orf_with_utrs(rng: np.random.Generator) -> str:
+    """5' UTR, ATG, 30 sense codons, TGA, 3' UTR; an N in each part (a UTR's k-mer total moves
+    when it is replaced), the 3' UTR holding ATG and stop codons of every frame."""
+    sense = [a + b + c for a in "ACGT" for b in "ACGT" for c in "ACGT" if a + b + c not in ("TAA", "TAG", "TGA")]
+    sequence = random_seq(rng, 30) + "ATG" + "".join(rng.choice(sense, 30)) + "TGA" + random_seq(rng, 60)
+    return sequence[:11] + "N" + sequence[12:70] + "N" + sequence[71:150] + "N" + sequence[151:]
+
+
+def _feature_records(kind: str) -> tuple:
+    """(codes, rows to check) of a record: a real mRNA with an N (every third variant), an ORF with
+    both UTRs, a record without an ORF (all 5' UTR), one shorter than a codon."""
+    rng = np.random.default_rng(11)
+    if kind == "mrna":
+        _, sequence = _real_mrna()
+        return encode(sequence[:200] + "N" + sequence[201:]), 3
+    sequence = {"orf": _orf_with_utrs(rng), "no-orf": "ACNGT" + random_seq(rng, 55), "tiny": "AN"}[kind]
+    return encode(sequence), 1
+
+
+@pytest.mark.parametrize("kind", ["mrna", "orf", "no-orf", "tiny"])
+@pytest.mark.parametrize("name", [FEATURE_SET, CODING_UTR])
+def test_variant_features_equal_recomputed(name, kind):
+    codes, every = _feature_records(kind)
     positions, bases = substitutions(codes)
-    features = variant_features(codes, positions, bases)
-    for row in range(0, len(positions), 3):
+    features = variant_features(codes, positions, bases, name, block_rows=50)  # several blocks
+    assert features.shape == (len(positions), feature_width(name)) and features.dtype == np.float32
+    for row in range(0, len(positions), every):
         variant = codes.copy()
         variant[positions[row]] = bases[row]
-        np.testing.assert_array_equal(features[row], coding_features(variant))
+        np.testing.assert_array_equal(features[row], record_feature_matrix([variant], name)[0],
+                                      err_msg=f"{positions[row]} -> {'ACGT'[bases[row]]}")
+    if kind == "orf" and name == CODING_UTR:  # the ORF's ATG and stop move, so do the UTR bounds
+        reference = record_feature_matrix([codes], name)[0]
+        assert (features[:, N_FEATURES:] != reference[N_FEATURES:]).any(axis=1).sum() > len(codes)
 
 
 def test_scores_regions_and_genome_positions():

@@ -21,9 +21,10 @@ coding features) without torch:
    converge within their width; a recurrent cell converges when its memory of the variant
    has decayed below float32 resolution. A ``tolerance`` above 0 stops earlier, at a cost
    in accuracy: see docs/EXPLAIN.md for measured errors.
-4. **Features.** A model reading coding features gets each variant's own, computed
-   cheaply (:mod:`.variants`); they enter only the head in this project's models (checked
-   by probing; if they reached the states, such variants would be run from the start).
+4. **Features.** A model reading per-record features gets each variant's own, of its set
+   (``coding-v1``, ``coding-utr-v1``), computed cheaply (:mod:`.variants`); they enter only
+   the head in this project's models (checked by probing; if they reached the states, such
+   variants would be run from the start).
 
 What bounds the speed-up is the model's memory: a variant must be run until its effect on
 the recurrent states has vanished. See docs/EXPLAIN.md and docs/PERFORMANCE.md.
@@ -207,7 +208,7 @@ def explain_codes(
 
     positions, bases = substitutions(codes)
     n_var = len(positions)
-    var_features = None if features is None else variant_features(codes, positions, bases)
+    var_features = None if features is None else variant_features(codes, positions, bases, session.info.features)
     rerun = np.zeros(n_var, dtype=bool)  # must start from position 0 (features reach the states)
     if var_features is not None and roles.features_in_states:
         rerun = np.any(var_features != features, axis=1)
@@ -222,7 +223,7 @@ def explain_codes(
 def _explain_numpy(model: NumpyModel, session: ModelSession, codes: np.ndarray, features: Optional[np.ndarray], workers: int,
                    progress: Optional[Callable[[int], None]]) -> Explanation:
     positions, bases = substitutions(codes)
-    var_features = None if features is None else variant_features(codes, positions, bases)
+    var_features = None if features is None else variant_features(codes, positions, bases, session.info.features)
     reference, probs, steps = explain_numpy(model, codes, positions, bases, features, var_features, workers)
     if progress is not None:
         progress(len(positions))

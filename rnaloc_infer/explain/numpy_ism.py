@@ -27,8 +27,9 @@ that work is not needed. For a substitution at position i (pooled step s0 = i //
 6. **k-mer regression**: only the k-mers overlapping i change; **forest**: likewise only
    the 5-mers ending at i .. i + 4 change its k-mer frequencies (the reference's row with
    those columns recomputed, in blocks of rows), and only the trees whose reference path
-   tests a changed column (k-mer or coding feature) are walked again; **coding features**:
-   each variant's own (:mod:`.variants`); then each head runs once on all variants.
+   tests a column whose value changed (k-mer frequency, protein feature or UTR k-mer
+   frequency) are walked again; **per-record features**: each variant's own
+   (:mod:`.variants`, of the model's set); then each head runs once on all variants.
 
 The result equals brute force to float32 rounding (tests and benchmarks/ism_speed.py
 measure it: ~2e-7 on the bundled models, against the issue's 1e-4 bound).
@@ -44,14 +45,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..trees import BASE, acgt_rows, frequencies_from_counts
-from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, forest_counts, sigmoid, gate_values,
+from .numpy_model import (N_ONE_HOT, NumpyModel, QrnnNetwork, forest_counts, forest_features, sigmoid, gate_values,
                           head_logits, kmer_indices, network_trace, pooled_features, regression_from_sums, regression_sums)
 
 BLOCK_ROWS = 512  # variants advanced together: a block's gate matrix (rows x 3 hidden) stays in cache
 STATE_TOLERANCE = 1e-6  # a variant whose cells are this close to the reference's takes the reference's tail
 CHECK_EVERY = 8  # steps between convergence checks
 STARTUP_ROWS = 2048  # variants per vectorised start-up slice (bounds memory)
-FOREST_ROWS = 512  # variants per forest block: their feature rows (rows x 1455) and tree walks stay small
+FOREST_ROWS = 512  # variants per forest block: their feature rows (rows x up to 3,159) and tree walks stay small
+DENSE_COLUMNS = 128  # a variant moving more forest columns than this walks every tree (ORF moved, N replaced)
 
 
 def changed_steps(net: QrnnNetwork, stride: int) -> int:
@@ -284,25 +286,27 @@ def _regression_variants(model: NumpyModel, codes: np.ndarray, positions: np.nda
 class _ForestReference:
     """The record through the forest, and what a variant needs to reuse it."""
 
-    x: np.ndarray  # (columns,) float32 feature row: k-mer frequencies, then coding features
+    x: np.ndarray  # (columns,) float32 feature row: k-mer frequencies, then the forest's feature set
     counts: List[np.ndarray]  # per k: (5**k,) float32 counts of the k-mer ending at each position
     totals: List[np.float32]  # per k: N-free k-mers (a substitution of a base keeps them)
     starts: List[int]  # per k: its first column
     columns: List[np.ndarray]  # per k: base-5 k-mer index -> its column in the k's block, -1 if it holds an N
     leaves: np.ndarray  # (trees,) float32 value of the leaf each tree reaches
     score: np.ndarray  # (1, classes) float64
-    paths: np.ndarray  # (columns + 1, ceil(trees / 8)) uint8 bit sets: trees whose path tests the column (last: none)
+    # the trees whose reference path tests each column, as lists (few per column):
+    # ``path_trees[path_start[c] : path_start[c + 1]]``
+    path_start: np.ndarray  # (columns + 1,) int64
+    path_trees: np.ndarray  # (tests,) int64
 
 
 def _forest_reference(model: NumpyModel, codes: np.ndarray, features: Optional[np.ndarray]) -> _ForestReference:
     forest = model.forest
     trees = forest.trees
     counts5 = forest_counts(forest, codes)
-    x = np.concatenate([frequencies_from_counts(counts5[None], forest.ks)[0],
-                        np.asarray(features, dtype=np.float32).reshape(-1)])
+    x = np.concatenate([frequencies_from_counts(counts5[None], forest.ks)[0], forest_features(forest, features).reshape(-1)])
     node = trees.roots.copy()
     inner = trees.left != np.arange(len(trees.left))
-    uses = np.zeros((len(x) + 1, len(node)), dtype=bool)
+    uses = np.zeros((len(x), len(node)), dtype=bool)
     for _ in range(trees.depth):  # the walk of trees.scores, one row, recording the columns read on the way
         testing = np.flatnonzero(inner[node])
         uses[trees.feature[node[testing]], testing] = True
@@ -320,7 +324,13 @@ def _forest_reference(model: NumpyModel, codes: np.ndarray, features: Optional[n
         columns.append(column)
         start += 4**k
     return _ForestReference(x, counts, totals, starts, columns, leaves, score[None].astype(np.float64),
-                            np.packbits(uses, axis=1))
+                            *_column_lists(uses))
+
+
+def _column_lists(uses: np.ndarray) -> tuple:
+    """(start, trees) of a (columns, trees) bool matrix: each column's trees, back to back."""
+    column, tree = np.nonzero(uses)
+    return np.concatenate([[0], np.cumsum(np.bincount(column, minlength=uses.shape[0]))]), tree
 
 
 def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray, positions: np.ndarray,
@@ -329,10 +339,11 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
 
     A substitution at i moves only the K-mers ending at i .. i + K - 1 (the variant is their
     digit of weight 5**d), so a variant's feature row is the reference's with those k-mers'
-    frequencies and its own coding features; a tree whose reference path tests none of the
-    columns that changed reaches the reference's leaf, so only the other trees are walked.
-    A substitution of an N changes every frequency (more N-free k-mers): those rows take their
-    dense counts and walk every tree."""
+    frequencies and its own per-record features (:mod:`.variants`); a tree whose reference
+    path tests no column whose value changed reaches the reference's leaf, so only the other
+    trees are walked (:func:`_trees_to_walk`). A substitution of an N changes every frequency
+    (more N-free k-mers): those rows take their dense counts. Per block, only the block's
+    feature rows exist (FOREST_ROWS x columns), never every variant's."""
     forest = model.forest
     trees = forest.trees
     n, n_trees = len(codes), len(trees.roots)
@@ -341,7 +352,6 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
     old = np.minimum(codes[positions], 4).astype(np.int64)
     step = bases.astype(np.int64) - old
     tree_class = np.arange(n_trees) // trees.trees_per_class
-    none = len(ref.x)  # the row of ``ref.paths`` that no tree uses
     n_kmer = ref.starts[-1] + 4 ** forest.ks[-1]
     out = np.empty((len(positions), trees.classes), dtype=np.float64)
     for first in range(0, len(positions), FOREST_ROWS):
@@ -349,8 +359,7 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
         m = len(rows)
         x = np.empty((m, len(ref.x)), dtype=np.float32)
         x[:, :n_kmer] = ref.x[:n_kmer]
-        x[:, n_kmer:] = var_features[rows]
-        changed = [np.where(x[:, n_kmer:] != ref.x[n_kmer:], n_kmer + np.arange(len(ref.x) - n_kmer), none)]
+        x[:, n_kmer:] = forest_features(forest, var_features[rows])
         # the K-mers each variant moves: digit d of the K-mer ending at i + d (past the end: none)
         p = positions[rows, None] + np.arange(widest)[None, :]
         inside = p < n
@@ -366,12 +375,6 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
             col = column[kmers]
             r, j = np.nonzero(live & (col >= 0))
             x[r, start + col[r, j]] = count[r, j] / np.maximum(total, np.float32(1.0))
-            changed.append(np.where(live & (col >= 0), start + col, none))
-        changed = np.concatenate(changed, axis=1)
-        walk = np.zeros((m, ref.paths.shape[1]), dtype=np.uint8)
-        for column in changed[:, (changed != none).any(axis=0)].T:
-            walk |= ref.paths[column]
-        walk = np.unpackbits(walk, axis=1, count=n_trees).astype(bool)
         was_n = np.flatnonzero(old[rows] == 4)
         if len(was_n):  # more N-free k-mers: every frequency changes
             counts5 = np.repeat(forest_counts(forest, codes)[None], len(was_n), axis=0)
@@ -380,8 +383,7 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
             np.add.at(counts5, (np.repeat(np.arange(len(was_n)), widest), after[was_n].ravel()),
                       np.where(inside[was_n], np.float32(1.0), np.float32(0.0)).ravel())
             x[was_n, :n_kmer] = frequencies_from_counts(counts5, forest.ks)
-            walk[was_n] = True
-        r, t = np.nonzero(walk)
+        r, t = np.nonzero(_trees_to_walk(x != ref.x, ref, n_trees))
         node = trees.roots[t]
         for _ in range(trees.depth):
             node = np.where(x[r, trees.feature[node]] <= trees.threshold[node], trees.left[node], trees.right[node])
@@ -389,6 +391,26 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
         out[rows] = ref.score + np.bincount(r * trees.classes + tree_class[t], weights=moved,
                                             minlength=m * trees.classes).reshape(m, trees.classes)
     return out
+
+
+def _trees_to_walk(changed: np.ndarray, ref: _ForestReference, n_trees: int) -> np.ndarray:
+    """(rows, trees) bool: the trees whose reference path tests a column that ``changed`` (rows,
+    columns) marks in the row; the others reach the reference's leaf.
+
+    Why per row and sparse: with the UTR k-mers a block's variants together move hundreds of
+    columns, each variant only a few, and each column is tested by few trees; the (row, tree)
+    pairs of each row's own columns cost what the variants move. A row moving more than
+    DENSE_COLUMNS (a moved ORF or UTR bound, a replaced N) walks every tree: as cheap, and
+    walking a tree again is never wrong."""
+    dense = changed.sum(axis=1) > DENSE_COLUMNS
+    r, c = np.nonzero(changed & ~dense[:, None])
+    sizes = ref.path_start[c + 1] - ref.path_start[c]
+    ends = np.cumsum(sizes)
+    at = np.repeat(ref.path_start[c] - (ends - sizes), sizes) + np.arange(int(ends[-1]) if len(ends) else 0)
+    walk = np.zeros((changed.shape[0], n_trees), dtype=bool)
+    walk[np.repeat(r, sizes), ref.path_trees[at]] = True
+    walk[dense] = True
+    return walk
 
 
 def explain_numpy(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,

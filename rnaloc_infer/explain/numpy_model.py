@@ -13,7 +13,9 @@ Supported: networks of QRNN layers (1 or 2, convolution window 2) on a one-hot e
 with a motif (causal convolution, ReLU, max-pool by stride) or patch front end, masked
 mean+max pooling, optional standardised coding features in the head; alone or blended with
 further such networks, the k-mer regression (k-mer frequencies + coding features) and the
-forest (gradient-boosted trees on k-mer frequencies + coding features, :mod:`rnaloc_infer.trees`).
+forest (gradient-boosted trees on k-mer frequencies + a per-record feature set, :mod:`rnaloc_infer.trees`).
+The networks and the regression read the leading ``coding-v1`` columns of the model's feature
+set; the forest reads all of its set (``coding-v1``, or ``coding-utr-v1`` with the UTR k-mers).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..coding import N_FEATURES
+from ..coding import FEATURE_SET as CODING
+from ..feature_sets import check_feature_set, feature_width
 from ..session import file_sha256
 from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
@@ -34,6 +37,10 @@ log = logging.getLogger(__name__)
 COMPANION_SUFFIX = ".ism.npz"
 FORMAT_VERSION = 1  # companions without a forest: the same bytes as before the forest existed
 FOREST_FORMAT_VERSION = 2  # with a forest: older engines reject the file (ONNX path) rather than drop the trees
+# with a forest reading a wider feature set than coding-v1 (named in ``forest.features``): engines
+# that predate the set reject the file rather than feed its trees 91 columns
+FEATURE_SET_FORMAT_VERSION = 3
+FORMAT_VERSIONS = (FORMAT_VERSION, FOREST_FORMAT_VERSION, FEATURE_SET_FORMAT_VERSION)
 N_ONE_HOT = 5  # A, C, G, T, N; the padding code is a zero row
 
 
@@ -81,18 +88,24 @@ class KmerRegression:
 @dataclass
 class NumpyForest:
     """The forest member (training/forest.py): trees on the N-free k-mer frequencies (``ks``) of
-    the record's 5-mer counts and the coding features; its blend weight is in its leaves."""
+    the record's 5-mer counts and the per-record feature set ``features``; its blend weight is
+    in its leaves."""
 
     ks: List[int]
     trees: TreeEnsemble
+    features: str = CODING  # rnaloc_infer.feature_sets; companions before version 3 read coding-v1
 
     @property
     def widest_k(self) -> int:
         return max(self.ks)
 
     @property
+    def feature_columns(self) -> int:
+        return feature_width(self.features)
+
+    @property
     def columns(self) -> int:
-        return sum(4**k for k in self.ks) + N_FEATURES
+        return sum(4**k for k in self.ks) + self.feature_columns
 
 
 @dataclass
@@ -126,6 +139,8 @@ class NumpyModel:
                 out["reg.feature_weights"] = reg.feature_weights
         if self.forest is not None:
             out["forest.ks"] = np.array(self.forest.ks)
+            if self.forest.features != CODING:  # absent: coding-v1 (version 2 files keep their bytes)
+                out["forest.features"] = np.array(self.forest.features)
             out.update(self.forest.trees.to_arrays("forest."))
         return out
 
@@ -147,13 +162,17 @@ class NumpyModel:
                                         a["reg.feature_weights"] if "reg.feature_weights" in a else None, a["reg.blend"])
         forest = None
         if "forest.ks" in a:
-            forest = NumpyForest([int(k) for k in a["forest.ks"]], TreeEnsemble.from_arrays(a, "forest."))
+            features = str(a["forest.features"]) if "forest.features" in a else CODING
+            check_feature_set(features)  # a set this version lacks: ValueError, the ONNX path
+            forest = NumpyForest([int(k) for k in a["forest.ks"]], TreeEnsemble.from_arrays(a, "forest."), features)
             forest.trees.check(forest.columns)  # a walk must not read past the k-mer and feature columns
         return cls(networks, regression, a["bias"], int(a["stride"]), forest)
 
     @property
     def format_version(self) -> int:
-        return FOREST_FORMAT_VERSION if self.forest is not None else FORMAT_VERSION
+        if self.forest is None:
+            return FORMAT_VERSION
+        return FOREST_FORMAT_VERSION if self.forest.features == CODING else FEATURE_SET_FORMAT_VERSION
 
     @property
     def needs_features(self) -> bool:
@@ -267,9 +286,11 @@ def pooled_features(total: np.ndarray, maximum: np.ndarray, steps: int) -> np.nd
 
 
 def head_logits(net: QrnnNetwork, pooled: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
-    """(rows, classes) float64 logits of the network's MLP head."""
+    """(rows, classes) float64 logits of the network's MLP head (its features: the leading
+    coding-v1 columns of the model's set)."""
     if net.feature_mean is not None:
-        standard = np.clip((features.astype(np.float32) - net.feature_mean) / net.feature_scale, -8.0, 8.0)
+        own = features[..., : net.feature_mean.shape[-1]].astype(np.float32)
+        standard = np.clip((own - net.feature_mean) / net.feature_scale, -8.0, 8.0)
         pooled = np.concatenate([pooled, standard.astype(np.float32)], axis=1)
     w0, b0, w1, b1 = net.head
     hidden = np.maximum(pooled @ w0 + b0, 0.0)
@@ -290,13 +311,14 @@ def regression_sums(reg: KmerRegression, codes: np.ndarray) -> List[np.ndarray]:
 
 
 def regression_from_sums(reg: KmerRegression, sums: List[np.ndarray], features: Optional[np.ndarray]) -> np.ndarray:
-    """Scores (..., classes) from per-k accumulators (..., classes + 1) and features (..., n_features)."""
+    """Scores (..., classes) from per-k accumulators (..., classes + 1) and features (..., n_features;
+    the regression reads the leading coding-v1 columns)."""
     score = reg.offset.astype(np.float64)
     for acc in sums:
         acc32 = acc.astype(np.float32)  # the graph keeps its accumulators in fp32
         score = score + acc32[..., :-1] / np.maximum(acc32[..., -1:], 1.0)
     if reg.feature_weights is not None:
-        score = score + features.astype(np.float32) @ reg.feature_weights.T
+        score = score + features[..., : reg.feature_weights.shape[1]].astype(np.float32) @ reg.feature_weights.T
     return score
 
 
@@ -311,12 +333,22 @@ def forest_counts(forest: NumpyForest, codes: np.ndarray) -> np.ndarray:
 
 
 def forest_scores(forest: NumpyForest, counts: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
-    """(rows, classes) float64 scores from (rows, BASE**K) counts and (rows, n_features) coding features."""
+    """(rows, classes) float64 scores from (rows, BASE**K) counts and (rows, n_features) rows of the
+    forest's feature set."""
     x = frequencies_from_counts(counts, forest.ks)
     if features is None:
-        raise ValueError("the forest needs the coding features")
-    x = np.hstack([x, np.asarray(features, dtype=np.float32).reshape(len(x), -1)])
+        raise ValueError(f"the forest needs the {forest.features} features")
+    x = np.hstack([x, forest_features(forest, features).reshape(len(x), -1)])
     return forest.trees.scores(x).astype(np.float64)
+
+
+def forest_features(forest: NumpyForest, features: np.ndarray) -> np.ndarray:
+    """The forest's columns (float32) of feature rows (..., width): a row narrower than its set
+    was computed for another set, and would feed the trees wrong columns."""
+    features = np.asarray(features, dtype=np.float32)
+    if features.shape[-1] < forest.feature_columns:
+        raise ValueError(f"the forest reads {forest.feature_columns} {forest.features} columns, got {features.shape[-1]}")
+    return features[..., : forest.feature_columns]
 
 
 def load_companion(model_path: Path) -> Optional[NumpyModel]:
@@ -328,7 +360,7 @@ def load_companion(model_path: Path) -> Optional[NumpyModel]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-        if int(arrays.get("format_version", -1)) not in (FORMAT_VERSION, FOREST_FORMAT_VERSION):
+        if int(arrays.get("format_version", -1)) not in FORMAT_VERSIONS:
             log.info("%s: unknown format; explain uses the ONNX Runtime path", path)
             return None
         if str(arrays.get("onnx_sha256")) != file_sha256(Path(model_path)):

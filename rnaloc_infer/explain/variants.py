@@ -7,6 +7,12 @@ longest-ORF search), minutes for a long transcript. Most variants cannot move th
 ORF: it depends only on where ATGs and stop codons are, so a variant that neither makes
 nor breaks one keeps the ORF, and then its features differ from the record's only when it
 lies inside that ORF, where one vectorised call (``coding.orf_features``) scores them.
+
+The ``coding-utr-v1`` set adds the UTRs' k-mer frequencies (:mod:`rnaloc_infer.utr_kmers`).
+A variant that keeps the UTR bounds (every one that keeps the ORF, and most that make or
+break an ATG or a stop out of its way) changes only the k-mer windows covering it inside a
+UTR: the reference's counts are updated by those few windows (vectorised over the variants)
+instead of recounting the UTRs of every variant; the others are recounted whole.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ from typing import Tuple
 
 import numpy as np
 
-from ..coding import MIN_ORF_CODONS, coding_feature_matrix, coding_features, longest_orf, orf_features
+from ..coding import (FEATURE_SET as CODING, MIN_ORF_CODONS, N_FEATURES, features_of_orfs, length_groups, longest_orf,
+                      orf_features, orfs_of_group)
+from ..feature_sets import CODING_UTR, record_feature_matrix
+from ..utr_kmers import (UTR3_KS, UTR5_KS, frequencies, kmer_windows, substituted_counts, utr_bounds, utr_count_blocks,
+                         utr_feature_matrix)
 
 BASES = "ACGT"
 _ATG = 0 * 16 + 3 * 4 + 2
@@ -56,26 +66,87 @@ def moves_orf_signals(codes: np.ndarray, positions: np.ndarray, bases: np.ndarra
     return changed
 
 
-def variant_features(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray, block_rows: int = 512) -> np.ndarray:
-    """(variants, N_FEATURES) float32: exactly ``coding_features`` of each variant record."""
+def variant_features(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray, name: str = CODING,
+                     block_rows: int = 512) -> np.ndarray:
+    """(variants, ``feature_width(name)``) float32: exactly ``record_feature_matrix([variant], name)``
+    of each variant record (``name`` is the set the model takes: ``session.info.features``)."""
     codes = np.asarray(codes, dtype=np.uint8)
-    out = np.repeat(coding_features(codes)[None, :], len(positions), axis=0)
+    out = np.repeat(record_feature_matrix([codes], name), len(positions), axis=0)
+    if not name or len(positions) == 0:
+        return out
     start, n_codons = longest_orf(codes)
     moved = moves_orf_signals(codes, positions, bases)
-    moved_rows = np.flatnonzero(moved)
-    for first in range(0, len(moved_rows), block_rows):  # batched: one ORF search per block, not per variant
-        rows = moved_rows[first : first + block_rows]
-        variants = np.repeat(codes[None, :], len(rows), axis=0)
-        variants[np.arange(len(rows)), positions[rows]] = bases[rows]
-        out[rows] = coding_feature_matrix(list(variants))
+    same_utrs = _moved_rows(out, codes, start, n_codons, positions, bases, np.flatnonzero(moved), name, block_rows)
+    kept = np.flatnonzero(~moved)
+    _protein_rows(out, codes, start, n_codons, positions, bases, kept, block_rows)
+    if name == CODING_UTR:
+        _utr_rows(out[:, N_FEATURES:], codes, start, n_codons, positions, bases, np.union1d(kept, same_utrs), block_rows)
+    return out
+
+
+def _moved_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int, positions: np.ndarray, bases: np.ndarray,
+                rows: np.ndarray, name: str, block_rows: int) -> np.ndarray:
+    """Write the columns of the variants in ``rows`` (they make or break an ATG or a stop), an
+    ORF search per block of them, as ``record_feature_matrix`` does.
+
+    Returns those whose UTR bounds stay the record's (most: an ATG or stop out of the longest
+    ORF's way), whose UTR columns are left to :func:`_utr_rows`: recounting the UTRs of every
+    such variant of a long record would cost more than everything else here."""
+    n = len(codes)
+    ref_bounds = utr_bounds(np.array([n]), np.array([start]), np.array([n_codons]), MIN_ORF_CODONS)
+    same_utrs = []
+    for first in range(0, len(rows), block_rows):
+        part = rows[first : first + block_rows]
+        variants = np.repeat(codes[None, :], len(part), axis=0)
+        variants[np.arange(len(part)), positions[part]] = bases[part]
+        records = list(variants)
+        for group in length_groups(records):
+            flat, lengths, starts, codons = orfs_of_group(records, group)
+            at = part[group]
+            out[at, :N_FEATURES] = features_of_orfs(flat, lengths, starts, codons)
+            if name != CODING_UTR:
+                continue
+            utr5_end, utr3_start = utr_bounds(lengths, starts, codons, MIN_ORF_CODONS)
+            same = (utr5_end == ref_bounds[0]) & (utr3_start == ref_bounds[1])
+            other = np.flatnonzero(~same)
+            out[at[other], N_FEATURES:] = utr_feature_matrix([records[group[i]] for i in other], starts[other],
+                                                             codons[other], MIN_ORF_CODONS)
+            same_utrs.append(at[same])
+    return np.concatenate(same_utrs) if same_utrs else np.zeros(0, dtype=np.int64)
+
+
+def _protein_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int, positions: np.ndarray,
+                  bases: np.ndarray, kept: np.ndarray, block_rows: int) -> None:
+    """The protein columns of the variants in ``kept`` (the ORF stays put): only those inside
+    the ORF differ from the record's (no ORF, none made: they depend on the length only)."""
     if n_codons < MIN_ORF_CODONS:
-        return out  # no ORF, and none made: the features depend on the length only
+        return
     end = start + 3 * n_codons
-    inside = np.flatnonzero(~moved & (positions >= start) & (positions < end))
+    inside = kept[(positions[kept] >= start) & (positions[kept] < end)]
     reference = codes[start:end]
     for first in range(0, len(inside), block_rows):
         rows = inside[first : first + block_rows]
         orfs = np.repeat(reference[None, :], len(rows), axis=0)
         orfs[np.arange(len(rows)), positions[rows] - start] = bases[rows]
-        out[rows] = orf_features(orfs, start, len(codes))
-    return out
+        out[rows, :N_FEATURES] = orf_features(orfs, start, len(codes))
+
+
+def _utr_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int, positions: np.ndarray,
+              bases: np.ndarray, kept: np.ndarray, block_rows: int) -> None:
+    """The UTR k-mer columns (``out``: a view of them) of the variants in ``kept``: the UTR
+    bounds stay put, so only variants inside a UTR change, and only that UTR's blocks,
+    each by the windows covering the variant (:func:`rnaloc_infer.utr_kmers.substituted_counts`)."""
+    n = len(codes)
+    utr5_end, utr3_start = (int(b[0]) for b in utr_bounds(np.array([n]), np.array([start]), np.array([n_codons]),
+                                                          MIN_ORF_CODONS))
+    segments = [(utr3_start, n, k) for k in UTR3_KS] + [(0, utr5_end, k) for k in UTR5_KS]
+    counts = utr_count_blocks(codes, np.array([n]), np.array([utr5_end]), np.array([utr3_start]))
+    windows = {k: kmer_windows(codes, k) for k in set(UTR3_KS) | set(UTR5_KS)}
+    column = 0
+    for (lo, hi, k), reference in zip(segments, counts):
+        inside = kept[(positions[kept] >= lo) & (positions[kept] < hi)]
+        for first in range(0, len(inside), block_rows):
+            rows = inside[first : first + block_rows]
+            new = substituted_counts(reference[0], windows[k], codes, lo, hi, k, positions[rows], bases[rows])
+            out[rows, column : column + 4**k] = frequencies([new])
+        column += 4**k
