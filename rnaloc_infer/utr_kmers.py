@@ -41,42 +41,58 @@ BLOCK_WINDOWS = 1 << 21  # k-mer windows counted per step: bounded memory on chr
 
 
 def segment_kmer_counts(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, k: int) -> np.ndarray:
-    """(segments, 4**k) int64 counts of the N-free k-mers wholly inside ``flat[starts:ends]``.
+    """(segments, 4**k) int64 counts of the N-free k-mers wholly inside ``flat[starts:ends]``."""
+    return segment_kmer_counts_by_k(flat, starts, ends, [k])[0]
 
-    All segments at once: the windows of every segment are numbered one after another and
-    taken :data:`BLOCK_WINDOWS` at a time (each its segment, its k-mer index, one
-    ``bincount`` keyed by segment), so the work is vectorised over many short records and
-    the memory bounded for one long one.
+
+def segment_kmer_counts_by_k(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, ks: Sequence[int]) -> List[np.ndarray]:
+    """:func:`segment_kmer_counts` for several k at once, in the order of ``ks``.
+
+    All segments at once: every position of every segment is numbered, one after another,
+    and taken :data:`BLOCK_WINDOWS` at a time; the k-mer starting there grows one base at a
+    time (one gather per base, not per base and k), and each k in ``ks`` is one ``bincount``
+    keyed by segment of the windows that are N-free and end inside their segment. So the
+    work is vectorised over many short records and the memory bounded for one long one.
     """
     starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-    n_segments = len(starts)
-    sizes = np.maximum(ends - starts - k + 1, 0)
+    n_segments, widest = len(starts), max(ks)
+    sizes = np.maximum(ends - starts, 0)
     bounds = np.cumsum(sizes)
-    counts = np.zeros(n_segments * 4**k, dtype=np.int64)
-    for first_window in range(0, int(bounds[-1]) if n_segments else 0, BLOCK_WINDOWS):
-        ordinal = np.arange(first_window, min(first_window + BLOCK_WINDOWS, int(bounds[-1])))
+    counts = {k: np.zeros(n_segments * 4**k, dtype=np.int64) for k in ks}
+    total = int(bounds[-1]) if n_segments else 0
+    last = max(len(flat) - 1, 0)
+    for first_window in range(0, total, BLOCK_WINDOWS):
+        ordinal = np.arange(first_window, min(first_window + BLOCK_WINDOWS, total))
         segment = np.searchsorted(bounds, ordinal, side="right")
-        first = starts[segment] + ordinal - (bounds - sizes)[segment]
-        index = np.zeros(first.size, dtype=np.int64)
-        clean = np.ones(first.size, dtype=bool)
-        for j in range(k):
-            base = flat[first + j].astype(np.int64)
-            clean &= base < 4
+        position = starts[segment] + ordinal - (bounds - sizes)[segment]
+        room = ends[segment] - position  # bases left in the segment from here
+        index = np.zeros(ordinal.size, dtype=np.int64)
+        clean = np.ones(ordinal.size, dtype=bool)
+        for j in range(widest):
+            base = flat[np.minimum(position + j, last)].astype(np.int64)
+            clean &= (base < 4) & (room > j)
             index = index * 4 + np.minimum(base, 3)
-        counts += np.bincount(segment[clean] * 4**k + index[clean], minlength=counts.size)
-    return counts.reshape(n_segments, 4**k)
+            if j + 1 in counts:
+                counts[j + 1] += np.bincount(segment[clean] * 4 ** (j + 1) + index[clean], minlength=counts[j + 1].size)
+    return [counts[k].reshape(n_segments, 4**k) for k in ks]
 
 
 def frequencies(counts: List[np.ndarray]) -> np.ndarray:
-    """Each k's counts divided by their sum (0 where none), side by side, float64."""
-    return np.hstack([c / np.maximum(c.sum(axis=1, keepdims=True), 1) for c in counts])
+    """Each k's counts divided by their sum (0 where none), side by side: float32 of the
+    float64 quotients (written block by block: no float64 copy of the whole matrix)."""
+    out = np.empty((counts[0].shape[0], sum(c.shape[1] for c in counts)), dtype=np.float32)
+    column = 0
+    for c in counts:
+        out[:, column : column + c.shape[1]] = c / np.maximum(c.sum(axis=1, keepdims=True), 1)
+        column += c.shape[1]
+    return out
 
 
 def utr_count_blocks(flat: np.ndarray, lengths: np.ndarray, utr5_end: np.ndarray, utr3_start: np.ndarray) -> List[np.ndarray]:
     """The k-mer count blocks of :data:`UTR_FEATURE_NAMES`' order, records back to back in ``flat``."""
     offsets = np.cumsum(lengths) - lengths
-    utr3 = [segment_kmer_counts(flat, offsets + utr3_start, offsets + lengths, k) for k in UTR3_KS]
-    utr5 = [segment_kmer_counts(flat, offsets, offsets + utr5_end, k) for k in UTR5_KS]
+    utr3 = segment_kmer_counts_by_k(flat, offsets + utr3_start, offsets + lengths, UTR3_KS)
+    utr5 = segment_kmer_counts_by_k(flat, offsets, offsets + utr5_end, UTR5_KS)
     return utr3 + utr5
 
 
@@ -84,7 +100,7 @@ def utr_feature_rows(flat: np.ndarray, lengths: np.ndarray, orf_starts: np.ndarr
                      min_codons: int) -> np.ndarray:
     """(records, :data:`N_UTR_FEATURES`) float32 of records back to back in ``flat``, given their ORFs."""
     utr5_end, utr3_start = utr_bounds(lengths, orf_starts, orf_codons, min_codons)
-    return frequencies(utr_count_blocks(flat, lengths, utr5_end, utr3_start)).astype(np.float32)
+    return frequencies(utr_count_blocks(flat, lengths, utr5_end, utr3_start))
 
 
 def utr_feature_matrix(records: Sequence[np.ndarray], orf_starts: np.ndarray, orf_codons: np.ndarray,

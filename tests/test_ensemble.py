@@ -24,6 +24,7 @@ from rnaloc_infer.training.ensemble import platt, with_logreg, with_members
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.models import CLASSES, LocalizationModel, ModelConfig
 from rnaloc_infer.training.regression import kmer_frequencies, load_logreg
+from conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -184,8 +185,10 @@ def test_ensemble_configs_are_checked():
         EnsembleModel(EnsembleConfig(ModelConfig(), features=FEATURE_SET))
     with pytest.raises(ValueError, match="unknown feature set"):
         EnsembleModel(EnsembleConfig(ModelConfig(), linear_ks=[1], features="coding-v0"))
-    with pytest.raises(ValueError, match="unknown feature set"):
+    with pytest.raises(ValueError, match="head reads 'coding-v1' or no features"):
         LocalizationModel(ModelConfig(head_features="coding-v0"))
+    with pytest.raises(ValueError, match="head reads 'coding-v1' or no features, not 'coding-utr-v1'"):
+        LocalizationModel(ModelConfig(head_features="coding-utr-v1"))  # wider sets feed the forest, not a head
 
 
 def _legacy_state_dict(model: EnsembleModel) -> dict:
@@ -243,6 +246,22 @@ def test_runtime_refuses_a_feature_set_it_lacks(tmp_path):
             "rnaloc.stride": "4", "rnaloc.features": "coding-v9"}
     with pytest.raises(ModelError, match="coding-v9.*upgrade"):
         parse_metadata(tmp_path / "m.onnx", meta)
+
+
+def test_runtime_refuses_a_features_input_of_another_set(tmp_path):
+    """A file whose metadata names ``coding-utr-v1`` must take that set's 1,795 columns: the
+    fixture ensemble takes coding-v1's 91, so relabelling it is refused before any record runs."""
+    onnx = pytest.importorskip("onnx")
+    from rnaloc_infer.errors import ModelError
+    from rnaloc_infer.session import ModelSession
+
+    proto = onnx.load(str(FIXTURES / "ensemble.onnx"))
+    features = {p.key: p for p in proto.metadata_props}["rnaloc.features"]
+    assert features.value == "coding-v1"
+    features.value = "coding-utr-v1"
+    onnx.save(proto, str(tmp_path / "relabelled.onnx"))
+    with pytest.raises(ModelError, match=r"'coding-utr-v1', so input 'features' must be float \[batch, 1795\]"):
+        ModelSession(tmp_path / "relabelled.onnx", device="cpu")
 
 
 def test_fitted_regression_learns_composition_and_round_trips(tmp_path):

@@ -183,7 +183,8 @@ class EnsembleModel(StreamingModel):
         self.share_counts = bool(config.forest) and bool(config.linear_ks) and \
             max(config.linear_ks) == max(config.forest["ks"])
         parts = [self.network, self.regression, *self.members, *self.forests]
-        self.n_features = max(part.n_features for part in parts)
+        # the input carries the whole named set even if no part reads all of it
+        self.n_features = max([part.n_features for part in parts] + [feature_width(config.features)])
         self.n_half_states = sum(part.n_half_states for part in parts)
         # a member network may read coding-v1 when the regression reads none
         self.feature_set = config.features or (FEATURE_SET if self.n_features else "")
