@@ -388,6 +388,13 @@ def test_forest_member_cli_end_to_end(tiny_data, tmp_path, monkeypatch):
     report = payload["extra"]["ensemble"]
     assert report["members"] == ["network_0", "regression", "forest"] and report["weight"] == pytest.approx(1 / 3)
     assert model.config.forest["ks"] == [1, 2, 3, 4, 5] and model.share_counts
+    # the forest reads the UTR k-mers by default (the graph's input is the wider set); --features picks
+    from rnaloc_infer.training.forest import load_forest
+
+    assert model.config.features == load_forest(tmp_path / "f.npz").features == "coding-utr-v1"
+    assert runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny", "--features", "coding-v1",
+                                "--out", str(tmp_path / "f1.npz")]).exit_code == 0
+    assert load_forest(tmp_path / "f1.npz").features == "coding-v1" and load_forest(tmp_path / "f1.npz").columns == 1455
     from rnaloc_infer.evaluation import metrics
     from rnaloc_infer.training.data import read_split
     from rnaloc_infer.training.trainer import predict_probs
