@@ -40,13 +40,9 @@ def utr_bounds(length: np.ndarray, start: np.ndarray, codons: np.ndarray, min_co
 BLOCK_WINDOWS = 1 << 21  # k-mer windows counted per step: bounded memory on chromosome-sized records
 
 
-def segment_kmer_counts(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, k: int) -> np.ndarray:
-    """(segments, 4**k) int64 counts of the N-free k-mers wholly inside ``flat[starts:ends]``."""
-    return segment_kmer_counts_by_k(flat, starts, ends, [k])[0]
-
-
-def segment_kmer_counts_by_k(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, ks: Sequence[int]) -> List[np.ndarray]:
-    """:func:`segment_kmer_counts` for several k at once, in the order of ``ks``.
+def segment_kmer_counts(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, ks: Sequence[int]) -> List[np.ndarray]:
+    """Per k of ``ks`` (in that order): (segments, 4**k) int64 counts of the N-free k-mers wholly
+    inside ``flat[starts:ends]``.
 
     All segments at once: every position of every segment is numbered, one after another,
     and taken :data:`BLOCK_WINDOWS` at a time; the k-mer starting there grows one base at a
@@ -91,8 +87,8 @@ def frequencies(counts: List[np.ndarray]) -> np.ndarray:
 def utr_count_blocks(flat: np.ndarray, lengths: np.ndarray, utr5_end: np.ndarray, utr3_start: np.ndarray) -> List[np.ndarray]:
     """The k-mer count blocks of :data:`UTR_FEATURE_NAMES`' order, records back to back in ``flat``."""
     offsets = np.cumsum(lengths) - lengths
-    utr3 = segment_kmer_counts_by_k(flat, offsets + utr3_start, offsets + lengths, UTR3_KS)
-    utr5 = segment_kmer_counts_by_k(flat, offsets, offsets + utr5_end, UTR5_KS)
+    utr3 = segment_kmer_counts(flat, offsets + utr3_start, offsets + lengths, UTR3_KS)
+    utr5 = segment_kmer_counts(flat, offsets, offsets + utr5_end, UTR5_KS)
     return utr3 + utr5
 
 
@@ -131,7 +127,7 @@ def kmer_windows(codes: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def substituted_counts(reference: np.ndarray, windows: Tuple[np.ndarray, np.ndarray], codes: np.ndarray, start: int,
                        end: int, k: int, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
-    """(variants, 4**k) int64: :func:`segment_kmer_counts` of ``codes[start:end]`` after each
+    """(variants, 4**k) int64: :func:`segment_kmer_counts` (this k) of ``codes[start:end]`` after each
     substitution (base 0..3 at a position), from the segment's ``reference`` counts (4**k,)
     and the record's :func:`kmer_windows`, without recounting the segment.
 

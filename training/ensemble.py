@@ -42,10 +42,10 @@ from rnaloc_infer.feature_sets import extends, record_feature_matrix
 
 from .data import SequenceSet, read_split, sha256_files, split_paths
 from .ensemble_model import EnsembleConfig, EnsembleModel
-from .forest import FittedForest, load_forest
+from .forest import FittedForest, forest_inputs, load_forest
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
-from .regression import FittedRegression, feature_matrix as kmer_matrix, load_logreg
+from .regression import FittedRegression, load_logreg
 from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
                   for network in networks]
         scores.append(regression_scores(primary, data, token_budget, features))
         if forest is not None:  # the trees on the regression's inputs (the graph's own float32 features)
-            scores.append(forest.scores(np.hstack([kmer_matrix(data.codes, forest.ks), features])))
+            scores.append(forest.scores(forest_inputs(data.codes, forest.ks, forest.features, features)))
         return scores
 
     on_train, on_valid = member_scores(train), member_scores(valid)

@@ -135,11 +135,17 @@ def trees_from_sklearn(estimators: Sequence) -> Tuple[TreeEnsemble, List[int]]:
     return trees, [len(trees_) for trees_ in per_class]
 
 
-def forest_inputs(codes: Sequence[np.ndarray], ks: Sequence[int] = KS, features: str = CODING_UTR) -> np.ndarray:
+def forest_inputs(codes: Sequence[np.ndarray], ks: Sequence[int] = KS, features: str = CODING_UTR,
+                  feature_rows: Optional[np.ndarray] = None) -> np.ndarray:
     """(records, columns) float32 rows a forest reads: the whole record's k-mer frequencies
-    (:func:`.regression.feature_matrix`), then the per-record feature set ``features``."""
+    (:func:`.regression.feature_matrix`), then the per-record feature set ``features``
+    (``feature_rows`` when the caller computed them already)."""
     kmers = feature_matrix(codes, ks)
-    return np.hstack([kmers, record_feature_matrix(codes, features)]).astype(np.float32) if features else kmers.astype(np.float32)
+    if not features:
+        return kmers.astype(np.float32)
+    if feature_rows is None:
+        feature_rows = record_feature_matrix(codes, features)
+    return np.hstack([kmers, feature_rows]).astype(np.float32)
 
 
 def fit_forest(x: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, ks: Sequence[int] = KS,

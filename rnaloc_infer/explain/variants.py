@@ -75,25 +75,27 @@ def variant_features(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray
     if not name or len(positions) == 0:
         return out
     start, n_codons = longest_orf(codes)
+    # the record's (end of the 5' UTR, start of the 3' UTR)
+    bounds = tuple(int(b[0]) for b in utr_bounds(np.array([len(codes)]), np.array([start]), np.array([n_codons]),
+                                                 MIN_ORF_CODONS))
     moved = moves_orf_signals(codes, positions, bases)
-    same_utrs = _moved_rows(out, codes, start, n_codons, positions, bases, np.flatnonzero(moved), name, block_rows)
+    same_utrs = _moved_rows(out, codes, bounds, positions, bases, np.flatnonzero(moved), name, block_rows)
     kept = np.flatnonzero(~moved)
     _protein_rows(out, codes, start, n_codons, positions, bases, kept, block_rows)
     if name == CODING_UTR:
-        _utr_rows(out[:, N_FEATURES:], codes, start, n_codons, positions, bases, np.union1d(kept, same_utrs), block_rows)
+        _utr_rows(out[:, N_FEATURES:], codes, bounds, positions, bases, np.union1d(kept, same_utrs), block_rows)
     return out
 
 
-def _moved_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int, positions: np.ndarray, bases: np.ndarray,
+def _moved_rows(out: np.ndarray, codes: np.ndarray, bounds: Tuple[int, int], positions: np.ndarray, bases: np.ndarray,
                 rows: np.ndarray, name: str, block_rows: int) -> np.ndarray:
     """Write the columns of the variants in ``rows`` (they make or break an ATG or a stop), an
     ORF search per block of them, as ``record_feature_matrix`` does.
 
     Returns those whose UTR bounds stay the record's (most: an ATG or stop out of the longest
     ORF's way), whose UTR columns are left to :func:`_utr_rows`: recounting the UTRs of every
-    such variant of a long record would cost more than everything else here."""
-    n = len(codes)
-    ref_bounds = utr_bounds(np.array([n]), np.array([start]), np.array([n_codons]), MIN_ORF_CODONS)
+    such variant of a long record would cost more than everything else here. ``bounds``: the
+    record's UTR bounds (end of the 5' UTR, start of the 3' UTR)."""
     same_utrs = []
     for first in range(0, len(rows), block_rows):
         part = rows[first : first + block_rows]
@@ -107,7 +109,7 @@ def _moved_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int, p
             if name != CODING_UTR:
                 continue
             utr5_end, utr3_start = utr_bounds(lengths, starts, codons, MIN_ORF_CODONS)
-            same = (utr5_end == ref_bounds[0]) & (utr3_start == ref_bounds[1])
+            same = (utr5_end == bounds[0]) & (utr3_start == bounds[1])
             other = np.flatnonzero(~same)
             out[at[other], N_FEATURES:] = utr_feature_matrix([records[group[i]] for i in other], starts[other],
                                                              codons[other], MIN_ORF_CODONS)
@@ -131,14 +133,13 @@ def _protein_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int,
         out[rows, :N_FEATURES] = orf_features(orfs, start, len(codes))
 
 
-def _utr_rows(out: np.ndarray, codes: np.ndarray, start: int, n_codons: int, positions: np.ndarray,
+def _utr_rows(out: np.ndarray, codes: np.ndarray, bounds: Tuple[int, int], positions: np.ndarray,
               bases: np.ndarray, kept: np.ndarray, block_rows: int) -> None:
     """The UTR k-mer columns (``out``: a view of them) of the variants in ``kept``: the UTR
     bounds stay put, so only variants inside a UTR change, and only that UTR's blocks,
     each by the windows covering the variant (:func:`rnaloc_infer.utr_kmers.substituted_counts`)."""
     n = len(codes)
-    utr5_end, utr3_start = (int(b[0]) for b in utr_bounds(np.array([n]), np.array([start]), np.array([n_codons]),
-                                                          MIN_ORF_CODONS))
+    utr5_end, utr3_start = bounds
     segments = [(utr3_start, n, k) for k in UTR3_KS] + [(0, utr5_end, k) for k in UTR5_KS]
     counts = utr_count_blocks(codes, np.array([n]), np.array([utr5_end]), np.array([utr3_start]))
     windows = {k: kmer_windows(codes, k) for k in set(UTR3_KS) | set(UTR5_KS)}
