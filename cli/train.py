@@ -170,17 +170,21 @@ def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str) -
                    "features).")
 @click.option("--forest", "forest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Trees from `rnaloc-train forest`, one more equal member (needs a --logreg with protein features).")
+@click.option("--blend", type=click.Choice(["equal", "stacked"]), default="equal", show_default=True,
+              help="equal: every member the same weight; stacked: per-class weights fitted on valid (needs "
+                   "scikit-learn), with out-of-fold AUROCs in the report.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with the train and valid splits (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
 @one_line_errors
-def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[Path], data_dir: Optional[Path],
-             prefix: str, out: Path) -> None:
+def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[Path], blend: str,
+             data_dir: Optional[Path], prefix: str, out: Path) -> None:
     """Blend trained networks (one or more CHECKPOINTS) with the k-mer regression into one checkpoint.
 
-    Every member gets the same weight after standardisation on train; calibration and
-    thresholds come from valid. Then `rnaloc-export` it to one ONNX file.
+    Members are standardised on train and blended with equal weights (or, with --blend stacked,
+    per-class weights fitted on valid); calibration and thresholds come from valid. Then
+    `rnaloc-export` it to one ONNX file.
     """
     from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
     from rnaloc_infer.training.data import default_data_dir
@@ -190,15 +194,20 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[
            + ([("forest", forest_path)] if forest_path else []))
     loaded = [load_checkpoint(path) for path in checkpoints]
     model, report = build_ensemble([network for network, _ in loaded], logreg, data_dir or default_data_dir(),
-                                   prefix=prefix, forest_path=forest_path)
+                                   prefix=prefix, forest_path=forest_path, blend=blend)
     first = loaded[0][1]
     save_checkpoint(out, model, thresholds=report["thresholds"], train_data_sha256=report["train_data_sha256"],
                     metrics=report["flat_metrics"], epoch=first.get("epoch", 0),
                     extra={"ensemble": report, "network_checkpoints": [str(path) for path in checkpoints],
                            "train_config": first.get("extra", {}).get("train_config")})
-    click.echo(json.dumps({"out": str(out), "macro_auroc": round(report["macro_auroc"], 4),
-                           "auroc": {c: round(v, 4) for c, v in report["auroc"].items()},
-                           "member_valid_auroc": report["member_valid_auroc"]}))
+    summary = {"out": str(out), "macro_auroc": round(report["macro_auroc"], 4),
+               "auroc": {c: round(v, 4) for c, v in report["auroc"].items()},
+               "member_valid_auroc": report["member_valid_auroc"]}
+    if "stacking" in report:  # the honest estimate of a blend fitted on valid
+        summary["out_of_fold_macro_auroc"] = round(report["stacking"]["cv_macro_auroc"], 4)
+        summary["out_of_fold_auroc"] = {c: round(v, 4) for c, v in report["stacking"]["cv_auroc"].items()}
+        summary["weights"] = report["weights"]
+    click.echo(json.dumps(summary))
 
 
 @main.command()

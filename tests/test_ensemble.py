@@ -140,6 +140,39 @@ def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
+def test_stacked_blend_cli(tiny_data, tmp_path):
+    """`ensemble --blend stacked`: per-class weights fitted on valid, the report's in-sample
+    figures are the saved model's own, and it carries the out-of-fold estimate beside them."""
+    from conftest import _write_split
+
+    _write_split(tiny_data, "valid", 60, np.random.default_rng(5))  # enough of each label for the folds
+    runner = CliRunner()
+    run = _fit_tiny_network(runner, tiny_data, tmp_path)
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    out = tmp_path / "stacked.pt"
+    result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"), "--blend",
+                                  "stacked", "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    model, payload = load_checkpoint(out)
+    report = payload["extra"]["ensemble"]
+    assert report["blend"] == "stacked" and "weight" not in report
+    shares = np.array([list(report["weights"][c].values()) for c in CLASSES])
+    np.testing.assert_allclose(np.abs(shares).sum(axis=1), 1.0, atol=1e-3)
+    assert np.abs(shares - 0.5).max() > 0.05  # not the equal blend
+    assert summary["out_of_fold_macro_auroc"] == pytest.approx(report["stacking"]["cv_macro_auroc"], abs=1e-4)
+    from rnaloc_infer.evaluation import metrics
+    from rnaloc_infer.training.data import read_split
+    from rnaloc_infer.training.trainer import predict_probs
+
+    valid = read_split(tiny_data / "tiny_valid.fa.gz", tiny_data / "tiny_valid_labels.tsv", CLASSES)
+    probs = predict_probs(model, valid, 1024, torch.device("cpu"))
+    assert metrics.evaluate(valid.labels, probs, CLASSES)["auroc"] == pytest.approx(list(report["auroc"].values()), abs=1e-6)
+    result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"), "--blend",
+                                  "mean", "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(tmp_path / "x.pt")])
+    assert result.exit_code != 0 and "mean" in result.output and not (tmp_path / "x.pt").exists()
+
+
 def test_coding_regression_and_members_through_the_runtime(tmp_path):
     """A regression reading the protein features, plus a member network: the exported file run by
     the runtime (which computes the features itself, also for a chunked long record) equals eager."""

@@ -6,20 +6,23 @@ baseline's regression (:mod:`.regression`) is composition (plus, with ``--coding
 longest ORF's protein features, :mod:`rnaloc_infer.coding`). Their errors differ, so an equal-weight blend beats
 each member; several trained networks can join as further members.
 
-Recipe (no weight is tuned on valid; only the calibration and thresholds, which are
-monotone per class and leave AUROC/AUPRC unchanged, are fitted there):
+Recipe (with ``--blend equal``, no weight is tuned on valid; only the calibration and
+thresholds, which are monotone per class and leave AUROC/AUPRC unchanged, are fitted there):
 
 1. each member's scores on the *train* split (every network's logits, the regression's
    decision function) give its per-class mean and standard deviation; each member is
    standardised with them;
-2. ensemble score = the mean of the standardised members (equal weights, fixed a priori);
+2. ensemble score = the mean of the standardised members (equal weights, fixed a priori),
+   or with ``--blend stacked`` their per-class weighted sum, the weights fitted on valid by
+   an L2 logistic regression whose penalty a cross-validation within valid picks
+   (:mod:`.stacking`; the report then carries out-of-fold AUROCs, the honest estimate);
 3. per class, Platt scaling on *valid* turns the score into a probability, and the decision
    threshold follows the policy of ``evaluation.metrics.policy_threshold`` on valid (MCC
    optimum, or prevalence matching for a class with < 100 positives or negatives), as for
    single models.
 
 A forest (``--forest``, :mod:`.forest`: gradient-boosted trees on the regression's inputs)
-joins as one more equal member; its weight is folded into its leaves.
+joins as one more member; its weight is folded into its leaves.
 
 All of it folds into per-class vectors (``blend``: first network, regression, bias, further
 networks), the regression's tables (:class:`.ensemble_model.KmerRegression`) and the forest's
@@ -46,9 +49,12 @@ from .forest import FittedForest, forest_inputs, load_forest
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
 from .regression import FittedRegression, load_logreg
+from .stacking import members_table, stack_members
 from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
+
+BLENDS = ("equal", "stacked")
 
 
 def _base4_to_base5(k: int) -> np.ndarray:
@@ -137,12 +143,15 @@ def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[floa
 
 def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Path, data_dir: str | Path, *,
                    prefix: str = "dm3loc", token_budget: int = 512_000,
-                   forest_path: Optional[str | Path] = None) -> Tuple[EnsembleModel, dict]:
+                   forest_path: Optional[str | Path] = None, blend: str = "equal") -> Tuple[EnsembleModel, dict]:
     """The blended model and a report (member statistics, calibration, valid metrics, thresholds).
 
-    Every member (each network, the regression and the forest, if any) gets the same weight,
-    fixed a priori.
+    ``blend``: "equal" gives every member (each network, the regression and the forest, if
+    any) the same weight, fixed a priori; "stacked" fits per-class weights on valid
+    (:mod:`.stacking`) and reports their out-of-fold AUROCs beside the in-sample ones.
     """
+    if blend not in BLENDS:
+        raise ValueError(f"unknown blend {blend!r}; expected one of {', '.join(BLENDS)}")
     if not networks:
         raise ValueError("an ensemble needs at least one network")
     primary = with_logreg(networks[0], load_logreg(logreg_path))
@@ -169,7 +178,6 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
 
     on_train, on_valid = member_scores(train), member_scores(valid)
     names = [f"network_{i}" for i in range(len(networks))] + ["regression"] + (["forest"] if forest else [])
-    weight = 1.0 / len(names)
     mean = [scores.mean(axis=0) for scores in on_train]
     std = [scores.std(axis=0) for scores in on_train]
     for name, s in zip(names, std):
@@ -177,21 +185,25 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
             flat = [classes[c] for c in np.flatnonzero(~(s > 0))]
             raise ValueError(f"member {name} scores every training record the same for {', '.join(flat)}: "
                              "it cannot be standardised (a forest without splits?)")
-    score = sum(weight * (v - m) / s for v, m, s in zip(on_valid, mean, std))
+    standardised = np.stack([(v - m) / s for v, m, s in zip(on_valid, mean, std)], axis=2)  # records, classes, members
+    stacked = stack_members(standardised, valid.labels) if blend == "stacked" else None
+    # each member's per-class weight before calibration
+    weights = list(stacked.weights.T) if stacked else [np.full(len(classes), 1.0 / len(names))] * len(names)
+    score = (standardised * np.stack(weights, axis=1)[None]).sum(axis=2)
     calibration = [platt(score[:, c], valid.labels[:, c]) for c in range(len(classes))]
     a = np.array([c[0] for c in calibration])
     b = np.array([c[1] for c in calibration])
-    coefficients = [a * weight / s for s in std]
-    bias = b - a * sum(weight * m / s for m, s in zip(mean, std))
+    coefficients = [a * w / s for w, s in zip(weights, std)]
+    bias = b - a * sum(w * m / s for w, m, s in zip(weights, mean, std))
     n_networks = len(networks)
     if forest is not None:  # its weight goes into its leaves
         forest = FittedForest(forest.trees.scaled(coefficients[-1]), forest.ks, forest.classes, forest.features,
                               forest.trees_fitted)
     model = with_members(primary, networks[1:], forest)
     # blend rows: 0 first network, 1 regression, 2 bias, 3.. further networks
-    blend = np.stack([coefficients[0], coefficients[n_networks], bias, *coefficients[1:n_networks]])
+    rows = np.stack([coefficients[0], coefficients[n_networks], bias, *coefficients[1:n_networks]])
     with torch.no_grad():
-        model.blend.copy_(torch.from_numpy(blend).float())
+        model.blend.copy_(torch.from_numpy(rows).float())
     # the model's output is this same affine blend of the members: no further pass over valid
     probs = 1.0 / (1.0 + np.exp(-(sum(c * v for c, v in zip(coefficients, on_valid)) + bias)))
     thresholds = metrics.tune_thresholds(valid.labels, probs)
@@ -199,7 +211,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     member_auroc = {name: dict(zip(classes, np.round(metrics.evaluate(valid.labels, 1 / (1 + np.exp(-v)), classes)["auroc"], 4).tolist()))
                     for name, v in zip(names, on_valid)}
     report = {
-        "members": names, "weight": weight, "logreg": str(logreg_path),
+        "members": names, "blend": blend, "logreg": str(logreg_path),
         "forest": None if forest_path is None else str(forest_path),
         "train_data_sha256": sha256_files([train_fa, train_labels]),
         "member_stats_train": {name: {"mean": m.tolist(), "std": s.tolist()} for name, m, s in zip(names, mean, std)},
@@ -209,4 +221,14 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
         "mcc": dict(zip(classes, result["mcc"])), "macro_auprc": result["macro_auprc"],
         "macro_mcc": result["macro_mcc"], "flat_metrics": flat_metrics(result), "member_valid_auroc": member_auroc,
     }
+    if stacked is None:
+        report["weight"] = 1.0 / len(names)
+    else:  # the in-sample figures above are optimistic: the weights were fitted on valid too
+        report["weights"] = members_table(names, classes, stacked.weights)
+        report["stacking"] = {
+            "C": stacked.c, "cv_log_loss": {str(c): v for c, v in stacked.cv_log_loss.items()},
+            "equal_cv_log_loss": stacked.equal_cv_log_loss,
+            "cv_auroc": dict(zip(classes, stacked.cv_auroc.tolist())), "cv_macro_auroc": float(stacked.cv_auroc.mean()),
+            "equal_cv_auroc": dict(zip(classes, stacked.equal_cv_auroc.tolist())),
+            "equal_cv_macro_auroc": float(stacked.equal_cv_auroc.mean())}
     return model, report
