@@ -40,6 +40,8 @@ class StackedWeights:
     cv_auroc: np.ndarray  # (classes,) out-of-fold AUROC of the chosen C, mean over repeats
     equal_cv_auroc: np.ndarray  # (classes,) the same for equal weights (calibration alone fitted per fold)
     equal_cv_log_loss: float
+    cv_probs: np.ndarray  # (repeats, records, classes) held-out calibrated probabilities of the chosen C
+    equal_cv_probs: np.ndarray  # the same for equal weights
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
@@ -93,7 +95,7 @@ def stack_members(scores: np.ndarray, labels: np.ndarray, grid: Sequence[float] 
     weights = np.stack([_fit(scores[:, k], labels[:, k], best) for k in range(n_classes)])
     log.info("stacked blend: C = %g (out-of-fold log-loss %s; equal weights %.5f)", best,
              {c: round(v, 5) for c, v in mean_loss.items()}, log_loss(equal))
-    return StackedWeights(weights, best, mean_loss, auroc(oof[best]), auroc(equal), log_loss(equal))
+    return StackedWeights(weights, best, mean_loss, auroc(oof[best]), auroc(equal), log_loss(equal), oof[best], equal)
 
 
 def members_table(names: List[str], classes: List[str], weights: np.ndarray) -> dict:
