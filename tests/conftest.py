@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
+import signal
 import shutil
 import sys
 from pathlib import Path
@@ -109,6 +110,12 @@ def cli_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
     return env
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a CLI run a test interrupts: a shell that starts pytest in the
+    background makes its children ignore SIGINT, and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _write_split(folder: Path, split: str, n: int, rng: np.random.Generator) -> None:

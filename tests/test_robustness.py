@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CLI, cli_env, read_table, rewrite_model
+from conftest import CLI, cli_env, default_sigint, read_table, rewrite_model
 from rnaloc_infer.errors import InputError, ModelError
 from rnaloc_infer.fasta import Record, RecordError, read_fasta, read_file
 from rnaloc_infer.cli.predict import main
@@ -163,7 +163,7 @@ def test_existing_output_untouched_on_failure(tcn_model, tmp_path):
 def test_signal_mid_run_leaves_no_output(signum, code, tcn_model, tmp_path):
     out = tmp_path / "o.tsv"
     proc = subprocess.Popen(CLI + ["-", "--model", str(tcn_model), "-o", str(out), "--window-records", "1"],
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), preexec_fn=default_sigint)
     proc.stdin.write(b">a\nACGTACGT\n>b\nACGT\n" * 50)
     proc.stdin.flush()
     deadline = time.time() + 60

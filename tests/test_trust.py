@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import CLI, cli_env, random_seq, rewrite_model, write_fasta
+from conftest import CLI, cli_env, default_sigint, random_seq, rewrite_model, write_fasta
 from rnaloc_infer.applicability import ApplicabilityRules, count_ambiguous, derive_rules, flag_text
 from rnaloc_infer.cli.predict import main
 from rnaloc_infer.evaluation import metrics
@@ -338,7 +338,7 @@ def test_genome_warning_reports_the_true_length(tmp_path):
 def test_stdout_has_no_header_before_the_first_result(tcn_model, tmp_path):
     """Interrupted before any result, standard output is empty (nothing that looks complete)."""
     proc = subprocess.Popen(CLI + ["-", "--model", str(tcn_model)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), preexec_fn=default_sigint)
     proc.stdin.write(b">a\nACGTACGT\n")  # stdin stays open: the first window never fills
     proc.stdin.flush()
     time.sleep(3)
