@@ -169,7 +169,7 @@ def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str) -
               help="k-mer regression from `rnaloc-train regression` (with --coding: plus the encoded protein's "
                    "features).")
 @click.option("--forest", "forest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Trees from `rnaloc-train forest`, one more equal member (needs a --logreg with protein features).")
+              help="Trees from `rnaloc-train forest`, one more member (needs a --logreg with protein features).")
 @click.option("--blend", type=click.Choice(["equal", "stacked"]), default="equal", show_default=True,
               help="equal: every member the same weight; stacked: per-class weights fitted on valid (needs "
                    "scikit-learn), with out-of-fold AUROCs in the report.")

@@ -52,5 +52,7 @@ def test_rare_classes_use_fewer_folds_and_too_rare_ones_are_refused():
     stacked = stack_members(scores, labels)
     assert np.isfinite(stacked.cv_auroc).all()
     labels[1:3, 1] = 0
-    with pytest.raises(ValueError, match="class 1 has 1 positive or negative"):
+    with pytest.raises(ValueError, match="class 1: 1 positive or negative"):
         stack_members(scores, labels)
+    with pytest.raises(ValueError, match="^ER: 1 positive or negative valid record.*--blend equal"):
+        stack_members(scores, labels, ["Nucleus", "ER"])

@@ -186,7 +186,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
             raise ValueError(f"member {name} scores every training record the same for {', '.join(flat)}: "
                              "it cannot be standardised (a forest without splits?)")
     standardised = np.stack([(v - m) / s for v, m, s in zip(on_valid, mean, std)], axis=2)  # records, classes, members
-    stacked = stack_members(standardised, valid.labels) if blend == "stacked" else None
+    stacked = stack_members(standardised, valid.labels, classes) if blend == "stacked" else None
     # each member's per-class weight before calibration
     weights = list(stacked.weights.T) if stacked else [np.full(len(classes), 1.0 / len(names))] * len(names)
     score = (standardised * np.stack(weights, axis=1)[None]).sum(axis=2)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ REPEATS = 3
 class StackedWeights:
     weights: np.ndarray  # (classes, members): each class's blend weights (before calibration)
     c: float  # the chosen inverse penalty
-    cv_log_loss: dict  # {C: mean out-of-fold log-loss over classes}
+    cv_log_loss: dict  # {C: out-of-fold log-loss, mean over repeats, records and classes}
     cv_auroc: np.ndarray  # (classes,) out-of-fold AUROC of the chosen C, mean over repeats
     equal_cv_auroc: np.ndarray  # (classes,) the same for equal weights (calibration alone fitted per fold)
     equal_cv_log_loss: float
@@ -58,26 +58,28 @@ def _calibrated(score_train: np.ndarray, y_train: np.ndarray, score_test: np.nda
     return np.clip(platt.predict_proba(score_test[:, None])[:, 1], 1e-12, 1 - 1e-12)
 
 
-def stack_members(scores: np.ndarray, labels: np.ndarray, grid: Sequence[float] = C_GRID,
-                  folds: int = FOLDS, repeats: int = REPEATS) -> StackedWeights:
+def stack_members(scores: np.ndarray, labels: np.ndarray, classes: Optional[Sequence[str]] = None,
+                  grid: Sequence[float] = C_GRID, folds: int = FOLDS, repeats: int = REPEATS) -> StackedWeights:
     """Blend weights from ``scores`` (records, classes, members: each member's train-standardised
     valid scores) and 0/1 ``labels`` (records, classes); module docstring. The out-of-fold
-    figures pool the held-out records' calibrated probabilities over the folds."""
+    figures pool the held-out records' calibrated probabilities over the folds; ``classes``
+    name the columns in errors."""
     from sklearn.model_selection import StratifiedKFold
 
     n, n_classes, _ = scores.shape
     minority = np.minimum(labels.sum(axis=0), n - labels.sum(axis=0)).astype(int)
     if minority.min() < 2:
-        raise ValueError(f"class {int(minority.argmin())} has {minority.min()} positive or negative valid records: "
-                         "too few to fit stacked weights (use the equal blend)")
+        k = int(minority.argmin())
+        raise ValueError(f"{classes[k] if classes else f'class {k}'}: {minority[k]} positive or negative valid "
+                         "record(s), too few to fit stacked weights (use --blend equal)")
     oof = {c: np.zeros((repeats, n, n_classes)) for c in grid}
     equal = np.zeros((repeats, n, n_classes))
     for r in range(repeats):
         for k in range(n_classes):
             x, y = scores[:, k], labels[:, k]
+            mean = x.mean(axis=1)
             # a class with fewer minority records than folds gets as many folds as it has
             for train, test in StratifiedKFold(min(folds, minority[k]), shuffle=True, random_state=r).split(x, y):
-                mean = x.mean(axis=1)
                 equal[r, test, k] = _calibrated(mean[train], y[train], mean[test])
                 for c in grid:
                     w = _fit(x[train], y[train], c)
