@@ -226,13 +226,19 @@ def _cpu_signature() -> str:
     return "\n".join(keep) or platform.machine()
 
 
-def file_sha256(path: "os.PathLike[str] | str", chunk: int = 1 << 20) -> str:
+def file_sha256(path: "os.PathLike[str] | str") -> str:
     """SHA-256 of a file, read in chunks: names the exact model a run used (the sidecar) and ties
     explain's numpy weights to the .onnx they were written from."""
+    return files_sha256([path])
+
+
+def files_sha256(paths: "Sequence[os.PathLike[str] | str]", chunk: int = 1 << 20) -> str:
+    """One SHA-256 over the bytes of ``paths`` in order (a checkpoint's training data: FASTA + labels)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(chunk), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

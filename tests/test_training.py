@@ -16,10 +16,10 @@ from rnaloc_infer.cli.train import main
 from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
 from rnaloc_infer.training.data import (
     read_split,
-    sha256_files,
     token_budget_batches,
     truncate_keep_ends,
 )
+from rnaloc_infer.session import files_sha256
 from rnaloc_infer.training.losses import FocalBCELoss, make_loss, positive_weights
 from rnaloc_infer.training.models import CLASSES, LocalizationModel, ModelConfig
 
@@ -116,8 +116,8 @@ def test_read_split_and_digest(tiny_data):
     data = read_split(tiny_data / "tiny_train.fa.gz", tiny_data / "tiny_train_labels.tsv", CLASSES)
     assert len(data) == 24 and data.labels.shape == (24, 6) and data.ids[0] == "train0"
     assert data.codes[0].dtype == np.uint8
-    digest = sha256_files([tiny_data / "tiny_train.fa.gz"])
-    assert len(digest) == 64 and digest != sha256_files([tiny_data / "tiny_valid.fa.gz"])
+    digest = files_sha256([tiny_data / "tiny_train.fa.gz"])
+    assert len(digest) == 64 and digest != files_sha256([tiny_data / "tiny_valid.fa.gz"])
 
 
 def test_fit_cli_end_to_end_and_resume(tiny_data, tmp_path):
@@ -135,7 +135,7 @@ def test_fit_cli_end_to_end_and_resume(tiny_data, tmp_path):
     assert (out / "best.pt").exists() and (out / "last.pt").exists()
     _, best = load_checkpoint(out / "best.pt")
     assert len(best["thresholds"]) == 6 and len(best["train_data_sha256"]) == 64
-    assert best["train_data_sha256"] == sha256_files([tiny_data / "tiny_train.fa.gz", tiny_data / "tiny_train_labels.tsv"])
+    assert best["train_data_sha256"] == files_sha256([tiny_data / "tiny_train.fa.gz", tiny_data / "tiny_train_labels.tsv"])
 
     result = runner.invoke(main, args + ["--resume", "--epochs", "2"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,6 @@ sees the inputs exactly as inference and evaluation do.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -74,16 +73,6 @@ def read_split(fasta: str | Path, labels_tsv: str | Path, classes: Sequence[str]
     label_matrix = match_labels(ids, labels, pred_source=str(fasta), label_source=str(labels_tsv)).astype(np.float32)
     log.info("read %d records (%d nt) from %s", len(ids), sum(len(c) for c in codes), fasta)
     return SequenceSet(ids, codes, label_matrix, list(classes))
-
-
-def sha256_files(paths: Sequence[str | Path]) -> str:
-    """Digest over the bytes of ``paths`` in order: ties a checkpoint to the exact training data."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def truncate_keep_ends(codes: np.ndarray, max_len: Optional[int]) -> np.ndarray:

@@ -42,8 +42,9 @@ import torch
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.coding import FEATURE_SET
 from rnaloc_infer.feature_sets import extends, record_feature_matrix
+from rnaloc_infer.session import files_sha256
 
-from .data import SequenceSet, read_split, sha256_files, split_paths
+from .data import SequenceSet, read_split, split_paths
 from .ensemble_model import EnsembleConfig, EnsembleModel
 from .forest import FittedForest, forest_inputs, load_forest
 from .kmers import kmer_digits, place_values
@@ -213,7 +214,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     report = {
         "members": names, "blend": blend, "logreg": str(logreg_path),
         "forest": None if forest_path is None else str(forest_path),
-        "train_data_sha256": sha256_files([train_fa, train_labels]),
+        "train_data_sha256": files_sha256([train_fa, train_labels]),
         "member_stats_train": {name: {"mean": m.tolist(), "std": s.tolist()} for name, m, s in zip(names, mean, std)},
         "platt_valid": {"a": a.tolist(), "b": b.tolist()},
         "thresholds": list(map(float, thresholds)), "macro_auroc": result["macro_auroc"],

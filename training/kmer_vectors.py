@@ -24,7 +24,7 @@ import numpy as np
 from rnaloc_infer.alphabet import ALPHABET
 from rnaloc_infer.fasta import RecordError, read_file
 
-from .data import sha256_files
+from rnaloc_infer.session import files_sha256
 from .kmers import N_CODE, check_k, kmer_digits, place_values, vocabulary_size
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def train_kmer_vectors(fasta_paths: Sequence[str | Path], k: int = 6, dim: int =
         present[lookup[word]] = True
     info = {"dim": dim, "window": window, "epochs": epochs, "negative": negative, "sample": sample, "sg": 1,
             "seed": seed, "records": n_records, "words": n_words, "gensim": gensim.__version__,
-            "train_data_sha256": sha256_files(fasta_paths), "sources": [os.path.basename(str(p)) for p in fasta_paths]}
+            "train_data_sha256": files_sha256(fasta_paths), "sources": [os.path.basename(str(p)) for p in fasta_paths]}
     return KmerVectors(k, vectors, present, info)
 
 

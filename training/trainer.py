@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.coding import coding_feature_matrix
+from rnaloc_infer.session import files_sha256
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import OptimConfig, TrainConfig
@@ -36,7 +37,6 @@ from .data import (
     effective_lengths,
     iterate_batches,
     read_split,
-    sha256_files,
     split_paths,
     token_budget_batches,
 )
@@ -204,7 +204,7 @@ class Trainer:
         valid_files = split_paths(data_dir, cfg.valid_split, cfg.prefix)
         train = read_split(*train_files, classes)
         valid = read_split(*valid_files, classes)
-        return train, valid, sha256_files(train_files)
+        return train, valid, files_sha256(train_files)
 
     # ---------------------------------------------------------- checkpoint
     @property
