@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tree_heads import CLASSES, NOT_EXOSOME, default_members, standardise
+from tree_heads import CLASSES, NOT_EXOSOME, default_members, logit, standardise
 from rnaloc_infer.evaluation.metrics import roc_auc
 from rnaloc_infer.evaluation.specificity import specificity_report
+from rnaloc_infer.feature_sets import CODING_UTR
 from rnaloc_infer.training.forest import load_forest
 from rnaloc_infer.training.stacking import members_table, stack_members
 
@@ -35,7 +36,7 @@ MEMBERS = ("qrnn", "qrnn_coding", "regression", "forest")
 def forest_scores(cache: Path, path: Path) -> tuple:
     """(train, valid) scores of the forest on the cached k-mer, protein and UTR columns (its inputs, in order)."""
     forest = load_forest(path)
-    blocks = ("kmer", "coding", "utr") if forest.features == "coding-utr-v1" else ("kmer", "coding")
+    blocks = ("kmer", "coding", "utr") if forest.features == CODING_UTR else ("kmer", "coding")
     return tuple(forest.scores(np.hstack([np.load(cache / f"{split}_{b}.npy") for b in blocks]).astype(np.float32))
                  for split in ("train", "valid"))
 
@@ -46,10 +47,6 @@ def aurocs(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def summary(a: np.ndarray) -> dict:
     return {**dict(zip(CLASSES, a)), "macro": float(a.mean()), "without_exosome": float(a[NOT_EXOSOME].mean())}
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p) - np.log1p(-p)
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ from .forest import FittedForest, forest_inputs, load_forest
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
 from .regression import FittedRegression, load_logreg
-from .stacking import members_table, stack_members
+from .stacking import members_table, platt, stack_members
 from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
@@ -125,21 +125,6 @@ def regression_scores(model: EnsembleModel, data: SequenceSet, token_budget: int
     finally:
         with torch.no_grad():
             model.blend.copy_(original)
-
-
-def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[float, float]:
-    """(a, b) maximising the likelihood of sigmoid(a * score + b) for one class (Newton's method)."""
-    a, b = 1.0, 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(a * score + b)))
-        g = np.array([np.sum((p - labels) * score), np.sum(p - labels)])
-        w = p * (1 - p)
-        h = np.array([[np.sum(w * score * score), np.sum(w * score)], [np.sum(w * score), np.sum(w)]]) + 1e-9 * np.eye(2)
-        step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-10:
-            break
-    return float(a), float(b)
 
 
 def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Path, data_dir: str | Path, *,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,12 +50,31 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
     return LogisticRegression(C=c).fit(x, y).coef_[0]
 
 
-def _calibrated(score_train: np.ndarray, y_train: np.ndarray, score_test: np.ndarray) -> np.ndarray:
-    """Held-out probabilities after Platt scaling on the fold's training part (as the ensemble calibrates)."""
-    from sklearn.linear_model import LogisticRegression
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function in its tanh form: no overflow for scores of any size."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
 
-    platt = LogisticRegression(C=1e6).fit(score_train[:, None], y_train)
-    return np.clip(platt.predict_proba(score_test[:, None])[:, 1], 1e-12, 1 - 1e-12)
+
+def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[float, float]:
+    """(a, b) maximising the likelihood of sigmoid(a * score + b) for one class (Newton's method)."""
+    a, b = 1.0, 0.0
+    for _ in range(steps):
+        p = _sigmoid(a * score + b)
+        g = np.array([np.sum((p - labels) * score), np.sum(p - labels)])
+        w = p * (1 - p)
+        h = np.array([[np.sum(w * score * score), np.sum(w * score)], [np.sum(w * score), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def _calibrated(score_train: np.ndarray, y_train: np.ndarray, score_test: np.ndarray) -> np.ndarray:
+    """Held-out probabilities after Platt scaling on the fold's training part (:func:`platt`, as the
+    ensemble calibrates)."""
+    a, b = platt(score_train, y_train)
+    return np.clip(_sigmoid(a * score_test + b), 1e-12, 1 - 1e-12)
 
 
 def stack_members(scores: np.ndarray, labels: np.ndarray, classes: Optional[Sequence[str]] = None,
