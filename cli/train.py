@@ -84,6 +84,32 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
 
 
 @main.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Cross-fitting directory: folds.tsv and one folder per member and fold (resumed when present).")
+@click.option("--folds", "k", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
+@click.option("--fold", "only_folds", type=click.IntRange(min=0), multiple=True,
+              help="Run only these folds (repeatable; default: all, in turn).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with <prefix>_{train,valid}.fa.gz and *_labels.tsv (default: $RNALOC_DATA_DIR, else ../shared/data).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@one_line_errors
+def crossfit(configs: Tuple[Path, ...], out_dir: Path, k: int, only_folds: Tuple[int, ...], seed: int,
+             data_dir: Optional[Path], device: str) -> None:
+    """Cross-fit networks over train + valid: per fold, train on the other folds (early stopping on an
+    inner split of them) and save the fold's out-of-fold logits. Interrupted runs resume."""
+    from rnaloc_infer.training.crossfit import crossfit_network
+
+    if any(f >= k for f in only_folds):
+        raise click.BadParameter(f"folds are numbered 0..{k - 1}", param_hint="--fold")
+    for config in configs:
+        results = crossfit_network(config, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
+                                   data_dir=data_dir, device=device)
+        click.echo(json.dumps({"member": config.stem, "best_epochs": [r["best_epoch"] for r in results]}))
+
+
+@main.command()
 @click.option("--k", "k", type=click.IntRange(2, 8), default=6, show_default=True, help="k-mer size.")
 @click.option("--dim", type=click.IntRange(min=1), default=32, show_default=True, help="Vector size.")
 @click.option("--fasta", "fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
