@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from typing import Callable, NoReturn, Optional
+from typing import Callable, NoReturn, Optional, Union
 
 import click
 
@@ -66,16 +66,20 @@ def _raise_terminated(signum, _frame) -> None:
     raise Terminated(signum)
 
 
-def exit_with_status(work: Callable[[], int], *, debug: bool, stopped: str,
+def exit_with_status(work: Callable[[], int], *, debug: bool, stopped: Union[str, Callable[[], str]],
                      broken_pipe: Optional[Callable[[BaseException], int]] = None) -> NoReturn:
     """Run a command's ``work`` and exit with its status; failures become one logged line.
 
     Why one place: every command must turn a user error into its documented exit code
     without a traceback, say what an interruption left behind (``stopped``: e.g. "no output
-    written"), and show a traceback for a bug only with --debug. ``broken_pipe`` handles a
+    written", or a function that says it when asked: "output incomplete: 12 rows written to
+    standard output"), and show a traceback for a bug only with --debug. ``broken_pipe`` handles a
     closed standard output (``| head``) quietly, for commands that write to it.
     """
     from rnaloc_infer.errors import BrokenPipe
+
+    def what_stopped() -> str:
+        return stopped() if callable(stopped) else stopped
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -88,10 +92,10 @@ def exit_with_status(work: Callable[[], int], *, debug: bool, stopped: str,
         log.error("%s", exc, exc_info=debug)
         code = exc.exit_code
     except KeyboardInterrupt:
-        log.error("interrupted; %s", stopped)
+        log.error("interrupted; %s", what_stopped())
         code = EXIT_SIGINT
     except Terminated:
-        log.error("terminated; %s", stopped)
+        log.error("terminated; %s", what_stopped())
         code = EXIT_SIGTERM
     except click.ClickException:
         raise

@@ -1,6 +1,6 @@
 """Click glue for the overwrite guard shared by `rnaloc-export`, `rnaloc-train` and its subcommands.
 
-`rnaloc_infer.writers.refuse_overwrite` does the comparison (device + inode); here its
+`rnaloc_infer.output.files.refuse_overwrite` does the comparison (device + inode); here its
 error becomes a one-line click error with exit status 2, raised before any work.
 """
 
@@ -11,7 +11,7 @@ from typing import Sequence
 import click
 
 from rnaloc_infer.errors import EXIT_USAGE, OverwriteError
-from rnaloc_infer.writers import Named, refuse_overwrite
+from rnaloc_infer.output.files import Named, refuse_overwrite
 
 
 class RefusedOutput(click.ClickException):

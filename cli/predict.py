@@ -12,27 +12,21 @@ import contextlib
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import click
 
 from rnaloc_infer import __version__
+from rnaloc_infer.applicability import OUT_OF_RANGE_POLICIES
 from rnaloc_infer.batching import BatchConfig
 from rnaloc_infer.cli.common import configure_logging, exit_with_status
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
+from rnaloc_infer.errors import EXIT_BROKEN_PIPE, EXIT_OK, InputError
 from rnaloc_infer.output.formats import FORMATS
-from rnaloc_infer.errors import (
-    EXIT_BROKEN_PIPE,
-    EXIT_OK,
-    InputError,
-    NoResults,
-)
+from rnaloc_infer.output.run import RowCount, RunOptions
 
 if TYPE_CHECKING:
     from rnaloc_infer.output.formats import OutputSpec
-    from rnaloc_infer.batching import Scored
-    from rnaloc_infer.fasta import RecordError
 
 log = logging.getLogger("rnaloc_infer.cli")
 
@@ -63,34 +57,6 @@ Help for every error message: docs/TROUBLESHOOTING.md
 """
 
 
-@dataclass
-class RunOptions:
-    """What one `rnaloc-infer` run does (the command's options; batching defaults are BatchConfig's)."""
-
-    inputs: Sequence[str]
-    output: Optional[str] = None
-    model: str = "default"
-    fmt: Optional[str] = None  # None: from the output's extension (rnaloc_infer.output.formats)
-    metadata: Optional[str] = None  # sidecar path; None: OUTPUT.json beside a file output
-    device: str = "auto"
-    threads: Optional[int] = None
-    precision: str = "auto"  # auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one; fp32: the file itself
-    batch_nt: int = BatchConfig.batch_nt
-    window_records: int = BatchConfig.window_records
-    window_nt: int = BatchConfig.window_nt
-    chunk_nt: int = BatchConfig.chunk_nt
-    on_error: str = "fail"
-    errors_file: Optional[str] = None
-    out_of_range: str = "keep"  # records the model's applicability rules flag: keep | drop | error
-    profile: bool = False  # add the relative compartment profile columns (rnaloc_infer.profile)
-    progress: bool = True
-    annotation: Optional[AnnotationOptions] = None  # genome input: --annotation + filters
-    engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
-    address: Optional[str] = None
-    num_workers: Optional[int] = None
-    num_gpus_per_worker: float = 0.0
-
-
 def _check_inputs(inputs: Sequence[str]) -> None:
     """Fail before any work when an input is missing, a directory, or unreadable."""
     from rnaloc_infer.fasta import check_readable
@@ -101,13 +67,15 @@ def _check_inputs(inputs: Sequence[str]) -> None:
         check_readable(path)
 
 
-def run(options: RunOptions) -> int:
-    """Predict every record of the inputs and write the table; returns the exit status."""
+def run(options: RunOptions, count: Optional[RowCount] = None) -> int:
+    """Predict every record of the inputs and write the table; returns the exit status.
+
+    ``count``: rows written so far, for the message of an interrupted run on standard output."""
     # Imported here so `rnaloc-infer --help/--version` stays instant.
     from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.output.formats import GENOME_FORMATS, resolve_output
+    from rnaloc_infer.output.formats import GENOME_FORMATS
+    from rnaloc_infer.output.run import resolve_run_output
     from rnaloc_infer.session import twin_file
-    from rnaloc_infer.writers import refuse_overwrite
 
     if options.errors_file and options.on_error == "fail":
         log.warning("--errors-file collects skipped records only with --on-error skip; "
@@ -116,192 +84,78 @@ def run(options: RunOptions) -> int:
         config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    spec = resolve_output(options.output, options.fmt)
     _check_inputs(options.inputs)
     # Genome + annotation input (docs/GENOME.md): parsed and checked before the model loads.
     from rnaloc_infer.cli import genome_options
 
     annotation = options.annotation or AnnotationOptions()
     genome_options.check_usage(options.inputs, annotation)
+    model_path = resolve_model(options.model)
+    spec = resolve_run_output(options, [("input", path) for path in options.inputs]
+                              + genome_options.input_files(options.inputs, annotation)
+                              + [("model", model_path), ("model", twin_file(model_path, "fp16")),
+                                 ("model", twin_file(model_path, "int8"))])
     if spec.fmt in GENOME_FORMATS and not annotation.annotation:
         raise click.UsageError(f"--format {spec.fmt} needs transcript coordinates: use it with --annotation")
-    model_path = resolve_model(options.model)
-    refuse_overwrite(
-        [("output", options.output), ("errors file", options.errors_file), ("metadata file", _sidecar_target(options, spec))],
-        [("input", path) for path in options.inputs] + genome_options.input_files(options.inputs, annotation)
-        + [("model", model_path), ("model", twin_file(model_path, "fp16")), ("model", twin_file(model_path, "int8"))],
-    )
     if options.engine == "ray":
-        return _run_ray(options, annotation, spec)
+        return _run_ray(options, annotation, spec, count)
     source = genome_options.open_source(options.inputs[0], annotation) if annotation.annotation else None
     if source is None:
         genome_options.warn_if_genome(options.inputs)
     with contextlib.ExitStack() as stack:
         if source is not None:
             stack.callback(source.close)
-        _predict_local(options, config, spec, model_path, source)
+        _predict_local(options, config, spec, model_path, source, count)
     return EXIT_OK
 
 
-def _predict_local(options: RunOptions, config: "BatchConfig", spec: "OutputSpec", model_path, source) -> None:
-    """The local engine: stream records through the model into the writer, then the sidecar."""
-    from rnaloc_infer.batching import Scored, predict_stream
+def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec", model_path, source,
+                   count: Optional[RowCount]) -> None:
+    """The local engine: stream records through the model into the run path."""
+    from rnaloc_infer.batching import predict_stream
     from rnaloc_infer.cli.progress import RunProgress, input_bytes
     from rnaloc_infer.fasta import ReadMeter, read_fasta
-    from rnaloc_infer.output.formats import make_writer
-    from rnaloc_infer.output.sidecar import model_identity, record_fields
-    from rnaloc_infer.output.summary import RunSummary
+    from rnaloc_infer.output.run import open_run
+    from rnaloc_infer.output.sidecar import model_identity
     from rnaloc_infer.parallel import worker_count
-    from rnaloc_infer.profile import ProfileRow, profile_columns, require_prevalence
+    from rnaloc_infer.profile import require_prevalence
     from rnaloc_infer.session import ModelSession
-    from rnaloc_infer.writers import SkipReport, atomic_output
 
     reduced = options.precision == "auto"
     session = ModelSession(model_path, device=options.device, prefer_fp16=reduced, prefer_int8=reduced)
     workers = worker_count(options.threads, session.device)
     info = session.info
-    profile_row = ProfileRow(require_prevalence(model_path, info.prevalence)) if options.profile else None
+    prevalence = require_prevalence(model_path, info.prevalence) if options.profile else None
+    model = model_identity(options.model, model_path, info)
     log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
               info.thresholds, session.providers, workers)
-    model = model_identity(options.model, model_path, info)
-
-    summary = RunSummary(info.classes)
     meter = ReadMeter()
     progress = RunProgress(
         enabled=options.progress, meter=meter,
         total_bytes=None if source is not None else input_bytes(options.inputs),
         total_records=len(source) if source is not None else None,
     )
+    annotation_columns = list(source.columns) if source is not None else []
+    fields = (lambda record_id: [source.fields[record_id][c] for c in annotation_columns]) if source is not None else None
     with contextlib.ExitStack() as stack:
         stack.callback(progress.close)
-        out = stack.enter_context(atomic_output(spec.path, compress=spec.gzip))
-        skipped = SkipReport.to_file(stack, options.errors_file)
-        annotation_columns = list(source.columns) if source is not None else []
-        extra_columns = annotation_columns + (profile_columns(info.classes) if options.profile else [])
-        writer = make_writer(spec.fmt, out, info.classes, info.thresholds, extra_columns=extra_columns,
-                             record_fields=record_fields(model), name=spec.name)
+        run_path = stack.enter_context(open_run(
+            options, spec, model, info.classes, info.thresholds, prevalence=prevalence,
+            annotation_columns=annotation_columns, annotation_fields=fields, engine="local", count=count))
         records = source if source is not None else read_fasta(options.inputs, meter=meter)
-        for item in predict_stream(records, session, config, on_error=options.on_error, progress=progress.update,
-                                  workers=workers):
-            if isinstance(item, Scored) and item.applicability:
-                if options.out_of_range == "drop":
-                    summary.drop(item.applicability)
-                    continue
-                if options.out_of_range == "error":
-                    summary.flag(item.applicability)
-                    item = out_of_range_error(item)
-                    if options.on_error == "fail":
-                        raise item.to_exception()
-            if isinstance(item, Scored):
-                extra = [source.fields[item.id][c] for c in annotation_columns] if source is not None else []
-                if profile_row is not None:
-                    extra += profile_row(item.probs)
-                labels = writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability)
-                summary.add(item.length, labels, item.applicability)
-            else:
-                skipped.add(item)
-                summary.skip()
-        if summary.records == 0 and summary.skipped + summary.dropped:
-            raise NoResults(nothing_left_message({"skipped": summary.skipped, "dropped": summary.dropped}, options))
-        writer.finish()
-        summary.finish()
-        # The sidecar is renamed into place before the output, so a pipeline that waits for
-        # the output file finds its metadata already there.
-        _write_sidecar(options, spec, model, writer.columns, summary, engine="local")
-    skipped.finish()
-    _log_summary(options, summary, scored=progress.records)
+        for item in predict_stream(records, session, config, on_error="skip", progress=progress.update, workers=workers):
+            run_path.add(item)
 
 
-def out_of_range_error(item: "Scored") -> "RecordError":
-    """--out-of-range error: a flagged record becomes a bad record (stops the run, or is
-    skipped and listed with --on-error skip)."""
-    from rnaloc_infer.fasta import RecordError
-
-    problem = f"outside the model's training range ({','.join(item.applicability or ())}; --out-of-range error)"
-    return RecordError(item.source, item.number, item.id, problem)
-
-
-def nothing_left_message(counts: dict, options: RunOptions) -> str:
-    """Why a run produced no row at all, for the NoResults error (exit 5)."""
-    from rnaloc_infer.writers import MAX_ERRORS_SHOWN
-
-    parts = []
-    if counts["skipped"]:
-        parts.append(f"{counts['skipped']:,} skipped as bad records"
-                     + (" or outside the model's range (--out-of-range error)" if options.out_of_range == "error" else "")
-                     + (", listed in the messages above" if counts["skipped"] <= MAX_ERRORS_SHOWN else ""))
-    if counts["dropped"]:
-        parts.append(f"{counts['dropped']:,} dropped by --out-of-range drop (outside the model's training range)")
-    total = counts["skipped"] + counts["dropped"]
-    return f"no results: all {total:,} records were left out ({'; '.join(parts)}); no output written"
-
-
-def _sidecar_target(options: RunOptions, spec: "OutputSpec") -> Optional[str]:
-    """--metadata PATH, else OUTPUT.json beside a file output; none for standard output."""
-    from rnaloc_infer.output.sidecar import sidecar_path
-
-    if options.metadata:
-        return options.metadata
-    if spec.path is None or not os.path.isfile(spec.path) and os.path.exists(spec.path):
-        return None  # standard output, or a special file such as /dev/null
-    return sidecar_path(spec.path)
-
-
-def _options_record(options: RunOptions) -> dict:
-    """The options as the sidecar records them (inputs and output have their own entries)."""
-    record = asdict(options)
-    for key in ("inputs", "output", "progress", "metadata"):
-        record.pop(key, None)
-    return record
-
-
-def _write_sidecar(options: RunOptions, spec: "OutputSpec", model: dict, columns, summary, *, engine: str) -> None:
-    from rnaloc_infer.output.sidecar import run_metadata, write_sidecar
-
-    target = _sidecar_target(options, spec)
-    if target is None:
-        return
-    annotation = options.annotation.annotation if options.annotation else None
-    write_sidecar(target, run_metadata(model=model, inputs=options.inputs, output=spec, columns=columns,
-                                       options={**_options_record(options), "fmt": spec.fmt}, summary=summary, engine=engine,
-                                       annotation=annotation))
-
-
-def _log_summary(options: RunOptions, summary, scored: int) -> None:
-    """The closing stderr lines: warnings about what was left out, then the run summary."""
-    if summary.records == 0 and summary.skipped == 0 and summary.dropped == 0:
-        log.warning("no records found in %s", ", ".join(options.inputs))
-    if summary.flagged:
-        log.warning("%s of %s records are outside the model's training range (applicability column%s)",
-                    f"{summary.flagged:,}", f"{scored:,}",
-                    {"drop": "; dropped", "error": "; reported as errors"}.get(options.out_of_range, ""))
-    for line in summary.lines():
-        log.info("%s", line)
-
-
-def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSpec") -> int:
-    """--engine ray: the same runtime on Ray Data (docs/DISTRIBUTED.md); same output file."""
+def _run_ray(options: RunOptions, annotation: AnnotationOptions, spec: "OutputSpec", count: Optional[RowCount]) -> int:
+    """--engine ray: the same runtime and run path on Ray Data (docs/DISTRIBUTED.md); same output file."""
     if annotation.annotation:
         raise click.UsageError("--annotation (genome input) works with --engine local only")
     if "-" in options.inputs:
         raise click.UsageError("--engine ray reads files only, not standard input ('-')")
-    if options.out_of_range != "keep":
-        raise click.UsageError("--out-of-range drop|error works with --engine local only (the ray engine keeps and flags)")
-    if options.precision != "auto":
-        raise click.UsageError("--precision fp32 works with --engine local only (ray workers run as --precision auto)")
     from rnaloc_infer.distributed.engine import predict_distributed
 
-    def sidecar(model: dict, columns, summary) -> None:
-        _write_sidecar(options, spec, model, columns, summary, engine="ray")
-
-    result = predict_distributed(
-        options.inputs, spec.path, model=options.model, fmt=spec.fmt, compress=spec.gzip, address=options.address,
-        num_workers=options.num_workers, num_gpus_per_worker=options.num_gpus_per_worker,
-        threads_per_worker=options.threads or 1, on_error=options.on_error, errors_file=options.errors_file,
-        batch_nt=options.batch_nt, chunk_nt=options.chunk_nt, progress=options.progress, before_commit=sidecar,
-        profile=options.profile,
-    )
-    _log_summary(options, result.run, scored=result.run.records)
+    predict_distributed(options, spec=spec, count=count)
     return EXIT_OK
 
 
@@ -338,9 +192,10 @@ def _silence_stdout() -> None:
 @click.option("--chunk-nt", type=click.IntRange(min=1), default=RunOptions.chunk_nt, show_default=True, help="Records longer than this are processed in exact chunks (rounded to the model stride).")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True, help="Bad record: stop with an error, or report it and go on.")
 @click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
-@click.option("--out-of-range", type=click.Choice(["keep", "drop", "error"]), default="keep", show_default=True,
-              help="Records outside the model's training range (applicability column not 'ok'): keep them "
-                   "flagged, leave them out, or treat them as bad records (see --on-error).")
+@click.option("--out-of-range", type=click.Choice(OUT_OF_RANGE_POLICIES), default="keep", show_default=True,
+              help="Records outside the model's training range (applicability column not 'ok'): keep them with "
+                   "their probabilities but no labels (labels column NA), label them anyway, leave them out, or treat "
+                   "them as bad records (see --on-error).")
 @click.option("--profile", is_flag=True,
               help="Add the relative compartment profile: 'level' (log2 odds above a typical training mRNA, averaged over "
                    "the classes: how many compartments) and one 'rel_<class>' column per class (which compartment, "
@@ -370,7 +225,8 @@ def main(inputs, output, model, fmt, metadata, device, threads, precision, batch
         annotation=AnnotationOptions(**annotation),
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )
-    exit_with_status(lambda: run(options), debug=debug, stopped="no output written", broken_pipe=_quiet_broken_pipe)
+    count = RowCount()
+    exit_with_status(lambda: run(options, count), debug=debug, stopped=count.stopped, broken_pipe=_quiet_broken_pipe)
 
 
 if __name__ == "__main__":  # pragma: no cover

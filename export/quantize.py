@@ -42,7 +42,7 @@ from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.batching import plan_batches
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.session import ModelSession, file_sha256
-from rnaloc_infer.writers import refuse_overwrite
+from rnaloc_infer.output.files import refuse_overwrite
 
 log = logging.getLogger(__name__)
 

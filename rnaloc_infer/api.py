@@ -20,7 +20,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 
 from .alphabet import encode
-from .applicability import count_ambiguous
+from .applicability import OUT_OF_RANGE_POLICIES, count_ambiguous
 from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
 from .explain.ism import DEFAULT_MAX_LENGTH
@@ -28,19 +28,23 @@ from .fasta import Record, RecordError, read_fasta
 from .parallel import worker_count
 from .profile import relative_profile, require_prevalence
 from .session import ModelInfo, ModelSession
-from .writers import predicted_labels
+from .output.tables import predicted_labels
 
 PathArg = Union[str, "os.PathLike[str]"]
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One record's result: probabilities per class and the labels above threshold."""
+    """One record's result: probabilities per class and the labels above threshold.
+
+    ``labels`` is None for a record outside the model's training data (``applicability``
+    says why): its probabilities are kept, but no call is made, as ``rnaloc-infer`` writes
+    ``NA`` (``out_of_range="label"`` labels it anyway)."""
 
     id: str
     length: int
     probabilities: Dict[str, float]
-    labels: Tuple[str, ...]
+    labels: Optional[Tuple[str, ...]]
     header: str = ""
     # Why the record is outside the model's training data (rnaloc_infer.applicability):
     # () when in range, None when the model carries no rules.
@@ -99,8 +103,12 @@ class Predictor:
         base rate. Raises ModelError for a model without training prevalence in its metadata."""
         return relative_profile(probs, require_prevalence(self.model_path, self.info.prevalence))
 
-    def predict(self, sequences: Iterable[str]) -> np.ndarray:
-        """Probabilities (n, n_classes) for nucleotide strings, in input order.
+    def predict(self, sequences: Iterable[str], *, flags: bool = False
+                ) -> Union[np.ndarray, Tuple[np.ndarray, List[Optional[Tuple[str, ...]]]]]:
+        """Probabilities (n, n_classes) for nucleotide strings, in input order; with
+        ``flags=True`` also each sequence's applicability (() in range, else the reasons it is
+        outside the model's training data, e.g. ``("too_short", "no_orf")``; None for a model
+        without rules). Check them: a 20-nt toy gets confident-looking numbers too.
 
         Raises ValueError naming the sequence's 0-based index for an empty sequence or a
         non-nucleotide letter (U/lowercase/IUPAC codes are accepted).
@@ -119,7 +127,15 @@ class Predictor:
                     raise ValueError(f"sequence {index}: empty sequence")
                 yield Record(str(index), str(index), codes, "<sequences>", index + 1, count_ambiguous(sequence))
 
-        return self.predict_records(records())
+        if not flags:
+            return self.predict_records(records())
+        scored = list(predict_stream(records(), self.session, self.config, workers=self.workers))
+        return self._stack([s.probs for s in scored]), [s.applicability for s in scored]  # type: ignore[union-attr]
+
+    def _stack(self, rows: List[np.ndarray]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return np.stack(rows).astype(np.float32, copy=False)
 
     def predict_records(self, records: Iterable[Record]) -> np.ndarray:
         """Probabilities (n, n_classes) for records already read (:func:`~rnaloc_infer.fasta.read_fasta`), in input order.
@@ -128,10 +144,7 @@ class Predictor:
         evaluate`` matches their ids to labels first) scores them here as read, with the
         same batching as ``rnaloc-infer``, instead of turning codes back into letters.
         """
-        rows: List[np.ndarray] = [s.probs for s in predict_stream(records, self.session, self.config, workers=self.workers)]  # type: ignore[union-attr]
-        if not rows:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
+        return self._stack([s.probs for s in predict_stream(records, self.session, self.config, workers=self.workers)])  # type: ignore[union-attr]
 
     def predict_fasta(
         self,
@@ -139,18 +152,31 @@ class Predictor:
         *,
         on_error: str = "fail",
         errors: Optional[List[RecordError]] = None,
+        out_of_range: str = "keep",
     ) -> Iterator[Prediction]:
         """Predictions for FASTA file(s) ("-" = stdin), lazily and in input order.
 
         ``on_error="fail"`` raises :class:`~rnaloc_infer.errors.InputError` at the first bad
         record; ``"skip"`` leaves bad records out and appends them to ``errors`` when given.
+        ``out_of_range`` as ``rnaloc-infer --out-of-range``: "keep" (probabilities, labels
+        None), "label", "drop" or "error" (a bad record, see ``on_error``).
         """
+        from .output.run import out_of_range_error
+
+        if out_of_range not in OUT_OF_RANGE_POLICIES:
+            raise ValueError(f"out_of_range must be one of {OUT_OF_RANGE_POLICIES}, got {out_of_range!r}")
         for item in predict_stream(read_fasta(paths), self.session, self.config, on_error=on_error, workers=self.workers):
+            if isinstance(item, Scored) and item.applicability and out_of_range in ("drop", "error"):
+                if out_of_range == "drop":
+                    continue
+                item = out_of_range_error(item)
+                if on_error == "fail":
+                    raise item.to_exception()
             if isinstance(item, RecordError):
                 if errors is not None:
                     errors.append(item)
                 continue
-            yield self.to_prediction(item)
+            yield self.to_prediction(item, label_out_of_range=out_of_range == "label")
 
     def explain(self, sequence: str, *, max_length: int = DEFAULT_MAX_LENGTH, tolerance: float = 0.0, workers: int = 1) -> np.ndarray:
         """Exact in-silico mutagenesis: (length, 4, n_classes) float32 changes in probability.
@@ -181,7 +207,8 @@ class Predictor:
             self._fp32_session = ModelSession(self.model_path, device=self._device, prefer_fp16=False, prefer_int8=False)
         return self._fp32_session
 
-    def to_prediction(self, scored: Scored) -> Prediction:
+    def to_prediction(self, scored: Scored, *, label_out_of_range: bool = False) -> Prediction:
         probs = {name: float(p) for name, p in zip(self.classes, scored.probs)}
-        labels = tuple(predicted_labels(scored.probs, self.classes, self.thresholds))
+        called = not scored.applicability or label_out_of_range
+        labels = tuple(predicted_labels(scored.probs, self.classes, self.thresholds)) if called else None
         return Prediction(scored.id, scored.length, probs, labels, scored.header, scored.applicability)

@@ -14,9 +14,11 @@ many_n         has a larger fraction of N (and other ambiguity codes) than
                ``max_n_fraction``
 no_orf         has no ATG-initiated ORF of at least ``min_orf_codons`` codons (the
                shortest longest-ORF of a training record)
-protein_like   has a larger fraction of letters other than A/C/G/T/U/N (IUPAC
-               ambiguity codes, gaps) than ``max_ambiguous_fraction``: the pattern of
-               a peptide whose letters are also nucleotide codes (``MKRSHWCDAVG``)
+protein_like   reads like a peptide written in letters that are also nucleotide codes
+               (``MKRSHWCDAVG``): more than :data:`PROTEIN_FRACTION` of its letters are
+               other than A/C/G/T/U/N (and more than ``max_ambiguous_fraction``). DNA
+               with many IUPAC codes is not protein: its ambiguity codes count as N
+               (``many_n``); a peptide has about 4 in 5 such letters
 ============== =====================================================================
 
 The limits are the model's, not the runtime's: they are derived from the training data
@@ -38,6 +40,12 @@ from .alphabet import N_CODE
 from .coding import longest_orf, longest_orf_codons
 
 OK = "ok"
+# What rnaloc-infer does with a flagged record: keep it (probabilities, no labels), label it
+# anyway, leave it out, or treat it as a bad record.
+OUT_OF_RANGE_POLICIES = ("keep", "label", "drop", "error")
+# A peptide read as nucleotides: ~78% of residues are letters other than A/C/G/T (alanine,
+# cysteine, glycine, threonine are ~22% of residues); IUPAC-rich DNA stays far below half.
+PROTEIN_FRACTION = 0.5
 UNCHECKED = "-"  # the model carries no rules
 FLAGS = ("too_short", "too_long", "many_n", "no_orf", "protein_like")
 METADATA_KEY = "rnaloc.applicability"
@@ -80,7 +88,7 @@ class ApplicabilityRules:
             flags.append("many_n")
         if (longest_orf(codes)[1] if orf_codons is None else orf_codons) < self.min_orf_codons:
             flags.append("no_orf")
-        if length and ambiguous / length > self.max_ambiguous_fraction:
+        if length and ambiguous / length > max(self.max_ambiguous_fraction, PROTEIN_FRACTION):
             flags.append("protein_like")
         return tuple(flags)
 

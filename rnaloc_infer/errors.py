@@ -67,6 +67,14 @@ class OverwriteError(RnalocError):
     exit_code = EXIT_USAGE
 
 
+class UsageProblem(RnalocError):
+    """A command line that cannot work (an output name that promises a format this tool does
+    not write, options that contradict each other): exit 2 like click's usage errors, raised
+    by the runtime, which never imports click."""
+
+    exit_code = EXIT_USAGE
+
+
 class NoResults(RnalocError):
     """Every record was skipped, dropped or filtered out: no output is written."""
 

@@ -241,14 +241,35 @@ def _make_record(source: str, number: int, header_raw: bytes, raw: bytes) -> Uni
         return RecordError(source, number, "", "header line '>' has no id")
     if not raw:
         return RecordError(source, number, rec_id, "empty sequence (header without sequence lines)")
+    bad_id = _control_character(rec_id)
+    if bad_id:
+        return RecordError(source, number, rec_id.encode("unicode_escape").decode("ascii"),
+                           f"the id contains a control character ({bad_id}); ids must be printable text")
     try:
         codes = encode_bytes(raw)
     except ValueError as exc:
-        problem = str(exc)
-        if any(chr(b) in _PROTEIN_ONLY for b in raw[:10_000]):
-            problem += "; this looks like a protein sequence, rnaloc-infer needs RNA/DNA"
-        return RecordError(source, number, rec_id, problem)
+        return RecordError(source, number, rec_id, str(exc) + _letters_hint(raw))
     return Record(rec_id, header, codes, source, number, count_ambiguous(raw))
+
+
+def _control_character(text: str) -> str:
+    """The first control character (NUL, escape, ...) in ``text`` as ``\\xNN``, or ""."""
+    for char in text:
+        if ord(char) < 32 or ord(char) == 127:
+            return f"\\x{ord(char):02x}"
+    return ""
+
+
+def _letters_hint(raw: bytes) -> str:
+    """Why a record has letters that are not nucleotide codes, when the letters say so: a
+    protein (many protein-only letters) or masked bases (X alone). Nothing otherwise."""
+    sample = raw[:10_000].upper()
+    foreign = [b for b in sample if chr(b) in _PROTEIN_ONLY]
+    if foreign and set(foreign) == {ord("X")}:
+        return "; X is not a nucleotide code (masked bases? write them as N)"
+    if len(foreign) >= max(2, 0.05 * len(sample)):
+        return "; this looks like a protein sequence, rnaloc-infer needs RNA/DNA"
+    return ""
 
 
 BLOCK_SIZE = 1 << 22  # bytes read per call; records are cut out of these blocks

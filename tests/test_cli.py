@@ -149,8 +149,3 @@ def test_cli_defaults_match_batch_config():
         assert getattr(RunOptions, name) == getattr(BatchConfig, name)
 
 
-def test_precision_fp32_is_refused_with_the_ray_engine(tmp_path):
-    fasta = write_fasta(tmp_path / "in.fa", [("a", random_seq(np.random.default_rng(1), 300))])
-    result = CliRunner().invoke(main, [str(fasta), "-o", str(tmp_path / "o.tsv"), "--engine", "ray", "--precision", "fp32"])
-    assert result.exit_code == 2 and "--precision fp32 works with --engine local only" in result.output
-    assert not (tmp_path / "o.tsv").exists()

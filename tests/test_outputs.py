@@ -97,11 +97,28 @@ def test_format_follows_extension_and_gzip(tcn_model, fasta, tmp_path):
 @pytest.mark.parametrize(
     ("path", "fmt", "expected"),
     [(None, None, ("tsv", False)), ("x.TSV.GZ", None, ("tsv", True)), ("x.gff", None, ("gff3", False)),
-     ("x.out", None, ("tsv", False)), ("x.bed.gz", "csv", ("csv", True)), ("-", "jsonl", ("jsonl", False))],
+     ("x.out", "csv", ("csv", False)), ("x.bed.gz", "csv", ("csv", True)), ("-", "jsonl", ("jsonl", False))],
 )
 def test_resolve_output(path, fmt, expected):
     spec = resolve_output(path, fmt)
     assert (spec.fmt, spec.gzip) == expected
+
+
+@pytest.mark.parametrize(("path", "compression", "fmt"), [("x.tsv.bz2", "bz2", "tsv"), ("x.csv.xz", "xz", "csv"),
+                                                          ("x.jsonl.bgz", "gzip", "jsonl"), ("x.txt", None, "tsv")])
+def test_compressed_extensions_compress(path, compression, fmt):
+    spec = resolve_output(path)
+    assert (spec.fmt, spec.compression) == (fmt, compression)
+
+
+@pytest.mark.parametrize(("path", "message"), [("x.json", "use JSON Lines (.jsonl)"), ("x.out", "cannot tell the output format"),
+                                               ("results", "cannot tell the output format"), ("x.tsv.lz4", "cannot tell")])
+def test_names_that_promise_another_format_are_usage_errors(path, message):
+    from rnaloc_infer.errors import UsageProblem
+
+    with pytest.raises(UsageProblem, match=message) as info:
+        resolve_output(path)
+    assert info.value.exit_code == 2
 
 
 def test_stdout_has_no_sidecar_unless_asked(tcn_model, fasta, tmp_path, monkeypatch):

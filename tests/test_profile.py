@@ -162,7 +162,7 @@ def test_profile_values_print_with_fixed_decimals_in_every_table_format():
     import io
 
     from rnaloc_infer.output.genome_formats import BedWriter, Gff3Writer
-    from rnaloc_infer.writers import ResultWriter
+    from rnaloc_infer.output.tables import ResultWriter
 
     classes = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
     probs = np.array(PREVALENCE)  # a typical record: level 0, every rel_ 0

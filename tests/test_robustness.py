@@ -167,9 +167,9 @@ def test_signal_mid_run_leaves_no_output(signum, code, tcn_model, tmp_path):
     proc.stdin.write(b">a\nACGTACGT\n>b\nACGT\n" * 50)
     proc.stdin.flush()
     deadline = time.time() + 60
-    while not list(tmp_path.glob(".o.tsv.*.tmp")) and time.time() < deadline:  # running, output open
+    while not list(tmp_path.glob(".o.tsv.*.rnaloc-tmp*")) and time.time() < deadline:  # running, output open
         time.sleep(0.05)
-    assert list(tmp_path.glob(".o.tsv.*.tmp"))
+    assert list(tmp_path.glob(".o.tsv.*.rnaloc-tmp*"))
     time.sleep(0.3)
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
@@ -316,7 +316,7 @@ def test_troubleshooting_lists_the_messages():
     """docs/TROUBLESHOOTING.md stays in step with the messages the code emits."""
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
-    code = "".join((root / p).read_text() for p in ("rnaloc_infer/alphabet.py", "rnaloc_infer/fasta.py", "rnaloc_infer/session.py", "rnaloc_infer/writers.py",
+    code = "".join((root / p).read_text() for p in ("rnaloc_infer/alphabet.py", "rnaloc_infer/fasta.py", "rnaloc_infer/session.py", "rnaloc_infer/output/files.py", "rnaloc_infer/output/run.py", "rnaloc_infer/output/formats.py", "rnaloc_infer/output/errors_report.py",
                                                      "rnaloc_infer/errors.py", "rnaloc_infer/bundled.py", "cli/predict.py",
                                                      "cli/common.py"))
     stems = [

@@ -107,10 +107,10 @@ def test_plan_batches_in_a_given_order_as_training_uses_it(rng):
 
 
 def test_skip_report_counts_names_first_ones_and_lists_all(caplog):
-    """The skip path shared by the local and the Ray engine (rnaloc_infer.writers.SkipReport)."""
+    """The skip path shared by the local and the Ray engine (rnaloc_infer.output.errors_report.SkipReport)."""
     import io
 
-    from rnaloc_infer.writers import MAX_ERRORS_SHOWN, ErrorWriter, SkipReport
+    from rnaloc_infer.output.errors_report import MAX_ERRORS_SHOWN, ErrorWriter, SkipReport
 
     buf = io.StringIO()
     report = SkipReport(ErrorWriter(buf), errors_file="bad.tsv")
@@ -123,9 +123,11 @@ def test_skip_report_counts_names_first_ones_and_lists_all(caplog):
     warnings = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("skipped ") for m in warnings) == MAX_ERRORS_SHOWN
     assert f"{len(errors)} records skipped in total (first {MAX_ERRORS_SHOWN} shown; all in bad.tsv)" in warnings
-    rows = buf.getvalue().splitlines()
-    assert rows[0] == "source\trecord_number\tid\tproblem" and len(rows) == len(errors) + 1
-    assert rows[1] == "in.fa\t1\tr1\tempty sequence"  # tabs inside a field cannot break the TSV
+    import csv
+
+    rows = list(csv.reader(io.StringIO(buf.getvalue()), delimiter="\t"))
+    assert rows[0] == ["source", "record_number", "id", "problem"] and len(rows) == len(errors) + 1
+    assert rows[1] == ["in.fa", "1", "r1", "empty\tsequence"]  # a tab inside a field is quoted, not a new column
 
 
 def _records(seqs):
@@ -251,7 +253,7 @@ def test_lazy_reexport_and_no_torch_in_runtime():
         "import sys, rnaloc_infer\n"
         "assert 'onnxruntime' not in sys.modules\n"
         "from rnaloc_infer import Predictor\n"
-        "import rnaloc_infer.api, rnaloc_infer.cli.predict, rnaloc_infer.writers, rnaloc_infer.bundled\n"
+        "import rnaloc_infer.api, rnaloc_infer.cli.predict, rnaloc_infer.output.run, rnaloc_infer.bundled\n"
         "assert 'torch' not in sys.modules and 'onnx' not in sys.modules, sorted(m for m in sys.modules if 'onnx' in m or 'torch' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -295,14 +297,16 @@ def test_fp16_sibling_lookup(tmp_path):
 def test_writer_labels_and_empty_marker():
     import io
 
-    from rnaloc_infer.writers import ResultWriter
+    from rnaloc_infer.output.tables import ResultWriter, predicted_labels
 
     buf = io.StringIO()
     writer = ResultWriter(buf, "tsv", ["A", "B"], [0.5, 0.9])
-    writer.write("x", 10, np.array([0.5, 0.95], dtype=np.float32))
-    writer.write("y", 3, np.array([0.1, 0.2], dtype=np.float32))
+    for rid, length, probs in (("x", 10, [0.5, 0.95]), ("y", 3, [0.1, 0.2])):
+        probs = np.array(probs, dtype=np.float32)
+        writer.write(rid, length, probs, labels=predicted_labels(probs, ["A", "B"], [0.5, 0.9]))
+    writer.write("z", 5, np.array([0.9, 0.99], dtype=np.float32), applicability=("too_short",), labels=None)
     assert buf.getvalue().splitlines() == ["id\tlength\tA\tB\tlabels\tapplicability", "x\t10\t0.5000\t0.9500\tA,B\t-",
-                                           "y\t3\t0.1000\t0.2000\t-\t-"]
+                                           "y\t3\t0.1000\t0.2000\t-\t-", "z\t5\t0.9000\t0.9900\tNA\ttoo_short"]
 
 
 def test_auto_device_falls_back_to_cpu_when_cuda_fails(tcn_model, monkeypatch, caplog, tmp_path):

@@ -358,7 +358,7 @@ def test_troubleshooting_lists_the_new_messages():
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
     code = "".join((root / p).read_text() for p in ("cli/predict.py", "cli/genome_options.py", "cli/export.py",
-                                                     "rnaloc_infer/writers.py", "rnaloc_infer/fasta.py",
+                                                     "rnaloc_infer/output/files.py", "rnaloc_infer/output/run.py", "rnaloc_infer/output/formats.py", "rnaloc_infer/output/errors_report.py", "rnaloc_infer/fasta.py",
                                                      "rnaloc_infer/applicability.py", "rnaloc_infer/genome/transcripts.py",
                                                      "rnaloc_infer/genome/annotation.py", "rnaloc_infer/genome/index.py"))
     stems = ["refusing to write", "nothing was written", "pass --force to replace", "no results: all",

@@ -7,6 +7,8 @@ agree on it:
 
 record block  ``file_index, record_number, source, id, codes (binary uint8), ambiguous, problem``
 result block  ``file_index, record_number, source, id, length, problem, <class>..., labels, applicability``
+              (+ ``level, rel_<class>...`` with ``--profile``; + ``model_precision, model_loaded``:
+              which file the actor ran, for the sidecar)
 
 ``(file_index, record_number)`` is the global record index: position of the file in the
 input list and 1-based record number in that file, the same numbering as the single-process
@@ -16,7 +18,7 @@ runtime. ``problem`` is null for a good record and the runtime's message for a b
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -24,10 +26,11 @@ import pyarrow as pa
 from ..applicability import flag_text, parse_flag_text
 from ..batching import Item, Scored
 from ..fasta import Record, RecordError
-from ..writers import NO_LABEL, predicted_labels
+from ..output.tables import label_text, predicted_labels
+from ..profile import ProfileRow, profile_columns
 
 RESERVED = frozenset(("file_index", "record_number", "source", "id", "codes", "ambiguous", "length", "problem", "labels",
-                      "applicability"))
+                      "applicability", "level", "model_precision", "model_loaded"))
 
 
 def records_to_table(items: Sequence[Item], file_index: int) -> pa.Table:
@@ -64,9 +67,13 @@ def check_classes(classes: Sequence[str]) -> None:
 
 
 def results_to_table(
-    scored: Iterable[Union[Scored, RecordError]], file_indices: Sequence[int], classes: Sequence[str], thresholds: Sequence[float]
+    scored: Iterable[Union[Scored, RecordError]], file_indices: Sequence[int], classes: Sequence[str], thresholds: Sequence[float],
+    *, prevalence: Optional[Sequence[float]] = None, model_file: Tuple[str, str] = ("fp32", ""),
 ) -> pa.Table:
-    """A result block, rows in the order given (the block's input order)."""
+    """A result block, rows in the order given (the block's input order). ``labels`` as the
+    table writes them by default (``NA`` for a record outside the model's range); with
+    ``prevalence`` also the relative profile columns; ``model_file``: (precision, path) the
+    actor ran."""
     rows = list(scored)
     bad = np.array([isinstance(row, RecordError) for row in rows], dtype=bool)
     probs = np.zeros((len(rows), len(classes)), dtype=np.float32)
@@ -74,7 +81,8 @@ def results_to_table(
     for i, row in enumerate(rows):
         if isinstance(row, Scored):
             probs[i] = row.probs
-            labels.append(",".join(predicted_labels(row.probs, classes, thresholds)) or NO_LABEL)
+            called = None if row.applicability else predicted_labels(row.probs, classes, thresholds)
+            labels.append(label_text(called))
         else:
             labels.append(None)
     columns = {
@@ -90,7 +98,22 @@ def results_to_table(
     columns["labels"] = pa.array(labels, type=pa.string())
     columns["applicability"] = pa.array([flag_text(row.applicability) if isinstance(row, Scored) else None for row in rows],
                                         type=pa.string())
+    if prevalence is not None:
+        profile = ProfileRow(prevalence)
+        values = np.array([profile(p) for p in probs], dtype=np.float64).reshape(len(rows), len(classes) + 1)
+        for j, name in enumerate(profile_columns(classes)):
+            columns[name] = pa.array(values[:, j], type=pa.float64(), mask=bad)
+    columns["model_precision"] = pa.array([model_file[0]] * len(rows), type=pa.string())
+    columns["model_loaded"] = pa.array([model_file[1]] * len(rows), type=pa.string())
     return pa.table(columns)
+
+
+def table_model_file(table: pa.Table) -> dict:
+    """Which file the actor that scored this block ran: the model identity's ``precision``
+    and ``loaded`` (empty for an empty block)."""
+    if table.num_rows == 0 or "model_precision" not in table.column_names:
+        return {}
+    return {"precision": table.column("model_precision")[0].as_py(), "loaded": table.column("model_loaded")[0].as_py()}
 
 
 def iter_results(table: pa.Table, classes: Sequence[str]) -> Iterator[Tuple[int, Union[Scored, RecordError]]]:

@@ -16,7 +16,7 @@ pipeline is:
    length-sorted batching (:func:`~rnaloc_infer.batching.predict_stream`, the block being the
    look-ahead window).
 4. **write**: Parquet shards (``shard_dir``) and/or one merged file in input order written by
-   the runtime's :class:`~rnaloc_infer.writers.ResultWriter`, so the merged file has exactly
+   the run path (:mod:`rnaloc_infer.output.run`), so the merged file has exactly
    the columns, header and number formatting of ``rnaloc-infer --engine local``.
 
 Ray is imported inside functions: ``import rnaloc_infer`` never needs it, and a missing Ray
@@ -36,6 +36,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 from ..batching import ON_ERROR, BatchConfig, predict_stream
 from ..errors import EXIT_USAGE, InputError, NoResults, OutputError, RnalocError
 from ..fasta import DuplicateIds, RecordError
+from ..output.formats import OutputSpec
+from ..output.run import RowCount, RunOptions
 from ..output.summary import RunSummary
 from .shards import SHARD_BYTES, Shard, plan_shards, read_shard
 
@@ -143,14 +145,17 @@ def read_blocks(batch: Any, block_records: int = BLOCK_RECORDS, block_nt: int = 
 class BlockScorer:
     """Ray actor body: one ModelSession per actor, reused for every block it is given."""
 
-    def __init__(self, model: str, device: str, threads: Optional[int], batch_nt: int, chunk_nt: int):
+    def __init__(self, model: str, device: str, threads: int, batch_nt: int, chunk_nt: int, reduced: bool = True,
+                 prevalence: Optional[Sequence[float]] = None):
         from ..bundled import resolve_model
         from ..session import ModelSession
 
         with _portable_errors():
-            self.session = ModelSession(resolve_model(model), device=device, threads=threads)
+            self.session = ModelSession(resolve_model(model), device=device, threads=threads,
+                                        prefer_fp16=reduced, prefer_int8=reduced)
         self.batch_nt = batch_nt
         self.chunk_nt = chunk_nt
+        self.prevalence = prevalence
 
     def __call__(self, table: Any) -> Any:
         from .arrow_blocks import results_to_table, table_to_records
@@ -160,25 +165,32 @@ class BlockScorer:
         config = BatchConfig(batch_nt=self.batch_nt, window_records=max(1, len(items)), window_nt=1 << 62, chunk_nt=self.chunk_nt)
         scored = predict_stream(items, self.session, config, on_error="skip")
         info = self.session.info
-        return results_to_table(scored, table.column("file_index").to_pylist(), info.classes, info.thresholds)
+        return results_to_table(scored, table.column("file_index").to_pylist(), info.classes, info.thresholds,
+                                prevalence=self.prevalence, model_file=(info.precision, str(info.path)))
 
 
 # -- cluster connection ---------------------------------------------------------------------
 @contextlib.contextmanager
-def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -> Iterator[Any]:
+def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, quiet: bool = False) -> Iterator[Any]:
     """Use a running Ray (already initialised), connect to ``address`` (or ``$RAY_ADDRESS``,
     Ray's own convention), or start a local one.
 
     Only a cluster started or connected here is shut down on exit; a caller's own
     ``ray.init`` (a notebook, a test fixture) is left alone. A local start says
     ``address="local"``: a plain ``ray.init(num_cpus=...)`` would try to join a cluster it
-    happens to reach and then refuse the CPU count.
+    happens to reach and then refuse the CPU count. ``quiet`` (``-q``): errors only, from Ray's
+    Python loggers, its C++ core (``RAY_BACKEND_LOG_LEVEL``) and its workers' output.
     """
     ray = require_ray()
     if ray.is_initialized():
         yield ray
         return
-    kwargs: Dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    kwargs: Dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR if quiet else logging.WARNING}
+    if quiet:
+        kwargs["log_to_driver"] = False
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+        for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None:
         kwargs.update(address="local", num_cpus=num_cpus or os.cpu_count() or 1)
@@ -209,74 +221,24 @@ def _user_error(exc: BaseException) -> Optional[RnalocError]:
 
 
 # -- stage 4: ordered output ----------------------------------------------------------------
-def _write_ordered(
-    tables: Iterator[Any],
-    classes: Sequence[str],
-    thresholds: Sequence[float],
-    *,
-    output: Optional[str],
-    merge: bool,
-    fmt: str,
-    compress: bool,
-    model: Dict[str, Any],
-    on_error: str,
-    errors_file: Optional[str],
-    summary: RunSummary,
-    before_commit: Optional[Callable[[Dict[str, Any], List[str], RunSummary], None]],
-    prevalence: Optional[Sequence[float]] = None,
-) -> Dict[str, int]:
-    """Stream result blocks (already in input order) into the runtime's writers and reports;
-    with ``prevalence`` each row also gets the relative profile (rnaloc_infer.profile)."""
-    from ..profile import ProfileRow, profile_columns
-    from .arrow_blocks import iter_results
-    from ..output.sidecar import record_fields
-    from ..writers import ResultWriter, SkipReport, atomic_output, predicted_labels
+def _feed_ordered(tables: Iterator[Any], classes: Sequence[str], run: Any, identity: Dict[str, Any]) -> None:
+    """Hand result blocks (already in input order) to the run path, as the local engine does;
+    the model identity takes the precision and file the actors ran (the sidecar names them)."""
+    from .arrow_blocks import iter_results, table_model_file
 
-    profile_row = ProfileRow(prevalence) if prevalence is not None else None
-    counts = {"records": 0, "nt": 0}
     duplicates = DuplicateIds()
     last = (-1, 0)
-    columns: List[str] = []
-    with contextlib.ExitStack() as stack:
-        writer = None
-        if merge:
-            out = stack.enter_context(atomic_output(output, compress=compress))
-            writer = ResultWriter(out, fmt, classes, thresholds, record_fields=record_fields(model), name=output or "standard output",
-                                  extra_columns=profile_columns(classes) if prevalence is not None else ())
-            columns = writer.columns
-        skipped = SkipReport.to_file(stack, errors_file)
-        for table in tables:
-            for file_index, item in iter_results(table, classes):
-                key = (file_index, item.number)
-                if key <= last:
-                    raise RuntimeError(f"distributed results out of order at {item.source} record #{item.number}")
-                last = key
-                if isinstance(item, RecordError):
-                    if on_error == "fail":
-                        raise item.to_exception()
-                    skipped.add(item)
-                    summary.skip()
-                    continue
+    for table in tables:
+        identity.update(table_model_file(table))
+        for file_index, item in iter_results(table, classes):
+            key = (file_index, item.number)
+            if key <= last:
+                raise RuntimeError(f"distributed results out of order at {item.source} record #{item.number}")
+            last = key
+            if not isinstance(item, RecordError):
                 duplicates.check(item.id, item.source, item.number)
-                counts["records"] += 1
-                counts["nt"] += item.length
-                if writer is not None:
-                    extra = profile_row(item.probs) if profile_row is not None else ()
-                    summary.add(item.length, writer.write(item.id, item.length, item.probs, extra, applicability=item.applicability),
-                                item.applicability)
-                else:
-                    summary.add(item.length, predicted_labels(item.probs, classes, thresholds), item.applicability)
-        if counts["records"] == 0 and skipped.count:
-            raise NoResults(f"no results: all {skipped.count:,} records were skipped as bad records; no output written")
-        if writer is not None:
-            writer.finish()
-        summary.finish()
-        if before_commit is not None:  # e.g. the CLI's metadata sidecar, in place before the output
-            before_commit(model, columns, summary)
+            run.add(item)
     duplicates.finish()
-    skipped.finish()
-    counts["skipped"] = skipped.count
-    return counts
 
 
 def _check_shard_dir(shard_dir: Optional[str]) -> None:
@@ -296,112 +258,101 @@ def _default_workers(ray: Any, num_gpus_per_worker: float, threads_per_worker: i
 
 # -- entry point ----------------------------------------------------------------------------
 def predict_distributed(
-    inputs: Sequence[PathArg],
-    output: Optional[str] = None,
+    options: RunOptions,
     *,
-    model: str = "default",
-    fmt: str = "tsv",
-    compress: bool = False,
-    address: Optional[str] = None,
-    num_workers: Optional[int] = None,
-    num_gpus_per_worker: float = 0.0,
-    threads_per_worker: int = 1,
+    spec: Optional[OutputSpec] = None,
+    count: Optional[RowCount] = None,
     shard_dir: Optional[str] = None,
     merge: bool = True,
-    on_error: str = "fail",
-    errors_file: Optional[str] = None,
-    batch_nt: int = BatchConfig.batch_nt,
-    chunk_nt: int = BatchConfig.chunk_nt,
     block_records: int = BLOCK_RECORDS,
     block_nt: int = BLOCK_NT,
     shard_bytes: int = SHARD_BYTES,
     num_cpus: Optional[int] = None,
-    progress: bool = True,
-    before_commit: Optional[Callable[[Dict[str, Any], List[str], RunSummary], None]] = None,
-    profile: bool = False,
 ) -> DistributedSummary:
-    """Predict FASTA files on a Ray cluster; the merged output equals the local runtime's.
+    """Predict FASTA files on a Ray cluster; the merged output equals the local engine's.
 
-    ``address=None`` starts a local Ray with ``num_cpus`` (default: all cores) and stops it at
-    the end, so the same call works on a laptop; ``"auto"`` or ``"ray://host:10001"`` joins a
-    running cluster (inputs, model and ``shard_dir`` must then be on storage every node sees).
-    ``output`` (None or "-" = standard output) receives the merged table when ``merge``;
-    ``shard_dir`` (a new or empty directory) receives Parquet shards with the global index
-    columns ``file_index``/``record_number`` and a ``problem`` column for bad records.
-    ``on_error="fail"`` raises the InputError of the first bad record in input order, as the
-    runtime does; ``"skip"`` reports bad records (and lists them in ``errors_file``).
-    ``compress`` gzips the merged file. ``before_commit(model, columns, summary)`` runs after
-    the last row, before the output is renamed into place (the CLI writes its sidecar there).
-    ``profile`` adds the relative compartment profile columns to the merged table, as
-    ``rnaloc-infer --profile`` (not to the Parquet shards).
+    ``options`` is the local engine's :class:`~rnaloc_infer.output.run.RunOptions`, so every
+    option means the same here (``threads``: cores per actor; ``device`` is replaced by
+    ``num_gpus_per_worker``: > 0 runs the actors on CUDA). ``address=None`` starts a local
+    Ray with ``num_cpus`` (default: all cores) and stops it at the end, so the same call
+    works on a laptop; ``"auto"`` or ``"ray://host:10001"`` joins a running cluster (inputs,
+    model and ``shard_dir`` must then be on storage every node sees). The merged table (when
+    ``merge``) goes through the run path (:func:`~rnaloc_infer.output.run.open_run`):
+    out-of-range policy, profile columns, errors file, sidecar. ``shard_dir`` (a new or
+    empty directory) receives Parquet shards with the global index columns
+    ``file_index``/``record_number``, a ``problem`` column for bad records and, with
+    ``profile``, the profile columns.
     """
     from ..bundled import resolve_model
+    from ..output.run import open_run, resolve_run_output
     from ..output.sidecar import model_identity
     from ..profile import require_prevalence
-    from ..session import ModelSession
-    from ..writers import FORMATS
+    from ..session import ModelSession, twin_file
 
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if options.on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {options.on_error!r}")
     if not merge and shard_dir is None:
         raise ValueError("merge=False needs shard_dir (otherwise nothing would be written)")
-    if num_gpus_per_worker < 0 or threads_per_worker < 1 or (num_workers is not None and num_workers < 1):
-        raise ValueError("num_gpus_per_worker must be >= 0, threads_per_worker and num_workers >= 1")
-    BatchConfig(batch_nt=batch_nt, chunk_nt=chunk_nt)  # validates like the runtime
+    threads = options.threads or 1
+    if options.num_gpus_per_worker < 0 or threads < 1 or (options.num_workers is not None and options.num_workers < 1):
+        raise ValueError("num_gpus_per_worker must be >= 0, threads and num_workers >= 1")
+    BatchConfig(batch_nt=options.batch_nt, chunk_nt=options.chunk_nt)  # validates like the runtime
     require_ray()
     _check_shard_dir(shard_dir)
-
-    model_path = resolve_model(model)
-    info = ModelSession(model_path, device="cpu", threads=1).info  # fail on a bad model before any work
+    model_path = resolve_model(options.model)
+    if spec is None:
+        spec = resolve_run_output(options, [("input", p) for p in options.inputs] + [
+            ("model", model_path), ("model", twin_file(model_path, "fp16")), ("model", twin_file(model_path, "int8"))])
+    reduced = options.precision == "auto"
+    # fail on a bad model before any work; its metadata is the same in every twin
+    info = ModelSession(model_path, device="cpu", threads=1, prefer_fp16=False, prefer_int8=False).info
     from .arrow_blocks import check_classes
 
     check_classes(info.classes)
-    if profile:
-        require_prevalence(model_path, info.prevalence)
-    identity = model_identity(os.fspath(model), model_path, info)
+    prevalence = require_prevalence(model_path, info.prevalence) if options.profile else None
+    identity = model_identity(os.fspath(options.model), model_path, info)
     # A bundled name is resolved again by each worker (its own installation); a path is made absolute.
-    bundled = Path(os.fspath(model)) != model_path
-    worker_model = os.fspath(model) if bundled else os.path.abspath(model_path)
-    device = "cuda" if num_gpus_per_worker > 0 else "cpu"
+    bundled = Path(os.fspath(options.model)) != model_path
+    worker_model = os.fspath(options.model) if bundled else os.path.abspath(model_path)
+    device = "cuda" if options.num_gpus_per_worker > 0 else "cpu"
 
-    paths = [os.fspath(p) for p in inputs]
+    paths = [os.fspath(p) for p in options.inputs]
     shards = plan_shards(paths, shard_bytes)
     log.info("%d input file(s) in %d shard(s)", len(paths), len(shards))
-
     started = time.perf_counter()
-    run_summary = RunSummary(info.classes)
-    options = dict(output=output, merge=merge, fmt=fmt, compress=compress, model=identity, on_error=on_error,
-                   errors_file=errors_file, summary=run_summary, before_commit=before_commit,
-                   prevalence=info.prevalence if profile else None)
-    with ray_session(address, num_cpus) as ray:
-        workers = num_workers or _default_workers(ray, num_gpus_per_worker, threads_per_worker)
-        if not shards:
-            counts = _write_ordered(iter(()), info.classes, info.thresholds, **options)
-        else:
-            counts = _run(ray, shards, info, options, worker_model=worker_model, device=device, workers=workers,
-                          num_gpus_per_worker=num_gpus_per_worker, threads_per_worker=threads_per_worker, batch_nt=batch_nt,
-                          chunk_nt=chunk_nt, block_records=block_records, block_nt=block_nt, shard_dir=shard_dir, progress=progress)
+    with contextlib.ExitStack() as stack:
+        ray = stack.enter_context(ray_session(options.address, num_cpus, quiet=not options.progress))
+        workers = options.num_workers or _default_workers(ray, options.num_gpus_per_worker, threads)
+        run = None
+        if merge:
+            run = stack.enter_context(open_run(options, spec, identity, info.classes, info.thresholds,
+                                               prevalence=prevalence, engine="ray", count=count))
+        scorer = {"model": worker_model, "device": device, "threads": threads, "batch_nt": options.batch_nt,
+                  "chunk_nt": options.chunk_nt, "reduced": reduced, "prevalence": prevalence}
+        if shards:
+            _run(ray, shards, info, run, identity, scorer=scorer, workers=workers,
+                 num_gpus_per_worker=options.num_gpus_per_worker, block_records=block_records, block_nt=block_nt,
+                 shard_dir=shard_dir, progress=options.progress)
     seconds = time.perf_counter() - started
-    summary = DistributedSummary(counts["records"], counts["skipped"], counts["nt"], seconds, len(shards), workers,
-                                 output if merge else None, shard_dir, run_summary)
-    # The counts themselves are in summary.run (the CLI prints them like the local engine's).
+    summary = run.summary if run is not None else None
+    result = DistributedSummary(summary.records if summary else 0, summary.skipped if summary else 0,
+                                summary.nt if summary else 0, seconds, len(shards), workers,
+                                spec.path if merge else None, shard_dir, summary)
     log.info("ran on %d Ray worker(s) over %d shard(s) in %.1f s", workers, len(shards), seconds)
-    return summary
+    return result
 
 
-def _run(ray: Any, shards: List[Shard], info: Any, options: Dict[str, Any], *, worker_model: str, device: str, workers: int,
-         num_gpus_per_worker: float, threads_per_worker: int, batch_nt: int, chunk_nt: int, block_records: int,
-         block_nt: int, shard_dir: Optional[str], progress: bool) -> Dict[str, int]:
-    """Build and execute the Ray Data pipeline, then write results in input order."""
+def _run(ray: Any, shards: List[Shard], info: Any, run: Any, identity: Dict[str, Any], *, scorer: Dict[str, Any],
+         workers: int, num_gpus_per_worker: float, block_records: int, block_nt: int, shard_dir: Optional[str],
+         progress: bool) -> None:
+    """Build and execute the Ray Data pipeline; results go to the run path in input order."""
     context = ray.data.DataContext.get_current()
     data_log = logging.getLogger("ray.data")
     saved = (context.execution_options.preserve_order, context.enable_progress_bars, data_log.level)
     context.execution_options.preserve_order = True  # blocks come out in shard order = input order
     context.enable_progress_bars = progress
     if not progress:  # quiet runs (-q): Ray Data's per-run INFO lines are noise too
-        data_log.setLevel(logging.WARNING)
+        data_log.setLevel(logging.ERROR)
     try:
         ds = ray.data.from_items([asdict(s) for s in shards], override_num_blocks=len(shards))
         # Reading is light next to the model: reader tasks take no CPU slot (so a pool that
@@ -409,16 +360,16 @@ def _run(ray: Any, shards: List[Shard], info: Any, options: Dict[str, Any], *, w
         ds = ds.map_batches(read_blocks, batch_size=None, batch_format="pyarrow", fn_kwargs={"block_records": block_records, "block_nt": block_nt},
                             num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(workers, len(shards)))))
         ds = ds.map_batches(BlockScorer, batch_size=None, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
-                            num_cpus=threads_per_worker, num_gpus=num_gpus_per_worker or None,
-                            fn_constructor_kwargs={"model": os.fspath(worker_model), "device": device, "threads": threads_per_worker,
-                                                   "batch_nt": batch_nt, "chunk_nt": chunk_nt})
+                            num_cpus=scorer["threads"], num_gpus=num_gpus_per_worker or None,
+                            fn_constructor_kwargs=scorer)
         try:
             if shard_dir is not None:
                 ds = ds.materialize()
                 ds.write_parquet(shard_dir)
                 log.info("wrote Parquet shards to %s", shard_dir)
-            tables = ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2)
-            return _write_ordered(tables, info.classes, info.thresholds, **options)
+            if run is not None:
+                tables = ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2)
+                _feed_ordered(tables, info.classes, run, identity)
         except RnalocError:
             raise
         except Exception as exc:

@@ -27,7 +27,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from ..alphabet import ALPHABET
-from ..writers import atomic_output
+from ..output.files import atomic_output
 
 STATS = ("mean", "min")
 

@@ -33,7 +33,7 @@ import secrets
 import stat
 import sys
 from pathlib import Path
-from typing import IO, Iterator, Optional, Sequence, Tuple, Union
+from typing import IO, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 from ..errors import OutputError, OverwriteError, output_error
 
@@ -196,12 +196,17 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+Publish = Callable[[Callable[[], None]], None]
+
+
 @contextlib.contextmanager
-def atomic_path(path: PathLike, *, mode: Optional[int] = None) -> Iterator[Path]:
+def atomic_path(path: PathLike, *, mode: Optional[int] = None, publish: Optional[Publish] = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; renamed over it when the block succeeds, removed
     when it fails (any exception, interrupts included). For writers that take a path
     (``np.savez``, ``torch.save``, ``onnx.save``, matplotlib). ``mode``: the file's
-    permissions (default 0666 & ~umask)."""
+    permissions (default 0666 & ~umask). ``publish(rename)``: called with the function that
+    renames, for a caller that must do something just before and after under one lock (the
+    run path's sidecar)."""
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"cannot write {target}: is a directory")
@@ -211,11 +216,14 @@ def atomic_path(path: PathLike, *, mode: Optional[int] = None) -> Iterator[Path]
         yield tmp
         if not tmp.exists():
             raise OutputError(f"cannot write {target}: the writer produced no file")
-        if mode is None:
-            _publish(tmp, target)
-        else:
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
+        def rename() -> None:
+            if mode is None:
+                _publish(tmp, target)
+            else:
+                os.chmod(tmp, mode)
+                os.replace(tmp, target)
+
+        rename() if publish is None else publish(rename)
     except OSError as exc:
         _remove(tmp)
         raise output_error(str(target), exc) from None
@@ -264,12 +272,13 @@ def _text_stream(raw: IO[bytes], encoding: str, compression: Optional[str]) -> I
     if packed is not raw:
         packed.close()
     raw.flush()
-    os.fsync(raw.fileno())
+    if stat.S_ISREG(os.fstat(raw.fileno()).st_mode):  # /dev/null and FIFOs cannot be synced
+        os.fsync(raw.fileno())
 
 
 @contextlib.contextmanager
 def atomic_output(path: Optional[PathLike], *, encoding: str = "utf-8", compression: Optional[str] = None,
-                  name: Optional[str] = None) -> Iterator[IO[str]]:
+                  name: Optional[str] = None, publish: Optional[Publish] = None) -> Iterator[IO[str]]:
     """A text stream whose content appears at ``path`` only if the block succeeds.
 
     ``None`` or "-" is standard output (flushed at the end; a full disk or a closed pipe
@@ -295,7 +304,7 @@ def atomic_output(path: Optional[PathLike], *, encoding: str = "utf-8", compress
         except OSError as exc:
             raise output_error(shown, exc) from None
         return
-    with atomic_path(target) as tmp:
+    with atomic_path(target, publish=publish) as tmp:
         try:
             with open(tmp, "xb") as raw, _text_stream(raw, encoding, compression) as handle:
                 yield handle

@@ -2,8 +2,8 @@
 
 Both take the same ``write(record_id, length, probs, extra, applicability=)`` calls as the
 table writer, with ``extra`` holding the genome columns (``chrom``, ``start`` 1-based,
-``end``, ``strand``, ``gene_id``, ``gene_name``, ``transcript_type``), return the labels,
-and like it write their header with the first row (or at ``finish()``), never before.
+``end``, ``strand``, ``gene_id``, ``gene_name``, ``transcript_type``) and the labels the run
+path decided (None: no call, out of range), and like it write their header with the first row (or at ``finish()``), never before.
 
 BED (UCSC / GA4GH BEDv1): 0-based half-open ``chromStart``/``chromEnd`` over the
 transcript's span (first exon start to last exon end); ``name`` = transcript id;
@@ -31,7 +31,7 @@ import numpy as np
 
 from ..applicability import flag_text
 from ..errors import output_error
-from ..writers import NO_LABEL, PROB_DECIMALS, cell_text, predicted_labels
+from .tables import PROB_DECIMALS, cell_text, label_text
 
 COORDINATE_COLUMNS = ("chrom", "start", "end", "strand")
 BED_SCORE_SCALE = 1000
@@ -84,9 +84,8 @@ class _GenomeWriter:
             raise ValueError(f"expected {len(self._extra_columns)} extra values, got {len(extra)}")
         self._start()
         fields: Dict[str, Any] = dict(zip(self._extra_columns, extra))
-        labels = predicted_labels(probs, self._classes, self._thresholds)
         top = int(np.argmax(probs))
-        return fields, labels, self._classes[top], float(probs[top])
+        return fields, self._classes[top], float(probs[top])
 
 
 class BedWriter(_GenomeWriter):
@@ -99,16 +98,15 @@ class BedWriter(_GenomeWriter):
         self._header = "#" + "\t".join(self.columns) + "\n"
 
     def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[Any] = (),
-              applicability: Optional[Sequence[str]] = None) -> List[str]:
-        fields, labels, top, top_p = self._row(probs, extra)
+              applicability: Optional[Sequence[str]] = None, labels: Optional[Sequence[str]] = ()) -> None:
+        fields, top, top_p = self._row(probs, extra)
         flags = flag_text(None if applicability is None else tuple(applicability))
         score = int(round(BED_SCORE_SCALE * top_p))
         values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
         row = [fields["chrom"], str(int(fields["start"]) - 1), str(fields["end"]), record_id, str(score),
-               fields["strand"], top, ",".join(labels) or NO_LABEL, flags, *values,
+               fields["strand"], top, label_text(labels), flags, *values,
                *(cell_text(fields[c]).replace("\t", " ") or "." for c in self._others)]
         self._write("\t".join(row) + "\n")
-        return labels
 
 
 class Gff3Writer(_GenomeWriter):
@@ -120,10 +118,11 @@ class Gff3Writer(_GenomeWriter):
         self._header = "##gff-version 3\n"
 
     def write(self, record_id: str, length: int, probs: np.ndarray, extra: Sequence[Any] = (),
-              applicability: Optional[Sequence[str]] = None) -> List[str]:
-        fields, labels, top, top_p = self._row(probs, extra)
+              applicability: Optional[Sequence[str]] = None, labels: Optional[Sequence[str]] = ()) -> None:
+        fields, top, top_p = self._row(probs, extra)
         flags = flag_text(None if applicability is None else tuple(applicability))
-        attributes = [("ID", record_id), ("labels", ",".join(gff3_escape(x) for x in labels) or NO_LABEL), ("top_class", top),
+        shown = label_text(None if labels is None else [gff3_escape(x) for x in labels])
+        attributes = [("ID", record_id), ("labels", shown), ("top_class", top),
                       ("applicability", flags)]
         attributes += [(f"prob_{name}", f"{float(p):.{PROB_DECIMALS}f}") for name, p in zip(self._classes, probs)]
         attributes += [(c, cell_text(fields[c])) for c in self._others if fields[c] not in ("", None)]
@@ -132,4 +131,3 @@ class Gff3Writer(_GenomeWriter):
         row = [gff3_escape(fields["chrom"]), GFF3_SOURCE, GFF3_TYPE, str(fields["start"]), str(fields["end"]),
                f"{top_p:.{PROB_DECIMALS}f}", fields["strand"], ".", column9]
         self._write("\t".join(row) + "\n")
-        return labels

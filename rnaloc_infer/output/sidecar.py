@@ -83,8 +83,10 @@ def run_metadata(
     summary: RunSummary,
     engine: str = "local",
     annotation: Optional[str] = None,
+    output_sha256: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """The sidecar's content (JSON-ready)."""
+    """The sidecar's content (JSON-ready). ``output_sha256``: the digest of the output as it
+    was put in place, so a sidecar can be matched with its table (a stale one cannot)."""
     return {
         "schema": SCHEMA,
         "tool": "rnaloc-infer",
@@ -99,7 +101,8 @@ def run_metadata(
         "output": {
             "path": os.path.abspath(output.path) if output.path else None,
             "format": output.fmt,
-            "compression": "gzip" if output.gzip else None,
+            "compression": output.compression,
+            "sha256": output_sha256,
             "columns": list(columns),
         },
         "options": dict(options),
@@ -109,8 +112,22 @@ def run_metadata(
 
 def write_sidecar(path: str, metadata: Mapping[str, Any]) -> None:
     """Write the metadata JSON atomically (errors become OutputError, exit status 3)."""
-    from ..writers import atomic_output
+    from .files import atomic_output
 
-    with atomic_output(path) as handle:
+    with atomic_output(path, name=f"metadata file {path}") as handle:
         json.dump(metadata, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
+
+
+def remove_stale_sidecar(path: str) -> None:
+    """Remove the metadata of a previous run before its output is replaced: a table must
+    never stand beside a sidecar that describes another table."""
+    from .files import is_special
+
+    if os.path.lexists(path) and not is_special(path) and not os.path.isdir(path):
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            from ..errors import output_error
+
+            raise output_error(f"metadata file {path}", exc) from None

@@ -26,6 +26,7 @@ class RunSummary:
     flags: Dict[str, int] = field(default_factory=dict)
     labelled: Dict[str, int] = field(default_factory=dict)
     unlabelled: int = 0
+    uncalled: int = 0  # scored but not labelled: outside the model's range (--out-of-range keep)
     started: float = field(default_factory=time.time)
     finished: Optional[float] = None
     _clock: float = field(default_factory=time.perf_counter, repr=False)
@@ -34,15 +35,18 @@ class RunSummary:
     def __post_init__(self) -> None:
         self.labelled = {name: 0 for name in self.classes}
 
-    def add(self, length: int, labels: Sequence[str], flags: Optional[Sequence[str]] = None) -> None:
-        """Count one scored record with the labels it was given and its applicability flags
-        (``()`` or None: in range or unchecked)."""
+    def add(self, length: int, labels: Optional[Sequence[str]], flags: Optional[Sequence[str]] = None) -> None:
+        """Count one scored record with the labels it was given (None: no call, out of range)
+        and its applicability flags (``()`` or None: in range or unchecked)."""
         self.records += 1
         self.nt += int(length)
-        for name in labels:
-            self.labelled[name] += 1
-        if not labels:
-            self.unlabelled += 1
+        if labels is None:
+            self.uncalled += 1
+        else:
+            for name in labels:
+                self.labelled[name] += 1
+            if not labels:
+                self.unlabelled += 1
         if flags:
             self.flag(flags)
 
@@ -80,6 +84,7 @@ class RunSummary:
             "nt": self.nt,
             "labelled": dict(self.labelled),
             "unlabelled": self.unlabelled,
+            "not_called": self.uncalled,
             "seconds": round(self.seconds, 3),
             "mnt_per_s": round(self.mnt_per_s, 3),
         }
@@ -92,7 +97,8 @@ class RunSummary:
             f"{self.nt:,} nt in {self.seconds:.1f} s ({self.mnt_per_s:.2f} Mnt/s)"
         )
         per_class = ", ".join(f"{name} {count:,}" for name, count in self.labelled.items())
-        lines = [head, f"labelled: {per_class}; no label {self.unlabelled:,}"]
+        lines = [head, f"labelled: {per_class}; no label {self.unlabelled:,}"
+                 + (f"; not labelled (out of range) {self.uncalled:,}" if self.uncalled else "")]
         if self.flags:
             lines.append("flags: " + ", ".join(f"{code} {count:,}" for code, count in sorted(self.flags.items())))
         return lines

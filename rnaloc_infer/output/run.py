@@ -1,0 +1,307 @@
+"""The one run path: what happens to every scored record and every bad one, whichever engine.
+
+Why one object: the per-row policy (out of range, labels, profile and annotation columns),
+the writer, the summary, the errors report and the sidecar used to live in the CLI between
+``predict_stream`` and the writer, with a second copy in the Ray engine and a third in
+explain. Each copy kept some promises and broke others. Now ``rnaloc-infer`` (local and
+Ray) and the Python API hand their results to a :class:`RunPath`, opened with
+:func:`open_run`, and the engines differ only in how they score.
+
+Order of events (the promises in docs/TROUBLESHOOTING.md):
+
+1. before any work: :func:`resolve_run_output` (no output is an input, standard streams
+   included; every output's directory writable; the format is one the name promises);
+2. rows go to a temporary file beside the output (standard output: straight out, counted,
+   so an interruption can say how many rows went out);
+3. at the end: no row at all is :class:`~rnaloc_infer.errors.NoResults` (exit 5; the
+   errors file is still written); otherwise the output is renamed into place, and only then
+   the sidecar is written beside it, naming the output's own sha256, so a stale or foreign
+   sidecar can be told (an old sidecar is removed before the rename, and the rename and the
+   sidecar are one step under a lock on the directory, so two runs writing the same path
+   never leave one's table beside the other's sidecar).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+from ..applicability import OUT_OF_RANGE_POLICIES
+from ..batching import BatchConfig
+from ..errors import NoResults
+from ..fasta import RecordError
+from .errors_report import MAX_ERRORS_SHOWN, SkipReport
+from .files import STREAM, atomic_output, check_paths, is_special
+from .formats import OutputSpec, make_writer
+from .summary import RunSummary
+from .tables import predicted_labels
+
+log = logging.getLogger("rnaloc_infer.run")
+
+
+@dataclass
+class RunOptions:
+    """What one prediction run does: the options of ``rnaloc-infer``, for every engine.
+
+    The CLI builds it from the command line, the Python API and ``predict_distributed`` take
+    it as it is, so an option means the same on both engines.
+    """
+
+    inputs: Sequence[str]
+    output: Optional[str] = None  # None or "-": standard output
+    model: str = "default"
+    fmt: Optional[str] = None  # None: from the output's extension (rnaloc_infer.output.formats)
+    metadata: Optional[str] = None  # sidecar path; None: OUTPUT.json beside a file output
+    device: str = "auto"
+    threads: Optional[int] = None  # cores to use (worker threads locally, per actor on Ray)
+    precision: str = "auto"  # auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one
+    batch_nt: int = BatchConfig.batch_nt
+    window_records: int = BatchConfig.window_records
+    window_nt: int = BatchConfig.window_nt
+    chunk_nt: int = BatchConfig.chunk_nt
+    on_error: str = "fail"
+    errors_file: Optional[str] = None
+    out_of_range: str = "keep"  # keep (probabilities, no labels) | label | drop | error
+    profile: bool = False  # add the relative compartment profile columns (rnaloc_infer.profile)
+    progress: bool = True
+    annotation: Optional[Any] = None  # genome input: cli.genome_options.AnnotationOptions
+    engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
+    address: Optional[str] = None
+    num_workers: Optional[int] = None
+    num_gpus_per_worker: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.out_of_range not in OUT_OF_RANGE_POLICIES:
+            raise ValueError(f"out_of_range must be one of {OUT_OF_RANGE_POLICIES}, got {self.out_of_range!r}")
+
+    def record(self) -> Dict[str, Any]:
+        """The options as the sidecar records them (inputs and output have their own entries)."""
+        record = asdict(self)
+        for key in ("inputs", "output", "progress", "metadata"):
+            record.pop(key, None)
+        return record
+
+
+def sidecar_target(options: RunOptions, spec: OutputSpec) -> Optional[str]:
+    """--metadata PATH, else OUTPUT.json beside a file output; none for standard output or a
+    special file such as /dev/null."""
+    from .sidecar import sidecar_path
+
+    if options.metadata:
+        return options.metadata
+    if spec.path is None or is_special(spec.path):
+        return None
+    return sidecar_path(spec.path)
+
+
+def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSpec:
+    """Before any work: no output is an input (or another output), through standard input and
+    output too (checked first: the most important refusal); the output's name promises a
+    format this tool writes; every output can be written. ``inputs``: (kind, path) of every
+    file read. Returns where and how the table goes."""
+    from .files import refuse_overwrite
+    from .formats import resolve_output
+
+    given = [("output", options.output or STREAM), ("errors file", options.errors_file),
+             ("metadata file", options.metadata)]
+    refuse_overwrite(given, inputs)
+    spec = resolve_output(options.output, options.fmt)
+    check_paths(given[:2] + [("metadata file", sidecar_target(options, spec))], inputs)
+    return spec
+
+
+@dataclass
+class RowCount:
+    """How many rows went to standard output: what an interruption there must report."""
+
+    rows: int = 0
+    to_stream: bool = False
+
+    def stopped(self) -> str:
+        if self.to_stream and self.rows:
+            return f"output incomplete: {self.rows:,} rows written to standard output"
+        return "no output written"
+
+
+class _HashingStream:
+    """Standard output with a running sha256 of what went out (the sidecar's digest)."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+        self.digest = hashlib.sha256()
+
+    def write(self, text: str) -> int:
+        self.digest.update(text.encode("utf-8"))
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def out_of_range_error(item: Any) -> RecordError:
+    """--out-of-range error: a flagged record becomes a bad record (stops the run, or is
+    skipped and listed with --on-error skip)."""
+    problem = f"outside the model's training range ({','.join(item.applicability or ())}; --out-of-range error)"
+    return RecordError(item.source, item.number, item.id, problem)
+
+
+@dataclass
+class RunPath:
+    """Receives scored records and skip events of one run; owns what happens to each."""
+
+    options: RunOptions
+    spec: OutputSpec
+    model: Dict[str, Any]  # output.sidecar.model_identity
+    classes: Sequence[str]
+    thresholds: Sequence[float]
+    writer: Any
+    skipped: SkipReport
+    summary: RunSummary
+    profile_row: Optional[Callable[[Any], List[float]]] = None
+    annotation_fields: Optional[Callable[[str], List[Any]]] = None
+    count: RowCount = field(default_factory=RowCount)
+
+    def add(self, item: Any) -> None:
+        """One result in input order: a ``Scored`` record or a ``RecordError``."""
+        if isinstance(item, RecordError):
+            self._skip(item)
+            return
+        flags = item.applicability
+        policy = self.options.out_of_range
+        if flags:
+            if policy == "drop":
+                self.summary.drop(flags)
+                return
+            if policy == "error":
+                self.summary.flag(flags)
+                self._skip(out_of_range_error(item))
+                return
+        labels = predicted_labels(item.probs, self.classes, self.thresholds) if not flags or policy == "label" else None
+        extra = self.annotation_fields(item.id) if self.annotation_fields is not None else []
+        if self.profile_row is not None:
+            extra = [*extra, *self.profile_row(item.probs)]
+        self.writer.write(item.id, item.length, item.probs, extra, applicability=flags, labels=labels)
+        self.count.rows += 1
+        self.summary.add(item.length, labels, flags)
+
+    def _skip(self, error: RecordError) -> None:
+        if self.options.on_error == "fail":
+            raise error.to_exception()
+        self.skipped.add(error)
+        self.summary.skip()
+
+    def nothing_left_message(self) -> str:
+        """Why a run produced no row at all, for the NoResults error (exit 5)."""
+        summary, parts = self.summary, []
+        if summary.skipped:
+            parts.append(f"{summary.skipped:,} skipped as bad records"
+                         + (" or outside the model's range (--out-of-range error)" if self.options.out_of_range == "error" else "")
+                         + (", listed in the messages above" if summary.skipped <= MAX_ERRORS_SHOWN else "")
+                         + (f" and in {self.options.errors_file}" if self.options.errors_file else ""))
+        if summary.dropped:
+            parts.append(f"{summary.dropped:,} dropped by --out-of-range drop (outside the model's training range)")
+        total = summary.skipped + summary.dropped
+        return f"no results: all {total:,} records were left out ({'; '.join(parts)}); no output written"
+
+    def log_summary(self) -> None:
+        """The closing stderr lines: warnings about what was left out, then the run summary."""
+        summary = self.summary
+        if summary.records == 0 and summary.skipped == 0 and summary.dropped == 0:
+            log.warning("no records found in %s", ", ".join(map(str, self.options.inputs)))
+        if summary.flagged:
+            scored = summary.records + summary.dropped
+            log.warning("%s of %s records are outside the model's training range (applicability column%s)",
+                        f"{summary.flagged:,}", f"{scored:,}",
+                        {"drop": "; dropped", "error": "; reported as errors", "label": "; labelled anyway",
+                         "keep": "; scored, not labelled"}[self.options.out_of_range])
+        for line in summary.lines():
+            log.info("%s", line)
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _directory_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on the output's directory, held only for the rename + sidecar step."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], classes: Sequence[str],
+             thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
+             annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
+             engine: str = "local", count: Optional[RowCount] = None) -> Iterator[RunPath]:
+    """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
+
+    The block feeds it results (``run.add``); at the end this checks that some row came
+    (else NoResults, exit 5, the errors file still written), renames the output into place
+    and writes the sidecar beside it.
+    """
+    from ..profile import ProfileRow, profile_columns
+    from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
+
+    count = count if count is not None else RowCount()
+    count.to_stream = spec.path is None
+    sidecar = sidecar_target(options, spec)
+    summary = RunSummary(classes)
+    extra_columns = list(annotation_columns) + (profile_columns(classes) if prevalence is not None else [])
+    holder: Dict[str, Any] = {}
+    streamed = spec.path is None or is_special(spec.path)  # written in place: no rename, hash as it goes
+
+    def write_metadata(digest: Optional[str]) -> None:
+        annotation = getattr(options.annotation, "annotation", None)
+        write_sidecar(sidecar, run_metadata(model=model, inputs=options.inputs, output=spec, columns=holder["columns"],
+                                            options={**options.record(), "fmt": spec.fmt}, summary=summary,
+                                            engine=engine, annotation=annotation, output_sha256=digest))
+
+    def publish(rename: Callable[[], None]) -> None:
+        """Under the directory lock: the old sidecar goes, the output comes, its sidecar follows."""
+        if not sidecar:
+            rename()
+            return
+        with _directory_lock(spec.path):
+            remove_stale_sidecar(sidecar)
+            rename()
+            write_metadata(_file_sha256(spec.path))
+
+    with contextlib.ExitStack() as stack:
+        skipped = SkipReport.to_file(stack, options.errors_file)
+        with atomic_output(spec.path, compression=spec.compression, name=spec.name,
+                           publish=None if streamed else publish) as raw:
+            stream: Union[IO[str], _HashingStream] = _HashingStream(raw) if streamed and sidecar else raw
+            writer = make_writer(spec.fmt, stream, classes, thresholds, extra_columns=extra_columns,
+                                 record_fields=record_fields(model), name=spec.name)
+            holder["columns"] = writer.columns
+            run = RunPath(options, spec, model, classes, thresholds, writer, skipped, summary,
+                          profile_row=ProfileRow(prevalence) if prevalence is not None else None,
+                          annotation_fields=annotation_fields, count=count)
+            yield run
+            if summary.records == 0 and summary.skipped + summary.dropped:
+                raise NoResults(run.nothing_left_message())
+            writer.finish()
+            summary.finish()
+        if sidecar and streamed:  # standard output or a special file: the digest of what went out
+            write_metadata(stream.digest.hexdigest() if isinstance(stream, _HashingStream) else None)
+    skipped.finish()
+    run.log_summary()
