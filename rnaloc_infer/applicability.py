@@ -35,7 +35,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .alphabet import N_CODE
-from .coding import longest_orf, longest_orf_codons
+from .features.coding import longest_orf, longest_orf_codons
 
 OK = "ok"
 UNCHECKED = "-"  # the model carries no rules

@@ -28,7 +28,7 @@ from .applicability import ApplicabilityRules
 from .profile import METADATA_KEY as PREVALENCE_KEY
 from .profile import parse_prevalence
 from .bundled import TWIN_SUFFIXES, twin_path
-from .feature_sets import WIDTHS, record_feature_matrix
+from .features.registry import WIDTHS, record_feature_matrix
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ModelInfo:
     package_version: str = ""
     train_data_sha256: str = ""
     hparams: Dict = field(default_factory=dict)
-    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.feature_sets), "" for none
+    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.features.registry), "" for none
     applicability: Optional[ApplicabilityRules] = None  # limits of the training data; None: no flags
     prevalence: Optional[Tuple[float, ...]] = None  # training positive rate per class (rnaloc_infer.profile); None: unknown
 

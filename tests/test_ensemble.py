@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
+from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES, coding_features
 from rnaloc_infer.cli.train import main
 from rnaloc_infer.export.onnx_export import export_onnx_from_checkpoint
 from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.applicability import ApplicabilityRules, flag_text
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
+from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES, coding_features
 from rnaloc_infer.explain import brute_force, explain_codes
 from rnaloc_infer.explain.roles import ADD, MAX
 from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
-from rnaloc_infer.explain.variants import substitutions, variant_features
-from rnaloc_infer.feature_sets import CODING_UTR, feature_width, record_feature_matrix
+from rnaloc_infer.features.variants import substitutions, variant_features
+from rnaloc_infer.features.registry import CODING_UTR, feature_width, record_feature_matrix
 
 from conftest import random_seq, rewrite_model, write_fasta
 

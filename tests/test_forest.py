@@ -15,8 +15,8 @@ pytest.importorskip("sklearn")
 
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.coding import FEATURE_SET
-from rnaloc_infer.feature_sets import CODING_UTR, record_feature_matrix
+from rnaloc_infer.features.coding import FEATURE_SET
+from rnaloc_infer.features.registry import CODING_UTR, record_feature_matrix
 from rnaloc_infer.export.from_onnx import model_from_onnx
 from rnaloc_infer.export.onnx_export import export_onnx
 from rnaloc_infer.export.tree_node import forest_from_graph

@@ -20,15 +20,15 @@ pytest.importorskip("sklearn")
 
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
-from rnaloc_infer.coding import FEATURE_SET, longest_orf
+from rnaloc_infer.features.coding import FEATURE_SET, longest_orf
 from rnaloc_infer.explain import brute_force, explain_codes
 from rnaloc_infer.explain import numpy_ism
 from rnaloc_infer.explain.numpy_model import (FEATURE_SET_FORMAT_VERSION, FOREST_FORMAT_VERSION, NumpyForest, NumpyModel,
                                               companion_path, forest_counts, forest_scores, load_companion)
-from rnaloc_infer.explain.variants import moves_orf_signals, substitutions, variant_features
+from rnaloc_infer.features.variants import moves_orf_signals, substitutions, variant_features
 from rnaloc_infer.export.ism_weights import MAX_DIFF, check_against_session, from_onnx, write_companion
 from rnaloc_infer.export.onnx_export import export_onnx
-from rnaloc_infer.feature_sets import CODING_UTR, record_feature_matrix
+from rnaloc_infer.features.registry import CODING_UTR, record_feature_matrix
 from rnaloc_infer.training.forest import fit_forest, forest_inputs, trees_from_sklearn
 from rnaloc_infer.trees import TreeEnsemble
 

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
 from rnaloc_infer.bundled import resolve_model
-from rnaloc_infer.coding import FEATURE_SET
+from rnaloc_infer.features.coding import FEATURE_SET
 from rnaloc_infer.export.from_onnx import model_from_onnx, reexport
 from rnaloc_infer.export.onnx_export import export_onnx
 from rnaloc_infer.export.torchscript_export import script_model

@@ -26,8 +26,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
-from rnaloc_infer.feature_sets import check_feature_set, feature_width
+from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES
+from rnaloc_infer.features.registry import check_feature_set, feature_width
 
 from .forest import KmerForest
 from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
@@ -48,7 +48,7 @@ class EnsembleConfig:
     members: List[ModelConfig] = field(default_factory=list)
     # k of the k-mer frequency blocks of the regression (the k-mer baseline's, :mod:`.regression`)
     linear_ks: List[int] = field(default_factory=list)
-    # "" or the per-record feature set of the graph's ``features`` input (rnaloc_infer.feature_sets):
+    # "" or the per-record feature set of the graph's ``features`` input (rnaloc_infer.features.registry):
     # the regression and the networks read its leading coding-v1 columns, the forest all of it
     features: str = ""
     # {} or the forest member's shape (:class:`.forest.KmerForest`): ks, nodes, trees, depth

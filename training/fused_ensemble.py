@@ -33,7 +33,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor
 
-from rnaloc_infer.coding import FEATURE_SET
+from rnaloc_infer.features.coding import FEATURE_SET
 
 from .ensemble_model import EnsembleConfig, EnsembleModel
 from .layers import QRNNLayer

@@ -8,7 +8,7 @@ benchmarks/kmer_baseline.py only measures it (docs/BASELINE.md).
 Features: for k = 1..5, counts of every k-mer over A/C/G/T (4 + 16 + 64 + 256 + 1024 =
 1364 columns), each k block normalised to sum 1 (frequencies); windows containing N (or
 any non-ACGT code) are skipped. Optionally (``coding``) the encoded protein's features
-(:mod:`rnaloc_infer.coding`) follow.
+(:mod:`rnaloc_infer.features.coding`) follow.
 
 Classifier: one-vs-rest ``LogisticRegression`` per class (lbfgs, ``class_weight="balanced"``)
 on standardised features. C is chosen from a small grid by macro AUROC on an internal
@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
+from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
 
 from .data import SequenceSet
 

@@ -22,7 +22,7 @@ coding features) without torch:
    has decayed below float32 resolution. A ``tolerance`` above 0 stops earlier, at a cost
    in accuracy: see docs/EXPLAIN.md for measured errors.
 4. **Features.** A model reading per-record features gets each variant's own, of its set
-   (``coding-v1``, ``coding-utr-v1``), computed cheaply (:mod:`.variants`); they enter only
+   (``coding-v1``, ``coding-utr-v1``), computed cheaply (:mod:`rnaloc_infer.features.variants`); they enter only
    the head in this project's models (checked by probing; if they reached the states, such
    variants would be run from the start).
 
@@ -50,7 +50,7 @@ from ..session import ModelSession
 from .numpy_ism import explain_numpy
 from .numpy_model import NumpyModel, companion_path, load_companion
 from .roles import ADD, MAX, REC, StateRoles, _extremes, head_probs, probe_roles
-from .variants import substitutions, variant_features
+from ..features.variants import substitutions, variant_features
 
 log = logging.getLogger(__name__)
 

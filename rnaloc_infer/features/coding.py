@@ -31,7 +31,7 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from .alphabet import ALPHABET
+from ..alphabet import ALPHABET
 
 FEATURE_SET = "coding-v1"
 MIN_ORF_CODONS = 20

@@ -8,7 +8,7 @@ ORF: it depends only on where ATGs and stop codons are, so a variant that neithe
 nor breaks one keeps the ORF, and then its features differ from the record's only when it
 lies inside that ORF, where one vectorised call (``coding.orf_features``) scores them.
 
-The ``coding-utr-v1`` set adds the UTRs' k-mer frequencies (:mod:`rnaloc_infer.utr_kmers`).
+The ``coding-utr-v1`` set adds the UTRs' k-mer frequencies (:mod:`rnaloc_infer.features.utr_kmers`).
 A variant that keeps the UTR bounds (every one that keeps the ORF, and most that make or
 break an ATG or a stop out of its way) changes only the k-mer windows covering it inside a
 UTR: the reference's counts are updated by those few windows (vectorised over the variants)
@@ -21,10 +21,10 @@ from typing import Tuple
 
 import numpy as np
 
-from ..coding import (FEATURE_SET as CODING, MIN_ORF_CODONS, N_FEATURES, features_of_orfs, length_groups, longest_orf,
+from .coding import (FEATURE_SET as CODING, MIN_ORF_CODONS, N_FEATURES, features_of_orfs, length_groups, longest_orf,
                       orf_features, orfs_of_group)
-from ..feature_sets import CODING_UTR, record_feature_matrix
-from ..utr_kmers import (UTR3_KS, UTR5_KS, frequencies, kmer_windows, substituted_counts, utr_bounds, utr_count_blocks,
+from .registry import CODING_UTR, record_feature_matrix
+from .utr_kmers import (UTR3_KS, UTR5_KS, frequencies, kmer_windows, substituted_counts, utr_bounds, utr_count_blocks,
                          utr_feature_matrix)
 
 BASES = "ACGT"
@@ -137,7 +137,7 @@ def _utr_rows(out: np.ndarray, codes: np.ndarray, bounds: Tuple[int, int], posit
               bases: np.ndarray, kept: np.ndarray, block_rows: int) -> None:
     """The UTR k-mer columns (``out``: a view of them) of the variants in ``kept``: the UTR
     bounds stay put, so only variants inside a UTR change, and only that UTR's blocks,
-    each by the windows covering the variant (:func:`rnaloc_infer.utr_kmers.substituted_counts`)."""
+    each by the windows covering the variant (:func:`rnaloc_infer.features.utr_kmers.substituted_counts`)."""
     n = len(codes)
     utr5_end, utr3_start = bounds
     segments = [(utr3_start, n, k) for k in UTR3_KS] + [(0, utr5_end, k) for k in UTR5_KS]
