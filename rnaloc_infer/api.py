@@ -19,8 +19,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from .alphabet import encode
-from .applicability import count_ambiguous
+from .alphabet import count_ambiguous, encode
 from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
 from .explain.ism import DEFAULT_MAX_LENGTH
