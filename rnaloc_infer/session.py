@@ -28,7 +28,7 @@ from .applicability import ApplicabilityRules
 from .profile import METADATA_KEY as PREVALENCE_KEY
 from .profile import parse_prevalence
 from .bundled import TWIN_SUFFIXES, twin_path
-from .features.registry import WIDTHS, record_feature_matrix
+from .features.registry import FEATURE_SETS, record_feature_matrix
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
     if stride < 1:
         raise _fail(path, f"metadata rnaloc.stride must be a positive integer, got {stride}")
     features = meta.get("rnaloc.features", "")
-    if features and features not in WIDTHS:
+    if features and features not in FEATURE_SETS:
         raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks "
                           f"({', '.join(map(repr, WIDTHS))}); upgrade rnaloc-infer")
     applicability = None
@@ -365,7 +365,7 @@ class ModelSession:
         extra = set(inputs) - {"tokens", "lengths"} - {f"state_in_{i}" for i in state_in}
         if self.info.features:
             node = inputs.get("features")
-            width = WIDTHS[self.info.features]
+            width = FEATURE_SETS[self.info.features].width
             if node is None or node.type != "tensor(float)" or node.shape[1:] != [width]:
                 found = "none" if node is None else f"{node.type} {node.shape}"
                 raise _fail(path, f"metadata names features {self.info.features!r}, so input 'features' must be float "

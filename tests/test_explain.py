@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.applicability import ApplicabilityRules, flag_text
-from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES, coding_features
+from rnaloc_infer.features.coding import N_FEATURES, coding_features
 from rnaloc_infer.explain import brute_force, explain_codes, explain_sequence
 from rnaloc_infer.explain.roles import ADD, MAX
 from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
-from rnaloc_infer.features.variants import substitutions, variant_features
-from rnaloc_infer.features.registry import CODING_UTR, feature_width, record_feature_matrix
+from rnaloc_infer.features.variants import substitutions
+from rnaloc_infer.features.registry import CODING, CODING_UTR, feature_width, record_feature_matrix, variant_features
 
 from conftest import random_seq, rewrite_model, write_fasta
 
@@ -131,7 +131,7 @@ def _feature_records(kind: str) -> tuple:
 
 
 @pytest.mark.parametrize("kind", ["mrna", "orf", "no-orf", "tiny"])
-@pytest.mark.parametrize("name", [FEATURE_SET, CODING_UTR])
+@pytest.mark.parametrize("name", [CODING, CODING_UTR])
 def test_variant_features_equal_recomputed(name, kind):
     codes, every = _feature_records(kind)
     positions, bases = substitutions(codes)

@@ -40,8 +40,7 @@ import numpy as np
 import torch
 
 from rnaloc_infer.evaluation import metrics
-from rnaloc_infer.features.coding import FEATURE_SET
-from rnaloc_infer.features.registry import extends, record_feature_matrix
+from rnaloc_infer.features.registry import CODING, extends, record_feature_matrix
 from rnaloc_infer.session import files_sha256
 
 from .data import SequenceSet, read_split, split_paths
@@ -148,7 +147,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     train = read_split(train_fa, train_labels, classes)
     valid = read_split(valid_fa, valid_labels, classes)
 
-    feature_set = forest.features if forest is not None else (primary.config.features or FEATURE_SET)
+    feature_set = forest.features if forest is not None else (primary.config.features or CODING)
 
     def member_scores(data: SequenceSet) -> List[np.ndarray]:
         needed = primary.n_features or forest is not None or any(network.n_features for network in networks)

@@ -26,8 +26,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES
-from rnaloc_infer.features.registry import check_feature_set, feature_width
+from rnaloc_infer.features.coding import N_FEATURES
+from rnaloc_infer.features.registry import CODING, check_feature_set, feature_width
 
 from .forest import KmerForest
 from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
@@ -187,7 +187,7 @@ class EnsembleModel(StreamingModel):
         self.n_features = max([part.n_features for part in parts] + [feature_width(config.features)])
         self.n_half_states = sum(part.n_half_states for part in parts)
         # a member network may read coding-v1 when the regression reads none
-        self.feature_set = config.features or (FEATURE_SET if self.n_features else "")
+        self.feature_set = config.features or (CODING if self.n_features else "")
 
     @torch.jit.unused
     def _parts(self) -> List[nn.Module]:

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
-from rnaloc_infer.features.coding import FEATURE_SET, N_FEATURES
-from rnaloc_infer.features.registry import record_feature_matrix
+from rnaloc_infer.features.coding import N_FEATURES
+from rnaloc_infer.features.registry import CODING, record_feature_matrix
 
 from .kmers import KmerBag, KmerEmbedding
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
@@ -86,8 +86,8 @@ class ModelConfig:
 def check_head_features(name: str) -> None:
     """A network's head reads the protein features (``coding-v1``) or none; wider sets feed the
     ensemble's forest, and the head reads their first columns (rnaloc_infer.features.registry)."""
-    if name not in ("", FEATURE_SET):
-        raise ValueError(f"a network's head reads {FEATURE_SET!r} or no features, not {name!r}")
+    if name not in ("", CODING):
+        raise ValueError(f"a network's head reads {CODING!r} or no features, not {name!r}")
 
 
 class StreamingModel(nn.Module):

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 import numpy as np
 
 from ..alphabet import PAD_CODE, encode
-from ..features.variants import substitutions, variant_features
+from ..features.registry import variant_features
+from ..features.variants import substitutions
 from ..session import ModelSession
 from .numpy_ism import explain_numpy
 from .numpy_model import NumpyModel, companion_path, load_companion

@@ -27,8 +27,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..features.coding import FEATURE_SET as CODING
-from ..features.registry import check_feature_set, feature_width
+from ..features.registry import CODING, check_feature_set, feature_width
 from ..session import file_sha256
 from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
