@@ -115,7 +115,7 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
     features = meta.get("rnaloc.features", "")
     if features and features not in FEATURE_SETS:
         raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks "
-                          f"({', '.join(map(repr, WIDTHS))}); upgrade rnaloc-infer")
+                          f"({', '.join(map(repr, FEATURE_SETS))}); upgrade rnaloc-infer")
     applicability = None
     if meta.get(APPLICABILITY_KEY):
         try:
