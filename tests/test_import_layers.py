@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Sub-packages the core must not load: optional ones, and explain (loaded only when used).
 NOT_LOADED_BY_THE_CORE = ("rnaloc_infer.explain", "rnaloc_infer.genome", "rnaloc_infer.distributed",
@@ -39,3 +42,16 @@ def test_the_core_does_not_load_explain_or_optional_packages(code):
 def test_explain_is_loaded_when_used():
     loaded = _loaded_after("from rnaloc_infer.explain import explain_sequence")
     assert "rnaloc_infer.explain.ism" in loaded and "rnaloc_infer.features.variants" in loaded
+
+
+def test_the_import_contracts_hold():
+    """pyproject's [tool.importlinter] contracts (no cycles, the layers, which package may use
+    which framework or extra), run as the CI does; skipped where import-linter is not installed
+    (the lean environment: there is no source tree to lint either)."""
+    pytest.importorskip("importlinter")
+    if not (ROOT / ".ci" / "lint_imports.py").is_file():
+        pytest.skip("no source tree beside the tests")
+    result = subprocess.run([sys.executable, str(ROOT / ".ci" / "lint_imports.py")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
