@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaloc_infer.alphabet import encode
-from rnaloc_infer.applicability import count_ambiguous, flag_text
+from rnaloc_infer.alphabet import count_ambiguous, encode
+from rnaloc_infer.applicability import flag_text
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.session import ModelSession
 

@@ -26,7 +26,7 @@ import numpy as np
 from tree_heads import CLASSES, NOT_EXOSOME, default_members, logit, standardise
 from rnaloc_infer.evaluation.metrics import roc_auc
 from rnaloc_infer.evaluation.specificity import specificity_report
-from rnaloc_infer.feature_sets import CODING_UTR
+from rnaloc_infer.features.registry import CODING_UTR
 from rnaloc_infer.training.forest import load_forest
 from rnaloc_infer.training.stacking import members_table, stack_members
 

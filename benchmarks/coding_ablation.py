@@ -1,7 +1,7 @@
 """Which groups of the encoded protein's features help the k-mer regression (docs/RESULTS.md).
 
 Why: the default model's regression member reads k-mer frequencies plus 91 features of the
-longest ORF (``rnaloc_infer.coding``). This script scores each group added in turn, on the
+longest ORF (``rnaloc_infer.features.coding``). This script scores each group added in turn, on the
 same train/valid split and with C chosen on an internal split of train exactly as
 ``kmer_baseline.py`` does, so the choice of groups can be checked.
 
@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from kmer_baseline import per_class
-from rnaloc_infer.coding import SUMMARY_NAMES
+from rnaloc_infer.features.coding import SUMMARY_NAMES
 from rnaloc_infer.training.data import read_split, split_paths
 from rnaloc_infer.training.models import CLASSES
 from rnaloc_infer.training.regression import feature_matrix, fit_ovr, score_ovr, tune_c

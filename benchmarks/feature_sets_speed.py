@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rnaloc_infer.fasta import Record, read_fasta
-from rnaloc_infer.feature_sets import CODING, CODING_UTR, record_feature_matrix
+from rnaloc_infer.features.registry import CODING, CODING_UTR, record_feature_matrix
 
 
 def main() -> None:

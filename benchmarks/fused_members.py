@@ -69,7 +69,7 @@ def per_call(models: Dict[str, Path], repeats: int) -> None:
     """CPU ms of single ``session.run`` calls on fixed batches of the runtime's kinds (one thread,
     interleaved, median): less exposed to a busy machine's noise than whole runs."""
     from rnaloc_infer.alphabet import pad_batch
-    from rnaloc_infer.coding import coding_feature_matrix
+    from rnaloc_infer.features.coding import coding_feature_matrix
     from rnaloc_infer.session import ModelSession
 
     by_length = sorted(valid_records(400), key=lambda r: r.length)

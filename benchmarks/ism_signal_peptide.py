@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from rnaloc_infer import Predictor
-from rnaloc_infer.coding import FEATURE_NAMES, coding_features, longest_orf
+from rnaloc_infer.features.coding import FEATURE_NAMES, coding_features, longest_orf
 from rnaloc_infer.explain import explain_codes
 from rnaloc_infer.explain.tracks import position_scores
-from rnaloc_infer.explain.variants import moves_orf_signals, substitutions
+from rnaloc_infer.features.variants import moves_orf_signals, substitutions
 from rnaloc_infer.fasta import read_fasta
 
 log = logging.getLogger("ism_signal_peptide")

@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--c", type=float, default=None, help="fix C instead of tuning it on train")
     ap.add_argument("--coding", action="store_true",
                     help="add the encoded protein's features (longest ORF: hydropathy, amino acid and codon "
-                         "usage; rnaloc_infer.coding) to the k-mer frequencies")
+                         "usage; rnaloc_infer.features.coding) to the k-mer frequencies")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 

@@ -74,7 +74,7 @@ def extract(model: Path, fasta: Path, labels: Path, cache: Path, split: str, tok
     """Run one split through the tapped default; write ``<split>_<tap>.npy``, probs, labels, k-mer features."""
     import onnxruntime as ort
 
-    from rnaloc_infer.coding import coding_feature_matrix
+    from rnaloc_infer.features.coding import coding_feature_matrix
     from rnaloc_infer.alphabet import pad_batch
     from rnaloc_infer.training.data import read_split, token_budget_batches
     from rnaloc_infer.training.models import CLASSES

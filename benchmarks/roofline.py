@@ -47,7 +47,7 @@ from onnx import TensorProto, helper
 
 from rnaloc_infer.batching import BatchConfig, predict_stream
 from rnaloc_infer.bundled import resolve_model
-from rnaloc_infer.coding import coding_feature_matrix
+from rnaloc_infer.features.coding import coding_feature_matrix
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.session import ModelSession, session_options
 

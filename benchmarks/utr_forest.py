@@ -9,7 +9,7 @@ with the coding sequence. Each forest below is fitted on train with the shipped 
 the shipped four-member recipe. Inputs:
 
 * ``kmer_coding``: the shipped forest's (k = 1..5 frequencies, 91 protein features).
-* ``utr``: the 1,704 UTR k-mer frequencies alone (rnaloc_infer/utr_kmers.py).
+* ``utr``: the 1,704 UTR k-mer frequencies alone (rnaloc_infer/features/utr_kmers.py).
 * ``kmer_coding_utr``: both, the ``coding-utr-v1`` forest.
 * ``networks``: the two networks' pooled features and head layers (in-sample on train).
 * ``kmer_coding_utr_logits``: ``kmer_coding_utr`` plus the two networks' logits.
@@ -44,8 +44,8 @@ COMBOS = [MEMBERS + ("kmer_coding",),  # the shipped default before this change
 
 def utr_features(data_dir: Path, cache: Path, split: str) -> np.ndarray:
     """The split's ``coding-utr-v1`` UTR columns (cached as ``<split>_utr.npy``)."""
-    from rnaloc_infer.coding import N_FEATURES
-    from rnaloc_infer.feature_sets import CODING_UTR, record_feature_matrix
+    from rnaloc_infer.features.coding import N_FEATURES
+    from rnaloc_infer.features.registry import CODING_UTR, record_feature_matrix
     from rnaloc_infer.training.data import read_split, split_paths
     from rnaloc_infer.training.models import CLASSES
 

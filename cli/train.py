@@ -12,6 +12,7 @@ from typing import Callable, Optional, Tuple
 import click
 
 from rnaloc_infer.cli.overwrite import refuse
+from rnaloc_infer.features.registry import CODING_UTR, FEATURE_SETS
 
 
 def one_line_errors(command: Callable) -> Callable:
@@ -167,7 +168,7 @@ def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[
               help="Folder with the train split (default: ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
-@click.option("--features", "feature_set", type=click.Choice(["coding-utr-v1", "coding-v1"]), default="coding-utr-v1",
+@click.option("--features", "feature_set", type=click.Choice(list(FEATURE_SETS)), default=CODING_UTR,
               show_default=True, help="Per-record features beside the k-mer frequencies: the protein's, and the UTRs' "
               "k-mer frequencies (the default forest's inputs) or the protein's only (the regression's inputs).")
 @one_line_errors

@@ -24,8 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rnaloc_infer.coding import FEATURE_SET as CODING
-from rnaloc_infer.feature_sets import record_feature_matrix
+from rnaloc_infer.features.registry import CODING, record_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
 from rnaloc_infer.session import ModelSession
 

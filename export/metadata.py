@@ -59,7 +59,7 @@ def build_metadata(
         PREFIX + "train_data_sha256": train_data_sha256 or "",
         PREFIX + "package_version": __version__,
         PREFIX + "precision": precision,
-        # the set of the graph's ``features`` input, if any part reads one (rnaloc_infer.feature_sets)
+        # the set of the graph's ``features`` input, if any part reads one (rnaloc_infer.features.registry)
         PREFIX + "features": model.feature_set if model.n_features else "",
     }
     if applicability is not None:

@@ -25,6 +25,7 @@ for _ch in "NnRrYyKkMmSsWwBbDdHhVv-.":
 INVALID = 255
 
 NUCLEOTIDE_LETTERS = frozenset("ACGTUNRYKMSWBDHV-.acgtunrykmswbdhv")
+_PLAIN_LETTERS = b"ACGTUNacgtun"
 
 
 def encode(sequence: str | bytes) -> np.ndarray:
@@ -40,6 +41,15 @@ def encode(sequence: str | bytes) -> np.ndarray:
         char = chr(raw[pos]) if 32 <= raw[pos] < 127 else f"\\x{raw[pos]:02x}"
         raise ValueError(f"invalid character {char!r} at position {pos + 1} (not a nucleotide code)")
     return codes
+
+
+def count_ambiguous(raw: str | bytes) -> int:
+    """Letters other than A/C/G/T/U/N (either case): IUPAC ambiguity codes and gaps.
+
+    Why here: the codes map all of them to N, so only the letters can tell them apart; the
+    reader counts them as it encodes (``Record.ambiguous``, for the applicability flags)."""
+    data = raw.encode("ascii", "replace") if isinstance(raw, str) else bytes(raw)
+    return len(data.translate(None, _PLAIN_LETTERS))
 
 
 def pad_batch(encoded: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -19,11 +19,10 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from .alphabet import encode
-from .applicability import OUT_OF_RANGE_POLICIES, count_ambiguous
+from .alphabet import count_ambiguous, encode
+from .applicability import OUT_OF_RANGE_POLICIES
 from .batching import BatchConfig, Scored, predict_stream
 from .bundled import DEFAULT_MODEL, resolve_model
-from .explain.ism import DEFAULT_MAX_LENGTH
 from .fasta import Record, RecordError, read_fasta
 from .parallel import worker_count
 from .profile import relative_profile, require_prevalence
@@ -178,29 +177,10 @@ class Predictor:
                 continue
             yield self.to_prediction(item, label_out_of_range=out_of_range == "label")
 
-    def explain(self, sequence: str, *, max_length: int = DEFAULT_MAX_LENGTH, tolerance: float = 0.0, workers: int = 1) -> np.ndarray:
-        """Exact in-silico mutagenesis: (length, 4, n_classes) float32 changes in probability.
-
-        Entry [i, b, c] = P(class c) with base b (A, C, G, T) at position i minus P(class c)
-        of ``sequence`` (the numbers ``predict`` gives); 0 for the reference base; an N gets
-        all four. Raises ValueError for a bad or empty sequence, or one longer than
-        ``max_length`` (the work grows with length squared). docs/EXPLAIN.md.
-        """
-        from .explain import explain_codes, length_problem
-
-        try:
-            codes = encode(sequence)
-        except ValueError as exc:
-            raise ValueError(f"sequence: {exc}") from None
-        if codes.size == 0:
-            raise ValueError("sequence: empty sequence")
-        problem = length_problem(codes.size, max_length)
-        if problem:
-            raise ValueError(f"sequence: {problem}")
-        return explain_codes(self._exact_session(), codes, tolerance=tolerance, workers=workers).delta
-
-    def _exact_session(self) -> ModelSession:
-        """The fp32 file's session: explanations are of the model itself, not of a reduced-precision twin."""
+    def exact_session(self) -> ModelSession:
+        """The fp32 file's session (loaded on first use, then kept): what explains a prediction
+        (``rnaloc_infer.explain.explain_sequence``) must be the model itself, not a
+        reduced-precision twin."""
         if self.session.info.precision == "fp32":
             return self.session
         if self._fp32_session is None:

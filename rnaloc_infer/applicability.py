@@ -37,7 +37,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .alphabet import N_CODE
-from .coding import longest_orf, longest_orf_codons
+from .fasta import Record, read_fasta
+from .features.coding import longest_orf, longest_orf_codons
 
 OK = "ok"
 # What rnaloc-infer does with a flagged record: keep it (probabilities, no labels), label it
@@ -52,13 +53,6 @@ METADATA_KEY = "rnaloc.applicability"
 # Tolerances added to the training maxima of the two fractions (both are 0 in DM3Loc's
 # train split, so a single ambiguity code in a long mRNA would otherwise be flagged).
 FRACTION_MARGIN = 0.05
-_PLAIN_LETTERS = b"ACGTUNacgtun"
-
-
-def count_ambiguous(raw: Union[str, bytes]) -> int:
-    """Letters other than A/C/G/T/U/N (either case): IUPAC ambiguity codes and gaps."""
-    data = raw.encode("ascii", "replace") if isinstance(raw, str) else bytes(raw)
-    return len(data.translate(None, _PLAIN_LETTERS))
 
 
 @dataclass(frozen=True)
@@ -75,7 +69,7 @@ class ApplicabilityRules:
         """The flags (subset of FLAGS, in that order) for one record's codes; () when in range.
 
         ``ambiguous``: how many of the record's letters were ambiguity codes or gaps
-        (:func:`count_ambiguous` of the raw letters; the codes alone cannot tell them from N).
+        (:func:`rnaloc_infer.alphabet.count_ambiguous` of the raw letters; the codes alone cannot tell them from N).
         ``orf_codons``: its longest ORF's codons when already known (:meth:`check_many`).
         """
         length = int(codes.shape[0])
@@ -155,8 +149,6 @@ class TrainingStats:
 
 def measure(paths: Iterable[Union[str, "os.PathLike[str]"]]) -> TrainingStats:
     """Extremes of length, N fraction, longest ATG ORF and ambiguity-code fraction over FASTA files."""
-    from .fasta import Record, read_fasta
-
     n = 0
     lo, hi, max_n, min_orf, max_amb = None, 0, 0.0, None, 0.0
     for item in read_fasta(list(paths), warn_duplicates=False):

@@ -43,8 +43,7 @@ from typing import BinaryIO, Iterable, Iterator, Optional, Union
 import numpy as np
 from xopen import xopen
 
-from .alphabet import NUCLEOTIDE_LETTERS, encode
-from .applicability import count_ambiguous
+from .alphabet import NUCLEOTIDE_LETTERS, count_ambiguous, encode
 from .errors import InputError
 
 

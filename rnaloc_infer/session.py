@@ -28,7 +28,7 @@ from .applicability import ApplicabilityRules
 from .profile import METADATA_KEY as PREVALENCE_KEY
 from .profile import parse_prevalence
 from .bundled import TWIN_SUFFIXES, twin_path
-from .feature_sets import WIDTHS, record_feature_matrix
+from .features.registry import FEATURE_SETS, record_feature_matrix
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ModelInfo:
     package_version: str = ""
     train_data_sha256: str = ""
     hparams: Dict = field(default_factory=dict)
-    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.feature_sets), "" for none
+    features: str = ""  # per-record feature set the graph takes (rnaloc_infer.features.registry), "" for none
     applicability: Optional[ApplicabilityRules] = None  # limits of the training data; None: no flags
     prevalence: Optional[Tuple[float, ...]] = None  # training positive rate per class (rnaloc_infer.profile); None: unknown
 
@@ -113,9 +113,9 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
     if stride < 1:
         raise _fail(path, f"metadata rnaloc.stride must be a positive integer, got {stride}")
     features = meta.get("rnaloc.features", "")
-    if features and features not in WIDTHS:
+    if features and features not in FEATURE_SETS:
         raise _fail(path, f"needs per-record features {features!r}, which this rnaloc-infer lacks "
-                          f"({', '.join(map(repr, WIDTHS))}); upgrade rnaloc-infer")
+                          f"({', '.join(map(repr, FEATURE_SETS))}); upgrade rnaloc-infer")
     applicability = None
     if meta.get(APPLICABILITY_KEY):
         try:
@@ -365,7 +365,7 @@ class ModelSession:
         extra = set(inputs) - {"tokens", "lengths"} - {f"state_in_{i}" for i in state_in}
         if self.info.features:
             node = inputs.get("features")
-            width = WIDTHS[self.info.features]
+            width = FEATURE_SETS[self.info.features].width
             if node is None or node.type != "tensor(float)" or node.shape[1:] != [width]:
                 found = "none" if node is None else f"{node.type} {node.shape}"
                 raise _fail(path, f"metadata names features {self.info.features!r}, so input 'features' must be float "

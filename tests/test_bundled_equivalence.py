@@ -122,11 +122,12 @@ def test_explanations_are_of_the_fp32_model_and_the_cli_says_which_file_ran(tmp_
     from click.testing import CliRunner
 
     from rnaloc_infer.cli.predict import main
+    from rnaloc_infer.explain import explain_sequence
 
     sequence = "GGCAUGGCUAGCAAGGAGUAACCGCUGAAUCGGCAUUACGGAUGCCA" * 3
     auto, exact = Predictor("default", device="cpu"), Predictor("default", device="cpu", precision="fp32")
     assert auto.info.precision == "int8"
-    np.testing.assert_array_equal(auto.explain(sequence), exact.explain(sequence))
+    np.testing.assert_array_equal(explain_sequence(auto, sequence), explain_sequence(exact, sequence))
     ran = {}
     for precision in ("auto", "fp32"):
         out = tmp_path / f"{precision}.tsv"

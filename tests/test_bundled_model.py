@@ -61,8 +61,7 @@ def test_model_carries_applicability_rules_that_pass_its_examples(bundled):
     rules = predictor.info.applicability
     assert rules is not None and rules.min_length == 186 and rules.max_length == 104_301
     assert all(p.applicability == () for p in predictor.predict_fasta(ROOT / "examples/example.fa"))
-    from rnaloc_infer.alphabet import encode
-    from rnaloc_infer.applicability import count_ambiguous
+    from rnaloc_infer.alphabet import count_ambiguous, encode
 
     for seq in ("A", "N" * 10, "MKRSHWCDAVG"):
         assert rules.check(encode(seq), count_ambiguous(seq)), seq

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnaloc_infer.alphabet import encode
-from rnaloc_infer.coding import FEATURE_NAMES, MIN_ORF_CODONS, N_FEATURES, coding_feature_matrix, coding_features, longest_orf
+from rnaloc_infer.features.coding import FEATURE_NAMES, MIN_ORF_CODONS, N_FEATURES, coding_feature_matrix, coding_features, longest_orf
 
 STOPS = ("TAA", "TAG", "TGA")
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -114,7 +114,7 @@ def test_blockwise_orf_search_equals_one_block(text, block_nt):
 
 def per_record_reference(codes: np.ndarray) -> np.ndarray:
     """The per-record implementation that the batched one replaced (kept as the oracle)."""
-    from rnaloc_infer import coding as c
+    from rnaloc_infer.features import coding as c
 
     out = np.zeros(N_FEATURES)
     start, n = longest_orf(codes)
@@ -173,7 +173,7 @@ def test_batched_features_equal_the_per_record_oracle():
 
 def test_rows_do_not_depend_on_their_batch(monkeypatch):
     """Grouping (length-sorted groups, the long-record path) changes no row."""
-    from rnaloc_infer import coding
+    from rnaloc_infer.features import coding
 
     rng = np.random.default_rng(3)
     records = [_orf_rich(rng, int(n)) for n in rng.integers(50, 3_000, 60)]
@@ -185,9 +185,9 @@ def test_rows_do_not_depend_on_their_batch(monkeypatch):
 
 
 def test_batched_orf_lengths_and_applicability_checks_equal_per_record(monkeypatch):
-    from rnaloc_infer import coding
+    from rnaloc_infer.features import coding
     from rnaloc_infer.applicability import ApplicabilityRules
-    from rnaloc_infer.coding import longest_orf_codons
+    from rnaloc_infer.features.coding import longest_orf_codons
 
     rng = np.random.default_rng(11)
     records = [_orf_rich(rng, int(n)) for n in list(rng.integers(0, 500, 200)) + [4_000, 9_000]]

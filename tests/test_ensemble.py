@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
+from rnaloc_infer.features.registry import CODING
+from rnaloc_infer.features.coding import N_FEATURES, coding_features
 from rnaloc_infer.cli.train import main
 from rnaloc_infer.export.onnx_export import export_onnx_from_checkpoint
 from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
@@ -102,7 +103,7 @@ def _fit_tiny_network(runner: CliRunner, tiny_data: Path, tmp_path: Path) -> Pat
     return run
 
 
-@pytest.mark.parametrize("features", ["", FEATURE_SET])
+@pytest.mark.parametrize("features", ["", CODING])
 def test_ensemble_cli_end_to_end(tiny_data, tmp_path, features):
     runner = CliRunner()
     run = _fit_tiny_network(runner, tiny_data, tmp_path)
@@ -148,7 +149,7 @@ def test_stacked_blend_cli(tiny_data, tmp_path):
     _write_split(tiny_data, "valid", 60, np.random.default_rng(5))  # enough of each label for the folds
     runner = CliRunner()
     run = _fit_tiny_network(runner, tiny_data, tmp_path)
-    _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=CODING)
     out = tmp_path / "stacked.pt"
     result = runner.invoke(main, ["ensemble", str(run / "best.pt"), "--logreg", str(tmp_path / "lr.npz"), "--blend",
                                   "stacked", "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(out)])
@@ -176,7 +177,7 @@ def test_stacked_blend_cli(tiny_data, tmp_path):
 def test_coding_regression_and_members_through_the_runtime(tmp_path):
     """A regression reading the protein features, plus a member network: the exported file run by
     the runtime (which computes the features itself, also for a chunked long record) equals eager."""
-    fitted = _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    fitted = _write_logreg(tmp_path / "lr.npz", (1, 2), features=CODING)
     torch.manual_seed(0)
     network = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3))
     member = LocalizationModel(ModelConfig(kind="lstm", hidden=8, layers=1, stride=4))
@@ -203,7 +204,7 @@ def test_coding_regression_and_members_through_the_runtime(tmp_path):
                  for t in texts]
     for chunk_nt in (1 << 16, 64):  # one batch; the longest records through chunks carrying state
         predictor = Predictor(onnx_path, device="cpu", threads=1, chunk_nt=chunk_nt)
-        assert predictor.info.features == FEATURE_SET
+        assert predictor.info.features == CODING
         np.testing.assert_allclose(predictor.predict(texts), np.stack(eager), atol=1e-5)
 
 
@@ -215,7 +216,7 @@ def test_ensemble_configs_are_checked():
     with pytest.raises(ValueError, match="plain network"):
         EnsembleConfig.from_dict({**ModelConfig().to_dict(), "members": [{**ModelConfig().to_dict(), "linear_ks": [1]}]})
     with pytest.raises(ValueError, match="linear_ks"):
-        EnsembleModel(EnsembleConfig(ModelConfig(), features=FEATURE_SET))
+        EnsembleModel(EnsembleConfig(ModelConfig(), features=CODING))
     with pytest.raises(ValueError, match="unknown feature set"):
         EnsembleModel(EnsembleConfig(ModelConfig(), linear_ks=[1], features="coding-v0"))
     with pytest.raises(ValueError, match="head reads 'coding-v1' or no features"):
@@ -240,10 +241,10 @@ def _legacy_state_dict(model: EnsembleModel) -> dict:
 
 def test_checkpoints_written_before_the_ensemble_module_still_load(tmp_path):
     """Same flat config, old tensor names: loads (weights_only) and scores exactly as saved."""
-    _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=CODING)
     torch.manual_seed(5)
     network = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3))
-    member = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, head_features=FEATURE_SET))
+    member = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, head_features=CODING))
     with torch.no_grad():
         member.feature_mean.normal_()
     model = with_members(with_logreg(network, load_logreg(tmp_path / "lr.npz")), [member])
@@ -326,7 +327,7 @@ def test_regression_cli(tiny_data, tmp_path, coding):
     summary = json.loads(result.output.strip().splitlines()[-1])
     fitted = load_logreg(out)
     assert summary["columns"] == 1364 + (N_FEATURES if coding else 0) == fitted.coef.shape[1]
-    assert fitted.features == (FEATURE_SET if coding else "") and fitted.C == 0.01 and summary["train_records"] == 24
+    assert fitted.features == (CODING if coding else "") and fitted.C == 0.01 and summary["train_records"] == 24
 
 
 def _release_root(tmp_path: Path) -> Path:
@@ -342,7 +343,7 @@ def test_release_writes_consistent_files(tiny_data, tmp_path):
     digest and thresholds, reproduced by the runtime), the refit report, the card's evaluation."""
     import hashlib
 
-    _write_logreg(tmp_path / "lr.npz", (1, 2), features=FEATURE_SET)
+    _write_logreg(tmp_path / "lr.npz", (1, 2), features=CODING)
     torch.manual_seed(1)
     network = LocalizationModel(ModelConfig(kind="qrnn", hidden=8, layers=1, stride=4, front_kernel=3))
     model = with_logreg(network, load_logreg(tmp_path / "lr.npz"))
@@ -409,7 +410,7 @@ def test_forest_member_cli_end_to_end(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setitem(forest_module.SETTINGS, "early_stopping", False)
     runner = CliRunner()
     run = _fit_tiny_network(runner, tiny_data, tmp_path)
-    _write_logreg(tmp_path / "lr.npz", (1, 2, 3, 4, 5), features=FEATURE_SET)
+    _write_logreg(tmp_path / "lr.npz", (1, 2, 3, 4, 5), features=CODING)
     result = runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny", "--out", str(tmp_path / "f.npz")])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.strip().splitlines()[-1])["trees"] == dict.fromkeys(CLASSES, 8)

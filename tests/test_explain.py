@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.applicability import ApplicabilityRules, flag_text
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_features
-from rnaloc_infer.explain import brute_force, explain_codes
+from rnaloc_infer.features.coding import N_FEATURES, coding_features
+from rnaloc_infer.explain import brute_force, explain_codes, explain_sequence
 from rnaloc_infer.explain.roles import ADD, MAX
 from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
-from rnaloc_infer.explain.variants import substitutions, variant_features
-from rnaloc_infer.feature_sets import CODING_UTR, feature_width, record_feature_matrix
+from rnaloc_infer.features.variants import substitutions
+from rnaloc_infer.features.registry import CODING, CODING_UTR, feature_width, record_feature_matrix, variant_features
 
 from conftest import random_seq, rewrite_model, write_fasta
 
@@ -48,7 +48,7 @@ def test_bundled_model_equals_brute_force(model):
     predictor = Predictor(model, device="cpu", precision="fp32")
     explanation = explain_codes(predictor.session, encode(sequence))
     assert explanation.engine == "numpy"  # the bundled models ship their companion weights
-    delta = predictor.explain(sequence)
+    delta = explain_sequence(predictor, sequence)
     rng = np.random.default_rng(0)
     count = 120 if model == "default" else 60
     positions = np.sort(rng.choice(len(sequence), count, replace=False))  # 3 x count variants
@@ -78,7 +78,7 @@ def test_tiny_models_equal_brute_force(any_model, with_n):
     if with_n:
         sequence = sequence[:40] + "N" + sequence[41:]
     predictor = Predictor(any_model, device="cpu")
-    delta = predictor.explain(sequence)
+    delta = explain_sequence(predictor, sequence)
     expected = brute_force(predictor.predict, sequence)
     np.testing.assert_allclose(delta, expected, atol=TOLERANCE, rtol=0)
     if with_n:
@@ -101,14 +101,14 @@ def test_early_stop_is_exact_and_saves_work(tcn_model):
 def test_tolerance_and_bad_input(tcn_model):
     predictor = Predictor(tcn_model, device="cpu")
     with pytest.raises(ValueError, match="invalid character"):
-        predictor.explain("ACGTXACGT")
+        explain_sequence(predictor, "ACGTXACGT")
     with pytest.raises(ValueError, match="empty"):
-        predictor.explain("")
+        explain_sequence(predictor, "")
     with pytest.raises(ValueError, match="longer than max_length 100"):
-        predictor.explain("A" * 101, max_length=100)
+        explain_sequence(predictor, "A" * 101, max_length=100)
     with pytest.raises(ValueError, match="tolerance"):
         explain_codes(predictor.session, encode("ACGT"), tolerance=-1)
-    assert predictor.explain("A").shape == (1, 4, 6)
+    assert explain_sequence(predictor, "A").shape == (1, 4, 6)
 
 
 def _orf_with_utrs(rng: np.random.Generator) -> str:
@@ -131,7 +131,7 @@ def _feature_records(kind: str) -> tuple:
 
 
 @pytest.mark.parametrize("kind", ["mrna", "orf", "no-orf", "tiny"])
-@pytest.mark.parametrize("name", [FEATURE_SET, CODING_UTR])
+@pytest.mark.parametrize("name", [CODING, CODING_UTR])
 def test_variant_features_equal_recomputed(name, kind):
     codes, every = _feature_records(kind)
     positions, bases = substitutions(codes)
@@ -174,7 +174,7 @@ def _check_outputs(folder: Path, predictor: Predictor, record_id: str, sequence:
         assert str(npz["sequence"]) == sequence
         rules = predictor.info.applicability
         assert str(npz["applicability"]) == flag_text(None if rules is None else rules.check(encode(sequence)))
-    np.testing.assert_allclose(delta, predictor.explain(sequence), atol=1e-6)
+    np.testing.assert_allclose(delta, explain_sequence(predictor, sequence), atol=1e-6)
     assert (folder / "ism.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     regions = (folder / "regions.tsv").read_text().splitlines()
     assert len(regions) == 1 + 2 * len(predictor.classes)  # --top-regions 2

@@ -15,8 +15,7 @@ pytest.importorskip("sklearn")
 
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
-from rnaloc_infer.coding import FEATURE_SET
-from rnaloc_infer.feature_sets import CODING_UTR, record_feature_matrix
+from rnaloc_infer.features.registry import CODING, CODING_UTR, record_feature_matrix
 from rnaloc_infer.export.from_onnx import model_from_onnx
 from rnaloc_infer.export.onnx_export import export_onnx
 from rnaloc_infer.export.tree_node import forest_from_graph
@@ -49,7 +48,7 @@ def _labels(x: np.ndarray, seed: int = 0) -> np.ndarray:
                      for c in columns], axis=1)
 
 
-@pytest.fixture(scope="module", params=[FEATURE_SET, CODING_UTR])
+@pytest.fixture(scope="module", params=[CODING, CODING_UTR])
 def fitted(request) -> FittedForest:
     """A forest on the protein features, or (the default's) on those and the UTR k-mers."""
     x = forest_inputs(_records(), features=request.param)
@@ -122,11 +121,11 @@ def test_forest_file_round_trips_and_is_checked(fitted, tmp_path):
         load_forest(tmp_path / "junk.npz")
 
 
-def forest_ensemble(trees: TreeEnsemble, seed: int = 0, linear_ks=(1, 2), features: str = FEATURE_SET) -> EnsembleModel:
+def forest_ensemble(trees: TreeEnsemble, seed: int = 0, linear_ks=(1, 2), features: str = CODING) -> EnsembleModel:
     """Two fusable QRNNs (one reading the protein features) + regression + ``trees`` reading
     ``features``, every other weight random (tests/test_fused_ensemble.py's recipe)."""
     shape = {"ks": [1, 2, 3, 4, 5], "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
-    model = _random_ensemble([_network(head_features=FEATURE_SET)], features=features, seed=seed, linear_ks=linear_ks,
+    model = _random_ensemble([_network(head_features=CODING)], features=features, seed=seed, linear_ks=linear_ks,
                              forest=shape)
     model.forests[0].load_trees(trees)
     return model
@@ -193,11 +192,11 @@ def test_forest_configs_are_checked(fitted):
     with pytest.raises(ValueError, match="per-record features"):
         EnsembleModel(EnsembleConfig(_network(), [], [1], "", shape))
     with pytest.raises(ValueError, match="ks, nodes, trees and depth"):
-        EnsembleConfig.from_dict({**_network().to_dict(), "linear_ks": [1], "features": FEATURE_SET,
+        EnsembleConfig.from_dict({**_network().to_dict(), "linear_ks": [1], "features": CODING,
                                   "forest": {"ks": [1], "nodes": 3}})
-    plain = EnsembleConfig(_network(), [], [1], FEATURE_SET)
+    plain = EnsembleConfig(_network(), [], [1], CODING)
     assert "forest" not in plain.to_dict()  # files without a forest keep their hparams
-    with_forest = EnsembleConfig(_network(), [], [1], FEATURE_SET, shape)
+    with_forest = EnsembleConfig(_network(), [], [1], CODING, shape)
     assert EnsembleConfig.from_dict(with_forest.to_dict()) == with_forest
 
 

@@ -20,15 +20,15 @@ pytest.importorskip("sklearn")
 
 from rnaloc_infer import Predictor
 from rnaloc_infer.alphabet import encode
-from rnaloc_infer.coding import FEATURE_SET, longest_orf
+from rnaloc_infer.features.coding import longest_orf
 from rnaloc_infer.explain import brute_force, explain_codes
 from rnaloc_infer.explain import numpy_ism
 from rnaloc_infer.explain.numpy_model import (FEATURE_SET_FORMAT_VERSION, FOREST_FORMAT_VERSION, NumpyForest, NumpyModel,
                                               companion_path, forest_counts, forest_scores, load_companion)
-from rnaloc_infer.explain.variants import moves_orf_signals, substitutions, variant_features
+from rnaloc_infer.features.variants import moves_orf_signals, substitutions
 from rnaloc_infer.export.ism_weights import MAX_DIFF, check_against_session, from_onnx, write_companion
 from rnaloc_infer.export.onnx_export import export_onnx
-from rnaloc_infer.feature_sets import CODING_UTR, record_feature_matrix
+from rnaloc_infer.features.registry import CODING, CODING_UTR, record_feature_matrix, variant_features
 from rnaloc_infer.training.forest import fit_forest, forest_inputs, trees_from_sklearn
 from rnaloc_infer.trees import TreeEnsemble
 
@@ -36,7 +36,7 @@ from conftest import CLASSES, random_seq
 from test_forest import _labels, _records as _train_records, _sklearn, forest_ensemble
 
 ROUNDING = 2e-6  # float32 rounding between numpy and ONNX Runtime (tests/test_numpy_engine.py)
-FORMATS = {FEATURE_SET: FOREST_FORMAT_VERSION, CODING_UTR: FEATURE_SET_FORMAT_VERSION}
+FORMATS = {CODING: FOREST_FORMAT_VERSION, CODING_UTR: FEATURE_SET_FORMAT_VERSION}
 
 
 @dataclass
@@ -45,13 +45,13 @@ class Forest:
     features: str  # the set it reads after the k-mer frequencies
 
 
-@pytest.fixture(scope="module", params=[FEATURE_SET, CODING_UTR], ids=["coding", "coding-utr"])
+@pytest.fixture(scope="module", params=[CODING, CODING_UTR], ids=["coding", "coding-utr"])
 def forest(request) -> Forest:
     """Trees on the protein features (sklearn's, some classes padded), or on those and the UTR
     k-mers (fitted as ``rnaloc-train forest`` does; they split on UTR columns)."""
     with threadpool_limits(limits=1):  # sklearn's OpenMP threads only contend on a small busy machine
-        if request.param == FEATURE_SET:
-            return Forest(trees_from_sklearn(_sklearn(4)[0])[0], FEATURE_SET)
+        if request.param == CODING:
+            return Forest(trees_from_sklearn(_sklearn(4)[0])[0], CODING)
         x = forest_inputs(_train_records(), features=CODING_UTR)
         fitted = fit_forest(x, _labels(x), CLASSES, features=CODING_UTR,
                             settings=dict(max_iter=6, early_stopping=False, min_samples_leaf=10))
@@ -103,7 +103,7 @@ def test_companion_carries_the_forest(exported, forest):
     with np.load(companion_path(exported), allow_pickle=False) as data:
         # engines without the forest (or without the set) reject it; coding-v1 keeps version 2's bytes
         assert int(data["format_version"]) == FORMATS[forest.features]
-        assert ("forest.features" in data.files) == (forest.features != FEATURE_SET)
+        assert ("forest.features" in data.files) == (forest.features != CODING)
     again = NumpyModel.from_arrays(model.to_arrays())
     assert again.forest.features == forest.features
     for name, value in model.forest.trees.to_arrays().items():

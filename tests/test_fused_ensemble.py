@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from rnaloc_infer.alphabet import encode
 from rnaloc_infer.api import Predictor
 from rnaloc_infer.bundled import resolve_model
-from rnaloc_infer.coding import FEATURE_SET
+from rnaloc_infer.features.registry import CODING
 from rnaloc_infer.export.from_onnx import model_from_onnx, reexport
 from rnaloc_infer.export.onnx_export import export_onnx
 from rnaloc_infer.export.torchscript_export import script_model
@@ -33,7 +33,7 @@ def _network(**changes) -> ModelConfig:
     return ModelConfig(**{"kind": "qrnn", "hidden": 8, "layers": 2, "stride": 4, "front_kernel": 5, **changes})
 
 
-def _random_ensemble(members, features: str = FEATURE_SET, seed: int = 0, linear_ks=(1, 2),
+def _random_ensemble(members, features: str = CODING, seed: int = 0, linear_ks=(1, 2),
                      forest: Optional[dict] = None) -> EnsembleModel:
     """Every weight, table, blend row and feature statistic random (so a misplaced block shows);
     ``forest``: the shape of a forest member, whose trees are left for the caller to load."""
@@ -67,7 +67,7 @@ def _if_nodes(path: Path) -> int:
 @pytest.fixture(scope="module")
 def ensemble() -> EnsembleModel:
     """Three isomorphic networks (two read the protein features in their heads) + regression."""
-    return _random_ensemble([_network(head_features=FEATURE_SET), _network(head_features=FEATURE_SET)])
+    return _random_ensemble([_network(head_features=CODING), _network(head_features=CODING)])
 
 
 def test_fused_equals_unfused_eager_and_scripted(ensemble):
@@ -112,7 +112,7 @@ def test_ensembles_that_cannot_be_fused_export_as_they_are(tmp_path):
     for name, members in cases.items():
         model = _random_ensemble(members)
         assert fuse_members(model) is None, name
-    different = _random_ensemble([_network(head_features=FEATURE_SET), _network(head_features=FEATURE_SET)])
+    different = _random_ensemble([_network(head_features=CODING), _network(head_features=CODING)])
     with torch.no_grad():
         different.members[1].feature_scale.mul_(2.0)
     assert fuse_members(different) is None  # one wide head standardises the features once
@@ -135,7 +135,7 @@ def test_rebuilt_from_onnx_scores_like_the_exported_model(ensemble, tmp_path, fu
 
 def test_rebuilt_plain_network_with_head_features(tmp_path):
     torch.manual_seed(3)
-    network = LocalizationModel(_network(head_features=FEATURE_SET)).eval()
+    network = LocalizationModel(_network(head_features=CODING)).eval()
     with torch.no_grad():
         network.feature_mean.normal_()
         network.feature_scale.uniform_(0.5, 2.0)

@@ -226,7 +226,7 @@ def test_api_returns_applicability_beside_probabilities():
 def test_iupac_rich_dna_is_not_called_protein():
     from rnaloc_infer.applicability import ApplicabilityRules
     from rnaloc_infer.alphabet import encode
-    from rnaloc_infer.applicability import count_ambiguous
+    from rnaloc_infer.alphabet import count_ambiguous
 
     rules = ApplicabilityRules(10, 10_000, 0.05, 0, 0.05)
     rng = np.random.default_rng(0)

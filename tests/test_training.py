@@ -149,7 +149,7 @@ def test_fit_cli_end_to_end_and_resume(tiny_data, tmp_path):
 def test_head_features_come_from_whole_records(tiny_trainer, monkeypatch):
     """A network that reads the coding features in its head trains on features of the whole
     records (not of the truncated training windows), scaled with train statistics."""
-    from rnaloc_infer.coding import coding_feature_matrix
+    from rnaloc_infer.features.coding import coding_feature_matrix
 
     trainer = tiny_trainer(model='head_features = "coding-v1"\n')
     whole = coding_feature_matrix(trainer.train_set.codes)

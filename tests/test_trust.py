@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CLI, cli_env, default_sigint, random_seq, rewrite_model, write_fasta
-from rnaloc_infer.applicability import ApplicabilityRules, count_ambiguous, derive_rules, flag_text
+from rnaloc_infer.alphabet import count_ambiguous
+from rnaloc_infer.applicability import ApplicabilityRules, derive_rules, flag_text
 from rnaloc_infer.cli.predict import main
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.fasta import read_fasta

@@ -1,4 +1,4 @@
-"""The UTR k-mer columns of ``coding-utr-v1`` (rnaloc_infer/utr_kmers.py, feature_sets.py):
+"""The UTR k-mer columns of ``coding-utr-v1`` (rnaloc_infer/features/utr_kmers.py, registry.py):
 counted as a plain loop over each UTR would count them, whatever the batching."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import rnaloc_infer.utr_kmers as utr_kmers
+import rnaloc_infer.features.utr_kmers as utr_kmers
 from rnaloc_infer.alphabet import encode
-from rnaloc_infer.coding import MIN_ORF_CODONS, N_FEATURES, coding_feature_matrix, longest_orf
-from rnaloc_infer.feature_sets import CODING, CODING_UTR, check_feature_set, extends, feature_width, record_feature_matrix
+from rnaloc_infer.features.coding import MIN_ORF_CODONS, N_FEATURES, coding_feature_matrix, longest_orf
+from rnaloc_infer.features.registry import CODING, CODING_UTR, check_feature_set, extends, feature_width, record_feature_matrix
 
 from conftest import random_seq
 

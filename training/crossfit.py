@@ -153,7 +153,7 @@ def fit_network_fold(config, data: SequenceSet, folds: np.ndarray, fold: int, ru
     held = subset(data, np.flatnonzero(folds == fold))
     features = None
     if getattr(model, "n_features", 0):
-        from rnaloc_infer.coding import coding_feature_matrix
+        from rnaloc_infer.features.coding import coding_feature_matrix
 
         features = coding_feature_matrix(held.codes)
     with torch.no_grad():

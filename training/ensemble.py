@@ -3,7 +3,7 @@
 Why: the sequence models learn motifs and length but fit global k-mer composition slowly and
 miss the encoded protein (ER stays below the regression after 17 epochs), while the
 baseline's regression (:mod:`.regression`) is composition (plus, with ``--coding``, the
-longest ORF's protein features, :mod:`rnaloc_infer.coding`). Their errors differ, so an equal-weight blend beats
+longest ORF's protein features, :mod:`rnaloc_infer.features.coding`). Their errors differ, so an equal-weight blend beats
 each member; several trained networks can join as further members.
 
 Recipe (with ``--blend equal``, no weight is tuned on valid; only the calibration and
@@ -40,8 +40,7 @@ import numpy as np
 import torch
 
 from rnaloc_infer.evaluation import metrics
-from rnaloc_infer.coding import FEATURE_SET
-from rnaloc_infer.feature_sets import extends, record_feature_matrix
+from rnaloc_infer.features.registry import CODING, extends, record_feature_matrix
 from rnaloc_infer.session import files_sha256
 
 from .data import SequenceSet, read_split, split_paths
@@ -148,7 +147,7 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     train = read_split(train_fa, train_labels, classes)
     valid = read_split(valid_fa, valid_labels, classes)
 
-    feature_set = forest.features if forest is not None else (primary.config.features or FEATURE_SET)
+    feature_set = forest.features if forest is not None else (primary.config.features or CODING)
 
     def member_scores(data: SequenceSet) -> List[np.ndarray]:
         needed = primary.n_features or forest is not None or any(network.n_features for network in networks)

@@ -26,8 +26,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
-from rnaloc_infer.feature_sets import check_feature_set, feature_width
+from rnaloc_infer.features.coding import N_FEATURES
+from rnaloc_infer.features.registry import CODING, check_feature_set, feature_width
 
 from .forest import KmerForest
 from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
@@ -48,7 +48,7 @@ class EnsembleConfig:
     members: List[ModelConfig] = field(default_factory=list)
     # k of the k-mer frequency blocks of the regression (the k-mer baseline's, :mod:`.regression`)
     linear_ks: List[int] = field(default_factory=list)
-    # "" or the per-record feature set of the graph's ``features`` input (rnaloc_infer.feature_sets):
+    # "" or the per-record feature set of the graph's ``features`` input (rnaloc_infer.features.registry):
     # the regression and the networks read its leading coding-v1 columns, the forest all of it
     features: str = ""
     # {} or the forest member's shape (:class:`.forest.KmerForest`): ks, nodes, trees, depth
@@ -187,7 +187,7 @@ class EnsembleModel(StreamingModel):
         self.n_features = max([part.n_features for part in parts] + [feature_width(config.features)])
         self.n_half_states = sum(part.n_half_states for part in parts)
         # a member network may read coding-v1 when the regression reads none
-        self.feature_set = config.features or (FEATURE_SET if self.n_features else "")
+        self.feature_set = config.features or (CODING if self.n_features else "")
 
     @torch.jit.unused
     def _parts(self) -> List[nn.Module]:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnaloc_infer.feature_sets import CODING_UTR, WIDTHS, feature_width, record_feature_matrix
+from rnaloc_infer.features.registry import CODING_UTR, FEATURE_SETS, feature_width, record_feature_matrix
 from rnaloc_infer.trees import TREE_DOMAIN, TREE_OP, TreeEnsemble, acgt_rows, onnx_attributes
 
 from .kmers import kmer_context, kmer_counts, kmer_index, vocabulary_size
@@ -51,7 +51,7 @@ class FittedForest:
     trees: TreeEnsemble
     ks: List[int]
     classes: List[str]
-    features: str  # the per-record feature set after the k-mer blocks ("" = none; rnaloc_infer.feature_sets)
+    features: str  # the per-record feature set after the k-mer blocks ("" = none; rnaloc_infer.features.registry)
     trees_fitted: List[int]  # boosting iterations kept per class (the rest of a class's rows are empty trees)
 
     @property
@@ -84,8 +84,8 @@ def load_forest(path: str | Path) -> FittedForest:
         raise ValueError(f"{path}: not a k-mer forest file ({exc})") from None
     if header.get("format") != FOREST_FORMAT or header.get("format_version") != 1:
         raise ValueError(f"{path}: expected {FOREST_FORMAT} version 1")
-    if header.get("features", "") not in ("", *WIDTHS):
-        raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {', '.join(WIDTHS)})")
+    if header.get("features", "") not in ("", *FEATURE_SETS):
+        raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {', '.join(FEATURE_SETS)})")
     forest = FittedForest(trees, list(header["ks"]), list(header["classes"]), header.get("features", ""),
                           list(header.get("trees_fitted", [])))
     try:

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor
 
-from rnaloc_infer.coding import FEATURE_SET
+from rnaloc_infer.features.registry import CODING
 
 from .ensemble_model import EnsembleConfig, EnsembleModel
 from .layers import QRNNLayer
@@ -55,7 +55,7 @@ def fusable(config: EnsembleConfig) -> bool:
 
 def _wide_config(config: EnsembleConfig) -> ModelConfig:
     networks = [config.network, *config.members]
-    head_features = FEATURE_SET if any(n.head_features for n in networks) else ""
+    head_features = CODING if any(n.head_features for n in networks) else ""
     return replace(copy.deepcopy(config.network), hidden=len(networks) * config.network.hidden,
                    head_features=head_features)
 

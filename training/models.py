@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES
-from rnaloc_infer.feature_sets import record_feature_matrix
+from rnaloc_infer.features.coding import N_FEATURES
+from rnaloc_infer.features.registry import CODING, record_feature_matrix
 
 from .kmers import KmerBag, KmerEmbedding
 from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
@@ -65,7 +65,7 @@ class ModelConfig:
     # head beside the pooled features (a k-mer-frequency regression inside the model). 0 = off.
     bag_k: int = 0
     bag_dim: int = 16
-    # Per-record features of the encoded protein (rnaloc_infer.coding) fed to the head
+    # Per-record features of the encoded protein (rnaloc_infer.features.coding) fed to the head
     # (standardised with the train split's mean and scale, stored in the model), so the network
     # learns from the encoded protein: "" (off) or the feature set's name. The runtime computes
     # them with numpy and feeds them as the graph's ``features`` input.
@@ -85,9 +85,9 @@ class ModelConfig:
 
 def check_head_features(name: str) -> None:
     """A network's head reads the protein features (``coding-v1``) or none; wider sets feed the
-    ensemble's forest, and the head reads their first columns (rnaloc_infer.feature_sets)."""
-    if name not in ("", FEATURE_SET):
-        raise ValueError(f"a network's head reads {FEATURE_SET!r} or no features, not {name!r}")
+    ensemble's forest, and the head reads their first columns (rnaloc_infer.features.registry)."""
+    if name not in ("", CODING):
+        raise ValueError(f"a network's head reads {CODING!r} or no features, not {name!r}")
 
 
 class StreamingModel(nn.Module):
@@ -95,7 +95,7 @@ class StreamingModel(nn.Module):
 
     Subclasses define ``config`` (with ``kind``, ``stride``, ``classes``, ``to_dict``),
     ``n_features`` (width of the ``features`` input, 0 without), ``feature_set`` (its name in
-    rnaloc_infer.feature_sets, "" without), ``state_shapes`` and
+    rnaloc_infer.features.registry, "" without), ``state_shapes`` and
     ``fp32_state_count`` (how many trailing states the fp16 export keeps in fp32).
     """
 

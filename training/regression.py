@@ -8,7 +8,7 @@ benchmarks/kmer_baseline.py only measures it (docs/BASELINE.md).
 Features: for k = 1..5, counts of every k-mer over A/C/G/T (4 + 16 + 64 + 256 + 1024 =
 1364 columns), each k block normalised to sum 1 (frequencies); windows containing N (or
 any non-ACGT code) are skipped. Optionally (``coding``) the encoded protein's features
-(:mod:`rnaloc_infer.coding`) follow.
+(:mod:`rnaloc_infer.features.coding`) follow.
 
 Classifier: one-vs-rest ``LogisticRegression`` per class (lbfgs, ``class_weight="balanced"``)
 on standardised features. C is chosen from a small grid by macro AUROC on an internal
@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rnaloc_infer.coding import FEATURE_SET, N_FEATURES, coding_feature_matrix
+from rnaloc_infer.features.registry import CODING
+from rnaloc_infer.features.coding import N_FEATURES, coding_feature_matrix
 
 from .data import SequenceSet
 
@@ -157,7 +158,7 @@ def fit_regression(train: SequenceSet, *, ks: Sequence[int] = KS, coding: bool =
     return FittedRegression(coef=np.vstack([m.coef_[0] for m in models]),
                             intercept=np.array([m.intercept_[0] for m in models]),
                             mean=scaler.mean_, scale=scaler.scale_, ks=list(ks), classes=list(train.classes), C=float(c),
-                            features=FEATURE_SET if coding else "")
+                            features=CODING if coding else "")
 
 
 def load_logreg(path: str | Path) -> FittedRegression:
@@ -172,8 +173,8 @@ def load_logreg(path: str | Path) -> FittedRegression:
     if header.get("format") != LOGREG_FORMAT or header.get("format_version") != 1:
         raise ValueError(f"{path}: expected {LOGREG_FORMAT} version 1")
     features = header.get("features", "")
-    if features not in ("", FEATURE_SET):
-        raise ValueError(f"{path}: unknown feature set {features!r} (this version knows {FEATURE_SET!r})")
+    if features not in ("", CODING):
+        raise ValueError(f"{path}: unknown feature set {features!r} (this version knows {CODING!r})")
     width = sum(4**k for k in header["ks"]) + (N_FEATURES if features else 0)
     if arrays["coef"].shape != (len(header["classes"]), width) or arrays["mean"].shape != (width,):
         raise ValueError(f"{path}: coefficient shape {arrays['coef'].shape} does not match ks {header['ks']}")

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from rnaloc_infer.evaluation import metrics
-from rnaloc_infer.coding import coding_feature_matrix
+from rnaloc_infer.features.coding import coding_feature_matrix
 from rnaloc_infer.session import files_sha256
 
 from .checkpoint import load_checkpoint, save_checkpoint

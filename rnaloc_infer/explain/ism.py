@@ -22,7 +22,7 @@ coding features) without torch:
    has decayed below float32 resolution. A ``tolerance`` above 0 stops earlier, at a cost
    in accuracy: see docs/EXPLAIN.md for measured errors.
 4. **Features.** A model reading per-record features gets each variant's own, of its set
-   (``coding-v1``, ``coding-utr-v1``), computed cheaply (:mod:`.variants`); they enter only
+   (``coding-v1``, ``coding-utr-v1``), computed cheaply (:mod:`rnaloc_infer.features.variants`); they enter only
    the head in this project's models (checked by probing; if they reached the states, such
    variants would be run from the start).
 
@@ -41,16 +41,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 import numpy as np
 
-from ..alphabet import PAD_CODE
+from ..alphabet import PAD_CODE, encode
+from ..features.registry import variant_features
+from ..features.variants import substitutions
 from ..session import ModelSession
 from .numpy_ism import explain_numpy
 from .numpy_model import NumpyModel, companion_path, load_companion
 from .roles import ADD, MAX, REC, StateRoles, _extremes, head_probs, probe_roles
-from .variants import substitutions, variant_features
+
+if TYPE_CHECKING:
+    from ..api import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +222,32 @@ def explain_codes(
     delta = np.zeros((len(codes), 4, len(session.info.classes)), dtype=np.float32)
     delta[positions, bases] = probs - ref.probs[None, :]
     return Explanation(delta, ref.probs, codes, roles, variant_nt)
+
+
+def explain_sequence(predictor: "Predictor", sequence: str, *, max_length: int = DEFAULT_MAX_LENGTH,
+                     tolerance: float = 0.0, workers: int = 1) -> np.ndarray:
+    """Exact in-silico mutagenesis of one sequence with a loaded Predictor: (length, 4,
+    n_classes) float32 changes in probability.
+
+    Entry [i, b, c] = P(class c) with base b (A, C, G, T) at position i minus P(class c) of
+    ``sequence`` (the numbers ``predictor.predict`` gives); 0 for the reference base; an N
+    gets all four. The model explained is the fp32 file, never a reduced-precision twin
+    (``Predictor.exact_session``). Raises ValueError for a bad or empty sequence, or one
+    longer than ``max_length`` (the work grows with length squared). docs/EXPLAIN.md.
+
+    Why a function here and not a Predictor method: the core never imports explain, so
+    ``from rnaloc_infer import Predictor`` does not load this engine (docs/DESIGN.md).
+    """
+    try:
+        codes = encode(sequence)
+    except ValueError as exc:
+        raise ValueError(f"sequence: {exc}") from None
+    if codes.size == 0:
+        raise ValueError("sequence: empty sequence")
+    problem = length_problem(codes.size, max_length)
+    if problem:
+        raise ValueError(f"sequence: {problem}")
+    return explain_codes(predictor.exact_session(), codes, tolerance=tolerance, workers=workers).delta
 
 
 def _explain_numpy(model: NumpyModel, session: ModelSession, codes: np.ndarray, features: Optional[np.ndarray], workers: int,

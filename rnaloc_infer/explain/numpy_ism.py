@@ -29,7 +29,7 @@ that work is not needed. For a substitution at position i (pooled step s0 = i //
    those columns recomputed, in blocks of rows), and only the trees whose reference path
    tests a column whose value changed (k-mer frequency, protein feature or UTR k-mer
    frequency) are walked again; **per-record features**: each variant's own
-   (:mod:`.variants`, of the model's set); then each head runs once on all variants.
+   (:mod:`rnaloc_infer.features.variants`, of the model's set); then each head runs once on all variants.
 
 The result equals brute force to float32 rounding (tests and benchmarks/ism_speed.py
 measure it: ~2e-7 on the bundled models, against the issue's 1e-4 bound).
@@ -339,7 +339,7 @@ def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray
 
     A substitution at i moves only the K-mers ending at i .. i + K - 1 (the variant is their
     digit of weight 5**d), so a variant's feature row is the reference's with those k-mers'
-    frequencies and its own per-record features (:mod:`.variants`); a tree whose reference
+    frequencies and its own per-record features (:mod:`rnaloc_infer.features.variants`); a tree whose reference
     path tests no column whose value changed reaches the reference's leaf, so only the other
     trees are walked (:func:`_trees_to_walk`). A substitution of an N changes every frequency
     (more N-free k-mers): those rows take their dense counts. Per block, only the block's

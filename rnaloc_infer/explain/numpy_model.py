@@ -27,8 +27,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..coding import FEATURE_SET as CODING
-from ..feature_sets import check_feature_set, feature_width
+from ..features.registry import CODING, check_feature_set, feature_width
 from ..session import file_sha256
 from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
@@ -93,7 +92,7 @@ class NumpyForest:
 
     ks: List[int]
     trees: TreeEnsemble
-    features: str = CODING  # rnaloc_infer.feature_sets; companions before version 3 read coding-v1
+    features: str = CODING  # rnaloc_infer.features.registry; companions before version 3 read coding-v1
 
     @property
     def widest_k(self) -> int:

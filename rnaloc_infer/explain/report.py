@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..applicability import flag_text
-from ..coding import longest_orf
+from ..features.coding import longest_orf
 from .ism import Explanation
 from .tracks import STATS, genome_positions, position_scores, top_regions, write_bedgraph, write_npz, write_regions
 

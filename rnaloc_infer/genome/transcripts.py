@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from ..alphabet import encode
+from ..alphabet import count_ambiguous, encode
 from .annotation import Transcript, read_annotation
 from .index import GenomeError, IndexedGenome, reverse_complement
 from .filters import TranscriptFilter, apply_filters
@@ -165,7 +165,6 @@ class AnnotatedSource:
 
         ``source`` is the annotation file name, ``number`` the 1-based transcript index.
         """
-        from ..applicability import count_ambiguous
         from ..fasta import Record, RecordError  # runtime module; imported late on purpose
 
         source = str(self.annotation_path)

@@ -31,9 +31,8 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from .alphabet import ALPHABET
+from ..alphabet import ALPHABET
 
-FEATURE_SET = "coding-v1"
 MIN_ORF_CODONS = 20
 TM_WINDOW = 19
 TM_THRESHOLD = 1.6

@@ -21,6 +21,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from .coding import MIN_ORF_CODONS, N_FEATURES, features_of_orfs, length_groups, orfs_of_group
+
 UTR3_KS = (1, 2, 3, 4, 5)
 UTR5_KS = (1, 2, 3, 4)
 N_UTR_FEATURES = sum(4**k for k in UTR3_KS) + sum(4**k for k in UTR5_KS)
@@ -152,4 +154,20 @@ def substituted_counts(reference: np.ndarray, windows: Tuple[np.ndarray, np.ndar
     size = out.size
     out -= np.bincount((row + old)[inside & (ns[at] == 0)], minlength=size).reshape(out.shape)
     out += np.bincount((row + new)[inside & (ns[at] - was_n == 0)], minlength=size).reshape(out.shape)
+    return out
+
+
+def coding_utr_feature_matrix(records: Sequence[np.ndarray]) -> np.ndarray:
+    """``coding-utr-v1`` of whole records' codes: (records, 91 + :data:`N_UTR_FEATURES`) float32,
+    the protein's columns (as ``coding.coding_feature_matrix``), then the UTRs'.
+
+    One longest-ORF search per record serves both (records in length-sorted groups, as
+    ``coding.coding_feature_matrix`` does).
+    """
+    records = [np.asarray(r, dtype=np.uint8) for r in records]
+    out = np.zeros((len(records), N_FEATURES + N_UTR_FEATURES), dtype=np.float32)
+    for group in length_groups(records):
+        flat, lengths, starts, codons = orfs_of_group(records, group)
+        out[group, :N_FEATURES] = features_of_orfs(flat, lengths, starts, codons)
+        out[group, N_FEATURES:] = utr_feature_rows(flat, lengths, starts, codons, MIN_ORF_CODONS)
     return out

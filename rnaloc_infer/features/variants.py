@@ -8,7 +8,7 @@ ORF: it depends only on where ATGs and stop codons are, so a variant that neithe
 nor breaks one keeps the ORF, and then its features differ from the record's only when it
 lies inside that ORF, where one vectorised call (``coding.orf_features``) scores them.
 
-The ``coding-utr-v1`` set adds the UTRs' k-mer frequencies (:mod:`rnaloc_infer.utr_kmers`).
+The ``coding-utr-v1`` set adds the UTRs' k-mer frequencies (:mod:`rnaloc_infer.features.utr_kmers`).
 A variant that keeps the UTR bounds (every one that keeps the ORF, and most that make or
 break an ATG or a stop out of its way) changes only the k-mer windows covering it inside a
 UTR: the reference's counts are updated by those few windows (vectorised over the variants)
@@ -21,11 +21,10 @@ from typing import Tuple
 
 import numpy as np
 
-from ..coding import (FEATURE_SET as CODING, MIN_ORF_CODONS, N_FEATURES, features_of_orfs, length_groups, longest_orf,
-                      orf_features, orfs_of_group)
-from ..feature_sets import CODING_UTR, record_feature_matrix
-from ..utr_kmers import (UTR3_KS, UTR5_KS, frequencies, kmer_windows, substituted_counts, utr_bounds, utr_count_blocks,
-                         utr_feature_matrix)
+from .coding import (MIN_ORF_CODONS, N_FEATURES, coding_feature_matrix, features_of_orfs, length_groups, longest_orf,
+                     orf_features, orfs_of_group)
+from .utr_kmers import (UTR3_KS, UTR5_KS, coding_utr_feature_matrix, frequencies, kmer_windows, substituted_counts,
+                        utr_bounds, utr_count_blocks, utr_feature_matrix)
 
 BASES = "ACGT"
 _ATG = 0 * 16 + 3 * 4 + 2
@@ -66,31 +65,43 @@ def moves_orf_signals(codes: np.ndarray, positions: np.ndarray, bases: np.ndarra
     return changed
 
 
-def variant_features(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray, name: str = CODING,
-                     block_rows: int = 512) -> np.ndarray:
-    """(variants, ``feature_width(name)``) float32: exactly ``record_feature_matrix([variant], name)``
-    of each variant record (``name`` is the set the model takes: ``session.info.features``)."""
+def coding_variant_rows(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray, block_rows: int = 512) -> np.ndarray:
+    """``coding-v1``'s per-variant update: (variants, 91) float32, exactly
+    ``coding_feature_matrix([variant])`` of each variant record."""
+    return _variant_rows(codes, positions, bases, False, block_rows)
+
+
+def coding_utr_variant_rows(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
+                            block_rows: int = 512) -> np.ndarray:
+    """``coding-utr-v1``'s per-variant update: exactly ``coding_utr_feature_matrix([variant])``
+    of each variant record (the protein columns as :func:`coding_variant_rows`, then the UTRs')."""
+    return _variant_rows(codes, positions, bases, True, block_rows)
+
+
+def _variant_rows(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray, utr: bool, block_rows: int) -> np.ndarray:
+    """The rows of the two sets: the record's, then only what a variant changes (module docstring)."""
     codes = np.asarray(codes, dtype=np.uint8)
-    out = np.repeat(record_feature_matrix([codes], name), len(positions), axis=0)
-    if not name or len(positions) == 0:
+    reference = (coding_utr_feature_matrix if utr else coding_feature_matrix)([codes])
+    out = np.repeat(reference, len(positions), axis=0)
+    if len(positions) == 0:
         return out
     start, n_codons = longest_orf(codes)
     # the record's (end of the 5' UTR, start of the 3' UTR)
     bounds = tuple(int(b[0]) for b in utr_bounds(np.array([len(codes)]), np.array([start]), np.array([n_codons]),
                                                  MIN_ORF_CODONS))
     moved = moves_orf_signals(codes, positions, bases)
-    same_utrs = _moved_rows(out, codes, bounds, positions, bases, np.flatnonzero(moved), name, block_rows)
+    same_utrs = _moved_rows(out, codes, bounds, positions, bases, np.flatnonzero(moved), utr, block_rows)
     kept = np.flatnonzero(~moved)
     _protein_rows(out, codes, start, n_codons, positions, bases, kept, block_rows)
-    if name == CODING_UTR:
+    if utr:
         _utr_rows(out[:, N_FEATURES:], codes, bounds, positions, bases, np.union1d(kept, same_utrs), block_rows)
     return out
 
 
 def _moved_rows(out: np.ndarray, codes: np.ndarray, bounds: Tuple[int, int], positions: np.ndarray, bases: np.ndarray,
-                rows: np.ndarray, name: str, block_rows: int) -> np.ndarray:
+                rows: np.ndarray, utr: bool, block_rows: int) -> np.ndarray:
     """Write the columns of the variants in ``rows`` (they make or break an ATG or a stop), an
-    ORF search per block of them, as ``record_feature_matrix`` does.
+    ORF search per block of them, as the whole-record columns do.
 
     Returns those whose UTR bounds stay the record's (most: an ATG or stop out of the longest
     ORF's way), whose UTR columns are left to :func:`_utr_rows`: recounting the UTRs of every
@@ -106,7 +117,7 @@ def _moved_rows(out: np.ndarray, codes: np.ndarray, bounds: Tuple[int, int], pos
             flat, lengths, starts, codons = orfs_of_group(records, group)
             at = part[group]
             out[at, :N_FEATURES] = features_of_orfs(flat, lengths, starts, codons)
-            if name != CODING_UTR:
+            if not utr:
                 continue
             utr5_end, utr3_start = utr_bounds(lengths, starts, codons, MIN_ORF_CODONS)
             same = (utr5_end == bounds[0]) & (utr3_start == bounds[1])
@@ -137,7 +148,7 @@ def _utr_rows(out: np.ndarray, codes: np.ndarray, bounds: Tuple[int, int], posit
               bases: np.ndarray, kept: np.ndarray, block_rows: int) -> None:
     """The UTR k-mer columns (``out``: a view of them) of the variants in ``kept``: the UTR
     bounds stay put, so only variants inside a UTR change, and only that UTR's blocks,
-    each by the windows covering the variant (:func:`rnaloc_infer.utr_kmers.substituted_counts`)."""
+    each by the windows covering the variant (:func:`rnaloc_infer.features.utr_kmers.substituted_counts`)."""
     n = len(codes)
     utr5_end, utr3_start = bounds
     segments = [(utr3_start, n, k) for k in UTR3_KS] + [(0, utr5_end, k) for k in UTR5_KS]
