@@ -156,7 +156,7 @@ def write_member_checkpoints(path: str | Path, out_dir: str | Path) -> List[Path
     model = model_from_onnx(path)
     if isinstance(model, FusedEnsembleModel) or not isinstance(model, EnsembleModel):
         raise ValueError(f"{path}: needs an unfused ensemble file (its networks one by one)")
-    from rnaloc_infer.writers import refuse_overwrite
+    from rnaloc_infer.output.files import refuse_overwrite
 
     out_dir = Path(out_dir)
     targets = [out_dir / f"member{i}.pt" for i in range(1, 2 + len(model.members))]
