@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# every file an evaluation may write into its folder (a rerun refuses them without --force)
+CARD_FILES = ("metrics.tsv", "specificity.tsv", "specificity_profile.tsv", "roc.png", "pr.png")
+
 
 def _read_records(path: Path) -> List[Record]:
     """The records of a FASTA file, read as `rnaloc-infer` reads them; a bad record is an error
@@ -93,8 +96,9 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
 @click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
               help="auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one, as rnaloc-infer runs it; fp32: the model file itself.")
 @click.option("--quiet", is_flag=True, help="Do not print the table; only warnings in the log.")
+@click.option("--force", is_flag=True, help="Replace the report files of an earlier evaluation in OUT_DIR.")
 def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path], thresholds_mode: str,
-             no_plots: bool, threads: Optional[int], device: str, precision: str, quiet: bool) -> None:
+             no_plots: bool, threads: Optional[int], device: str, precision: str, quiet: bool, force: bool) -> None:
     """Score MODEL (bundled name such as "default", or an .onnx path) on FASTA against LABELS_TSV.
 
     LABELS_TSV has an `id` column (first word of the FASTA header) and one 0/1 column per
@@ -115,16 +119,15 @@ def evaluate(model: str, fasta: Path, labels_tsv: Path, out_dir: Optional[Path],
         logging.getLogger().setLevel(logging.WARNING)
     out_dir = out_dir or Path("eval") / Path(model).stem
     from rnaloc_infer.bundled import resolve_model
-    from rnaloc_infer.cli.overwrite import refuse
+    from rnaloc_infer.cli.overwrite import check
 
     try:
         model_path = resolve_model(model)
     except RnalocError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    refuse([("report", out_dir / name) for name in ("metrics.tsv", "specificity.tsv", "specificity_profile.tsv",
-                                                    "roc.png", "pr.png")],
-           [("model", model_path), ("FASTA", fasta), ("labels", labels_tsv)])
+    check([("report", out_dir / name) for name in CARD_FILES],
+          [("model", model_path), ("FASTA", fasta), ("labels", labels_tsv)], force)
     try:
         table = run_evaluation(model, fasta, labels_tsv, out_dir, thresholds_mode, plots=not no_plots,
                                threads=threads, device=device, precision=precision)

@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 
 import click
 
-from rnaloc_infer.cli.overwrite import RefusedOutput, refuse
+from rnaloc_infer.cli.overwrite import check
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,10 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
     targets = {"onnx": out_dir / f"{base}.onnx", "fp16": out_dir / f"{base}.fp16.onnx", "torchscript": out_dir / f"{base}.pt"}
     wanted = [kind for kind in targets if (kind == "fp16" and fp16 and fmt != "torchscript")
               or (kind != "fp16" and fmt in (kind, "both"))]
-    check_targets([targets[kind] for kind in wanted], checkpoint, train_fasta, force, train_labels)
+    outputs = [targets[kind] for kind in wanted]
+    if "onnx" in wanted:  # explain's numpy weights beside a QRNN model (rnaloc_infer.export.ism_weights)
+        outputs.append(out_dir / f"{base}.ism.npz")
+    check_targets(outputs, checkpoint, train_fasta, force, train_labels)
     try:
         from rnaloc_infer.export.ism_weights import write_companion
         from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
@@ -88,12 +91,9 @@ def main(checkpoint: Path, fmt: str, fp16: bool, out_dir: Path, name: Optional[s
 
 def check_targets(targets: List[Path], checkpoint: Path, train_fasta: Optional[Path], force: bool,
                   train_labels: Optional[Path] = None) -> None:
-    """Never write onto an input; never replace an existing file without --force."""
-    refuse([("output", t) for t in targets],
-           [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("training labels", train_labels)])
-    existing = [str(t) for t in targets if t.exists()]
-    if existing and not force:
-        raise RefusedOutput(f"{', '.join(existing)} already exist(s); pass --force to replace; nothing was written")
+    """Never write onto an input; never replace an existing file without --force (exit 2, before any work)."""
+    check([("output", t) for t in targets],
+          [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("training labels", train_labels)], force)
 
 
 def _train_split(payload: dict) -> Tuple[Optional[dict], Path, Path]:
@@ -102,6 +102,7 @@ def _train_split(payload: dict) -> Tuple[Optional[dict], Path, Path]:
 
     config = (payload.get("extra") or {}).get("train_config")
     data = (config or {}).get("data") or {}
+    # runs store the absolute directory they read; older ones stored None (then: $RNALOC_DATA_DIR or ../shared/data)
     folder = data.get("data_dir") or default_data_dir()
     fasta, labels = split_paths(folder, data.get("train_split", "train"), data.get("prefix", "dm3loc"))
     return config, fasta, labels

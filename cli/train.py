@@ -11,8 +11,21 @@ from typing import Callable, Optional, Tuple
 
 import click
 
-from rnaloc_infer.cli.overwrite import refuse
+from rnaloc_infer.cli.overwrite import FORCE_HELP, check, refuse
 from rnaloc_infer.features.registry import CODING_UTR, FEATURE_SETS
+
+RUN_FILES = ("best.pt", "last.pt", "config.json", "log.jsonl")  # a run directory's own files (and epoch_NNN.pt)
+force_option = click.option("--force", is_flag=True, help=FORCE_HELP)
+
+
+def data_folder(data_dir: Optional[Path], prefix: str, splits: Tuple[str, ...]) -> Path:
+    """The absolute data directory (--data-dir, else $RNALOC_DATA_DIR, else ../shared/data),
+    checked to hold ``splits`` before any work (one line naming where it looked, exit 1)."""
+    from rnaloc_infer.training.data import require_splits, resolve_data_dir
+
+    folder, source = resolve_data_dir(data_dir)
+    require_splits(folder, source, splits, prefix)
+    return folder
 
 
 def one_line_errors(command: Callable) -> Callable:
@@ -46,13 +59,18 @@ def main(verbose: int) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override optim.epochs (total, not extra).")
 @click.option("--seed", type=int, default=None, help="Override the config seed.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with <prefix>_{train,valid}.fa.gz and *_labels.tsv (default: ../shared/data).")
+              help="Folder with <prefix>_{train,valid}.fa.gz and *_labels.tsv (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--quiet", is_flag=True, help="No progress bar and only warnings in the log.")
+@click.option("--force", is_flag=True, help="Start afresh in a directory that holds a run (its files are replaced).")
 @one_line_errors
 def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[int], seed: Optional[int],
-        data_dir: Optional[Path], device: str, quiet: bool) -> None:
-    """Train the model described by CONFIG (TOML or JSON); keeps best.pt, last.pt and log.jsonl."""
+        data_dir: Optional[Path], device: str, quiet: bool, force: bool) -> None:
+    """Train the model described by CONFIG (TOML or JSON); keeps best.pt, last.pt and log.jsonl.
+
+    A fresh run refuses (exit 2) a directory that holds a run unless --force; --resume
+    continues the run there. The data directory the run reads is stored in it (absolute),
+    where `rnaloc-export` finds the training data again."""
     from rnaloc_infer.training.config import load_config
     from rnaloc_infer.training.trainer import Trainer
 
@@ -63,19 +81,24 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
         cfg.optim.epochs = epochs
     if seed is not None:
         cfg.seed = seed
-    if data_dir is not None:
-        cfg.data = dataclasses.replace(cfg.data, data_dir=str(data_dir))
     out_dir = out_dir or Path("runs") / config.stem
-    from rnaloc_infer.training.data import default_data_dir, split_paths
+    from rnaloc_infer.training.data import require_splits, resolve_data_dir, split_paths
 
-    data = Path(cfg.data.data_dir) if cfg.data.data_dir else default_data_dir()
+    data, source = resolve_data_dir(data_dir or cfg.data.data_dir,
+                                    "--data-dir" if data_dir else "the config's data.data_dir")
+    cfg.data = dataclasses.replace(cfg.data, data_dir=str(data))  # stored in the run: export reads it
+    splits = (cfg.data.train_split, cfg.data.valid_split)
+    require_splits(data, source, splits, cfg.data.prefix)
     inputs = [("config", config), ("k-mer vectors", cfg.kmer_vectors)]
-    for split in (cfg.data.train_split, cfg.data.valid_split):
+    for split in splits:
         inputs += [(f"{split} data", p) for p in split_paths(data, split, cfg.data.prefix)]
-    if resume:
-        inputs.append(("checkpoint to resume", out_dir / "last.pt"))  # read, then rewritten on purpose
-    names = ["best.pt", "config.json", "log.jsonl"] + ([] if resume else ["last.pt"])
-    refuse([("run file", out_dir / name) for name in names], inputs)
+    resume = resume and (out_dir / "last.pt").is_file()  # nothing to resume: a fresh run (Trainer.resume logs it)
+    if resume:  # continuing this run is not replacing it: its files are rewritten on purpose
+        inputs.append(("checkpoint to resume", out_dir / "last.pt"))
+        refuse([("run file", out_dir / name) for name in RUN_FILES if name != "last.pt"], inputs)
+    else:
+        held = [out_dir / name for name in RUN_FILES] + sorted(out_dir.glob("epoch_*.pt"))
+        check([("run file", path) for path in held], inputs, force)
     trainer = Trainer(cfg, out_dir, device=device, quiet=quiet)
     if resume:
         trainer.resume()
@@ -104,6 +127,11 @@ def crossfit(configs: Tuple[Path, ...], out_dir: Path, k: int, only_folds: Tuple
 
     if any(f >= k for f in only_folds):
         raise click.BadParameter(f"folds are numbered 0..{k - 1}", param_hint="--fold")
+    # a cross-fitting directory is continued, never replaced: a rerun resumes it, and one with
+    # other folds or data is refused (crossfit.fold_plan); here only: no output is an input
+    inputs = [("config", config) for config in configs]
+    refuse([("folds file", out_dir / "folds.tsv")] + [("member source", out_dir / c.stem / "source.json") for c in configs],
+           inputs)
     for config in configs:
         results = crossfit_network(config, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
                                    data_dir=data_dir, device=device)
@@ -116,21 +144,22 @@ def crossfit(configs: Tuple[Path, ...], out_dir: Path, k: int, only_folds: Tuple
 @click.option("--fasta", "fasta", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
               help="Training FASTA (repeatable; default: the train split in --data-dir). Never the valid or test split.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with dm3loc_train.fa.gz (default: ../shared/data).")
+              help="Folder with dm3loc_train.fa.gz (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--window", type=click.IntRange(min=1), default=5, show_default=True, help="word2vec context window (k-mers).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+@force_option
 @one_line_errors
 def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int, epochs: int, workers: int,
-          seed: int, out: Path) -> None:
+          seed: int, out: Path, force: bool) -> None:
     """Train word2vec k-mer vectors (dna2vec-style) for the k-mer embedding encoder."""
-    from rnaloc_infer.training.data import default_data_dir, split_paths
+    from rnaloc_infer.training.data import split_paths
     from rnaloc_infer.training.kmer_vectors import train_kmer_vectors
 
-    paths = list(fasta) or [split_paths(data_dir or default_data_dir(), "train")[0]]
-    refuse([("output", out)], [("training FASTA", p) for p in paths])
+    paths = list(fasta) or [split_paths(data_folder(data_dir, "dm3loc", ("train",)), "train")[0]]
+    check([("output", out)], [("training FASTA", p) for p in paths], force)
     table = train_kmer_vectors(paths, k, dim, window=window, epochs=epochs, workers=workers, seed=seed)
     table.save(out)
     click.echo(json.dumps({"out": str(out), "k": k, "dim": dim, "present": int(table.present.sum()),
@@ -139,23 +168,24 @@ def kmers(k: int, dim: int, fasta: tuple, data_dir: Optional[Path], window: int,
 
 @main.command()
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the train split (default: ../shared/data).")
+              help="Folder with the train split (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--coding", is_flag=True,
               help="Also read the encoded protein's features (longest ORF: hydropathy, amino acid and codon usage).")
 @click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Fix the inverse regularisation C instead of choosing it on an 80/20 split of train.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
+@force_option
 @one_line_errors
-def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[float], out: Path) -> None:
+def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[float], out: Path, force: bool) -> None:
     """Fit the k-mer (with --coding: and protein-feature) logistic regression on the train split,
     the regression member of `rnaloc-train ensemble` (needs scikit-learn, in the [train] extra)."""
-    from rnaloc_infer.training.data import default_data_dir, read_split, split_paths
+    from rnaloc_infer.training.data import read_split, split_paths
     from rnaloc_infer.training.models import CLASSES
     from rnaloc_infer.training.regression import fit_regression
 
-    paths = split_paths(data_dir or default_data_dir(), "train", prefix)
-    refuse([("output", out)], [("train data", path) for path in paths])
+    paths = split_paths(data_folder(data_dir, prefix, ("train",)), "train", prefix)
+    check([("output", out)], [("train data", path) for path in paths], force)
     train = read_split(*paths, CLASSES)
     fitted = fit_regression(train, coding=coding, c=c)
     fitted.save(out)
@@ -165,23 +195,24 @@ def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[
 
 @main.command()
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the train split (default: ../shared/data).")
+              help="Folder with the train split (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz.")
 @click.option("--features", "feature_set", type=click.Choice(list(FEATURE_SETS)), default=CODING_UTR,
               show_default=True, help="Per-record features beside the k-mer frequencies: the protein's, and the UTRs' "
               "k-mer frequencies (the default forest's inputs) or the protein's only (the regression's inputs).")
+@force_option
 @one_line_errors
-def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str) -> None:
+def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, force: bool) -> None:
     """Fit gradient-boosted trees per class on the train split's k-mer frequencies and per-record
     features (settings fixed in advance), the forest member of `rnaloc-train ensemble --forest`
     (needs scikit-learn, in the [train] extra)."""
-    from rnaloc_infer.training.data import default_data_dir, read_split, split_paths
+    from rnaloc_infer.training.data import read_split, split_paths
     from rnaloc_infer.training.forest import fit_forest, forest_inputs
     from rnaloc_infer.training.models import CLASSES
 
-    paths = split_paths(data_dir or default_data_dir(), "train", prefix)
-    refuse([("output", out)], [("train data", path) for path in paths])
+    paths = split_paths(data_folder(data_dir, prefix, ("train",)), "train", prefix)
+    check([("output", out)], [("train data", path) for path in paths], force)
     train = read_split(*paths, CLASSES)
     fitted = fit_forest(forest_inputs(train.codes, features=feature_set), train.labels, CLASSES, features=feature_set)
     fitted.save(out)
@@ -201,12 +232,13 @@ def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str) -
               help="equal: every member the same weight; stacked: per-class weights fitted on valid (needs "
                    "scikit-learn), with out-of-fold AUROCs in the report.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the train and valid splits (default: ../shared/data).")
+              help="Folder with the train and valid splits (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
+@force_option
 @one_line_errors
 def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[Path], blend: str,
-             data_dir: Optional[Path], prefix: str, out: Path) -> None:
+             data_dir: Optional[Path], prefix: str, out: Path, force: bool) -> None:
     """Blend trained networks (one or more CHECKPOINTS) with the k-mer regression into one checkpoint.
 
     Members are standardised on train and blended with equal weights (or, with --blend stacked,
@@ -214,13 +246,15 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[
     `rnaloc-export` it to one ONNX file.
     """
     from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
-    from rnaloc_infer.training.data import default_data_dir
+    from rnaloc_infer.training.data import split_paths
     from rnaloc_infer.training.ensemble import build_ensemble
 
-    refuse([("output", out)], [("checkpoint", p) for p in checkpoints] + [("regression", logreg)]
-           + ([("forest", forest_path)] if forest_path else []))
+    folder = data_folder(data_dir, prefix, ("train", "valid"))
+    check([("output", out)], [("checkpoint", p) for p in checkpoints] + [("regression", logreg)]
+          + ([("forest", forest_path)] if forest_path else [])
+          + [("data", p) for split in ("train", "valid") for p in split_paths(folder, split, prefix)], force)
     loaded = [load_checkpoint(path) for path in checkpoints]
-    model, report = build_ensemble([network for network, _ in loaded], logreg, data_dir or default_data_dir(),
+    model, report = build_ensemble([network for network, _ in loaded], logreg, folder,
                                    prefix=prefix, forest_path=forest_path, blend=blend)
     first = loaded[0][1]
     save_checkpoint(out, model, thresholds=report["thresholds"], train_data_sha256=report["train_data_sha256"],
@@ -240,22 +274,25 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[
 @main.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the valid split (default: ../shared/data).")
+              help="Folder with the valid split (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output checkpoint.")
+@force_option
 @one_line_errors
-def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str, out: Path) -> None:
+def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str, out: Path, force: bool) -> None:
     """Average the weights of CHECKPOINTS of one run (e.g. the last epochs' snapshots, `snapshots = true`)
     into one network, with thresholds and metrics from valid."""
     from rnaloc_infer.training.averaging import average_weights, score_on_valid
     from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
-    from rnaloc_infer.training.data import default_data_dir
+    from rnaloc_infer.training.data import split_paths
     from rnaloc_infer.training.trainer import flat_metrics
 
-    refuse([("output", out)], [("checkpoint", p) for p in checkpoints])
+    folder = data_folder(data_dir, prefix, ("valid",))
+    check([("output", out)], [("checkpoint", p) for p in checkpoints]
+          + [("valid data", p) for p in split_paths(folder, "valid", prefix)], force)
     loaded = [load_checkpoint(path) for path in checkpoints]
     model = average_weights([network for network, _ in loaded])
-    thresholds, result = score_on_valid(model, data_dir or default_data_dir(), prefix)
+    thresholds, result = score_on_valid(model, folder, prefix)
     first = loaded[0][1]
     save_checkpoint(out, model, thresholds=thresholds, train_data_sha256=first.get("train_data_sha256", ""),
                     metrics=flat_metrics(result), epoch=max(p.get("epoch", 0) for _, p in loaded),
@@ -268,7 +305,7 @@ def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str
 @main.command("refit-metadata")
 @click.argument("model")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the train and valid splits (default: ../shared/data).")
+              help="Folder with the train and valid splits (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--dry-run", is_flag=True, help="Report only; leave the files as they are.")
 @one_line_errors
@@ -280,14 +317,18 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
     of its .int8.onnx twin, which stays tied to the rewritten file."""
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.export.refit import refit_metadata as refit
+    from rnaloc_infer.bundled import twin_path
     from rnaloc_infer.session import twin_file
-    from rnaloc_infer.training.data import default_data_dir, split_paths
+    from rnaloc_infer.training.data import split_paths
 
     path = resolve_model(model)
-    folder = data_dir or default_data_dir()
+    folder = data_folder(data_dir, prefix, ("train", "valid"))
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
     train_fasta, train_labels = split_paths(folder, "train", prefix)
     sibling = twin_file(path, "fp16")  # it gets the fp32 file's thresholds
+    if not dry_run:  # MODEL's metadata is rewritten in place by design (no --force); never onto an input
+        refuse([("model", path), ("fp16 sibling", sibling), ("int8 twin", twin_path(path, "int8"))],
+               [("data", p) for p in (valid_fasta, valid_labels, train_fasta, train_labels)])
     report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run,
                    train_labels=train_labels)
     click.echo(json.dumps(report, indent=1))
@@ -296,23 +337,26 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
 @main.command()
 @click.argument("model")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the train (calibration) and valid (check) splits (default: ../shared/data).")
+              help="Folder with the train (calibration) and valid (check) splits (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@force_option
 @one_line_errors
-def quantize(model: str, data_dir: Optional[Path], prefix: str) -> None:
+def quantize(model: str, data_dir: Optional[Path], prefix: str, force: bool) -> None:
     """Write MODEL's int8 twin MODEL.int8.onnx (QRNN convolutions in 8 bits, calibrated on the
     train split), which the runtime then runs on the CPU. Every valid probability must stay
     within 0.01 of MODEL's and every class's valid AUROC within 0.002: over that, fewer QRNN
     layers are quantised, and no twin is kept if even one is over (docs/EXPORT.md)."""
     from rnaloc_infer.bundled import resolve_model, twin_path
     from rnaloc_infer.export.quantize import quantise_checked
-    from rnaloc_infer.training.data import default_data_dir, split_paths
+    from rnaloc_infer.training.data import split_paths
 
     path = resolve_model(model)
-    folder = data_dir or default_data_dir()
+    folder = data_folder(data_dir, prefix, ("train", "valid"))
     train_fasta = split_paths(folder, "train", prefix)[0]
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
-    refuse([("output", twin_path(path, "int8"))], [("model", path), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
+    check([("int8 twin", twin_path(path, "int8"))],
+          [("model", path), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta), ("valid labels", valid_labels)],
+          force)
     report = quantise_checked(path, train_fasta, valid_fasta, valid_labels)
     click.echo(json.dumps(report, indent=1))
 
@@ -323,20 +367,21 @@ def quantize(model: str, data_dir: Optional[Path], prefix: str) -> None:
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Repository root the files go into (default: this checkout).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder with the valid split for the model card's evaluation (default: ../shared/data).")
+              help="Folder with the valid split for the model card's evaluation (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--no-evaluate", is_flag=True, help="Skip the model card's evaluation on valid.")
 @click.option("--fuse/--no-fuse", default=True, show_default=True,
               help="Export an ensemble's isomorphic networks as one wide network (same numbers; docs/EXPORT.md).")
 @click.option("--int8/--no-int8", default=True, show_default=True,
               help="Also write the int8 twin for the CPU (`quantize`), kept only within its bounds on valid.")
+@click.option("--force", is_flag=True, help="Replace the files of an existing release NAME (never an input).")
 @one_line_errors
 def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optional[Path], prefix: str,
-            no_evaluate: bool, fuse: bool, int8: bool) -> None:
+            no_evaluate: bool, fuse: bool, int8: bool, force: bool) -> None:
     """Ship CHECKPOINT as the bundled model NAME (docs/MODEL_CARD.md, "Release").
 
-    Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them; and the
-    int8 twin NAME.int8.onnx when it stays within its bounds, see `quantize`), refits
+    Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them only with
+    --force; and the int8 twin NAME.int8.onnx when it stays within its bounds, see `quantize`), refits
     their thresholds and applicability rules (`refit-metadata`; report in
     ROOT/benchmarks/results/refit_NAME.json), writes the eager-PyTorch expectation
     ROOT/tests/data/NAME_model_expected.json for ROOT/examples/example.fa (checked here
@@ -344,31 +389,42 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME.
     """
     from rnaloc_infer.bundled import TWIN_SUFFIXES
+    from rnaloc_infer.output.files import atomic_write_text
+    from rnaloc_infer.explain.numpy_model import COMPANION_SUFFIX
     from rnaloc_infer.session import file_sha256
-    from rnaloc_infer.training.data import REPO_ROOT, default_data_dir, split_paths
-    from rnaloc_infer.training.release import release as ship
+    from rnaloc_infer.training.data import REPO_ROOT, split_paths
 
-    from .evaluate import run_evaluation
+    try:
+        from rnaloc_infer.export.release import release as ship
+    except ImportError as exc:
+        raise click.ClickException(f"release needs the [train] extra (torch, onnx): {exc}") from None
+
+    from .evaluate import CARD_FILES, run_evaluation
 
     root = root or REPO_ROOT
-    folder = data_dir or default_data_dir()
+    folder = data_folder(data_dir, prefix, ("train", "valid"))
     train_fasta, train_labels = split_paths(folder, "train", prefix)
     valid_fasta, valid_labels = split_paths(folder, "valid", prefix)
-    refuse([("output", root / "rnaloc_infer" / "models" / f"{name}{suffix}") for suffix in (".onnx", *TWIN_SUFFIXES)],
-           [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("valid FASTA", valid_fasta)])
+    card = root / "docs" / "model_card" / ("" if name == "default" else name)
+    refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
+    models = root / "rnaloc_infer" / "models"
+    outputs = [("model", models / f"{name}{suffix}") for suffix in (".onnx", *TWIN_SUFFIXES, COMPANION_SUFFIX)]
+    outputs += [("expectation", root / "tests" / "data" / f"{name}_model_expected.json"), ("refit report", refit_path)]
+    outputs += [] if no_evaluate else [("model card file", card / file) for file in CARD_FILES]
+    check(outputs, [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("training labels", train_labels),
+                    ("valid FASTA", valid_fasta), ("valid labels", valid_labels),
+                    ("example FASTA", root / "examples" / "example.fa")], force)
     files = ship(checkpoint, name, models_dir=root / "rnaloc_infer" / "models",
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
                  fasta=root / "examples" / "example.fa", root=root,
                  train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse, int8=int8,
                  train_labels=train_labels)
-    refit_path = root / "benchmarks" / "results" / f"refit_{name}.json"
     refit_path.parent.mkdir(parents=True, exist_ok=True)
-    refit_path.write_text(json.dumps(files.refit_report, indent=1) + "\n")
+    atomic_write_text(refit_path, json.dumps(files.refit_report, indent=1) + "\n")
     summary = {"onnx": str(files.onnx), "onnx_fp16": str(files.onnx_fp16), "expectation": str(files.expectation),
                "refit": str(refit_path),
                "sha256": {path.name: file_sha256(path) for path in (files.onnx, files.onnx_fp16)}}
     if not no_evaluate:
-        card = root / "docs" / "model_card" / ("" if name == "default" else name)
         table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card, precision="fp32")  # the card is the fp32 file's
         summary["model_card"] = str(card)
         summary["macro_auroc"] = round(float(table.macro["auroc"]), 4)

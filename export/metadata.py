@@ -15,6 +15,7 @@ from rnaloc_infer import __version__
 from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
 from rnaloc_infer.applicability import ApplicabilityRules
+from rnaloc_infer.output.files import atomic_path
 from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
 from rnaloc_infer.profile import parse_prevalence
 from rnaloc_infer.training.models import StreamingModel
@@ -103,11 +104,7 @@ def rewrite_onnx_metadata(path: str | Path, updates: Mapping[str, str]) -> None:
     props.update(updates)
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, props)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # removed, and the file left as it was, on any error
         onnx.save(proto, str(tmp))
         if onnx.load(str(tmp)).graph.SerializeToString() != graph:
             raise RuntimeError(f"{path}: the graph changed while rewriting metadata; file left as it was")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ import torch
 
 from rnaloc_infer import __version__
 from rnaloc_infer.applicability import ApplicabilityRules
+from rnaloc_infer.output.files import atomic_path
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import StreamingModel
 
@@ -163,9 +164,8 @@ def export_onnx(
     proto = build_onnx(model, thresholds=thresholds, train_data_sha256=train_data_sha256, precision=precision, opset=opset,
                        applicability=applicability, prevalence=prevalence, fuse=fuse)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save(proto, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
     log.info("wrote %s (%s, %s, opset %d)", path, model.config.kind, precision, opset)
     return path
 

@@ -42,7 +42,7 @@ from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.batching import plan_batches
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.session import ModelSession, file_sha256
-from rnaloc_infer.output.files import refuse_overwrite
+from rnaloc_infer.output.files import atomic_path, refuse_overwrite
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +201,8 @@ def quantise(fp32: Path, calibration: Union[Path, Calibration], out: Optional[Pa
                                         "rnaloc.int8": json.dumps({"convolutions": [n.name for n in convs],
                                                                    "calibration": calibrated})})
     onnx.checker.check_model(proto)
-    tmp = out.with_name(out.name + ".tmp")
-    onnx.save(proto, str(tmp))
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        onnx.save(proto, str(tmp))
     log.info("wrote %s (%d convolutions in int8; calibrated on %s)", out, len(convs), calibrated)
     return out
 

@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 import torch
 
 from rnaloc_infer.applicability import ApplicabilityRules
+from rnaloc_infer.output.files import atomic_path
 from rnaloc_infer.training.models import StreamingModel
 
 from .metadata import build_metadata
@@ -52,11 +53,9 @@ def export_torchscript(
                               applicability=applicability, prevalence=prevalence)
     scripted = script_model(model, fuse)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata)})
-    tmp.replace(path)
     log.info("wrote %s (%s TorchScript)", path, model.config.kind)
     return path
 

@@ -383,8 +383,11 @@ def test_release_without_int8_leaves_no_twin_of_the_replaced_file(tiny_data, tmp
     stale = root / "rnaloc_infer/models/tiny.int8.onnx"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"a twin of the file this release replaces")
-    result = CliRunner().invoke(main, ["release", str(checkpoint), "--name", "tiny", "--root", str(root), "--data-dir",
-                                       str(tiny_data), "--prefix", "tiny", "--no-evaluate", "--no-int8"])
+    args = ["release", str(checkpoint), "--name", "tiny", "--root", str(root), "--data-dir", str(tiny_data),
+            "--prefix", "tiny", "--no-evaluate", "--no-int8"]
+    result = CliRunner().invoke(main, args)  # replacing a release is asked for
+    assert result.exit_code == 2 and "tiny.int8.onnx" in result.output and stale.exists()
+    result = CliRunner().invoke(main, args + ["--force"])
     assert result.exit_code == 0, result.output
     assert (root / "rnaloc_infer/models/tiny.onnx").is_file() and not stale.exists()
 

@@ -270,8 +270,10 @@ def test_cli_evaluate_end_to_end(tcn_model, tmp_path):
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "roc.png").exists() and (out / "pr.png").exists()
 
-    quiet = CliRunner().invoke(evaluate, [str(onnx_path), str(fasta), str(labels), "--out-dir", str(out),
-                                          "--quiet", "--no-plots", "--thresholds", "tuned"])
+    again = [str(onnx_path), str(fasta), str(labels), "--out-dir", str(out), "--quiet", "--no-plots", "--thresholds", "tuned"]
+    refused = CliRunner().invoke(evaluate, again)  # an earlier evaluation's files are replaced only with --force
+    assert refused.exit_code == 2 and "metrics.tsv" in refused.output and "--force" in refused.output
+    quiet = CliRunner().invoke(evaluate, again + ["--force"])
     assert quiet.exit_code == 0, quiet.output
     assert "macro" not in quiet.output
 

@@ -2,6 +2,6 @@
 
 What builds a shipped model: ``models`` (one network) and ``trainer`` (``rnaloc-train fit``),
 ``regression`` (``rnaloc-train regression``), ``ensemble_model`` + ``ensemble``
-(``rnaloc-train ensemble``), ``averaging`` (``rnaloc-train average``) and ``release``
-(``rnaloc-train release``: ONNX files, test expectation, model card evaluation).
+(``rnaloc-train ensemble``) and ``averaging`` (``rnaloc-train average``). Shipping a checkpoint
+(``rnaloc-train release``) is ``rnaloc_infer.export.release``: training never imports export.
 """

@@ -18,6 +18,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from rnaloc_infer.output.files import atomic_path
+
 from .ensemble_model import EnsembleConfig, EnsembleModel, upgrade_state_dict
 from .models import LocalizationModel, ModelConfig, StreamingModel
 
@@ -56,10 +58,8 @@ def save_checkpoint(
         payload["optimizer"] = optimizer.state_dict()
     if extra:
         payload["extra"] = extra
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[StreamingModel, dict]:

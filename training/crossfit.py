@@ -29,7 +29,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .data import SequenceSet, default_data_dir, read_split, split_paths
+from rnaloc_infer.output.files import atomic_output, atomic_write_text
+from rnaloc_infer.output.npz_json import load_npz, require, save_npz
+
+from .data import SequenceSet, read_split, require_splits, resolve_data_dir, split_paths
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +89,10 @@ def inner_split(labels: np.ndarray, index: np.ndarray, fraction: float, seed: in
 
 
 def write_folds(path: Path, ids: Sequence[str], folds: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_output(path) as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "fold"])
         writer.writerows(zip(ids, folds.tolist()))
-    tmp.replace(path)
 
 
 def read_folds(path: Path) -> Dict[str, int]:
@@ -119,14 +120,14 @@ def fold_plan(out_dir: Path, data: SequenceSet, k: int, seed: int) -> np.ndarray
 
 
 def read_oof(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as npz:
-        return {"ids": npz["ids"].tolist(), "logits": npz["logits"], "best_epoch": int(npz["best_epoch"])}
+    _, npz = load_npz(path, what="cross-fitting logits", header=False)
+    require(path, npz, ("ids", "logits", "best_epoch"), "cross-fitting logits")
+    return {"ids": npz["ids"].tolist(), "logits": npz["logits"], "best_epoch": int(npz["best_epoch"])}
 
 
 def write_oof(path: Path, ids: Sequence[str], logits: np.ndarray, best_epoch: int) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, ids=np.asarray(ids), logits=logits.astype(np.float32), best_epoch=np.int64(best_epoch))
-    tmp.replace(path)
+    save_npz(path, {"ids": np.asarray(ids), "logits": logits.astype(np.float32), "best_epoch": np.int64(best_epoch)},
+             compressed=False)
 
 
 def fit_network_fold(config, data: SequenceSet, folds: np.ndarray, fold: int, run_dir: Path,
@@ -188,14 +189,15 @@ def crossfit_network(config_path: Path, out_dir: Path, *, k: int = 5, seed: int 
     from .config import load_config
 
     config = load_config(config_path)
-    if data_dir is not None:
-        config.data = replace(config.data, data_dir=str(data_dir))
-    resolved = Path(config.data.data_dir) if config.data.data_dir else default_data_dir()
+    resolved, source = resolve_data_dir(data_dir or config.data.data_dir,
+                                        "--data-dir" if data_dir else "the config's data.data_dir")
+    require_splits(resolved, source, ("train", "valid"), config.data.prefix)
+    config.data = replace(config.data, data_dir=str(resolved))  # stored in every fold's run files
     data = read_labelled(resolved, config.model.classes, config.data.prefix)
     folds = fold_plan(out_dir, data, k, seed)
     member_dir = out_dir / config_path.stem
     member_dir.mkdir(parents=True, exist_ok=True)
-    (member_dir / "source.json").write_text(json.dumps(
+    atomic_write_text(member_dir / "source.json", json.dumps(
         {"config": str(config_path), "data_dir": str(resolved), "k": k, "seed": seed}, indent=2))
     results = []
     for fold in (only_folds if only_folds is not None else range(k)):

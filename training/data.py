@@ -30,10 +30,42 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR_ENV = "RNALOC_DATA_DIR"
 
 
+DEFAULT_DATA_DIR = (REPO_ROOT / ".." / "shared" / "data").resolve()
+DATA_HINT = ("DM3Loc's {prefix}_{{train,valid}}.fa.gz and *_labels.tsv belong there (README, \"Training data\"); "
+             "point elsewhere with --data-dir DIR or RNALOC_DATA_DIR=DIR")
+
+
 def default_data_dir() -> Path:
-    """``$RNALOC_DATA_DIR`` if set, else ``../shared/data`` next to the repository root."""
+    """``$RNALOC_DATA_DIR`` if set, else ``../shared/data`` next to the repository root (absolute)."""
+    return resolve_data_dir(None)[0]
+
+
+def resolve_data_dir(given: Optional[str | Path], given_by: str = "--data-dir") -> tuple[Path, str]:
+    """(absolute data directory, where it came from): ``given`` (named by ``given_by``), else
+    ``$RNALOC_DATA_DIR``, else the default ``../shared/data``.
+
+    Why absolute: a run stores the directory it read (its config, its checkpoints), and
+    ``rnaloc-export`` later derives the applicability rules and prevalence from the same
+    files, from another working directory and without the variable set."""
+    if given:
+        return Path(given).expanduser().resolve(), given_by
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
+    if env:
+        return Path(env).expanduser().resolve(), f"${DATA_DIR_ENV}"
+    return DEFAULT_DATA_DIR, "the default ../shared/data"
+
+
+def require_splits(data_dir: str | Path, source: str, splits: Sequence[str], prefix: str = "dm3loc") -> None:
+    """InputError (one line, exit 1) naming the first missing split file, the data directory
+    looked in and where that came from (``source``), and how to point elsewhere; called
+    before any work, so a run without data stops at once rather than on an unreadable file."""
+    from rnaloc_infer.errors import InputError
+
+    for split in splits:
+        for path in split_paths(data_dir, split, prefix):
+            if not path.is_file():
+                raise InputError(str(path), f"training data not found (data directory {data_dir}, from {source}); "
+                                 + DATA_HINT.format(prefix=prefix))
 
 
 @dataclass

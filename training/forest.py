@@ -22,7 +22,6 @@ peptide *and* no transmembrane segment; GC3 only in long ORFs).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from rnaloc_infer.features.registry import CODING_UTR, FEATURE_SETS, feature_width, record_feature_matrix
+from rnaloc_infer.output.npz_json import check_format, load_npz, save_npz
 from rnaloc_infer.trees import TREE_DOMAIN, TREE_OP, TreeEnsemble, acgt_rows, onnx_attributes
 
 from .kmers import kmer_context, kmer_counts, kmer_index, vocabulary_size
@@ -66,24 +66,18 @@ class FittedForest:
         path = Path(path)
         header = {"format": FOREST_FORMAT, "format_version": 1, "ks": self.ks, "classes": self.classes,
                   "features": self.features, "trees_fitted": self.trees_fitted, "settings": SETTINGS}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, header=np.array(json.dumps(header)), **self.trees.to_arrays())
-        tmp.replace(path)
-        return path
+        return save_npz(path, self.trees.to_arrays(), header)
 
 
 def load_forest(path: str | Path) -> FittedForest:
     """A forest written by :meth:`FittedForest.save` (plain arrays only), checked."""
     path = Path(path)
+    header, arrays = load_npz(path, what="k-mer forest")
+    check_format(path, header, FOREST_FORMAT, (1,))
     try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            trees = TreeEnsemble.from_arrays(data)
-    except (OSError, ValueError, KeyError) as exc:
+        trees = TreeEnsemble.from_arrays(arrays)
+    except (ValueError, KeyError) as exc:
         raise ValueError(f"{path}: not a k-mer forest file ({exc})") from None
-    if header.get("format") != FOREST_FORMAT or header.get("format_version") != 1:
-        raise ValueError(f"{path}: expected {FOREST_FORMAT} version 1")
     if header.get("features", "") not in ("", *FEATURE_SETS):
         raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {', '.join(FEATURE_SETS)})")
     forest = FittedForest(trees, list(header["ks"]), list(header["classes"]), header.get("features", ""),

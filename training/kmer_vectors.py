@@ -11,7 +11,6 @@ word2vec saw.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -23,6 +22,7 @@ import numpy as np
 
 from rnaloc_infer.alphabet import ALPHABET
 from rnaloc_infer.fasta import RecordError, read_file
+from rnaloc_infer.output.npz_json import check_format, load_npz, require, save_npz
 
 from rnaloc_infer.session import files_sha256
 from .kmers import N_CODE, check_k, kmer_digits, place_values, vocabulary_size
@@ -48,26 +48,18 @@ class KmerVectors:
         return int(self.vectors.shape[1])
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write atomically as .npz loadable with allow_pickle=False (:mod:`rnaloc_infer.output.npz_json`)."""
         header = {"format": FORMAT, "format_version": FORMAT_VERSION, "k": self.k, **self.info}
-        with open(path, "wb") as handle:
-            np.savez_compressed(handle, vectors=self.vectors.astype(np.float32), present=self.present,
-                                header=np.array(json.dumps(header, sort_keys=True)))
-        return path
+        return save_npz(path, {"vectors": self.vectors.astype(np.float32), "present": self.present}, header,
+                        sort_keys=True)
 
     @classmethod
     def load(cls, path: str | Path) -> "KmerVectors":
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                vectors, present = data["vectors"], data["present"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path}: not a k-mer vectors file ({exc})") from None
-        if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: expected {FORMAT} version {FORMAT_VERSION}, found "
-                             f"{header.get('format')} version {header.get('format_version')}")
+        header, arrays = load_npz(path, what="k-mer vectors")
+        check_format(path, header, FORMAT, (FORMAT_VERSION,))
+        require(path, arrays, ("vectors", "present"), "k-mer vectors")
+        vectors, present = arrays["vectors"], arrays["present"]
         k = int(header.pop("k"))
         check_k(k)
         if vectors.ndim != 2 or vectors.shape[0] != vocabulary_size(k) or present.shape != (vectors.shape[0],):

@@ -18,7 +18,6 @@ used here.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from rnaloc_infer.features.registry import CODING
 from rnaloc_infer.features.coding import N_FEATURES, coding_feature_matrix
+from rnaloc_infer.output.npz_json import check_format, load_npz, require, save_npz
 
 from .data import SequenceSet
 
@@ -130,16 +130,11 @@ class FittedRegression:
         return ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
 
     def save(self, path: str | Path) -> Path:
-        """Write as .npz loadable with allow_pickle=False (temp file + rename)."""
-        path = Path(path)
+        """Write as .npz loadable with allow_pickle=False, atomically (:mod:`rnaloc_infer.output.npz_json`)."""
         header = {"format": LOGREG_FORMAT, "format_version": 1, "ks": list(self.ks), "classes": list(self.classes),
                   "C": self.C, "features": self.features}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, coef=self.coef, intercept=self.intercept, mean=self.mean, scale=self.scale,
-                            header=np.array(json.dumps(header)))
-        tmp.replace(path)
-        return path
+        return save_npz(path, {"coef": self.coef, "intercept": self.intercept, "mean": self.mean, "scale": self.scale},
+                        header)
 
 
 def fit_regression(train: SequenceSet, *, ks: Sequence[int] = KS, coding: bool = False, c: Optional[float] = None,
@@ -164,14 +159,10 @@ def fit_regression(train: SequenceSet, *, ks: Sequence[int] = KS, coding: bool =
 def load_logreg(path: str | Path) -> FittedRegression:
     """A regression written by :meth:`FittedRegression.save` (plain arrays only), checked."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in ("coef", "intercept", "mean", "scale")}
-            header = json.loads(str(data["header"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: not a k-mer regression file ({exc})") from None
-    if header.get("format") != LOGREG_FORMAT or header.get("format_version") != 1:
-        raise ValueError(f"{path}: expected {LOGREG_FORMAT} version 1")
+    header, stored = load_npz(path, what="k-mer regression")
+    check_format(path, header, LOGREG_FORMAT, (1,))
+    require(path, stored, ("coef", "intercept", "mean", "scale"), "k-mer regression")
+    arrays = {key: stored[key] for key in ("coef", "intercept", "mean", "scale")}
     features = header.get("features", "")
     if features not in ("", CODING):
         raise ValueError(f"{path}: unknown feature set {features!r} (this version knows {CODING!r})")

@@ -17,7 +17,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -27,16 +27,18 @@ from tqdm import tqdm
 
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.features.coding import coding_feature_matrix
+from rnaloc_infer.output.files import atomic_write_text
 from rnaloc_infer.session import files_sha256
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import OptimConfig, TrainConfig
 from .data import (
     SequenceSet,
-    default_data_dir,
     effective_lengths,
     iterate_batches,
     read_split,
+    require_splits,
+    resolve_data_dir,
     split_paths,
     token_budget_batches,
 )
@@ -182,6 +184,7 @@ class Trainer:
         )
         self.epoch = 0
         self.step = 0
+        self.resumed = False  # a fresh run starts log.jsonl anew (a forced rerun must not append to the old one)
         self.best_auroc = -math.inf
         self.best_epoch = 0
         self.bad_epochs = 0
@@ -198,7 +201,10 @@ class Trainer:
     # ---------------------------------------------------------------- data
     def _load_data(self) -> tuple[SequenceSet, SequenceSet, str]:
         cfg = self.config.data
-        data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+        data_dir, source = resolve_data_dir(cfg.data_dir, "the config's data.data_dir")
+        require_splits(data_dir, source, (cfg.train_split, cfg.valid_split), cfg.prefix)
+        # the run records the directory it read (config.json, checkpoints): export finds it there
+        cfg = self.config.data = replace(cfg, data_dir=str(data_dir))
         classes = self.config.model.classes
         train_files = split_paths(data_dir, cfg.train_split, cfg.prefix)
         valid_files = split_paths(data_dir, cfg.valid_split, cfg.prefix)
@@ -250,6 +256,7 @@ class Trainer:
         if "torch_rng" in extra:
             torch.set_rng_state(extra["torch_rng"].cpu())
         log.info("resumed from %s at epoch %d (best macro AUROC %.4f)", self.last_path, self.epoch, self.best_auroc)
+        self.resumed = True
         return True
 
     # ------------------------------------------------------------- epochs
@@ -314,10 +321,11 @@ class Trainer:
     def fit(self, on_epoch: Optional[Callable[[dict], None]] = None) -> FitResult:
         """Train until ``optim.epochs`` or early stopping; returns where the best model is."""
         cfg = self.config
-        (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        atomic_write_text(self.out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
         log.info("model %s: %d parameters, device %s, %d train / %d valid records",
                  cfg.model.kind, count_parameters(self.model), self.device, len(self.train_set), len(self.valid_set))
         epochs_run = 0
+        log_mode = "a" if self.resumed else "w"
         while self.epoch < cfg.optim.epochs and self.bad_epochs < cfg.optim.patience:
             epoch_start = time.perf_counter()
             train_stats = self.train_epoch()
@@ -349,8 +357,9 @@ class Trainer:
                       "mcc": dict(zip(result["classes"], result["mcc"])),
                       "thresholds": dict(zip(result["classes"], result["thresholds"])),
                       "best": improved}
-            with open(self.out_dir / "log.jsonl", "a") as handle:
+            with open(self.out_dir / "log.jsonl", log_mode) as handle:  # one line per epoch, appended
                 handle.write(json.dumps(record) + "\n")
+            log_mode = "a"
             log.info("epoch %d: loss %.4f, valid macro AUROC %.4f, selection %.4f (best %.4f @ %d), %.0f s, %.0f nt/s",
                      self.epoch, train_stats["train_loss"], macro, score, self.best_auroc, self.best_epoch,
                      record["epoch_seconds"], train_stats["train_nt_per_s"])

@@ -15,6 +15,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from rnaloc_infer.evaluation.metrics import pr_points, roc_points
+from rnaloc_infer.output.files import atomic_path
 from rnaloc_infer.evaluation.report import MetricsTable
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,11 @@ def _classes_with_curves(classes: Sequence[str], y: np.ndarray) -> Iterator[Tupl
 
 def _save(plt, fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # the temporary name keeps .png: matplotlib picks the format from it
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from rnaloc_infer.output.files import atomic_output
+
 if TYPE_CHECKING:
     from rnaloc_infer.evaluation.specificity import SpecificityReport
 
@@ -89,7 +91,7 @@ def write_tsv(table: MetricsTable, path: str | Path) -> Path:
     """Write ``metrics.tsv`` (columns :data:`COLUMNS`; empty cell = undefined / not applicable)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    with atomic_output(path) as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(COLUMNS)
         for row in table.rows():

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnaloc_infer.output.files import atomic_output
+
 from rnaloc_infer.evaluation.metrics import roc_auc
 from rnaloc_infer.profile import log2_odds
 
@@ -173,7 +175,7 @@ def write_specificity_tsv(report: SpecificityReport, path: str | Path) -> Path:
     """One row per figure: section, name, value, n (positives/records, or A-only/B-only counts)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_output(path) as handle:
         writer = csv.DictWriter(handle, fieldnames=["section", "name", "value", "n"], delimiter="\t",
                                 lineterminator="\n")
         writer.writeheader()

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..features.registry import CODING, check_feature_set, feature_width
+from ..output.npz_json import load_npz, save_npz
 from ..session import file_sha256
 from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
@@ -357,8 +358,7 @@ def load_companion(model_path: Path) -> Optional[NumpyModel]:
         log.debug("no %s: explain uses the ONNX Runtime path", path.name)
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        _, arrays = load_npz(path, what="numpy ISM companion", header=False)
         if int(arrays.get("format_version", -1)) not in FORMAT_VERSIONS:
             log.info("%s: unknown format; explain uses the ONNX Runtime path", path)
             return None
@@ -372,12 +372,11 @@ def load_companion(model_path: Path) -> Optional[NumpyModel]:
 
 
 def save_companion(model: NumpyModel, model_path: Path) -> Path:
-    """Write ``<model>.ism.npz`` for ``model_path`` (temp file + rename)."""
+    """Write ``<model>.ism.npz`` for ``model_path``, atomically. Its metadata (format version,
+    the model's SHA-256) are arrays, not a JSON header: companions keep the bytes engines
+    already read."""
     path = companion_path(Path(model_path))
     arrays = model.to_arrays()
     arrays["format_version"] = np.array(model.format_version)
     arrays["onnx_sha256"] = np.array(file_sha256(Path(model_path)))
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    return save_npz(path, arrays)

@@ -11,6 +11,7 @@
 * :mod:`.errors_report`: skipped records, counted and listed in the errors file.
 * :mod:`.summary`: per-run counts (records, skipped, flagged, labels per class, speed).
 * :mod:`.sidecar`: the run's metadata as JSON written beside the output (``out.tsv.json``).
+* :mod:`.npz_json`: plain-array ``.npz`` artefacts with a JSON header (atomic, never unpickled).
 
 Nothing here imports click or onnxruntime.
 """

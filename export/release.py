@@ -23,11 +23,17 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.fasta import RecordError, read_file
+from rnaloc_infer.output.files import atomic_write_text
 from rnaloc_infer.session import file_sha256
+from rnaloc_infer.training.checkpoint import load_checkpoint
+from rnaloc_infer.training.models import StreamingModel
 
-from .checkpoint import load_checkpoint
-from .models import StreamingModel
+from .ism_weights import write_companion
+from .onnx_export import checkpoint_metadata, export_onnx
+from .quantize import quantise_checked
+from .refit import refit_metadata
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +75,7 @@ def write_expectation(model: StreamingModel, onnx_path: Path, fasta: Path, out: 
         "probabilities": eager_probabilities(model, fasta),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(out)
+    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     return out
 
 
@@ -100,12 +104,6 @@ def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path,
     PyTorch model's, so the check covers the fused graph). ``int8``: also write the CPU's int8
     twin where it stays within its bounds (:func:`rnaloc_infer.export.quantize.quantise_checked`,
     report under ``"int8"``); either way no twin of the replaced file is left behind."""
-    from rnaloc_infer.bundled import twin_path
-    from rnaloc_infer.export.ism_weights import write_companion
-    from rnaloc_infer.export.onnx_export import checkpoint_metadata, export_onnx
-    from rnaloc_infer.export.quantize import quantise_checked
-    from rnaloc_infer.export.refit import refit_metadata
-
     model, payload = load_checkpoint(checkpoint)
     meta = checkpoint_metadata(payload)
     fp32 = export_onnx(model, models_dir / f"{name}.onnx", fuse=fuse, **meta)
