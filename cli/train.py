@@ -343,7 +343,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME.
     """
     from rnaloc_infer.bundled import TWIN_SUFFIXES
-    from rnaloc_infer.session import file_sha256
+    from rnaloc_infer.digest import file_sha256
     from rnaloc_infer.training.data import REPO_ROOT, default_data_dir, split_paths
     from rnaloc_infer.training.release import release as ship
 

@@ -24,7 +24,7 @@ import numpy as np
 from rnaloc_infer.alphabet import ALPHABET
 from rnaloc_infer.fasta import RecordError, read_file
 
-from rnaloc_infer.session import files_sha256
+from rnaloc_infer.digest import files_sha256
 from .kmers import N_CODE, check_k, kmer_digits, place_values, vocabulary_size
 
 log = logging.getLogger(__name__)

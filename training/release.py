@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from rnaloc_infer.fasta import RecordError, read_file
-from rnaloc_infer.session import file_sha256
+from rnaloc_infer.digest import file_sha256
+from rnaloc_infer.onnx_metadata import read_metadata
 
 from .checkpoint import load_checkpoint
 from .models import StreamingModel
@@ -58,9 +59,7 @@ def eager_probabilities(model: StreamingModel, fasta: Path) -> Dict[str, List[fl
 def write_expectation(model: StreamingModel, onnx_path: Path, fasta: Path, out: Path, root: Path) -> Path:
     """The JSON tests/test_bundled_model.py reads: eager probabilities, and the digest and
     thresholds of the file as shipped; ``fasta`` is stored relative to ``root``."""
-    import onnx
-
-    metadata = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    metadata = read_metadata(onnx_path)
     result = {
         "onnx_sha256": file_sha256(onnx_path),
         "classes": list(model.config.classes),

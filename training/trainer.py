@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.coding import coding_feature_matrix
-from rnaloc_infer.session import files_sha256
+from rnaloc_infer.digest import files_sha256
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import OptimConfig, TrainConfig

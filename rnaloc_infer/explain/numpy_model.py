@@ -29,7 +29,7 @@ import numpy as np
 
 from ..coding import FEATURE_SET as CODING
 from ..feature_sets import check_feature_set, feature_width
-from ..session import file_sha256
+from ..digest import file_sha256
 from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
 log = logging.getLogger(__name__)
