@@ -244,13 +244,16 @@ def _cpu_session(path: Path, options: ort.SessionOptions) -> Tuple[ort.Inference
         return ort.InferenceSession(str(path), sess_options=options, providers=providers), None
     options.optimized_model_filepath = str(pending.path)
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except BaseException:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers), pending
+    except BaseException as exc:
         pending.discard()
-        raise
+        if not isinstance(exc, Exception):
+            raise
+        log.debug("loading %s while saving its optimised graph failed (%s); loading without the cache", path, _first_line(exc))
     finally:
         options.optimized_model_filepath = ""
-    return session, pending
+    # a full disk or a graph ORT cannot save: no cache; a corrupt model fails here with its own message
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers), None
 
 
 def _first_line(exc: BaseException) -> str:

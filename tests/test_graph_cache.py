@@ -168,3 +168,19 @@ def test_another_users_cache_folder_is_not_used(tcn_model, cache, monkeypatch, c
         np.testing.assert_array_equal(_probs(tcn_model), plain)
     assert "belongs to another user" in caplog.text
     assert sorted(p.name for p in cache.iterdir()) == before and all(p.read_bytes() == b"planted" for p in cache.iterdir())
+
+
+def test_a_graph_ort_cannot_save_runs_without_the_cache(tcn_model, cache, monkeypatch, tmp_path, caplog):
+    plain = _probs(tcn_model)
+    shutil.rmtree(cache)
+    real = graph_cache.begin
+
+    def begin(entry):
+        pending = real(entry)
+        pending.path = tmp_path / "no" / "such" / "folder.onnx"  # ORT fails to write it
+        return pending
+
+    monkeypatch.setattr(graph_cache, "begin", begin)
+    with caplog.at_level(logging.DEBUG, logger="rnaloc_infer.session"):
+        np.testing.assert_array_equal(_probs(tcn_model), plain)
+    assert "loading without the cache" in caplog.text and list(cache.iterdir()) == []

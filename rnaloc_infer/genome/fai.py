@@ -102,7 +102,7 @@ def read_gzi(path: Path) -> List[Tuple[int, int]]:
     if len(data) != 8 + 16 * count:
         raise ValueError(f"it holds {(len(data) - 8) // 16} of the {count} entries it announces")
     pairs = [(0, 0)] + [struct.unpack_from("<QQ", data, 8 + 16 * i) for i in range(count)]
-    if any(b[0] <= a[0] or b[1] <= a[1] for a, b in zip(pairs, pairs[1:])):
+    if any(b[0] <= a[0] or b[1] < a[1] for a, b in zip(pairs, pairs[1:])):  # an empty block adds no bytes
         raise ValueError("its offsets do not increase")
     return pairs
 
