@@ -206,9 +206,9 @@ def load_torch_model(onnx_path: Path, checkpoint: Optional[Path]):
     if checkpoint is not None and checkpoint.is_file():
         model, _ = load_checkpoint(checkpoint)
         return model, f"checkpoint {checkpoint}"
-    import onnx
+    from rnaloc_infer.onnx_metadata import read_metadata
 
-    meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+    meta = read_metadata(onnx_path)
     model = model_from_config(json.loads(meta["rnaloc.hparams"])).eval()
     return model, "random weights, architecture from rnaloc.hparams"
 

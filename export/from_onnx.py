@@ -28,6 +28,7 @@ import torch
 from onnx import numpy_helper
 
 from rnaloc_infer.bundled import twin_path
+from rnaloc_infer.onnx_metadata import PRECISION_KEY, read_metadata, require_fp32
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel, upgrade_state_dict
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig, StreamingModel
@@ -42,9 +43,8 @@ _HEAD_OUTPUT = re.compile(r"^model\.(?:network\.)?(members\.(\d+)\.)?head\.3\.we
 def model_from_onnx(path: str | Path) -> StreamingModel:
     """The network or ensemble (fused or not, as the file is) with the file's fp32 weights, eval mode."""
     proto = onnx.load(str(path))
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if meta.get("rnaloc.precision", "fp32") != "fp32":
-        raise ValueError(f"{path}: rebuild from the fp32 file, not a {meta.get('rnaloc.precision')} one")
+    meta = read_metadata(proto)
+    require_fp32(meta, path, "rebuilding the network")
     hparams = json.loads(meta["rnaloc.hparams"])
     named = {name[len(PREFIX):]: torch.from_numpy(value.copy())
              for name, value in strip_pad_channel(_constants(proto.graph)).items() if name.startswith(PREFIX)}
@@ -136,12 +136,12 @@ def reexport(source: str | Path, out: str | Path, *, fuse: bool = True, fp16: bo
 
     source, out = Path(source), Path(out)
     model = model_from_onnx(source)
-    metadata = {p.key: p.value for p in onnx.load(str(source)).metadata_props if p.key.startswith("rnaloc.")}
+    metadata = {key: value for key, value in read_metadata(source).items() if key.startswith("rnaloc.")}
     written = [export_onnx(model, out, fuse=fuse)]
     if fp16:
         written.append(export_onnx(model, twin_path(out, "fp16"), precision="fp16", fuse=fuse))
     for path, precision in zip(written, ("fp32", "fp16")):
-        rewrite_onnx_metadata(path, {**metadata, "rnaloc.precision": precision})
+        rewrite_onnx_metadata(path, {**metadata, PRECISION_KEY: precision})
     companion = write_companion(written[0])  # after the metadata: it carries the final file's digest
     return written + ([companion] if companion is not None else [])
 

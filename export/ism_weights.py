@@ -26,6 +26,7 @@ from onnx import numpy_helper
 
 from rnaloc_infer.features.registry import CODING, record_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
+from rnaloc_infer.onnx_metadata import read_metadata, require_fp32
 from rnaloc_infer.session import ModelSession
 
 from .pad_channel import strip_pad_channel
@@ -138,10 +139,9 @@ def _fused_networks(init: Dict[str, np.ndarray], configs: List[dict], consts: di
 def from_onnx(path: Path) -> NumpyModel:
     """The model's weights as a :class:`NumpyModel`; ValueError if the numpy engine does not support it."""
     proto = onnx.load(str(path))
-    meta = {p.key: p.value for p in proto.metadata_props}
+    meta = read_metadata(proto)
+    require_fp32(meta, path, "the numpy engine")
     config = json.loads(meta["rnaloc.hparams"])
-    if meta.get("rnaloc.precision", "fp32") != "fp32":
-        raise ValueError("fp16 model (the numpy engine reads fp32 weights)")
     init = strip_pad_channel({i.name: numpy_helper.to_array(i) for i in proto.graph.initializer})
     consts = _folded_constants(proto)
     members: List[dict] = config.get("members", [])

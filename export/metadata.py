@@ -16,6 +16,7 @@ from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
 from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.output.files import atomic_path
+from rnaloc_infer.onnx_metadata import read_metadata
 from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
 from rnaloc_infer.profile import parse_prevalence
 from rnaloc_infer.training.models import StreamingModel
@@ -100,7 +101,7 @@ def rewrite_onnx_metadata(path: str | Path, updates: Mapping[str, str]) -> None:
     path = Path(path)
     proto = onnx.load(str(path))
     graph = proto.graph.SerializeToString()
-    props = {p.key: p.value for p in proto.metadata_props}
+    props = read_metadata(proto)
     props.update(updates)
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, props)

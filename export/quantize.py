@@ -41,7 +41,9 @@ from rnaloc_infer.alphabet import pad_batch
 from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.batching import plan_batches
 from rnaloc_infer.fasta import Record, read_fasta
-from rnaloc_infer.session import ModelSession, file_sha256
+from rnaloc_infer.digest import file_sha256
+from rnaloc_infer.onnx_metadata import FP32_SHA256_KEY, PRECISION_KEY, read_metadata, require_fp32
+from rnaloc_infer.session import ModelSession
 from rnaloc_infer.output.files import atomic_path, refuse_overwrite
 
 log = logging.getLogger(__name__)
@@ -169,9 +171,8 @@ def quantise(fp32: Path, calibration: Union[Path, Calibration], out: Optional[Pa
     fasta = [] if isinstance(calibration, Calibration) else [("calibration FASTA", calibration)]
     refuse_overwrite([("int8 twin", out)], [("model", fp32), *fasta])
     proto = onnx.load(str(fp32))
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if meta.get("rnaloc.precision", "fp32") != "fp32":
-        raise ValueError(f"{fp32}: quantise the fp32 file, not a {meta['rnaloc.precision']} one")
+    meta = read_metadata(proto)
+    require_fp32(meta, fp32, "quantising")
     convs = [node for layer, node in _qrnn_convs(proto) if layers is None or layer < layers]
     if not convs:
         raise ValueError(f"{fp32}: no QRNN convolution to quantise")
@@ -197,7 +198,7 @@ def quantise(fp32: Path, calibration: Union[Path, Calibration], out: Optional[Pa
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(kept)
     calibrated = calibration.described
-    onnx.helper.set_model_props(proto, {**meta, "rnaloc.precision": "int8", "rnaloc.fp32_sha256": file_sha256(fp32),
+    onnx.helper.set_model_props(proto, {**meta, PRECISION_KEY: "int8", FP32_SHA256_KEY: file_sha256(fp32),
                                         "rnaloc.int8": json.dumps({"convolutions": [n.name for n in convs],
                                                                    "calibration": calibrated})})
     onnx.checker.check_model(proto)

@@ -25,7 +25,9 @@ from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
 from rnaloc_infer.profile import prevalence_from_labels
-from rnaloc_infer.session import file_sha256, twin_file
+from rnaloc_infer.digest import file_sha256
+from rnaloc_infer.onnx_metadata import FP32_SHA256_KEY, MetadataError, read_metadata
+from rnaloc_infer.session import twin_file
 
 from .metadata import rewrite_onnx_metadata
 from .quantize import file_scores
@@ -33,14 +35,10 @@ from .quantize import file_scores
 
 def _recorded_fp32_sha256(twin: Path) -> str:
     """The fp32 digest an int8 twin records; "" for a file that is not a readable ONNX model."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
     try:
-        proto = onnx.load(str(twin))
-    except (DecodeError, OSError):
+        return read_metadata(twin).get(FP32_SHA256_KEY, "")
+    except (MetadataError, OSError):
         return ""
-    return {p.key: p.value for p in proto.metadata_props}.get("rnaloc.fp32_sha256", "")
 
 
 def class_report(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[Dict]:
@@ -94,7 +92,7 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
             rewrite_onnx_metadata(path, updates)
             written.append(str(path))
         if tied:
-            rewrite_onnx_metadata(twin, {**updates, "rnaloc.fp32_sha256": file_sha256(model)})
+            rewrite_onnx_metadata(twin, {**updates, FP32_SHA256_KEY: file_sha256(model)})
             written.append(str(twin))
     no_label = int(np.sum(~np.any(probs >= np.asarray(thresholds), axis=1)))
     return {

@@ -26,7 +26,8 @@ import torch
 from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.fasta import RecordError, read_file
 from rnaloc_infer.output.files import atomic_write_text
-from rnaloc_infer.session import file_sha256
+from rnaloc_infer.digest import file_sha256
+from rnaloc_infer.onnx_metadata import read_metadata
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import StreamingModel
 
@@ -64,9 +65,7 @@ def eager_probabilities(model: StreamingModel, fasta: Path) -> Dict[str, List[fl
 def write_expectation(model: StreamingModel, onnx_path: Path, fasta: Path, out: Path, root: Path) -> Path:
     """The JSON tests/test_bundled_model.py reads: eager probabilities, and the digest and
     thresholds of the file as shipped; ``fasta`` is stored relative to ``root``."""
-    import onnx
-
-    metadata = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    metadata = read_metadata(onnx_path)
     result = {
         "onnx_sha256": file_sha256(onnx_path),
         "classes": list(model.config.classes),

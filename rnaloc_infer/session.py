@@ -9,11 +9,9 @@ before any input is read. See docs/DESIGN.md for the contract.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .alphabet import ALPHABET, PAD_CODE
+from . import graph_cache
 from .applicability import METADATA_KEY as APPLICABILITY_KEY
 from .applicability import ApplicabilityRules
 from .profile import METADATA_KEY as PREVALENCE_KEY
@@ -30,6 +29,8 @@ from .profile import parse_prevalence
 from .bundled import TWIN_SUFFIXES, twin_path
 from .features.registry import FEATURE_SETS, record_feature_matrix
 from .errors import ModelError
+from .graph_cache import CACHE_ENV  # noqa: F401  (re-exported: tests, docs)
+from .onnx_metadata import FP32_SHA256_KEY, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -213,74 +214,45 @@ def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
     return options
 
 
-CACHE_ENV = "RNALOC_INFER_CACHE"  # folder for optimised graphs; "off" disables the cache
-
-
-def _cpu_signature() -> str:
-    """CPU model and flags: ORT's layout optimisations (NCHWc blocks) depend on the vector width."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    keep = [line for line in text.splitlines() if line.startswith(("model name", "flags"))][:2]
-    return "\n".join(keep) or platform.machine()
-
-
-def file_sha256(path: "os.PathLike[str] | str") -> str:
-    """SHA-256 of a file, read in chunks: names the exact model a run used (the sidecar) and ties
-    explain's numpy weights to the .onnx they were written from."""
-    return files_sha256([path])
-
-
-def files_sha256(paths: "Sequence[os.PathLike[str] | str]", chunk: int = 1 << 20) -> str:
-    """One SHA-256 over the bytes of ``paths`` in order (a checkpoint's training data: FASTA + labels)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(chunk), b""):
-                digest.update(block)
-    return digest.hexdigest()
+RUNTIME = f"onnxruntime {ort.__version__}"
 
 
 def optimized_graph_path(path: Path) -> Optional[Path]:
-    """Where this model's graph, optimised by this ORT for this CPU, is cached; None when disabled.
-
-    Why: ORT rewrites the graph (fusions, constant folding, layout changes) on every load,
-    which took ~0.3 s of the command's start-up for the three-member default; loading the
-    saved result with optimisation off takes ~0.08 s (docs/PERFORMANCE.md). The key covers the
-    model's bytes, the ORT version and the CPU, because the optimised graph is specific to all three.
-    """
-    folder = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rnaloc-infer")
-    if folder == "off":
-        return None
-    digest = hashlib.sha256(path.read_bytes())
-    digest.update(f"{ort.__version__}\n{_cpu_signature()}".encode())
-    return Path(folder) / f"{path.stem}.{digest.hexdigest()[:20]}.ort-optimized.onnx"
+    """Where this model's graph, optimised by this ORT for this CPU, is cached; None when
+    disabled (rnaloc_infer.graph_cache)."""
+    entry = graph_cache.entry_for(path, RUNTIME)
+    return None if entry is None else entry.graph
 
 
-def _cpu_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
-    """A CPU session, from the cached optimised graph when there is one (made on first use)."""
-    cached = optimized_graph_path(path)
-    if cached is not None and cached.is_file():
+def _cpu_session(path: Path, options: ort.SessionOptions) -> Tuple[ort.InferenceSession, Optional[graph_cache.PendingEntry]]:
+    """A CPU session, from the cached optimised graph when one is there and checks out; else
+    from ``path``, with the optimised graph written to a pending cache entry that the caller
+    commits once the model passed validation (or discards)."""
+    providers = ["CPUExecutionProvider"]
+    entry = graph_cache.entry_for(path, RUNTIME)
+    data = graph_cache.load(entry) if entry is not None else None
+    if data is not None:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
-            return ort.InferenceSession(str(cached), sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a damaged cache file: rebuild it
-            log.debug("ignoring cached graph %s: %s", cached, _first_line(exc))
+            return ort.InferenceSession(data, sess_options=options, providers=providers), None
+        except Exception as exc:  # a graph this ORT cannot load after all: rebuild it
+            log.warning("cached graph %s does not load (%s); rebuilding it", entry.graph, _first_line(exc)[:200])
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if cached is None:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    pending = graph_cache.begin(entry) if entry is not None else None
+    if pending is None:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers), None
+    options.optimized_model_filepath = str(pending.path)
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        options.optimized_model_filepath = str(partial)
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        os.replace(partial, cached)  # atomic: concurrent runs never read a half-written file
-        return session
-    except OSError as exc:  # read-only home, full disk: no cache, same result
-        log.debug("cannot cache the optimised graph in %s: %s", cached.parent, exc)
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers), pending
+    except BaseException as exc:
+        pending.discard()
+        if not isinstance(exc, Exception):
+            raise
+        log.debug("loading %s while saving its optimised graph failed (%s); loading without the cache", path, _first_line(exc))
+    finally:
         options.optimized_model_filepath = ""
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    # a full disk or a graph ORT cannot save: no cache; a corrupt model fails here with its own message
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers), None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -313,6 +285,7 @@ class ModelSession:
         if device == "auto" and attempts[0][0][0] == "CUDAExecutionProvider":
             # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".
             attempts.append((["CPUExecutionProvider"], False))
+        pending: Optional[graph_cache.PendingEntry] = None  # the optimised graph, cached once the model passes
         for attempt, (providers, fp16) in enumerate(attempts, start=1):
             on_cuda = providers[0] == "CUDAExecutionProvider"
             path = _model_file(original, fp16_sibling=on_cuda and fp16, int8_sibling=not on_cuda and prefer_int8)
@@ -320,11 +293,13 @@ class ModelSession:
                 if on_cuda:
                     self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
                 else:
-                    self._session = _cpu_session(path, options)
+                    self._session, pending = _cpu_session(path, options)
                     if path != original and not self._twin_of(original):
                         log.info("%s was not made from %s (stale twin); using the fp32 file", path.name, original.name)
+                        if pending is not None:
+                            pending.discard()  # a rejected twin's graph is not cached
                         path = _model_file(original, fp16_sibling=False)
-                        self._session = _cpu_session(path, options)
+                        self._session, pending = _cpu_session(path, options)
                 break
             except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
                 first = _first_line(exc)
@@ -339,14 +314,21 @@ class ModelSession:
         # I/O binding (default on CUDA): carried states stay on the device between the chunks
         # of a long record instead of a host round trip per call; only probs come back.
         self.io_binding = self.device == "cuda" if io_binding is None else io_binding
-        self.info = parse_metadata(path, dict(self._session.get_modelmeta().custom_metadata_map))
-        self._check_io(path)
+        try:
+            self.info = parse_metadata(path, read_metadata(self._session))
+            self._check_io(path)
+        except BaseException:
+            if pending is not None:
+                pending.discard()  # a rejected model leaves no cache entry
+            raise
+        if pending is not None:
+            pending.commit()
         log.debug("loaded %s (%s, stride %d, %d states) on %s", path, self.info.kind, self.info.stride, len(self.state_shapes), self.providers)
 
     # -- validation -----------------------------------------------------------------------
     def _twin_of(self, original: Path) -> bool:
         """Whether the loaded int8 twin records ``original``'s sha256 (export/quantize.py)."""
-        recorded = self._session.get_modelmeta().custom_metadata_map.get("rnaloc.fp32_sha256")
+        recorded = read_metadata(self._session).get(FP32_SHA256_KEY)
         return recorded is not None and original.is_file() and recorded == file_sha256(original)
 
     def _check_io(self, path: Path) -> None:

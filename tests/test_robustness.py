@@ -318,7 +318,8 @@ def test_troubleshooting_lists_the_messages():
     doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
     code = "".join((root / p).read_text() for p in ("rnaloc_infer/alphabet.py", "rnaloc_infer/fasta.py", "rnaloc_infer/session.py", "rnaloc_infer/output/files.py", "rnaloc_infer/output/run.py", "rnaloc_infer/output/formats.py", "rnaloc_infer/output/errors_report.py",
                                                      "rnaloc_infer/errors.py", "rnaloc_infer/bundled.py", "cli/predict.py",
-                                                     "cli/common.py"))
+                                                     "cli/common.py", "rnaloc_infer/graph_cache.py", "rnaloc_infer/onnx_metadata.py",
+                                                     "rnaloc_infer/genome/index.py", "rnaloc_infer/genome/fai.py"))
     stems = [
         "no such file", "is a directory, not a FASTA file", "permission denied", "looks like FASTQ", "contains binary data",
         "should start with '>' but starts with", "truncated or corrupt compressed file", "read error", "not a nucleotide code",
@@ -328,6 +329,8 @@ def test_troubleshooting_lists_the_messages():
         "stride must be a positive integer", "differs from this runtime", "cannot load ONNX model", "cannot start it on CUDA",
         "has no CUDAExecutionProvider", "inference failed", "has no output 'probs'", "must be numbered 0..K-1",
         "cannot write", "internal error",
+        "does not match its recorded sha256", "belongs to another user", "needs the model's fp32 file",  # issues 31, 32
+        "so the index cannot be", "rebuilding the index", "cannot index genome", "cannot read genome",
     ]
     for stem in stems:
         assert stem in code, f"message no longer in the code: {stem!r}"

@@ -9,16 +9,23 @@ backends are supported; ``backend="auto"`` takes the first importable of:
 * ``pyfaidx`` (pure Python, installs everywhere; bgzip genomes read through Biopython's
   Bio.bgzf) -- what the ``[genome]`` extra installs (with biopython).
 
-Both build the ``.fai`` (and for bgzip the ``.gzi``) index next to the genome on first use;
-coordinates here are 0-based, half-open.
+The ``.fai`` (and for bgzip the ``.gzi``) index next to the genome is checked against the
+genome before use and built or rebuilt when it is missing or does not match (rnaloc_infer.
+genome.fai: the backends compare dates only, so a re-wrapped genome with an old, newer-dated
+index was read at the old offsets); in a folder that cannot be written, a missing or stale
+index is refused with the command line that fixes it. Coordinates here are 0-based, half-open.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import warnings
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
+
+from . import fai as _fai
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +95,9 @@ class IndexedGenome:
                 f"recompress it with: zcat {self.path} | bgzip > {self.path.with_suffix('')}.bgz.fa.gz"
                 " (or decompress it)"
             )
-        self.backend, self._handle = _open_backend(self.path, backend)
+        self.backend = _pick_backend(backend)
+        ensure_index(self.path, self.backend)
+        self._handle = _open(self.path, self.backend)
         self.lengths: Dict[str, int] = _contig_lengths(self.backend, self._handle)
         self.window = window
         self._win: Tuple[str, int, str] = ("", 0, "")  # chrom, start, sequence
@@ -144,16 +153,16 @@ class IndexedGenome:
         self.close()
 
 
-def _open_backend(path: Path, backend: str) -> Tuple[str, object]:
+def _pick_backend(backend: str) -> str:
+    """The first importable of the requested backends (pysam before pyfaidx for "auto")."""
     order = ("pysam", "pyfaidx") if backend == "auto" else (backend,)
     errors = []
     for name in order:
-        try:
-            if name == "pyfaidx":
-                return name, _open_pyfaidx(path)
-            if name == "pysam":
-                return name, _open_pysam(path)
+        if name not in ("pysam", "pyfaidx"):
             raise ValueError(f"unknown genome backend {name!r} (expected auto, pyfaidx or pysam)")
+        try:
+            __import__(name)
+            return name
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
     raise MissingGenomeDependency(
@@ -162,18 +171,62 @@ def _open_backend(path: Path, backend: str) -> Tuple[str, object]:
     )
 
 
+def _fix_hint(path: Path) -> str:
+    """The command lines that give a genome in a read-only folder a usable index."""
+    return (f"run `samtools faidx {path}` as a user who can write to {path.parent or '.'}, or link the genome into "
+            f"a writable folder (`ln -s {path.resolve()} DIR/`) and give DIR/{path.name} instead")
+
+
+def ensure_index(path: Path, backend: str) -> None:
+    """Make sure the index beside ``path`` matches it: build it when missing, rebuild it when
+    stale (temporary file + rename), or raise GenomeError with the fix when its folder is
+    read-only. Called before the backend opens the genome, so no backend ever writes the
+    index itself or reads a stale one."""
+    bgzf = _is_bgzf(path)
+    if bgzf and backend == "pyfaidx":
+        import Bio.bgzf  # noqa: F401  (pyfaidx reads BGZF through Biopython)
+    problem = _fai.index_problem(path, bgzf)
+    if problem is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    missing = not _fai.fai_path(path).exists()
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise GenomeError(f"genome {path}: {problem}, and its folder is not writable, so the index cannot be "
+                          f"{'built' if missing else 'rebuilt'}; {_fix_hint(path)}")
+    if missing:
+        log.info("indexing genome %s (once; the index is kept beside it)", path)
+    else:
+        log.warning("genome %s: %s; rebuilding the index", path, problem)
+    try:
+        _fai.build_index(path, backend, bgzf)
+    except ValueError as exc:
+        raise GenomeError(f"cannot index genome {path}: {exc}") from None
+    except OSError as exc:  # OutputError included: the index cannot be written after all
+        raise GenomeError(f"cannot index genome {path}: {exc}; {_fix_hint(path)}") from None
+    problem = _fai.index_problem(path, bgzf)
+    if problem is not None:
+        raise GenomeError(f"cannot index genome {path}: the index built does not match it ({problem})")
+
+
+def _open(path: Path, backend: str) -> object:
+    return _open_pysam(path) if backend == "pysam" else _open_pyfaidx(path)
+
+
 def _open_pyfaidx(path: Path) -> object:
     import pyfaidx
 
-    if _is_gzip(path):
-        import Bio.bgzf  # noqa: F401  (pyfaidx reads BGZF through Biopython)
     try:
-        return pyfaidx.Fasta(
-            str(path), as_raw=True, sequence_always_upper=False, build_index=True,
-            read_long_names=False,  # rebuild (default True): a stale .fai is rebuilt, never trusted
-        )
-    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, OSError, ValueError) as exc:
-        raise GenomeError(f"cannot index genome {path}: {exc}") from exc
+        with warnings.catch_warnings():
+            # the index was checked against the genome (ensure_index): a date older than the
+            # genome's is no reason to rebuild, and rebuild=False keeps pyfaidx from writing
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pyfaidx.Fasta(
+                str(path), as_raw=True, sequence_always_upper=False, build_index=False, rebuild=False,
+                read_long_names=False,
+            )
+    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, pyfaidx.IndexNotFoundError,
+            OSError, ValueError) as exc:
+        raise GenomeError(f"cannot read genome {path}: {_first_line(exc)}") from exc
 
 
 def _open_pysam(path: Path) -> object:
@@ -182,7 +235,11 @@ def _open_pysam(path: Path) -> object:
     try:
         return pysam.FastaFile(str(path))
     except (OSError, ValueError) as exc:
-        raise GenomeError(f"cannot index genome {path}: {exc}") from exc
+        raise GenomeError(f"cannot read genome {path}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _contig_lengths(backend: str, handle: object) -> Dict[str, int]:
