@@ -206,7 +206,7 @@ def load_torch_model(onnx_path: Path, checkpoint: Optional[Path]):
     if checkpoint is not None and checkpoint.is_file():
         model, _ = load_checkpoint(checkpoint)
         return model, f"checkpoint {checkpoint}"
-    from rnaloc_infer.onnx_metadata import read_metadata
+    from rnaloc_infer.modelfile.metadata import read_metadata
 
     meta = read_metadata(onnx_path)
     model = model_from_config(json.loads(meta["rnaloc.hparams"])).eval()

@@ -391,7 +391,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     from rnaloc_infer.bundled import TWIN_SUFFIXES
     from rnaloc_infer.output.files import atomic_write_text
     from rnaloc_infer.explain.numpy_model import COMPANION_SUFFIX
-    from rnaloc_infer.digest import file_sha256
+    from rnaloc_infer.modelfile.digest import file_sha256
     from rnaloc_infer.training.data import REPO_ROOT, split_paths
 
     try:

@@ -28,7 +28,7 @@ import torch
 from onnx import numpy_helper
 
 from rnaloc_infer.bundled import twin_path
-from rnaloc_infer.onnx_metadata import PRECISION_KEY, read_metadata, require_fp32
+from rnaloc_infer.modelfile.metadata import PRECISION_KEY, read_metadata, require_fp32
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel, upgrade_state_dict
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig, StreamingModel

@@ -26,7 +26,7 @@ from onnx import numpy_helper
 
 from rnaloc_infer.features.registry import CODING, record_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
-from rnaloc_infer.onnx_metadata import read_metadata, require_fp32
+from rnaloc_infer.modelfile.metadata import read_metadata, require_fp32
 from rnaloc_infer.session import ModelSession
 
 from .pad_channel import strip_pad_channel

@@ -16,7 +16,7 @@ from rnaloc_infer.alphabet import ALPHABET, PAD_CODE
 from rnaloc_infer.applicability import METADATA_KEY as APPLICABILITY_KEY
 from rnaloc_infer.applicability import ApplicabilityRules
 from rnaloc_infer.output.files import atomic_path
-from rnaloc_infer.onnx_metadata import read_metadata
+from rnaloc_infer.modelfile.metadata import read_metadata
 from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
 from rnaloc_infer.profile import parse_prevalence
 from rnaloc_infer.training.models import StreamingModel

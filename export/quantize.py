@@ -41,8 +41,8 @@ from rnaloc_infer.alphabet import pad_batch
 from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.batching import plan_batches
 from rnaloc_infer.fasta import Record, read_fasta
-from rnaloc_infer.digest import file_sha256
-from rnaloc_infer.onnx_metadata import FP32_SHA256_KEY, PRECISION_KEY, read_metadata, require_fp32
+from rnaloc_infer.modelfile.digest import file_sha256
+from rnaloc_infer.modelfile.metadata import FP32_SHA256_KEY, PRECISION_KEY, read_metadata, require_fp32
 from rnaloc_infer.session import ModelSession
 from rnaloc_infer.output.files import atomic_path, refuse_overwrite
 

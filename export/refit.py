@@ -25,8 +25,8 @@ from rnaloc_infer.evaluation.labels import match_labels, read_labels
 from rnaloc_infer.fasta import Record, read_fasta
 from rnaloc_infer.profile import METADATA_KEY as PREVALENCE_KEY
 from rnaloc_infer.profile import prevalence_from_labels
-from rnaloc_infer.digest import file_sha256
-from rnaloc_infer.onnx_metadata import FP32_SHA256_KEY, MetadataError, read_metadata
+from rnaloc_infer.modelfile.digest import file_sha256
+from rnaloc_infer.modelfile.metadata import FP32_SHA256_KEY, MetadataError, read_metadata
 from rnaloc_infer.session import twin_file
 
 from .metadata import rewrite_onnx_metadata

@@ -26,8 +26,8 @@ import torch
 from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.fasta import RecordError, read_file
 from rnaloc_infer.output.files import atomic_write_text
-from rnaloc_infer.digest import file_sha256
-from rnaloc_infer.onnx_metadata import read_metadata
+from rnaloc_infer.modelfile.digest import file_sha256
+from rnaloc_infer.modelfile.metadata import read_metadata
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import StreamingModel
 

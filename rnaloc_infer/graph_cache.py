@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-from .digest import bytes_sha256, file_sha256
+from .modelfile.digest import bytes_sha256, file_sha256
 from .errors import OutputError
 from .output.files import atomic_path, atomic_write_text
 

@@ -1,5 +1,5 @@
-"""Issue 31: one ONNX metadata reader (rnaloc_infer.onnx_metadata) and each model file hashed
-once per run (rnaloc_infer.digest)."""
+"""Issue 31: one ONNX metadata reader (rnaloc_infer.modelfile.metadata) and each model file hashed
+once per run (rnaloc_infer.modelfile.digest)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from rnaloc_infer import digest
 from rnaloc_infer.bundled import resolve_model
-from rnaloc_infer.onnx_metadata import MetadataError, fp32_problem, read_metadata, require_fp32
+from rnaloc_infer.modelfile.metadata import MetadataError, fp32_problem, read_metadata, require_fp32
 from rnaloc_infer.output.sidecar import model_identity
 from rnaloc_infer.session import ModelSession
 

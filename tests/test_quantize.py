@@ -14,7 +14,7 @@ from rnaloc_infer.api import Predictor
 from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.export.quantize import quantise
 from rnaloc_infer.errors import OverwriteError
-from rnaloc_infer.digest import file_sha256
+from rnaloc_infer.modelfile.digest import file_sha256
 from rnaloc_infer.session import ModelSession
 
 ROOT = Path(__file__).resolve().parents[1]

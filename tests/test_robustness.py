@@ -318,7 +318,7 @@ def test_troubleshooting_lists_the_messages():
     doc = (root / "docs" / "TROUBLESHOOTING.md").read_text()
     code = "".join((root / p).read_text() for p in ("rnaloc_infer/alphabet.py", "rnaloc_infer/fasta.py", "rnaloc_infer/session.py", "rnaloc_infer/output/files.py", "rnaloc_infer/output/run.py", "rnaloc_infer/output/formats.py", "rnaloc_infer/output/errors_report.py",
                                                      "rnaloc_infer/errors.py", "rnaloc_infer/bundled.py", "cli/predict.py",
-                                                     "cli/common.py", "rnaloc_infer/graph_cache.py", "rnaloc_infer/onnx_metadata.py",
+                                                     "cli/common.py", "rnaloc_infer/graph_cache.py", "rnaloc_infer/modelfile/metadata.py",
                                                      "rnaloc_infer/genome/index.py", "rnaloc_infer/genome/fai.py"))
     stems = [
         "no such file", "is a directory, not a FASTA file", "permission denied", "looks like FASTQ", "contains binary data",

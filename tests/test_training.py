@@ -19,7 +19,7 @@ from rnaloc_infer.training.data import (
     token_budget_batches,
     truncate_keep_ends,
 )
-from rnaloc_infer.digest import files_sha256
+from rnaloc_infer.modelfile.digest import files_sha256
 from rnaloc_infer.training.losses import FocalBCELoss, make_loss, positive_weights
 from rnaloc_infer.training.models import CLASSES, LocalizationModel, ModelConfig
 

@@ -41,7 +41,7 @@ import torch
 
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.features.registry import CODING, extends, record_feature_matrix
-from rnaloc_infer.digest import files_sha256
+from rnaloc_infer.modelfile.digest import files_sha256
 
 from .data import SequenceSet, read_split, split_paths
 from .ensemble_model import EnsembleConfig, EnsembleModel

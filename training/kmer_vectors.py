@@ -24,7 +24,7 @@ from rnaloc_infer.alphabet import ALPHABET
 from rnaloc_infer.fasta import RecordError, read_file
 from rnaloc_infer.output.npz_json import check_format, load_npz, require, save_npz
 
-from rnaloc_infer.digest import files_sha256
+from rnaloc_infer.modelfile.digest import files_sha256
 from .kmers import N_CODE, check_k, kmer_digits, place_values, vocabulary_size
 
 log = logging.getLogger(__name__)

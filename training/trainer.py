@@ -28,7 +28,7 @@ from tqdm import tqdm
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.features.coding import coding_feature_matrix
 from rnaloc_infer.output.files import atomic_write_text
-from rnaloc_infer.digest import files_sha256
+from rnaloc_infer.modelfile.digest import files_sha256
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import OptimConfig, TrainConfig

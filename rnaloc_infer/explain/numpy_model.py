@@ -29,7 +29,7 @@ import numpy as np
 
 from ..features.registry import CODING, check_feature_set, feature_width
 from ..output.npz_json import load_npz, save_npz
-from ..digest import file_sha256
+from ..modelfile.digest import file_sha256
 from ..trees import BASE, TreeEnsemble, frequencies_from_counts
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from ..applicability import OUT_OF_RANGE_POLICIES
-from ..batching import BatchConfig
 from ..errors import NoResults
 from ..fasta import RecordError
 from .errors_report import MAX_ERRORS_SHOWN, SkipReport
@@ -60,10 +59,12 @@ class RunOptions:
     device: str = "auto"
     threads: Optional[int] = None  # cores to use (worker threads locally, per actor on Ray)
     precision: str = "auto"  # auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one
-    batch_nt: int = BatchConfig.batch_nt
-    window_records: int = BatchConfig.window_records
-    window_nt: int = BatchConfig.window_nt
-    chunk_nt: int = BatchConfig.chunk_nt
+    # batching.BatchConfig's defaults (tests/test_cli.py keeps them equal; not imported: the
+    # output layer stays below the engine that feeds it)
+    batch_nt: int = 65_536
+    window_records: int = 20_000
+    window_nt: int = 16_000_000
+    chunk_nt: int = 65_536
     on_error: str = "fail"
     errors_file: Optional[str] = None
     out_of_range: str = "keep"  # keep (probabilities, no labels) | label | drop | error

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from .. import __version__
-from ..digest import file_sha256
+from ..modelfile.digest import file_sha256
 from .formats import OutputSpec
 from .summary import RunSummary
 
