@@ -28,6 +28,7 @@ from rnaloc_infer.coding import FEATURE_SET as CODING
 from rnaloc_infer.feature_sets import record_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
 from rnaloc_infer.session import ModelSession
+from rnaloc_infer.training.model_kinds import kinds_with, supports
 
 from .pad_channel import strip_pad_channel
 from .tree_node import forest_from_graph
@@ -38,9 +39,10 @@ MAX_DIFF = 1e-5  # probability; float32 rounding between numpy and ONNX Runtime 
 
 
 def unsupported(config: dict) -> Optional[str]:
-    """Why a network's hparams are outside what the numpy engine implements, or None."""
-    if config.get("kind") != "qrnn":
-        return f"kind {config.get('kind')!r} (only qrnn)"
+    """Why a network's hparams are outside what the numpy engine implements, or None
+    (its kinds: those of training/model_kinds.py with ``numpy_ism``)."""
+    if not supports(config.get("kind"), "numpy_ism"):
+        return f"kind {config.get('kind')!r} (only {', '.join(kinds_with('numpy_ism'))})"
     if config.get("kmer_k", 0) or config.get("bag_k", 0):
         return "k-mer encoder or k-mer bag"
     if config.get("layers") not in (1, 2) or config.get("window") != 2:
