@@ -183,7 +183,7 @@ def from_onnx(path: Path) -> NumpyModel:
 def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613), seed: int = 0) -> float:
     """Largest |numpy - ONNX Runtime| probability over random records (one with an N), each fed
     the features of the session's set."""
-    session = ModelSession(path, device="cpu", threads=1, prefer_int8=False)
+    session = ModelSession(path, device="cpu", intra_op_threads=1, prefer_int8=False)
     rng = np.random.default_rng(seed)
     worst = 0.0
     for n in lengths:

@@ -101,7 +101,7 @@ def calibrate(fp32: Path, fasta: Path, records: int = CALIBRATION_RECORDS) -> Ca
     if not convs:
         raise ValueError(f"{fp32}: no QRNN convolution to quantise")
     codes = calibration_codes(fasta, records)
-    session = ModelSession(fp32, device="cpu", threads=1, prefer_int8=False)
+    session = ModelSession(fp32, device="cpu", intra_op_threads=1, prefer_int8=False)
     return Calibration(_ranges(proto, convs, session, codes),
                        f"{fasta.name}: {len(codes)} records, {sum(len(c) for c in codes):,} nt")
 
