@@ -238,7 +238,7 @@ def test_cli_genome_and_annotation(tcn_model, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [str(tmp_path / "genome.fa"), "--annotation", str(tmp_path / "genes.gtf"),
                                        "--transcripts", "TX2", "-o", str(out), "--model", str(tcn_model),
-                                       "--top-regions", "2", "-q"])
+                                       "--top-regions", "2", "-q", "--workers", "2", "--intra-op-threads", "2"])
     assert result.exit_code == 0, result.output
     spliced = chrom[50:110] + chrom[200:260]
     minus = spliced.translate(str.maketrans("ACGT", "TGCA"))[::-1]

@@ -132,6 +132,20 @@ def _records(seqs):
     return [Record(f"s{i}", f"s{i}", encode(s), "mem", i + 1) for i, s in enumerate(seqs)]
 
 
+def test_session_intra_op_threads_and_its_deprecated_name(tcn_model):
+    """``threads`` means the cores a command uses; a session's ORT threads are ``intra_op_threads``
+    (``threads=`` still works here, with a DeprecationWarning, until every caller moved)."""
+    from rnaloc_infer.errors import ModelError
+
+    with pytest.warns(DeprecationWarning, match="intra_op_threads"):
+        old = ModelSession(tcn_model, device="cpu", threads=2)
+    assert old.info.classes == ModelSession(tcn_model, device="cpu", intra_op_threads=2).info.classes
+    with pytest.raises(ModelError, match="give intra_op_threads only"):
+        ModelSession(tcn_model, device="cpu", intra_op_threads=1, threads=2)
+    with pytest.raises(ModelError, match="intra_op_threads must be >= 1"):
+        ModelSession(tcn_model, device="cpu", intra_op_threads=0)
+
+
 def test_output_order_equals_input_order_for_shuffled_lengths(tcn_model, rng):
     session = ModelSession(tcn_model, device="cpu", intra_op_threads=1)
     lengths = rng.permutation(np.concatenate([rng.integers(1, 50, 30), rng.integers(200, 900, 10), [3000, 5000]]))
