@@ -93,6 +93,7 @@ def main() -> None:
 
     from rnaloc_infer.cli.predict import RunOptions, run
     from rnaloc_infer.distributed.engine import predict_distributed
+    from rnaloc_infer.output.run import RunOptions
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -118,7 +119,8 @@ def main() -> None:
     def distributed(workers: int):
         def go() -> float:
             output = args.workdir / f"ray_{workers}.tsv"
-            summary = predict_distributed(inputs, str(output), model=model, num_workers=workers, progress=False)
+            summary = predict_distributed(RunOptions(inputs=list(inputs), output=str(output), model=model,
+                                                     num_workers=workers, progress=False))
             if output.read_bytes() != reference.read_bytes():
                 raise SystemExit(f"ray-{workers}: output differs from the single-process runtime")
             return summary.seconds

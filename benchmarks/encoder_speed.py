@@ -80,7 +80,7 @@ def main() -> None:
         stride = None
         for name in names:
             path, params[name] = export_config(name, Path(tmp))
-            session = ModelSession(path, device="cpu", threads=1)
+            session = ModelSession(path, device="cpu", intra_op_threads=1)
             stride = session.info.stride if stride is None else stride
             assert session.info.stride == stride, "all configs must share the stride for one call plan"
             runners[name] = OrtRunner(session)

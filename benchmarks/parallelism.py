@@ -95,7 +95,7 @@ def main() -> None:
     short = [Record(f"s{i}", f"s{i}", rng.integers(0, 4, 300).astype(np.uint8), "<synthetic>", i + 1)
              for i in range(args.short_records)]
     inputs = {"valid": valid, "300nt": short}
-    serial, intra = ModelSession(path, device="cpu"), ModelSession(path, device="cpu", threads=n)
+    serial, intra = ModelSession(path, device="cpu"), ModelSession(path, device="cpu", intra_op_threads=n)
     shared, own = ModelSession(path, device="cpu"), ThreadLocalSession(path)
     pool = multiprocessing.get_context("fork").Pool(n, initializer=_init_worker, initargs=(path,))
     strategies: Dict[str, Callable[[List[Record]], None]] = {

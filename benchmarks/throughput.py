@@ -243,7 +243,7 @@ def settings_runners(path: Path) -> Dict[str, Runner]:
         session._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         return OrtRunner(session)
 
-    before = ort.SessionOptions()  # what ModelSession(threads=None) used before issue 8
+    before = ort.SessionOptions()  # what ModelSession(intra_op_threads=None) used before issue 8
     before.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     before.log_severity_level = 3
     runners: Dict[str, Runner] = {"ort_session": with_options(session_options(None))}  # tuned default
@@ -523,7 +523,7 @@ def main() -> None:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     model_path = resolve_model(args.model)
-    session = ModelSession(model_path, device="cpu", threads=args.threads)
+    session = ModelSession(model_path, device="cpu", intra_op_threads=args.threads)
     model, source = load_torch_model(model_path, args.checkpoint)
     stride = session.info.stride
     config = BatchConfig()

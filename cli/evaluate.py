@@ -91,7 +91,9 @@ def run_evaluation(model: str, fasta: Path, labels_tsv: Path, out_dir: Path, thr
                    "by the training policy (MCC optimum; prevalence matching for a class with < 100 "
                    "positives or negatives; optimistic, for diagnosis only).")
 @click.option("--no-plots", is_flag=True, help="Skip roc.png / pr.png.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads (default: 1, as rnaloc-infer; docs/PERFORMANCE.md).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU cores to use, as rnaloc-infer --threads (threads running model calls side by side). "
+                   "Default: every core this process may use.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
               help="auto: the model's int8 (CPU) / fp16 (CUDA) twin when it ships one, as rnaloc-infer runs it; fp32: the model file itself.")

@@ -86,7 +86,7 @@ def _applicability(records: list, rules, out_of_range: str) -> Dict[str, Optiona
     return flags
 
 
-def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: Optional[int], workers: int,
+def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_threads: Optional[int], workers: int,
         ids: Optional[str], max_length: int, tolerance: float, region_nt: int, top_regions: int, plot: bool,
         progress: bool, annotation: AnnotationOptions, out_of_range: str = "keep") -> int:
     """Explain every selected record; returns the exit status."""
@@ -97,6 +97,7 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
     from rnaloc_infer.explain import explain_codes
     from rnaloc_infer.explain.report import GenomeMap, write_report
     from rnaloc_infer.fasta import read_fasta
+    from rnaloc_infer.modelfile.identity import describe_model
     from rnaloc_infer.session import ModelSession
 
     _check_inputs(inputs)
@@ -127,10 +128,13 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
     if not records:
         log.warning("no records to explain")
         return EXIT_OK
-    session = ModelSession(resolve_model(model), device=device, threads=threads, prefer_fp16=False, prefer_int8=False)
+    model_path = resolve_model(model)
+    session = ModelSession(model_path, device=device, intra_op_threads=intra_op_threads, prefer_fp16=False,
+                           prefer_int8=False)
     info = session.info
     flags = _applicability(records, info.applicability, out_of_range)
-    model_id = f"{model if model in ('default', 'fast') else info.name} {info.version}"
+    model_id = describe_model(model, model_path, info)  # name, version, short sha256: the PNG title, track lines
+    log.info("explaining %d record(s) with model %s", len(records), model_id)
     total = sum(3 * r.length + int((r.codes >= 4).sum()) for r in records)
     with tqdm(total=total, unit="variant", unit_scale=True, desc="explaining", file=sys.stderr, dynamic_ncols=True,
               disable=not progress or not sys.stderr.isatty()) as bar:
@@ -149,8 +153,11 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
 @click.option("--ids", metavar="LIST|FILE", default=None, help="FASTA input: explain only these record ids (comma list or file). Default: all.")
 @click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op CPU threads per model call (default 1).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Threads at once: model calls, or blocks of variants in the numpy engine (2 = both cores of a 2-core machine).")
+@click.option("--threads", "--workers", "workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU cores to use, as rnaloc-infer --threads: threads running model calls, or blocks of variants in the "
+                   "numpy engine, side by side (2 = both cores of a 2-core machine). --workers: its former name.")
+@click.option("--intra-op-threads", type=click.IntRange(min=1), default=None,
+              help="ONNX Runtime threads inside each model call (default 1; more cores go further as --threads).")
 @click.option("--max-length", type=click.IntRange(min=1), default=DEFAULT_MAX_LENGTH, show_default=True, help="Refuse longer transcripts (the work grows with length squared).")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True, help="ONNX Runtime path only (models without a numpy companion; the numpy engine is exact): stop following a mutation when the model's recurrent states differ from the reference's by at most this (0: exact, bit-equal).")
 @click.option("--region-nt", type=click.IntRange(min=1), default=20, show_default=True, help="Width of the top regions (regions.tsv, picture).")
@@ -162,7 +169,7 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, threads: O
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-explain")
-def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tolerance, region_nt, top_regions, out_of_range,
+def main(inputs, out_dir, ids, model, device, workers, intra_op_threads, max_length, tolerance, region_nt, top_regions, out_of_range,
          no_plot, quiet, debug, **kwargs) -> None:
     """Explain localisation predictions by exact in-silico mutagenesis.
 
@@ -172,7 +179,7 @@ def main(inputs, out_dir, ids, model, device, threads, workers, max_length, tole
     """
     configure_logging("rnaloc-explain", quiet, debug)
     annotation = AnnotationOptions(**kwargs)
-    exit_with_status(lambda: run(list(inputs), out_dir, model, device, threads, workers, ids, max_length, tolerance,
+    exit_with_status(lambda: run(list(inputs), out_dir, model, device, intra_op_threads, workers, ids, max_length, tolerance,
                                  region_nt, top_regions, not no_plot, not quiet, annotation, out_of_range),
                      debug=debug, stopped="finished transcripts are complete, the current one was not written")
 

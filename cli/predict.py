@@ -127,8 +127,9 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
     info = session.info
     prevalence = require_prevalence(model_path, info.prevalence) if options.profile else None
     model = model_identity(options.model, model_path, info)
-    log.debug("model %s: classes %s, thresholds %s, providers %s, %d worker thread(s)", model_path, info.classes,
-              info.thresholds, session.providers, workers)
+    log.info("model %s, %s on %s, %d worker thread(s)", model["label"], info.precision, session.device, workers)
+    log.debug("model file %s: classes %s, thresholds %s, providers %s", info.path, info.classes, info.thresholds,
+              session.providers)
     meter = ReadMeter()
     progress = RunProgress(
         enabled=options.progress, meter=meter,

@@ -28,6 +28,7 @@ from rnaloc_infer.features.registry import CODING, record_feature_matrix
 from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
 from rnaloc_infer.modelfile.metadata import read_metadata, require_fp32
 from rnaloc_infer.session import ModelSession
+from rnaloc_infer.training.model_kinds import kinds_with, supports
 
 from .pad_channel import strip_pad_channel
 from .tree_node import forest_from_graph
@@ -38,9 +39,10 @@ MAX_DIFF = 1e-5  # probability; float32 rounding between numpy and ONNX Runtime 
 
 
 def unsupported(config: dict) -> Optional[str]:
-    """Why a network's hparams are outside what the numpy engine implements, or None."""
-    if config.get("kind") != "qrnn":
-        return f"kind {config.get('kind')!r} (only qrnn)"
+    """Why a network's hparams are outside what the numpy engine implements, or None
+    (its kinds: those of training/model_kinds.py with ``numpy_ism``)."""
+    if not supports(config.get("kind"), "numpy_ism"):
+        return f"kind {config.get('kind')!r} (only {', '.join(kinds_with('numpy_ism'))})"
     if config.get("kmer_k", 0) or config.get("bag_k", 0):
         return "k-mer encoder or k-mer bag"
     if config.get("layers") not in (1, 2) or config.get("window") != 2:
@@ -180,7 +182,7 @@ def from_onnx(path: Path) -> NumpyModel:
 def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613), seed: int = 0) -> float:
     """Largest |numpy - ONNX Runtime| probability over random records (one with an N), each fed
     the features of the session's set."""
-    session = ModelSession(path, device="cpu", threads=1, prefer_int8=False)
+    session = ModelSession(path, device="cpu", intra_op_threads=1, prefer_int8=False)
     rng = np.random.default_rng(seed)
     worst = 0.0
     for n in lengths:

@@ -10,7 +10,8 @@ CUDA; it records the fp32 file's sha256, so a stale twin is never used.
 What is quantised, and how (written out here rather than with ``onnxruntime.quantization``,
 whose per-tensor output scale cost 2-3x the error, docs/PERFORMANCE.md):
 
-* only the convolutions of QRNN layers (``.../body.N/conv/conv/Conv``), of all layers or of
+* only the convolutions of QRNN layers (``.../body.N/conv/conv/Conv``; which kinds and nodes:
+  ``int8`` and ``int8_conv`` in training/model_kinds.py), of all layers or of
   the first few (``rnaloc-train quantize`` keeps the most layers within the bounds below);
   the motif convolution, recurrence, pooling, heads and k-mer regression stay fp32;
 * weights: symmetric int8 per output channel;
@@ -45,10 +46,10 @@ from rnaloc_infer.modelfile.digest import file_sha256
 from rnaloc_infer.modelfile.metadata import FP32_SHA256_KEY, PRECISION_KEY, read_metadata, require_fp32
 from rnaloc_infer.session import ModelSession
 from rnaloc_infer.output.files import atomic_path, refuse_overwrite
+from rnaloc_infer.training.model_kinds import KINDS, kinds_with
 
 log = logging.getLogger(__name__)
 
-QUANTISED_CONV = re.compile(r"/body\.(\d+)/conv/conv/Conv$")
 CALIBRATION_RECORDS = 300
 BATCH_NT = 65_536
 
@@ -62,11 +63,25 @@ def calibration_codes(fasta: Path, records: int = CALIBRATION_RECORDS) -> List[n
     return everything[::step][:records]
 
 
+def _int8_patterns(proto: onnx.ModelProto) -> List["re.Pattern[str]"]:
+    """The node-name patterns of the quantisable convolutions of the graph's network kinds
+    (training/model_kinds.py, ``int8``); every int8 kind's when the file has no hparams."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:
+        config = json.loads(meta.get("rnaloc.hparams") or "{}")
+    except ValueError:
+        config = {}
+    networks = [config, *config.get("members", [])] if isinstance(config, dict) else []
+    kinds = {n.get("kind") for n in networks if isinstance(n, dict) and n.get("kind")} or set(kinds_with("int8"))
+    return [re.compile(KINDS[k].int8_conv) for k in sorted(kinds) if k in KINDS and KINDS[k].int8]
+
+
 def _qrnn_convs(proto: onnx.ModelProto) -> List[Tuple[int, onnx.NodeProto]]:
-    """(layer index, node) of every QRNN-layer convolution of the graph."""
+    """(layer index, node) of every quantisable convolution of the graph (QRNN layers' today)."""
+    patterns = _int8_patterns(proto)
     found = []
     for node in proto.graph.node:
-        match = QUANTISED_CONV.search(node.name) if node.op_type == "Conv" else None
+        match = next((m for m in (p.search(node.name) for p in patterns) if m), None) if node.op_type == "Conv" else None
         if match:
             found.append((int(match.group(1)), node))
     return found
@@ -88,7 +103,7 @@ def calibrate(fp32: Path, fasta: Path, records: int = CALIBRATION_RECORDS) -> Ca
     if not convs:
         raise ValueError(f"{fp32}: no QRNN convolution to quantise")
     codes = calibration_codes(fasta, records)
-    session = ModelSession(fp32, device="cpu", threads=1, prefer_int8=False)
+    session = ModelSession(fp32, device="cpu", intra_op_threads=1, prefer_int8=False)
     return Calibration(_ranges(proto, convs, session, codes),
                        f"{fasta.name}: {len(codes)} records, {sum(len(c) for c in codes):,} nt")
 

@@ -68,7 +68,10 @@ class Predictor:
         chunk_nt: int = BatchConfig.chunk_nt,
         precision: str = "auto",
     ):
-        """``precision``: "auto" runs a model's int8 twin on the CPU and its fp16 twin on CUDA
+        """``threads``: the CPU cores to use, as ``rnaloc-infer --threads``: that many worker
+        threads call the one session side by side (each call runs on one ONNX Runtime thread);
+        None: every core this process may use (rnaloc_infer.parallel.cores).
+        ``precision``: "auto" runs a model's int8 twin on the CPU and its fp16 twin on CUDA
         when it ships one (docs/EXPORT.md, "int8 twin"); "fp32" runs exactly the
         file given."""
         if precision not in PRECISIONS:

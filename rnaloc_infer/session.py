@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -187,26 +188,29 @@ def _model_file(path: Path, fp16_sibling: bool, int8_sibling: bool = False) -> P
     return path
 
 
-DEFAULT_THREADS = 1  # intra-op threads when none are asked for (measured: docs/PERFORMANCE.md, "Throughput")
+DEFAULT_INTRA_OP_THREADS = 1  # when none are asked for (measured: docs/PERFORMANCE.md, "Throughput")
 
 
-def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
+def session_options(intra_op_threads: Optional[int] = None) -> ort.SessionOptions:
     """ORT options tuned by benchmarks/throughput.py (docs/PERFORMANCE.md, "Throughput").
 
-    Why: most of the model's time is a ``Scan`` whose per-step ops are tiny ([batch,
+    ``intra_op_threads``: ONNX Runtime's own threads inside each model call. Not what
+    ``threads`` means elsewhere (``rnaloc-infer --threads``, ``Predictor(threads=)``: the cores a
+    command uses, as worker threads calling a one-thread session side by side).
+
+    Why one by default: most of the model's time is a ``Scan`` whose per-step ops are tiny ([batch,
     hidden] vectors), so extra intra-op threads only add a hand-off per step; ORT's default
     (one thread per physical core, idle threads spin-waiting) took 1.8x (batched records)
     to 2.3x (one chunked long record) the wall time and ~2x the CPU time of these settings
-    on a shared 2-core box. ``threads=None`` therefore
-    means one intra-op thread (for more cores, run more processes: docs/DISTRIBUTED.md), and
-    pool threads, when asked for, never spin: spinning burns a core that another job or
-    session could use.
+    on a shared 2-core box. ``intra_op_threads=None`` therefore means one (for more cores, run
+    more worker threads: docs/PERFORMANCE.md, "All cores"), and pool threads, when asked for,
+    never spin: spinning burns a core that another job or session could use.
     """
-    if threads is not None and threads < 1:
-        raise ModelError(f"threads must be >= 1, got {threads}")
+    if intra_op_threads is not None and intra_op_threads < 1:
+        raise ModelError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = DEFAULT_THREADS if threads is None else threads
+    options.intra_op_num_threads = DEFAULT_INTRA_OP_THREADS if intra_op_threads is None else intra_op_threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
@@ -271,16 +275,29 @@ class ModelSession:
         self,
         path: os.PathLike | str,
         device: str = "auto",
-        threads: Optional[int] = None,
+        intra_op_threads: Optional[int] = None,
         prefer_fp16: bool = True,
         io_binding: Optional[bool] = None,
         prefer_int8: bool = True,
+        *,
+        threads: Optional[int] = None,
     ):
-        """``prefer_fp16`` / ``prefer_int8``: load ``NAME.fp16.onnx`` on CUDA / ``NAME.int8.onnx``
+        """``intra_op_threads``: ONNX Runtime's threads inside each call (default 1, see
+        :func:`session_options`); to use more cores, call one session from several threads
+        (:class:`~rnaloc_infer.api.Predictor` ``threads``). ``threads``: its former name here,
+        deprecated (``threads`` means cores used everywhere else).
+        ``prefer_fp16`` / ``prefer_int8``: load ``NAME.fp16.onnx`` on CUDA / ``NAME.int8.onnx``
         on the CPU instead of ``NAME.onnx`` when present (faster, within the tested precision
         bounds of docs/EXPORT.md); False loads exactly the file given."""
+        if threads is not None:
+            if intra_op_threads is not None and intra_op_threads != threads:
+                raise ModelError("give intra_op_threads only (threads is its deprecated name)")
+            warnings.warn("ModelSession(threads=) is deprecated: it is ONNX Runtime's intra_op_threads; "
+                          "threads means the cores a command uses (Predictor, rnaloc-infer --threads)",
+                          DeprecationWarning, stacklevel=2)
+            intra_op_threads = threads
         original = Path(path)
-        options = session_options(threads)
+        options = session_options(intra_op_threads)
         attempts = [(choose_providers(device), prefer_fp16)]
         if device == "auto" and attempts[0][0][0] == "CUDAExecutionProvider":
             # onnxruntime-gpu installed but no usable GPU/driver: auto means "CPU then".

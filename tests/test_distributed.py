@@ -108,12 +108,13 @@ def _local(inputs, model, output, **kwargs) -> str:
     return Path(output).read_text()
 
 
-def _distributed(inputs, model, output, **kwargs):
+def _distributed(inputs, model, output, shard_dir=None, **kwargs):
     from rnaloc_infer.distributed.engine import predict_distributed
 
     # Tiny shards and blocks so that even this small input is split across tasks and actors.
-    return predict_distributed(inputs, str(output), model=str(model), num_workers=2, shard_bytes=8_000,
-                               block_records=40, progress=False, **kwargs)
+    options = RunOptions(inputs=[str(i) for i in inputs], output=str(output), model=str(model), num_workers=2,
+                         progress=False, **kwargs)
+    return predict_distributed(options, shard_dir=shard_dir, shard_bytes=8_000, block_records=40)
 
 
 def test_merged_output_and_shards_equal_single_process(ray_local, tcn_model, inputs, tmp_path):
@@ -152,6 +153,32 @@ def test_profile_columns_equal_the_local_runtime(ray_local, tcn_model, inputs, t
     with pytest.raises(ModelError, match="rnaloc.prevalence"):
         _distributed(inputs, tcn_model, tmp_path / "none.tsv", profile=True)
     assert not (tmp_path / "none.tsv").exists()
+
+
+def test_every_option_gives_the_local_engines_bytes(ray_local, tcn_model, inputs, tmp_path):
+    """Issue 31's done-when: --out-of-range drop --profile (and the other per-row options) write
+    byte-identical output on both engines, sidecar columns and counts included."""
+    import json
+
+    from conftest import rewrite_model
+
+    rules = '{"min_length": 200, "max_length": 100000, "max_n_fraction": 0.05, "min_orf_codons": 0, "max_ambiguous_fraction": 0.05}'
+    model = rewrite_model(tcn_model, tmp_path / "ruled.onnx", set_props={
+        "rnaloc.prevalence": "[0.69, 0.99, 0.56, 0.3, 0.19, 0.11]", "rnaloc.applicability": rules})
+    for extra in ({"out_of_range": "drop", "profile": True}, {"out_of_range": "keep", "fmt": "jsonl"},
+                  {"out_of_range": "label", "precision": "fp32"}):
+        suffix = ".jsonl" if extra.get("fmt") == "jsonl" else ".tsv"
+        ray_out, local_out = tmp_path / f"ray{suffix}", tmp_path / f"local{suffix}"
+        summary = _distributed(inputs, model, ray_out, **extra)
+        local = _local(inputs, model, local_out, **extra)
+        assert ray_out.read_text() == local, extra
+        ray_meta = json.loads((tmp_path / f"ray{suffix}.json").read_text())
+        local_meta = json.loads((tmp_path / f"local{suffix}.json").read_text())
+        assert ray_meta["summary"]["records"] == local_meta["summary"]["records"] == summary.records
+        assert ray_meta["summary"]["dropped"] == local_meta["summary"]["dropped"]
+        assert ray_meta["model"]["precision"] == local_meta["model"]["precision"]
+        if extra["out_of_range"] == "drop":
+            assert local_meta["summary"]["dropped"] > 0 and local.splitlines()[0].endswith("rel_ER")
 
 
 def test_skipped_records_match_runtime(ray_local, tcn_model, inputs, bad_input, tmp_path):

@@ -21,6 +21,7 @@ from rnaloc_infer.explain.roles import ADD, MAX
 from rnaloc_infer.explain.tracks import genome_positions, position_scores, top_regions
 from rnaloc_infer.features.variants import substitutions
 from rnaloc_infer.features.registry import CODING, CODING_UTR, feature_width, record_feature_matrix, variant_features
+from rnaloc_infer.modelfile.digest import file_sha256
 
 from conftest import random_seq, rewrite_model, write_fasta
 
@@ -167,9 +168,13 @@ def _bedgraph(path: Path) -> dict:
     return {(r[0], int(r[1])): float(r[3]) for r in rows}
 
 
+def _short_sha(predictor: Predictor) -> str:
+    return f"(sha256 {file_sha256(predictor.model_path)[:8]})"
+
+
 def _check_outputs(folder: Path, predictor: Predictor, record_id: str, sequence: str) -> np.ndarray:
     with np.load(folder / "ism.npz") as npz:
-        assert str(npz["record_id"]) == record_id and str(npz["model_id"])
+        assert str(npz["record_id"]) == record_id and str(npz["model_id"]).endswith(_short_sha(predictor))
         delta = npz["delta"]
         assert str(npz["sequence"]) == sequence
         rules = predictor.info.applicability
@@ -181,25 +186,40 @@ def _check_outputs(folder: Path, predictor: Predictor, record_id: str, sequence:
     scores = position_scores(delta, encode(sequence))
     for c, name in enumerate(predictor.classes):
         for stat in ("mean", "min"):
+            track = (folder / f"{name}.{stat}.bedgraph").read_text().splitlines()[0]
+            assert track.startswith("track ") and _short_sha(predictor) in track  # the model's weights, not just its version
             values = _bedgraph(folder / f"{name}.{stat}.bedgraph")
             assert len(values) == len(sequence)
             assert values[(record_id, 7)] == pytest.approx(scores[stat][7, c], rel=1e-5, abs=1e-9)
     return scores["mean"]
 
 
-def test_cli_fasta(tcn_model, tmp_path):
+def test_cli_fasta(tcn_model, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")  # the CLI draws a PNG unless --no-plot
     from rnaloc_infer.cli.explain import main
+    from rnaloc_infer.explain import plot
 
+    titles = []
+    drawn = plot.plot_explanation
+
+    def draw(path, record_id, model_id, *rest):
+        titles.append(model_id)  # what the PNG's title names the model by
+        return drawn(path, record_id, model_id, *rest)
+
+    monkeypatch.setattr(plot, "plot_explanation", draw)
     rng = np.random.default_rng(11)
     records = [("first", random_seq(rng, 90)), ("second", random_seq(rng, 120))]
     fasta = write_fasta(tmp_path / "in.fa", records)
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [str(fasta), "-o", str(out), "--model", str(tcn_model), "--ids", "second",
-                                       "--top-regions", "2", "-q"])
+                                       "--top-regions", "2", "--threads", "2"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["second"]
-    _check_outputs(out / "second", Predictor(tcn_model, device="cpu"), "second", records[1][1])
+    predictor = Predictor(tcn_model, device="cpu")
+    label = f"tcn.onnx {predictor.info.package_version} {_short_sha(predictor)}"
+    assert titles == [label]  # the PNG's title names the model by its weights
+    assert f"with model {label}" in result.output  # and so does the log
+    _check_outputs(out / "second", predictor, "second", records[1][1])
 
 
 def test_cli_genome_and_annotation(tcn_model, tmp_path):
@@ -218,7 +238,7 @@ def test_cli_genome_and_annotation(tcn_model, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [str(tmp_path / "genome.fa"), "--annotation", str(tmp_path / "genes.gtf"),
                                        "--transcripts", "TX2", "-o", str(out), "--model", str(tcn_model),
-                                       "--top-regions", "2", "-q"])
+                                       "--top-regions", "2", "-q", "--workers", "2", "--intra-op-threads", "2"])
     assert result.exit_code == 0, result.output
     spliced = chrom[50:110] + chrom[200:260]
     minus = spliced.translate(str.maketrans("ACGT", "TGCA"))[::-1]

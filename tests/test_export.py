@@ -267,7 +267,7 @@ def test_metadata(exported):
     assert meta["package_version"] == __version__ and meta["precision"] == "fp32"
     assert meta["features"] == ("coding-v1" if exported.model.n_features else "")
     # the runtime accepts the file: its inputs match what the metadata promises
-    assert ModelSession(exported.onnx_path, device="cpu", threads=1).info.features == meta["features"]
+    assert ModelSession(exported.onnx_path, device="cpu", intra_op_threads=1).info.features == meta["features"]
     assert exported.session.get_modelmeta().custom_metadata_map == raw
     assert exported.ts_meta == raw
 

@@ -134,8 +134,22 @@ def _records(seqs):
     return [Record(f"s{i}", f"s{i}", encode(s), "mem", i + 1) for i, s in enumerate(seqs)]
 
 
+def test_session_intra_op_threads_and_its_deprecated_name(tcn_model):
+    """``threads`` means the cores a command uses; a session's ORT threads are ``intra_op_threads``
+    (``threads=`` still works here, with a DeprecationWarning, until every caller moved)."""
+    from rnaloc_infer.errors import ModelError
+
+    with pytest.warns(DeprecationWarning, match="intra_op_threads"):
+        old = ModelSession(tcn_model, device="cpu", threads=2)
+    assert old.info.classes == ModelSession(tcn_model, device="cpu", intra_op_threads=2).info.classes
+    with pytest.raises(ModelError, match="give intra_op_threads only"):
+        ModelSession(tcn_model, device="cpu", intra_op_threads=1, threads=2)
+    with pytest.raises(ModelError, match="intra_op_threads must be >= 1"):
+        ModelSession(tcn_model, device="cpu", intra_op_threads=0)
+
+
 def test_output_order_equals_input_order_for_shuffled_lengths(tcn_model, rng):
-    session = ModelSession(tcn_model, device="cpu", threads=1)
+    session = ModelSession(tcn_model, device="cpu", intra_op_threads=1)
     lengths = rng.permutation(np.concatenate([rng.integers(1, 50, 30), rng.integers(200, 900, 10), [3000, 5000]]))
     seqs = [random_seq(rng, int(n)) for n in lengths]
     config = BatchConfig(batch_nt=2000, window_records=7, window_nt=6000, chunk_nt=1000)
@@ -150,8 +164,8 @@ def test_output_order_equals_input_order_for_shuffled_lengths(tcn_model, rng):
 def test_io_binding_path_equals_plain_run(any_model, rng):
     """The I/O-binding path (default on CUDA) gives the plain path's results; states come back
     as OrtValues that the next chunk takes as they are. Exercised on the CPU provider here."""
-    plain = ModelSession(any_model, device="cpu", threads=1)
-    bound = ModelSession(any_model, device="cpu", threads=1, io_binding=True)
+    plain = ModelSession(any_model, device="cpu", intra_op_threads=1)
+    bound = ModelSession(any_model, device="cpu", intra_op_threads=1, io_binding=True)
     assert bound.io_binding and not plain.io_binding
     seqs = [random_seq(rng, int(n)) for n in (5, 300, 1200)]
     tokens, lengths = pad_batch([encode(s) for s in seqs])
@@ -164,7 +178,7 @@ def test_io_binding_path_equals_plain_run(any_model, rng):
 
 
 def test_record_alone_equals_record_in_batch(any_model, rng):
-    session = ModelSession(any_model, device="cpu", threads=1)
+    session = ModelSession(any_model, device="cpu", intra_op_threads=1)
     seqs = [random_seq(rng, int(n)) for n in rng.integers(1, 400, 25)]
     batched = list(predict_stream(_records(seqs), session, BatchConfig(batch_nt=10**7)))
     for seq, item in zip(seqs, batched):
@@ -173,7 +187,7 @@ def test_record_alone_equals_record_in_batch(any_model, rng):
 
 
 def test_chunked_path_equals_one_shot(any_model, rng):
-    session = ModelSession(any_model, device="cpu", threads=1)
+    session = ModelSession(any_model, device="cpu", intra_op_threads=1)
     seq = random_seq(rng, 20_003)
     codes = encode(seq)
     one_shot, _ = session.run(codes[None, :], np.array([codes.size], dtype=np.int64))

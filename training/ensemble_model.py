@@ -204,46 +204,58 @@ class EnsembleModel(StreamingModel):
     def fp32_state_count(self) -> int:
         return sum(part.n_fp32_states for part in self._parts())
 
-    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
-                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+    def _state_counts(self) -> List[Tuple[int, int]]:
+        """(half-precision-safe, fp32) state counts of every part, in :meth:`_parts` order."""
+        counts = [(self.network.n_half_states, self.network.n_fp32_states),
+                  (self.regression.n_half_states, self.regression.n_fp32_states)]
+        for member in self.members:
+            counts.append((member.n_half_states, member.n_fp32_states))
+        for forest in self.forests:
+            counts.append((forest.n_half_states, forest.n_fp32_states))
+        return counts
+
+    def _split_states(self, states: List[Tensor]) -> List[List[Tensor]]:
+        """Each part's own states (its half block then its fp32 block) out of the ensemble's layout."""
         half_at, fp32_at = 0, self.n_half_states
+        own: List[List[Tensor]] = []
+        for half, fp32 in self._state_counts():
+            own.append(states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32])
+            half_at, fp32_at = half_at + half, fp32_at + fp32
+        return own
+
+    def _join_states(self, news: List[List[Tensor]]) -> List[Tensor]:
+        """The parts' new states (as each returned them) back in the ensemble's layout."""
         halves: List[Tensor] = []
         fp32s: List[Tensor] = []
-        half, fp32 = self.network.n_half_states, self.network.n_fp32_states
-        network_logits, new = self.network(
-            tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
-        halves.extend(new[:half])
-        fp32s.extend(new[half:])
-        half_at, fp32_at = half_at + half, fp32_at + fp32
-        half, fp32 = self.regression.n_half_states, self.regression.n_fp32_states
-        regression_states = states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32]
+        for (half, _), new in zip(self._state_counts(), news):
+            halves.extend(new[:half])
+            fp32s.extend(new[half:])
+        return halves + fp32s
+
+    def forward(self, tokens: Tensor, lengths: Tensor, states: List[Tensor],
+                record_features: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        own = self._split_states(states)
+        network_logits, network_states = self.network(tokens, lengths, own[0], record_features)
         # the forest reads the same 5-mer counts: scattered once when both are there
         shared: Optional[Tensor] = None
         if self.share_counts:
-            shared = self.regression.chunk_counts(tokens, lengths, regression_states)
-        regression_score, new = self.regression(tokens, lengths, regression_states, record_features, shared)
-        halves.extend(new[:half])
-        fp32s.extend(new[half:])
-        half_at, fp32_at = half_at + half, fp32_at + fp32
+            shared = self.regression.chunk_counts(tokens, lengths, own[1])
+        regression_score, regression_states = self.regression(tokens, lengths, own[1], record_features, shared)
+        news = [network_states, regression_states]
         blend = self.blend.float()
         logits = blend[0] * network_logits.float() + blend[1] * regression_score + blend[2]
+        part = 2
         for i, member in enumerate(self.members):
-            half, fp32 = member.n_half_states, member.n_fp32_states
-            member_logits, new = member(
-                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features)
+            member_logits, new = member(tokens, lengths, own[part], record_features)
             logits = logits + blend[3 + i] * member_logits.float()
-            halves.extend(new[:half])
-            fp32s.extend(new[half:])
-            half_at, fp32_at = half_at + half, fp32_at + fp32
+            news.append(new)
+            part += 1
         for forest in self.forests:  # already weighted: its leaves carry the blend
-            half, fp32 = forest.n_half_states, forest.n_fp32_states
-            forest_score, new = forest(
-                tokens, lengths, states[half_at : half_at + half] + states[fp32_at : fp32_at + fp32], record_features, shared)
+            forest_score, new = forest(tokens, lengths, own[part], record_features, shared)
             logits = logits + forest_score
-            halves.extend(new[:half])
-            fp32s.extend(new[half:])
-            half_at, fp32_at = half_at + half, fp32_at + fp32
-        return logits, halves + fp32s
+            news.append(new)
+            part += 1
+        return logits, self._join_states(news)
 
 
 def _legacy_key(key: str) -> str:

@@ -36,7 +36,7 @@ from torch import Tensor
 from rnaloc_infer.features.registry import CODING
 
 from .ensemble_model import EnsembleConfig, EnsembleModel
-from .layers import QRNNLayer
+from .model_kinds import KINDS, kinds_with
 from .models import LocalizationModel, ModelConfig
 
 # the fields that must agree for networks to be fused (the rest: training-only or checked below)
@@ -45,10 +45,11 @@ SHAPE_FIELDS = ("kind", "hidden", "layers", "stride", "window", "front_kernel", 
 
 def fusable(config: EnsembleConfig) -> bool:
     """Whether the ensemble's networks (first network and members) can run as one wide network:
-    at least two QRNN networks with a motif front end, no k-mer encoder or bag, same shapes."""
+    at least two networks of a fusable kind (:mod:`.model_kinds`: QRNN) with a motif front end,
+    no k-mer encoder or bag, same shapes."""
     networks = [config.network, *config.members]
     first = networks[0]
-    return (len(networks) >= 2 and first.kind == "qrnn" and first.front_kernel > 0 and first.kmer_k == 0
+    return (len(networks) >= 2 and first.kind in kinds_with("fusable") and first.front_kernel > 0 and first.kmer_k == 0
             and first.bag_k == 0
             and all(getattr(n, name) == getattr(first, name) for n in networks[1:] for name in SHAPE_FIELDS))
 
@@ -66,12 +67,15 @@ class FusedEnsembleModel(EnsembleModel):
 
     def __init__(self, config: EnsembleConfig):
         if not fusable(config):
-            raise ValueError("the ensemble's networks are not isomorphic QRNNs with a motif front end: cannot fuse")
+            raise ValueError(f"the ensemble's networks are not isomorphic networks of a fusable kind ({', '.join(kinds_with('fusable'))}) "
+                             "with a motif front end: cannot fuse")
         groups = 1 + len(config.members)
         super().__init__(EnsembleConfig(_wide_config(config), [], list(config.linear_ks), config.features, config.forest))
         wide = self.network.config
+        grouped = KINDS[wide.kind].grouped
+        assert grouped is not None  # fusable() checked the kind
         for i in range(len(self.network.body)):
-            self.network.body[i] = QRNNLayer(wide.hidden, wide.hidden, wide.window, 0.0, wide.dropout, groups=groups)
+            self.network.body[i] = grouped(wide, groups)
         self.groups = groups
         self.config = config  # the original ensemble's: metadata and rebuilds see what was trained
 

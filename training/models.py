@@ -11,7 +11,7 @@
 Layout: encoder (fixed one-hot lookup, 6x5 with a zero padding row; or a k-mer embedding,
 :mod:`.kmers`) -> strided "patch" convolution (kernel = stride, so it needs no carried
 context and shortens the sequence ``stride``-fold) or a motif convolution max-pooled by
-``stride`` -> body (QRNN layers, TCN blocks or an LSTM) -> masked mean+max pooling (+ log
+``stride`` -> body (QRNN layers, TCN blocks or an LSTM: the kinds of :mod:`.model_kinds`) -> masked mean+max pooling (+ log
 length, + optional k-mer bag, + optional standardised protein features) -> small MLP head
 with one logit per class. Calling the model on consecutive chunks whose lengths are
 multiples of ``stride`` gives the same logits as one call on the whole sequence.
@@ -34,10 +34,10 @@ from rnaloc_infer.features.coding import N_FEATURES
 from rnaloc_infer.features.registry import CODING, record_feature_matrix
 
 from .kmers import KmerBag, KmerEmbedding
-from .layers import CausalConv1d, LSTMStack, MaskedMeanMaxPool, QRNNLayer, TCNBlock
+from .layers import CausalConv1d, MaskedMeanMaxPool
+from .model_kinds import MODEL_KINDS, model_kind  # noqa: F401 (MODEL_KINDS: re-exported, its home is .model_kinds)
 
 CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
-MODEL_KINDS = ("qrnn", "tcn", "lstm")
 
 
 @dataclass
@@ -140,10 +140,12 @@ def _one_hot_table() -> Tensor:
 
 
 class LocalizationModel(StreamingModel):
+    # TorchScript constants: the body's slicing of the states compiles as before the registry
+    __constants__ = ["states_per_layer"]
+
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.kind not in MODEL_KINDS:
-            raise ValueError(f"unknown model kind {config.kind!r}; expected one of {MODEL_KINDS}")
+        kind = model_kind(config.kind)  # the body's layers and their states (.model_kinds)
         check_head_features(config.head_features)
         self.config = config
         self.stride = config.stride
@@ -164,16 +166,10 @@ class LocalizationModel(StreamingModel):
             self.front = nn.Identity()
         else:
             self.front = nn.Conv1d(channels, hidden, kernel_size=config.stride, stride=config.stride)
-        if config.kind == "qrnn":
-            self.body = nn.ModuleList(
-                QRNNLayer(hidden, hidden, config.window, config.zoneout, config.dropout) for _ in range(config.layers)
-            )
-        elif config.kind == "tcn":
-            self.body = nn.ModuleList(
-                TCNBlock(hidden, 2**i, config.kernel_size, config.dropout) for i in range(config.layers)
-            )
-        else:
-            self.body = nn.ModuleList([LSTMStack(hidden, hidden, config.layers, config.dropout)])
+        self.body = nn.ModuleList(kind.build_body(config))
+        if any(len(layer.state_shapes()) != kind.states_per_layer for layer in self.body):
+            raise ValueError(f"a {config.kind} body module's states differ from the {kind.states_per_layer} its kind declares")
+        self.states_per_layer = kind.states_per_layer  # a plain integer: TorchScript reads it
         self.pool = MaskedMeanMaxPool(hidden)
         self.n_head_features = N_FEATURES if config.head_features else 0
         self.n_features = self.n_head_features  # the width of the ``features`` input
@@ -245,9 +241,9 @@ class LocalizationModel(StreamingModel):
         positions = torch.arange(x.size(2), device=x.device)
         mask = (positions.unsqueeze(0) < steps.unsqueeze(1)).unsqueeze(1)
         for layer in self.body:
-            x, layer_states = layer(x, mask, states[index : index + 2])
+            x, layer_states = layer(x, mask, states[index : index + self.states_per_layer])
             new_states.extend(layer_states)
-            index += 2
+            index += self.states_per_layer
         features, pool_states = self.pool(x, mask, states[index : index + 3])
         new_states.extend(pool_states)
         if self.bag is not None:

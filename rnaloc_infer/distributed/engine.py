@@ -151,8 +151,11 @@ class BlockScorer:
         from ..session import ModelSession
 
         with _portable_errors():
-            self.session = ModelSession(resolve_model(model), device=device, threads=threads,
+            # --threads = cores per actor, used as rnaloc-infer uses them: one-thread session,
+            # that many worker threads calling it (docs/PERFORMANCE.md, "All cores")
+            self.session = ModelSession(resolve_model(model), device=device, intra_op_threads=1,
                                         prefer_fp16=reduced, prefer_int8=reduced)
+        self.workers = threads
         self.batch_nt = batch_nt
         self.chunk_nt = chunk_nt
         self.prevalence = prevalence
@@ -163,7 +166,7 @@ class BlockScorer:
         items = table_to_records(table)
         # The whole block is one look-ahead window: sorted by length, cut by the token budget.
         config = BatchConfig(batch_nt=self.batch_nt, window_records=max(1, len(items)), window_nt=1 << 62, chunk_nt=self.chunk_nt)
-        scored = predict_stream(items, self.session, config, on_error="skip")
+        scored = predict_stream(items, self.session, config, on_error="skip", workers=self.workers)
         info = self.session.info
         return results_to_table(scored, table.column("file_index").to_pylist(), info.classes, info.thresholds,
                                 prevalence=self.prevalence, model_file=(info.precision, str(info.path)))
@@ -305,7 +308,7 @@ def predict_distributed(
             ("model", model_path), ("model", twin_file(model_path, "fp16")), ("model", twin_file(model_path, "int8"))])
     reduced = options.precision == "auto"
     # fail on a bad model before any work; its metadata is the same in every twin
-    info = ModelSession(model_path, device="cpu", threads=1, prefer_fp16=False, prefer_int8=False).info
+    info = ModelSession(model_path, device="cpu", intra_op_threads=1, prefer_fp16=False, prefer_int8=False).info
     from .arrow_blocks import check_classes
 
     check_classes(info.classes)

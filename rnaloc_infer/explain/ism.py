@@ -110,6 +110,39 @@ class _Reference:
     features: Optional[np.ndarray]
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One record's ISM on the ONNX path: the settings, the reference pass, the probed state
+    roles and the variants, which every step below reads (one argument instead of a dozen)."""
+
+    session: ModelSession
+    codes: np.ndarray  # (length,) uint8
+    block: int  # nt between kept reference states (a multiple of the stride)
+    max_window: int  # nt a variant runs per round, at most
+    batch_nt: int  # nt per model call
+    tolerance: float  # early stop: largest recurrent-state difference from the reference
+    ref: _Reference
+    roles: StateRoles
+    positions: np.ndarray  # (variants,) position of each substitution
+    bases: np.ndarray  # (variants,) its new base
+    features: Optional[np.ndarray]  # (variants, n_features) each variant's own, or None
+    rerun: np.ndarray  # (variants,) bool: must run from position 0 (its features reach the states)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Where each variant starts: the block boundary at or before it (0 for a rerun)."""
+        return np.where(self.rerun, 0, (self.positions // self.block) * self.block)
+
+
+@dataclass
+class _Front:
+    """The variants' progress: their carried states, how far each has run, finished probabilities."""
+
+    states: List[np.ndarray]  # per state: (variants, ...)
+    current: np.ndarray  # (variants,) int64 position reached
+    out: np.ndarray  # (variants, n_classes) float32, nan until finished
+
+
 def _reference_pass(session: ModelSession, codes: np.ndarray, block: int, features: Optional[np.ndarray]) -> _Reference:
     states = session.zero_states(1)
     kept = [[s] for s in states]
@@ -123,9 +156,9 @@ def _reference_pass(session: ModelSession, codes: np.ndarray, block: int, featur
     return _Reference([np.concatenate(k) for k in kept], probs[0], features)
 
 
-def _tail_maxima(session: ModelSession, codes: np.ndarray, block: int, ref: _Reference, max_roles: List[int],
-                 batch_nt: int) -> List[np.ndarray]:
+def _tail_maxima(run: _Run, max_roles: List[int]) -> List[np.ndarray]:
     """Per max-state: (n_blocks + 1, ...) maximum over blocks j.. to the end (row n_blocks: floor)."""
+    session, codes, block, ref, batch_nt = run.session, run.codes, run.block, run.ref, run.batch_nt
     n_blocks = ref.states[0].shape[0] - 1
     if not max_roles:
         return []
@@ -211,14 +244,13 @@ def explain_codes(
     log.debug("state roles %s, head call %s, features in states %s", roles.roles, roles.head_call, roles.features_in_states)
 
     positions, bases = substitutions(codes)
-    n_var = len(positions)
     var_features = None if features is None else variant_features(codes, positions, bases, session.info.features)
-    rerun = np.zeros(n_var, dtype=bool)  # must start from position 0 (features reach the states)
+    rerun = np.zeros(len(positions), dtype=bool)  # must start from position 0 (features reach the states)
     if var_features is not None and roles.features_in_states:
         rerun = np.any(var_features != features, axis=1)
-    starts = np.where(rerun, 0, (positions // block) * block)
-    probs, variant_nt = _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun,
-                     tolerance, max(block, session.chunk_length(max_window_nt)), batch_nt, workers, progress)
+    run = _Run(session, codes, block, max(block, session.chunk_length(max_window_nt)), batch_nt, tolerance, ref, roles,
+               positions, bases, var_features, rerun)
+    probs, variant_nt = _advance(run, workers, progress)
     delta = np.zeros((len(codes), 4, len(session.info.classes)), dtype=np.float32)
     delta[positions, bases] = probs - ref.probs[None, :]
     return Explanation(delta, ref.probs, codes, roles, variant_nt)
@@ -262,19 +294,19 @@ def _explain_numpy(model: NumpyModel, session: ModelSession, codes: np.ndarray, 
     return Explanation(delta, reference, codes, None, steps * model.stride, engine="numpy")
 
 
-def _advance(session, codes, block, ref, roles, positions, bases, starts, var_features, rerun, tolerance,
-             max_window, batch_nt, workers, progress) -> tuple:
+def _advance(run: _Run, workers: int, progress: Optional[Callable[[int], None]]) -> tuple:
     """Run every variant from its start until the end of the record or convergence.
 
     Returns (probabilities per variant, nucleotides run)."""
+    session, codes, block, ref, positions, bases = run.session, run.codes, run.block, run.ref, run.positions, run.bases
     length = len(codes)
     n_var = len(positions)
-    out = np.full((n_var, len(session.info.classes)), np.nan, dtype=np.float32)
-    current = starts.astype(np.int64).copy()
-    states = [s[current // block].copy() for s in ref.states]
-    rec, add, mx = roles.indices(REC), roles.indices(ADD), roles.indices(MAX)
-    early = roles.early_stop
-    tails = _tail_maxima(session, codes, block, ref, mx, batch_nt) if early else []
+    current = run.starts.astype(np.int64).copy()
+    front = _Front([s[current // block].copy() for s in ref.states], current,
+                   np.full((n_var, len(session.info.classes)), np.nan, dtype=np.float32))
+    states, out = front.states, front.out
+    early = run.roles.early_stop
+    tails = _tail_maxima(run, run.roles.indices(MAX)) if early else []
     active = np.arange(n_var)
     width = block
     work = 0
@@ -285,7 +317,7 @@ def _advance(session, codes, block, ref, roles, positions, bases, starts, var_fe
         offset = positions[rows] - current[rows]
         inside = (offset >= 0) & (offset < width)
         tokens[np.flatnonzero(inside), offset[inside]] = bases[rows[inside]]
-        feats = None if var_features is None else var_features[rows]
+        feats = None if run.features is None else run.features[rows]
         p, new = session.run(tokens, lengths, [s[rows] for s in states], feats)
         for k, s in enumerate(new):
             states[k][rows] = _host(s)
@@ -299,7 +331,7 @@ def _advance(session, codes, block, ref, roles, positions, bases, starts, var_fe
             parts = []
             for step in np.unique(steps):
                 group = active[steps == step]
-                rows_per_call = max(1, batch_nt // int(step))
+                rows_per_call = max(1, run.batch_nt // int(step))
                 parts.extend((group[i : i + rows_per_call], int(step)) for i in range(0, group.size, rows_per_call))
             if pool is None:
                 for part in parts:
@@ -313,49 +345,51 @@ def _advance(session, codes, block, ref, roles, positions, bases, starts, var_fe
                 progress(int(finished.sum()))
             active = active[~finished]
             if early and active.size:
-                converged = _converged(states, ref, rec, active, current, block, positions, rerun, tolerance)
+                converged = _converged(run, front, active)
                 done = active[converged]
                 if done.size:
-                    _complete(session, done, states, ref, add, mx, rec, tails, current // block, var_features, out, batch_nt)
+                    _complete(run, front, done, tails)
                     if progress is not None:
                         progress(int(done.size))
                     active = active[~converged]
-            width = min(2 * width, max_window)
+            width = min(2 * width, run.max_window)
     finally:
         if pool is not None:
             pool.shutdown()
     return out, work
 
 
-def _converged(states, ref, rec, active, current, block, positions, rerun, tolerance) -> np.ndarray:
+def _converged(run: _Run, front: _Front, active: np.ndarray) -> np.ndarray:
     """Rows of ``active`` past their variant whose recurrent states match the reference's."""
-    at = current[active] // block
-    ok = (current[active] > positions[active]) & ~rerun[active]
-    for k in rec:
+    current = front.current
+    at = current[active] // run.block
+    ok = (current[active] > run.positions[active]) & ~run.rerun[active]
+    for k in run.roles.indices(REC):
         if not ok.any():
             break
-        diff = np.abs(states[k][active].astype(np.float64) - ref.states[k][at]).reshape(len(active), -1)
-        ok &= diff.max(axis=1, initial=0.0) <= tolerance
+        diff = np.abs(front.states[k][active].astype(np.float64) - run.ref.states[k][at]).reshape(len(active), -1)
+        ok &= diff.max(axis=1, initial=0.0) <= run.tolerance
     return ok
 
 
-def _complete(session, rows, states, ref, add, mx, rec, tails, at_block, var_features, out, batch_nt) -> None:
+def _complete(run: _Run, front: _Front, rows: np.ndarray, tails: List[np.ndarray]) -> None:
     """Probabilities of converged variants: the reference's tail folded into their states."""
-    at = at_block[rows]
+    ref, states = run.ref, front.states
+    at = front.current[rows] // run.block
     combined: List[np.ndarray] = [np.empty(0)] * len(states)
-    for k in rec:
+    for k in run.roles.indices(REC):
         combined[k] = np.repeat(ref.states[k][-1:], len(rows), axis=0)
-    for k in add:
+    for k in run.roles.indices(ADD):
         tail = ref.states[k][-1:].astype(np.float64) - ref.states[k][at].astype(np.float64)
         combined[k] = (states[k][rows].astype(np.float64) + tail).astype(states[k].dtype)
-    for slot, k in enumerate(mx):
+    for slot, k in enumerate(run.roles.indices(MAX)):
         combined[k] = np.maximum(states[k][rows], tails[slot][at])
-    rows_per_call = max(1, batch_nt // session.info.stride)
+    rows_per_call = max(1, run.batch_nt // run.session.info.stride)
     for first in range(0, len(rows), rows_per_call):
         part = slice(first, first + rows_per_call)
-        feats = None if var_features is None else var_features[rows[part]]
-        probs, _ = head_probs(session, [c[part] for c in combined], feats)
-        out[rows[part]] = probs
+        feats = None if run.features is None else run.features[rows[part]]
+        probs, _ = head_probs(run.session, [c[part] for c in combined], feats)
+        front.out[rows[part]] = probs
 
 
 def brute_force(predict: Callable[[Sequence[str]], np.ndarray], sequence: str, positions: Optional[Sequence[int]] = None,

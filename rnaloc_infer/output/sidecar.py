@@ -37,11 +37,14 @@ def model_identity(model_arg: str, model_path: Path, info: Any) -> Dict[str, Any
     model given as a path; ``sha256`` is that file's. ``precision`` and ``loaded`` say which
     file ran: the model itself (fp32) or its int8 / fp16 twin (docs/EXPORT.md).
     """
-    bundled = Path(os.fspath(model_arg)) != Path(model_path)
+    from ..modelfile.identity import model_label, model_name
+
+    sha256 = file_sha256(model_path)
     return {
-        "name": os.fspath(model_arg) if bundled else Path(model_path).name,
+        "name": model_name(model_arg, model_path),
+        "label": model_label(model_name(model_arg, model_path), getattr(info, "package_version", ""), sha256),
         "path": str(model_path),
-        "sha256": file_sha256(model_path),
+        "sha256": sha256,
         "precision": getattr(info, "precision", "fp32"),
         "loaded": str(getattr(info, "path", model_path)),
         "version": info.version,
