@@ -198,7 +198,8 @@ def test_cli_fasta(tcn_model, tmp_path):
     result = CliRunner().invoke(main, [str(fasta), "-o", str(out), "--model", str(tcn_model), "--ids", "second",
                                        "--top-regions", "2", "-q"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["second"]
+    assert sorted(p.name for p in out.iterdir()) == ["index.tsv", "second"]
+    assert (out / "index.tsv").read_text() == "record_id\tdirectory\nsecond\tsecond\n"
     _check_outputs(out / "second", Predictor(tcn_model, device="cpu"), "second", records[1][1])
 
 
