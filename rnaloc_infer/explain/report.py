@@ -11,10 +11,11 @@ renamed when complete); nothing else in the directory is touched (.outdir checks
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, List, Optional, Sequence, Tuple
+from typing import IO, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -68,6 +69,15 @@ def report_files(classes: Sequence[str], *, genome: bool, plot: bool) -> List[st
     return files
 
 
+@contextlib.contextmanager
+def _binary_output(path: Path) -> Iterator[IO[bytes]]:
+    """A binary stream whose file appears at ``path`` only if the block succeeds (synced first)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _make_dir(path: Path, created: List[Path]) -> None:
     """Create ``path`` (it must not exist: it did not when the run was checked)."""
     try:
@@ -107,7 +117,7 @@ def write_report(folder: Path, record_id: str, header: str, explanation: Explana
             _make_dir(folder / "genome", created)
         with contextlib.ExitStack() as stack:  # every file renamed into place only when all are written
             def binary(name: str) -> IO[bytes]:
-                return stack.enter_context(open(stack.enter_context(atomic_path(folder / name)), "wb"))
+                return stack.enter_context(_binary_output(folder / name))
 
             def text(name: str) -> IO[str]:
                 return stack.enter_context(atomic_output(folder / name))
