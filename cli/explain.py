@@ -27,12 +27,17 @@ from rnaloc_infer.explain.ism import DEFAULT_MAX_LENGTH
 log = logging.getLogger("rnaloc_infer.cli")
 
 EPILOG = """\b
-Writes OUT_DIR/<record id>/: ism.npz (delta[i, b, class], bases A C G T), regions.tsv,
+Writes OUT_DIR/<directory>/: ism.npz (delta[i, b, class], bases A C G T), regions.tsv,
 ism.png, <class>.mean.bedgraph and <class>.min.bedgraph (transcript coordinates) and, with
---annotation, genome/<class>.*.bedgraph (genome coordinates).
+--annotation, genome/<class>.*.bedgraph (genome coordinates). <directory> is the record id
+made file-system safe and unique (x/y -> x_y.<hash>); OUT_DIR/index.tsv lists id -> directory.
+An existing OUT_DIR/<directory> is refused unless --force, which replaces only these files in
+it; nothing else is ever deleted or replaced, and no input is written.
 \b
-Exit status: 0 success; 1 bad input, too long a record or unusable model; 2 usage error;
-3 output could not be written; 4 internal error; 130/143 interrupted/terminated.
+Exit status: 0 success; 1 bad input, too long a record or unusable model; 2 usage error, or
+an output refused (exists without --force, or holds an input; nothing written); 3 output
+could not be written (OUT_DIR not writable, a file or symlink where a directory must go);
+4 internal error; 130/143 interrupted/terminated.
 """
 
 
@@ -51,6 +56,7 @@ def _select(records, ids: Optional[List[str]], max_length: int) -> list:
     from rnaloc_infer.fasta import RecordError
 
     chosen = []
+    seen: Dict[str, int] = {}
     wanted = set(ids) if ids else None
     for item in records:
         if isinstance(item, RecordError):
@@ -62,6 +68,10 @@ def _select(records, ids: Optional[List[str]], max_length: int) -> list:
         problem = length_problem(item.length, max_length, "--max-length")
         if problem:
             raise InputError(item.source, problem, item.id, item.number)
+        if item.id in seen:
+            raise InputError(item.source, f"duplicate id (also record #{seen[item.id]}): rnaloc-explain writes one "
+                             "directory per id; rename one of them", item.id, item.number)
+        seen[item.id] = item.number
         chosen.append(item)
     if wanted is not None:
         missing = sorted(wanted - {r.id for r in chosen})
@@ -86,16 +96,33 @@ def _applicability(records: list, rules, out_of_range: str) -> Dict[str, Optiona
     return flags
 
 
+def _inputs(inputs: Sequence[str], annotation: AnnotationOptions, ids: Optional[str], model_path: Path) -> list:
+    """Every file the run reads, named for the checks that explain never writes onto an input
+    nor into a directory that holds one."""
+    from rnaloc_infer.cli import genome_options
+    from rnaloc_infer.explain.numpy_model import companion_path
+
+    named = [("input", path) for path in inputs] + genome_options.input_files(inputs, annotation)
+    if ids and os.path.isfile(ids):
+        named.append(("--ids file", ids))
+    return named + [("model", model_path), ("model", companion_path(model_path))]
+
+
 def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_threads: Optional[int], workers: int,
         ids: Optional[str], max_length: int, tolerance: float, region_nt: int, top_regions: int, plot: bool,
-        progress: bool, annotation: AnnotationOptions, out_of_range: str = "keep") -> int:
-    """Explain every selected record; returns the exit status."""
+        progress: bool, annotation: AnnotationOptions, out_of_range: str = "keep", force: bool = False) -> int:
+    """Explain every selected record; returns the exit status.
+
+    Every output check (docs/EXPLAIN.md, "Where the files go") is made before the model
+    runs: OUT_DIR and each record's directory (explain.outdir), then, once the model's
+    classes name the files, no file in the way and none that is an input."""
     from tqdm import tqdm
 
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.cli import genome_options
     from rnaloc_infer.explain import explain_codes
-    from rnaloc_infer.explain.report import GenomeMap, write_report
+    from rnaloc_infer.explain.outdir import check_files, plan_outputs
+    from rnaloc_infer.explain.report import GenomeMap, report_files, write_report
     from rnaloc_infer.fasta import read_fasta
     from rnaloc_infer.modelfile.identity import describe_model
     from rnaloc_infer.session import ModelSession
@@ -111,11 +138,6 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_t
             require_matplotlib()
         except ImportError as exc:
             raise RnalocError(f"{exc} (--no-plot)") from None
-    target = Path(out_dir)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {target}: {exc.strerror or exc}") from None
     source = genome_options.open_source(inputs[0], annotation) if annotation.annotation else None
     maps: Dict[str, GenomeMap] = {}
     try:
@@ -129,27 +151,38 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_t
         log.warning("no records to explain")
         return EXIT_OK
     model_path = resolve_model(model)
+    named_inputs = _inputs(inputs, annotation, ids, model_path)
+    plan = plan_outputs(out_dir, [r.id for r in records], force=force, inputs=named_inputs)
     session = ModelSession(model_path, device=device, intra_op_threads=intra_op_threads, prefer_fp16=False,
                            prefer_int8=False)
     info = session.info
+    check_files(plan, {r.id: report_files(info.classes, genome=r.id in maps, plot=plot) for r in records}, named_inputs)
     flags = _applicability(records, info.applicability, out_of_range)
     model_id = describe_model(model, model_path, info)  # name, version, short sha256: the PNG title, track lines
     log.info("explaining %d record(s) with model %s", len(records), model_id)
+    try:
+        plan.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {plan.out_dir}: {exc.strerror or exc}") from None
+    done: List[str] = []
     total = sum(3 * r.length + int((r.codes >= 4).sum()) for r in records)
     with tqdm(total=total, unit="variant", unit_scale=True, desc="explaining", file=sys.stderr, dynamic_ncols=True,
               disable=not progress or not sys.stderr.isatty()) as bar:
         for record in records:
             explanation = explain_codes(session, record.codes, tolerance=tolerance, workers=workers, progress=bar.update)
-            where = write_report(target, record.id, record.header, explanation, info.classes, info.thresholds, model_id,
+            where = write_report(plan.folder(record.id), record.id, record.header, explanation, info.classes,
+                                 info.thresholds, model_id, create=record.id not in plan.existing,
                                  genome=maps.get(record.id), region_nt=region_nt, top=top_regions, plot=plot,
                                  applicability=flags[record.id])
+            done.append(record.id)
+            plan.write_index(done)
             log.info("%s: %s nt explained -> %s", record.id, f"{record.length:,}", where)
     return EXIT_OK
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("-o", "--out-dir", required=True, metavar="DIR", help="Directory for the per-transcript outputs (created).")
+@click.option("-o", "--out-dir", required=True, metavar="DIR", help="Directory for the per-transcript directories and index.tsv (created).")
 @click.option("--ids", metavar="LIST|FILE", default=None, help="FASTA input: explain only these record ids (comma list or file). Default: all.")
 @click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
@@ -165,12 +198,14 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_t
 @click.option("--out-of-range", type=click.Choice(["keep", "error"]), default="keep", show_default=True,
               help="Records the model's applicability rules flag (as in rnaloc-infer): explain them with a warning, or stop.")
 @click.option("--no-plot", is_flag=True, help="No PNG (no matplotlib needed).")
+@click.option("--force", is_flag=True,
+              help="Write into existing OUT_DIR/<directory>s, replacing only explain's own files there (default: refuse).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-explain")
 def main(inputs, out_dir, ids, model, device, workers, intra_op_threads, max_length, tolerance, region_nt, top_regions, out_of_range,
-         no_plot, quiet, debug, **kwargs) -> None:
+         no_plot, force, quiet, debug, **kwargs) -> None:
     """Explain localisation predictions by exact in-silico mutagenesis.
 
     INPUT is a FASTA file of transcripts, or with --annotation a genome FASTA (select
@@ -180,7 +215,7 @@ def main(inputs, out_dir, ids, model, device, workers, intra_op_threads, max_len
     configure_logging("rnaloc-explain", quiet, debug)
     annotation = AnnotationOptions(**kwargs)
     exit_with_status(lambda: run(list(inputs), out_dir, model, device, intra_op_threads, workers, ids, max_length, tolerance,
-                                 region_nt, top_regions, not no_plot, not quiet, annotation, out_of_range),
+                                 region_nt, top_regions, not no_plot, not quiet, annotation, out_of_range, force),
                      debug=debug, stopped="finished transcripts are complete, the current one was not written")
 
 

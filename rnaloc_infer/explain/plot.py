@@ -6,12 +6,11 @@ for, so the runtime does not need it.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .tracks import Region, atomic_path
+from .tracks import Region
 
 
 def require_matplotlib() -> None:
@@ -22,10 +21,10 @@ def require_matplotlib() -> None:
         raise ImportError("the PNG needs matplotlib: pip install 'rnaloc-infer[plots]' (or leave the picture out)") from None
 
 
-def plot_explanation(path: Path, record_id: str, model_id: str, classes: Sequence[str], reference: np.ndarray,
+def plot_explanation(out: IO[bytes], record_id: str, model_id: str, classes: Sequence[str], reference: np.ndarray,
                      thresholds: Sequence[float], scores: Dict[str, np.ndarray], regions: Dict[str, List[Region]],
                      cds: Optional[Tuple[int, int, str]], labelled: int = 3) -> None:
-    """Write the PNG: per class the mean change (bars) and the most negative change (grey line)
+    """Write the PNG to ``out`` (the caller makes the file atomic): per class the mean change (bars) and the most negative change (grey line)
     per position; the CDS shaded, UTRs named; the top ``labelled`` regions numbered."""
     require_matplotlib()
     import matplotlib
@@ -69,6 +68,7 @@ def plot_explanation(path: Path, record_id: str, model_id: str, classes: Sequenc
                  "blue = the sequence there supports the class (mutating it lowers P); numbers = top regions "
                  "(regions.tsv)", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=110, format="png")
+    finally:
+        plt.close(fig)

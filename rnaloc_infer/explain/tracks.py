@@ -8,26 +8,22 @@ Scores per position and class, from the ISM array ``delta`` (length, 4, classes)
 * ``min``: the most negative change of any substitution: how much one point mutation there
   can take away.
 
-Files (every one written to a temporary name and renamed, so none is ever half written):
-bedGraph in transcript coordinates (chrom = record id) or, for annotated transcripts, in
-genome coordinates (one line per nucleotide, split across exons, minus-strand transcripts
-mapped base by base, sorted by position); the whole array as a compressed ``.npz``; a TSV
-of the top regions per class.
+Formats, written to streams the caller opens (explain.report, through
+rnaloc_infer.output.files: temporary name, renamed when complete): bedGraph in transcript
+coordinates (chrom = record id) or, for annotated transcripts, in genome coordinates (one
+line per nucleotide, split across exons, minus-strand transcripts mapped base by base,
+sorted by position); the whole array as a compressed ``.npz``; a TSV of the top regions
+per class.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import IO, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
 from ..alphabet import ALPHABET
-from ..output.files import atomic_output
 
 STATS = ("mean", "min")
 
@@ -86,55 +82,34 @@ def _bedgraph_lines(chrom: str, starts: np.ndarray, values: np.ndarray) -> Itera
         yield f"{chrom}\t{start}\t{start + 1}\t{value:.6g}\n"
 
 
-def write_bedgraph(path: Path, chrom: str, values: np.ndarray, name: str, description: str,
+def write_bedgraph(out: IO[str], chrom: str, values: np.ndarray, name: str, description: str,
                    positions: np.ndarray | None = None) -> None:
     """One bedGraph track: per transcript position, or at ``positions`` (genome) sorted."""
     starts = np.arange(len(values)) if positions is None else np.asarray(positions)
     order = np.argsort(starts, kind="stable")
-    with atomic_output(str(path)) as out:
-        out.write(f'track type=bedGraph name="{name}" description="{description}" visibility=full '
-                  'color=200,40,40 altColor=40,80,200 graphType=bar\n')
-        out.writelines(_bedgraph_lines(chrom, starts[order], np.asarray(values)[order]))
+    out.write(f'track type=bedGraph name="{name}" description="{description}" visibility=full '
+              'color=200,40,40 altColor=40,80,200 graphType=bar\n')
+    out.writelines(_bedgraph_lines(chrom, starts[order], np.asarray(values)[order]))
 
 
-def write_regions(path: Path, record_id: str, codes: np.ndarray, classes: Sequence[str],
+def write_regions(out: IO[str], record_id: str, codes: np.ndarray, classes: Sequence[str],
                   regions: Dict[str, List[Region]]) -> None:
     """TSV of the top regions per class: 1-based inclusive start and end, the sequence, the effect."""
     letters = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
-    with atomic_output(str(path)) as out:
-        out.write("record_id\tclass\trank\tstart\tend\tsequence\tsummed_effect\tdirection\n")
-        for name in classes:
-            for rank, region in enumerate(regions[name], 1):
-                sequence = letters[codes[region.start : region.end]].tobytes().decode()
-                out.write(f"{record_id}\t{name}\t{rank}\t{region.start + 1}\t{region.end}\t{sequence}\t"
-                          f"{region.effect:.6g}\t{region.direction}\n")
+    out.write("record_id\tclass\trank\tstart\tend\tsequence\tsummed_effect\tdirection\n")
+    for name in classes:
+        for rank, region in enumerate(regions[name], 1):
+            sequence = letters[codes[region.start : region.end]].tobytes().decode()
+            out.write(f"{record_id}\t{name}\t{rank}\t{region.start + 1}\t{region.end}\t{sequence}\t"
+                      f"{region.effect:.6g}\t{region.direction}\n")
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path`` that is renamed onto it if the block succeeds."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def write_npz(path: Path, record_id: str, model_id: str, classes: Sequence[str], delta: np.ndarray,
+def write_npz(out: IO[bytes], record_id: str, model_id: str, classes: Sequence[str], delta: np.ndarray,
               reference: np.ndarray, codes: np.ndarray, applicability: str = "-") -> None:
     """The full ISM array and what it belongs to, compressed (load with ``numpy.load``)."""
     letters = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle, delta=delta, reference=reference, record_id=np.array(record_id), model_id=np.array(model_id),
-                classes=np.array(list(classes)), bases=np.array("ACGT"),
-                sequence=np.array(letters[codes].tobytes().decode()), applicability=np.array(applicability),
-            )
+    np.savez_compressed(
+        out, delta=delta, reference=reference, record_id=np.array(record_id), model_id=np.array(model_id),
+        classes=np.array(list(classes)), bases=np.array("ACGT"),
+        sequence=np.array(letters[codes].tobytes().decode()), applicability=np.array(applicability),
+    )
