@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-    from .models import ModelConfig
+# ``.models.ModelConfig`` (its fields ``hidden``, ``layers``, ... are read here); not imported,
+# not even for type checking: models imports this registry, and the import graph stays acyclic.
+ModelConfig = Any
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,10 @@ class ModelKind:
     name: str
     layer: str
     states_per_layer: int
-    modules: Callable[["ModelConfig"], int]
-    build: Callable[["ModelConfig", int], "nn.Module"]
+    modules: Callable[[ModelConfig], int]
+    build: Callable[[ModelConfig, int], "nn.Module"]
     fusable: bool = False
-    grouped: Optional[Callable[["ModelConfig", int], "nn.Module"]] = None
+    grouped: Optional[Callable[[ModelConfig, int], "nn.Module"]] = None
     int8: bool = False
     int8_conv: str = ""
     numpy_ism: bool = False
@@ -55,7 +57,7 @@ class ModelKind:
 
         return getattr(layers, self.layer)
 
-    def build_body(self, config: "ModelConfig") -> List["nn.Module"]:
+    def build_body(self, config: ModelConfig) -> List["nn.Module"]:
         """The body modules of a network of this kind, in order."""
         return [self.build(config, index) for index in range(self.modules(config))]
 
@@ -66,28 +68,28 @@ def _layers(name: str) -> Any:
     return getattr(layers, name)
 
 
-def _qrnn(config: "ModelConfig", index: int) -> "nn.Module":
+def _qrnn(config: ModelConfig, index: int) -> "nn.Module":
     return _layers("QRNNLayer")(config.hidden, config.hidden, config.window, config.zoneout, config.dropout)
 
 
-def _qrnn_grouped(config: "ModelConfig", groups: int) -> "nn.Module":
+def _qrnn_grouped(config: ModelConfig, groups: int) -> "nn.Module":
     """``groups`` QRNN layers side by side (``config.hidden`` channels in all), inference only."""
     return _layers("QRNNLayer")(config.hidden, config.hidden, config.window, 0.0, config.dropout, groups=groups)
 
 
-def _tcn(config: "ModelConfig", index: int) -> "nn.Module":
+def _tcn(config: ModelConfig, index: int) -> "nn.Module":
     return _layers("TCNBlock")(config.hidden, 2**index, config.kernel_size, config.dropout)
 
 
-def _lstm(config: "ModelConfig", index: int) -> "nn.Module":
+def _lstm(config: ModelConfig, index: int) -> "nn.Module":
     return _layers("LSTMStack")(config.hidden, config.hidden, config.layers, config.dropout)
 
 
-def _per_layer(config: "ModelConfig") -> int:
+def _per_layer(config: ModelConfig) -> int:
     return config.layers
 
 
-def _one(config: "ModelConfig") -> int:
+def _one(config: ModelConfig) -> int:
     return 1
 
 
