@@ -12,7 +12,7 @@ of a wider set unchanged.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -47,14 +47,26 @@ def record_feature_matrix(records: Sequence[np.ndarray], name: str) -> np.ndarra
     One longest-ORF search per record serves both the protein and the UTR columns (records
     in length-sorted groups, as :func:`.coding.coding_feature_matrix` does).
     """
+    return record_features_and_orfs(records, name)[0]
+
+
+def record_features_and_orfs(records: Sequence[np.ndarray], name: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """:func:`record_feature_matrix` and each record's longest-ORF codons (int64; None for set "").
+
+    Why both: the runtime's applicability check (``no_orf``) needs the same ORF search the
+    features make; handing it over saves a second search per record (docs/PERFORMANCE.md,
+    "Short records").
+    """
     check_feature_set(name)
     records = [np.asarray(r, dtype=np.uint8) for r in records]
     out = np.zeros((len(records), feature_width(name)), dtype=np.float32)
     if not name:
-        return out
+        return out, None
+    orf_codons = np.zeros(len(records), dtype=np.int64)
     for group in length_groups(records):
         flat, lengths, starts, codons = orfs_of_group(records, group)
+        orf_codons[group] = codons
         out[group, :N_FEATURES] = features_of_orfs(flat, lengths, starts, codons)
         if name == CODING_UTR:
             out[group, N_FEATURES:] = utr_feature_rows(flat, lengths, starts, codons, MIN_ORF_CODONS)
-    return out
+    return out, orf_codons
