@@ -18,6 +18,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -198,5 +199,7 @@ def predict_stream(
         if window:
             yield window, _window_jobs(window, session, config, workers)
 
-    for window, done in run_windows(windows(), workers):
-        yield from _window_items(window, done, progress)
+    # closing: a consumer that stops early (an error while writing) stops the threads at once
+    with contextlib.closing(run_windows(windows(), workers)) as scored:
+        for window, done in scored:
+            yield from _window_items(window, done, progress)

@@ -162,3 +162,14 @@ def test_a_bad_record_stops_a_threaded_stream(tcn_model):
         list(predict_stream(iter(items), session, config, workers=2))
     skipped = list(predict_stream(iter(items), session, config, on_error="skip", workers=2))
     assert [getattr(s, "id") for s in skipped] == [item.id for item in items]
+
+
+def test_a_consumer_that_stops_early_leaves_no_model_thread(tcn_model):
+    rng = np.random.default_rng(4)
+    records = [Record(f"r{i}", f"r{i}", rng.integers(0, 4, 200).astype(np.uint8), "<test>", i + 1) for i in range(60)]
+    session = ModelSession(tcn_model, device="cpu")
+    stream = predict_stream(iter(records), session, BatchConfig(batch_nt=1_000, window_records=10), workers=2)
+    assert next(stream).id == "r0"
+    assert any(t.name.startswith("rnaloc-model") for t in threading.enumerate())
+    stream.close()
+    assert not any(t.name.startswith("rnaloc-model") for t in threading.enumerate())
