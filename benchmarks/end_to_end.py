@@ -5,12 +5,21 @@ transcriptome-scale input (>= 0.5 Gnt, GENCODE-like lengths), side by side with 
         --baseline /work/main/.venv/bin/rnaloc-infer
     python benchmarks/end_to_end.py --cases transcriptome --models default --transcriptome-gnt 0.5
     python benchmarks/end_to_end.py --cases valid --fp32-too --rounds 3 --baseline ...   # int8 twin vs fp32
+    python benchmarks/end_to_end.py --cases pieces --short-records 20000 --rounds 3 \
+        --baseline <main checkout>/.venv/bin/rnaloc-infer                              # mRNA pieces, ratio
 
 Each case runs the real command line in a child process (gzip FASTA in, TSV out): wall time,
 child CPU time and peak RSS (``os.wait4``'s ru_maxrss of exactly that child), Mnt/s =
 nucleotides / wall. With ``--baseline CMD`` every case also runs CMD (e.g. another checkout's
 ``rnaloc-infer``) right after, on the same file, and the two outputs are compared: ``cmp``
-(byte-identical) or, failing that, the largest probability difference.
+(byte-identical) or, failing that, the largest probability difference. Rounds alternate which
+command goes first, and the last lines give each case's ratios (baseline / this branch: wall
+and CPU seconds, per round and their median): on a busy machine the ratio measured side by
+side is the figure to read, not Mnt/s.
+
+Cases: ``valid`` (the DM3Loc validation set), ``short`` (--short-records uniform random 300-nt
+records), ``pieces`` (--short-records consecutive 300-nt pieces of the real DM3Loc mRNAs, valid
+then train: mRNA-like ORFs and UTRs), ``transcriptome`` (below).
 
 The synthetic transcriptome: record lengths from a log-normal with median 1.4 knt and
 sigma 0.85 (mean ~2.0 knt, like GENCODE's ~250,000 human transcripts: ~0.5 Gnt), clipped to
@@ -27,7 +36,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -65,6 +74,27 @@ def write_short(path: Path, count: int, length: int = 300, seed: int = 8) -> Tup
             n = min(10_000, count - start)
             seqs = LETTERS[rng.integers(0, 4, (n, length))]
             fh.write(b"".join(b">s%d\n%s\n" % (start + i, row.tobytes()) for i, row in enumerate(seqs)))
+    return count, count * length
+
+
+def write_pieces(path: Path, count: int, length: int = 300) -> Tuple[int, int]:
+    """Consecutive ``length``-nt pieces of the DM3Loc mRNAs (valid, then train), ``count`` of them."""
+    from rnaloc_infer.fasta import Record, read_fasta
+
+    pieces: List[bytes] = []
+    for split in ("valid", "train"):
+        for r in read_fasta(DATA / f"dm3loc_{split}.fa.gz", warn_duplicates=False):
+            if not isinstance(r, Record):
+                continue
+            letters = LETTERS[r.codes].tobytes()
+            for start in range(0, r.length - length + 1, length):
+                if len(pieces) == count:
+                    break
+                pieces.append(b">%s_%d\n%s\n" % (r.id.encode(), start, letters[start : start + length]))
+    if len(pieces) < count:
+        raise SystemExit(f"the DM3Loc mRNAs hold only {len(pieces):,} pieces of {length} nt")
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(b"".join(pieces))
     return count, count * length
 
 
@@ -108,7 +138,7 @@ def compare(a: Path, b: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", default="valid,short", help="comma list: valid, short, transcriptome")
+    parser.add_argument("--cases", default="valid,short", help="comma list: valid, short, pieces, transcriptome")
     parser.add_argument("--models", default="default")
     parser.add_argument("--threads", type=int, default=None, help="--threads for the runs (default: none = all cores)")
     parser.add_argument("--baseline", default=None, help="a second rnaloc-infer command to run side by side")
@@ -127,6 +157,9 @@ def main() -> None:
         elif case == "short":
             path = args.workdir / f"short_{args.short_records}x300.fa.gz"
             inputs[case] = (path, write_short(path, args.short_records) if not path.exists() else count_fasta(path))
+        elif case == "pieces":
+            path = args.workdir / f"pieces_{args.short_records}x300.fa.gz"
+            inputs[case] = (path, write_pieces(path, args.short_records) if not path.exists() else count_fasta(path))
         elif case == "transcriptome":
             path = args.workdir / f"transcriptome_{args.transcriptome_gnt:g}Gnt.fa.gz"
             if not path.exists():
@@ -138,19 +171,32 @@ def main() -> None:
             raise SystemExit(f"unknown case {case!r}")
     print(f"load average at start {os.getloadavg()[0]:.1f}; cores {len(os.sched_getaffinity(0))}; threads {args.threads or 'default (all)'}", flush=True)
     print("| case | model | command | records | nt | wall s | CPU s | Mnt/s | peak RSS MiB | output |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|", flush=True)
-    for case, (fasta, (records, nt)) in [item for _ in range(args.rounds) for item in inputs.items()]:
+    ratios: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
+    runs = [item for _ in range(args.rounds) for item in inputs.items()]
+    for number, (case, (fasta, (records, nt))) in enumerate(runs):
         for index, model in enumerate(args.models.split(",")):  # a model may be a path: files are named by index
             commands = [("this branch", ours)]
             commands += [("this branch, --precision fp32", ours + ["--precision", "fp32"])] if args.fp32_too else []
             commands += [("baseline", args.baseline.split())] if args.baseline else []
-            outs = []
+            if (number // len(inputs)) % 2:  # odd rounds: the other order, so neither always goes first
+                commands = commands[::-1]
+            outs: Dict[str, Path] = {}
+            timed: Dict[str, Tuple[float, float]] = {}
             for label, command in commands:
                 out = args.workdir / f"{case}_model{index}_{len(outs)}.tsv"
                 wall, cpu, rss = run(command, fasta, out, model, args.threads)
-                note = compare(outs[0], out) if outs else ""
-                outs.append(out)
+                note = compare(outs["this branch"] if label != "this branch" and "this branch" in outs else next(iter(outs.values())), out) if outs else ""
+                outs[label] = out
+                timed[label] = (wall, cpu)
                 print(f"| {case} | {model} | {label} | {records:,} | {nt:,} | {wall:.1f} | {cpu:.1f} | {nt / wall / 1e6:.2f} | "
                       f"{rss:.0f} | {note} |", flush=True)
+            if "baseline" in timed:
+                (base_wall, base_cpu), (wall, cpu) = timed["baseline"], timed["this branch"]
+                ratios.setdefault((case, model), []).append((base_wall / wall, base_cpu / cpu))
+    for (case, model), pairs in ratios.items():
+        walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
+        print(f"{case}, {model}: baseline / this branch, wall {' '.join(f'{w:.2f}' for w in walls)} (median {np.median(walls):.2f}x), "
+              f"CPU s {' '.join(f'{c:.2f}' for c in cpus)} (median {np.median(cpus):.2f}x)")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 

@@ -11,11 +11,14 @@ Why this shape:
 * Records longer than ``chunk_nt`` take the exact chunked path
   (:meth:`ModelSession.predict_long`): consecutive calls carrying the model state, so memory is
   bounded by the chunk, not the record, and nothing is truncated.
-* Results of a window are emitted in input order before the next window is read.
+* Results of a window are emitted in input order. With several worker threads the next
+  window is read, and its calls queued, while this one's calls run (so at most two windows
+  are held); with one, before the next window is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -90,30 +93,32 @@ def plan_batches(lengths: Sequence[int], budget: int, order: Optional[Iterable[i
     return batches
 
 
-def _score_window(window: List[Item], session: ModelSession, config: BatchConfig, progress: Optional[Progress],
-                  workers: int = 1) -> Iterator[Item]:
+def _window_jobs(window: List[Item], session: ModelSession, config: BatchConfig, workers: int) -> List[Callable[[], _Done]]:
+    """The model calls of one window: chunked long records (longest first), then the batches."""
     from .alphabet import pad_batch
+    from .features.registry import record_features_and_orfs
     from .fasta import Record
-    from .parallel import run_jobs, shared_budget
+    from .parallel import shared_budget
 
-    probs: List[Optional[np.ndarray]] = [None] * len(window)
     short = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length <= config.chunk_nt]
     long = [i for i, item in enumerate(window) if isinstance(item, Record) and item.length > config.chunk_nt]
     lengths = [window[i].length for i in short]  # type: ignore[union-attr]
-
     rules = session.info.applicability
-    flags: List[Optional[Tuple[str, ...]]] = [None] * len(window)
 
-    def check(members: List[int]) -> List[Optional[Tuple[str, ...]]]:
+    def check(members: List[int], orf_codons: Optional[np.ndarray] = None) -> List[Optional[Tuple[str, ...]]]:
         """Applicability flags, inside the job: the check then runs on every worker too."""
         if rules is None:
             return [None] * len(members)
-        return list(rules.check_many([window[i].codes for i in members], [window[i].ambiguous for i in members]))  # type: ignore[union-attr]
+        return rules.check_many([window[i].codes for i in members], [window[i].ambiguous for i in members],  # type: ignore[union-attr]
+                                orf_codons)
 
     def run_batch(members: List[int]) -> Callable[[], _Done]:
         def job() -> _Done:
-            tokens, lens = pad_batch([window[i].codes for i in members])  # type: ignore[union-attr]
-            return members, session.run(tokens, lens)[0], int(lens.sum()), check(members)
+            codes = [window[i].codes for i in members]  # type: ignore[union-attr]
+            tokens, lens = pad_batch(codes)
+            # One ORF search per record serves the features and the no_orf flag.
+            features, orf_codons = record_features_and_orfs(codes, session.info.features) if session.info.features else (None, None)
+            return members, session.run(tokens, lens, features=features)[0], int(lens.sum()), check(members, orf_codons)
         return job
 
     def run_long(i: int) -> Callable[[], _Done]:
@@ -126,7 +131,16 @@ def _score_window(window: List[Item], session: ModelSession, config: BatchConfig
     # Longest jobs first, so that the threads finish together (parallel.run_jobs).
     jobs = [run_long(i) for i in sorted(long, key=lambda i: -window[i].length)]  # type: ignore[union-attr]
     jobs += [run_batch([short[b] for b in batch]) for batch in plan_batches(lengths, shared_budget(config.batch_nt, workers))]
-    for members, out, nt, found in run_jobs(jobs, workers):
+    return jobs
+
+
+def _window_items(window: List[Item], done: Iterable[_Done], progress: Optional[Progress]) -> Iterator[Item]:
+    """A window's items in input order, once all its jobs are ``done``: Scored or RecordError."""
+    from .fasta import Record
+
+    probs: List[Optional[np.ndarray]] = [None] * len(window)
+    flags: List[Optional[Tuple[str, ...]]] = [None] * len(window)
+    for members, out, nt, found in done:
         for row, i in enumerate(members):
             probs[i] = out[row]
             flags[i] = found[row]
@@ -153,28 +167,39 @@ def predict_stream(
     ``workers`` threads run a window's model calls side by side on the one session
     (:mod:`rnaloc_infer.parallel`); up to 4 workers the batches, and so the output, do not
     depend on it; beyond, ``batch_nt`` is shared among the calls in flight (memory bound).
-    Records longer than ``chunk_nt`` take one worker each.
+    Records longer than ``chunk_nt`` take one worker each. With several workers the next
+    window is read, and its calls started, while this one's run and its results are used
+    (:func:`~rnaloc_infer.parallel.run_windows`): two windows are then held at once, and a
+    bad record (``on_error="fail"``) raises before the window in front of it is yielded.
 
     ``on_error="fail"`` raises the first bad record's InputError; ``"skip"`` passes
     RecordError items through in their input position, so every record comes out either as
     a Scored or as a RecordError.
     """
     from .fasta import RecordError
+    from .parallel import run_windows
 
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    window: List[Item] = []
-    window_nt = 0
-    for item in items:
-        if isinstance(item, RecordError):
-            if on_error == "fail":
-                raise item.to_exception()
-        else:
-            window_nt += item.length
-        window.append(item)
-        if len(window) >= config.window_records or window_nt >= config.window_nt:
-            yield from _score_window(window, session, config, progress, workers)
-            window = []
-            window_nt = 0
-    if window:
-        yield from _score_window(window, session, config, progress, workers)
+
+    def windows() -> Iterator[Tuple[List[Item], List[Callable[[], _Done]]]]:
+        window: List[Item] = []
+        window_nt = 0
+        for item in items:
+            if isinstance(item, RecordError):
+                if on_error == "fail":
+                    raise item.to_exception()
+            else:
+                window_nt += item.length
+            window.append(item)
+            if len(window) >= config.window_records or window_nt >= config.window_nt:
+                yield window, _window_jobs(window, session, config, workers)
+                window = []
+                window_nt = 0
+        if window:
+            yield window, _window_jobs(window, session, config, workers)
+
+    # closing: a consumer that stops early (an error while writing) stops the threads at once
+    with contextlib.closing(run_windows(windows(), workers)) as scored:
+        for window, done in scored:
+            yield from _window_items(window, done, progress)

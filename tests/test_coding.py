@@ -201,3 +201,29 @@ def test_batched_orf_lengths_and_applicability_checks_equal_per_record(monkeypat
     checked = rules.check_many(records, ambiguous)
     assert checked == [rules.check(r, a) for r, a in zip(records, ambiguous)]
     assert any("no_orf" in f for f in checked) and any("no_orf" not in f for f in checked)
+
+
+def test_vectorised_applicability_raises_every_flag_as_the_per_record_check_does():
+    """check_many's one-call-per-batch tests give check()'s tuples, every flag and its order
+    included, with ORF codons searched or handed over (the runtime's feature search)."""
+    from rnaloc_infer.applicability import FLAGS, ApplicabilityRules
+    from rnaloc_infer.features.registry import CODING_UTR, record_feature_matrix, record_features_and_orfs
+
+    rng = np.random.default_rng(12)
+    records = [_orf_rich(rng, int(n)) for n in rng.integers(1, 700, 120)]
+    for r in records[::7]:  # some N-rich records
+        r[rng.integers(0, len(r), max(1, len(r) // 20))] = 4
+    records += [np.zeros(0, np.uint8), np.full(30, 4, np.uint8)]
+    rules = ApplicabilityRules(min_length=40, max_length=600, max_n_fraction=0.02, min_orf_codons=25,
+                               max_ambiguous_fraction=0.01)
+    ambiguous = [int(a) for a in rng.integers(0, 4, len(records))]
+    expected = [rules.check(r, a) for r, a in zip(records, ambiguous)]
+    assert set(FLAGS) == {flag for flags in expected for flag in flags}
+    assert any(len(flags) >= 2 for flags in expected) and () in expected
+    assert rules.check_many(records, ambiguous) == expected
+    features, orfs = record_features_and_orfs(records, CODING_UTR)
+    assert orfs.tolist() == [longest_orf(r)[1] for r in records]
+    np.testing.assert_array_equal(features, record_feature_matrix(records, CODING_UTR))
+    assert rules.check_many(records, ambiguous, orfs) == expected
+    assert rules.check_many([], []) == []
+    assert record_features_and_orfs(records[:3], "")[1] is None

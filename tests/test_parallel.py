@@ -115,3 +115,61 @@ def test_many_workers_share_the_budget_and_agree_with_one(tcn_model):
     one = np.stack([s.probs for s in predict_stream(iter(records), session, config, workers=1)])
     eight = np.stack([s.probs for s in predict_stream(iter(records), session, config, workers=8)])
     np.testing.assert_allclose(eight, one, rtol=0, atol=1e-6)
+
+
+def test_run_windows_reads_one_window_ahead_and_gives_every_windows_results():
+    """Window k+1 is taken from the iterable (read) before window k's results are handed
+    out; every job runs once; a job's error surfaces from its window's results."""
+    from rnaloc_infer.parallel import run_windows
+
+    events = []
+
+    def windows(count):
+        for k in range(count):
+            events.append(f"read {k}")
+            yield k, [lambda k=k, j=j: (k, j) for j in range(5)]
+
+    for workers in (1, 3):
+        events.clear()
+        got = {}
+        for key, results in run_windows(windows(4), workers):
+            events.append(f"results {key}")
+            got[key] = sorted(results)
+        assert got == {k: [(k, j) for j in range(5)] for k in range(4)}
+        if workers == 1:  # no thread: one window after the other
+            assert events == ["read 0", "results 0", "read 1", "results 1", "read 2", "results 2", "read 3", "results 3"]
+        else:
+            assert events == ["read 0", "read 1", "results 0", "read 2", "results 1", "read 3", "results 2", "results 3"]
+
+    def boom():
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        for _, results in run_windows(iter([(0, [lambda: 1]), (1, [boom])]), workers=2):
+            list(results)
+
+
+def test_a_bad_record_stops_a_threaded_stream(tcn_model):
+    from rnaloc_infer.errors import InputError
+    from rnaloc_infer.fasta import RecordError
+
+    rng = np.random.default_rng(3)
+    items = [Record(f"r{i}", f"r{i}", rng.integers(0, 4, 100).astype(np.uint8), "<test>", i + 1) for i in range(30)]
+    items.insert(25, RecordError("<test>", 26, "bad", "empty sequence"))
+    session = ModelSession(tcn_model, device="cpu")
+    config = BatchConfig(batch_nt=1_000, window_records=10)
+    with pytest.raises(InputError, match="empty sequence"):
+        list(predict_stream(iter(items), session, config, workers=2))
+    skipped = list(predict_stream(iter(items), session, config, on_error="skip", workers=2))
+    assert [getattr(s, "id") for s in skipped] == [item.id for item in items]
+
+
+def test_a_consumer_that_stops_early_leaves_no_model_thread(tcn_model):
+    rng = np.random.default_rng(4)
+    records = [Record(f"r{i}", f"r{i}", rng.integers(0, 4, 200).astype(np.uint8), "<test>", i + 1) for i in range(60)]
+    session = ModelSession(tcn_model, device="cpu")
+    stream = predict_stream(iter(records), session, BatchConfig(batch_nt=1_000, window_records=10), workers=2)
+    assert next(stream).id == "r0"
+    assert any(t.name.startswith("rnaloc-model") for t in threading.enumerate())
+    stream.close()
+    assert not any(t.name.startswith("rnaloc-model") for t in threading.enumerate())

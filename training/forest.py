@@ -41,7 +41,7 @@ from .regression import KS, feature_matrix
 log = logging.getLogger(__name__)
 
 FOREST_FORMAT = "rnaloc-kmer-forest"
-# fixed before any look at valid (benchmarks/tree_heads.py measured exactly these)
+# fixed before any look at valid (experiments/tree_heads.py measured exactly these)
 SETTINGS = dict(learning_rate=0.05, max_iter=400, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
                 early_stopping=True, validation_fraction=0.15, n_iter_no_change=30, random_state=0)
 

@@ -289,8 +289,17 @@ def coding_feature_matrix(records: Sequence[np.ndarray]) -> np.ndarray:
     each group is computed at once; a record above :data:`LONG_NT` goes alone, through the
     block-wise :func:`longest_orf`.
     """
+    return coding_columns_and_orfs(records)[0]
+
+
+def coding_columns_and_orfs(records: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`coding_feature_matrix` and each record's longest-ORF codons (int64): the
+    applicability check (``no_orf``) reads the same search instead of making its own."""
     records = [np.asarray(r, dtype=np.uint8) for r in records]
     out = np.zeros((len(records), N_FEATURES), dtype=np.float32)
+    orf_codons = np.zeros(len(records), dtype=np.int64)
     for group in length_groups(records):
-        out[group] = features_of_orfs(*orfs_of_group(records, group))
-    return out
+        flat, lengths, starts, codons = orfs_of_group(records, group)
+        orf_codons[group] = codons
+        out[group] = features_of_orfs(flat, lengths, starts, codons)
+    return out, orf_codons

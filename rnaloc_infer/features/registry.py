@@ -19,12 +19,12 @@ export and explain (whose in-silico mutagenesis needs every variant's row, cheap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .coding import N_FEATURES, coding_feature_matrix
-from .utr_kmers import N_UTR_FEATURES, coding_utr_feature_matrix
+from .coding import N_FEATURES, coding_columns_and_orfs
+from .utr_kmers import N_UTR_FEATURES, coding_utr_columns_and_orfs
 from .variants import coding_utr_variant_rows, coding_variant_rows
 
 CODING = "coding-v1"
@@ -37,8 +37,9 @@ class FeatureSet:
 
     name: str
     width: int
-    # whole records' codes -> (records, width) float32
-    columns: Callable[[Sequence[np.ndarray]], np.ndarray]
+    # whole records' codes -> ((records, width) float32, each record's longest-ORF codons):
+    # the ORF search the columns make also serves the applicability check (no_orf)
+    columns_and_orfs: Callable[[Sequence[np.ndarray]], Tuple[np.ndarray, np.ndarray]]
     # (record's codes, positions, bases, block_rows) -> (variants, width) float32: exactly
     # ``columns`` of each single-nucleotide variant record, without recomputing each (explain)
     variant_columns: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -46,8 +47,8 @@ class FeatureSet:
 
 # In extension order: each set's leading columns are the set before it.
 FEATURE_SETS: Dict[str, FeatureSet] = {s.name: s for s in (
-    FeatureSet(CODING, N_FEATURES, coding_feature_matrix, coding_variant_rows),
-    FeatureSet(CODING_UTR, N_FEATURES + N_UTR_FEATURES, coding_utr_feature_matrix, coding_utr_variant_rows),
+    FeatureSet(CODING, N_FEATURES, coding_columns_and_orfs, coding_variant_rows),
+    FeatureSet(CODING_UTR, N_FEATURES + N_UTR_FEATURES, coding_utr_columns_and_orfs, coding_utr_variant_rows),
 )}
 
 
@@ -71,10 +72,19 @@ def feature_width(name: str) -> int:
 
 def record_feature_matrix(records: Sequence[np.ndarray], name: str) -> np.ndarray:
     """(records, :func:`feature_width`) float32 rows of set ``name`` for whole records' codes."""
+    return record_features_and_orfs(records, name)[0]
+
+
+def record_features_and_orfs(records: Sequence[np.ndarray], name: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """:func:`record_feature_matrix` and each record's longest-ORF codons (int64; None for set "").
+
+    Why both: the runtime's applicability check (``no_orf``) needs the same ORF search the
+    features make; handing it over saves a second search per record (docs/PERFORMANCE.md,
+    "Short records")."""
     check_feature_set(name)
     if not name:
-        return np.zeros((len(records), 0), dtype=np.float32)
-    return FEATURE_SETS[name].columns(records)
+        return np.zeros((len(records), 0), dtype=np.float32), None
+    return FEATURE_SETS[name].columns_and_orfs(records)
 
 
 def variant_features(codes: np.ndarray, positions: np.ndarray, bases: np.ndarray, name: str,

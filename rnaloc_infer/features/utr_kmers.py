@@ -164,10 +164,17 @@ def coding_utr_feature_matrix(records: Sequence[np.ndarray]) -> np.ndarray:
     One longest-ORF search per record serves both (records in length-sorted groups, as
     ``coding.coding_feature_matrix`` does).
     """
+    return coding_utr_columns_and_orfs(records)[0]
+
+
+def coding_utr_columns_and_orfs(records: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`coding_utr_feature_matrix` and each record's longest-ORF codons (int64)."""
     records = [np.asarray(r, dtype=np.uint8) for r in records]
     out = np.zeros((len(records), N_FEATURES + N_UTR_FEATURES), dtype=np.float32)
+    orf_codons = np.zeros(len(records), dtype=np.int64)
     for group in length_groups(records):
         flat, lengths, starts, codons = orfs_of_group(records, group)
+        orf_codons[group] = codons
         out[group, :N_FEATURES] = features_of_orfs(flat, lengths, starts, codons)
         out[group, N_FEATURES:] = utr_feature_rows(flat, lengths, starts, codons, MIN_ORF_CODONS)
-    return out
+    return out, orf_codons

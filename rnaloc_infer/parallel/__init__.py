@@ -7,6 +7,6 @@ over intra-op threads or worker processes was measured: docs/PERFORMANCE.md, "Al
 """
 
 from .cores import available_cpus, worker_count
-from .pool import run_jobs, shared_budget
+from .pool import run_jobs, run_windows, shared_budget
 
-__all__ = ["available_cpus", "run_jobs", "shared_budget", "worker_count"]
+__all__ = ["available_cpus", "run_jobs", "run_windows", "shared_budget", "worker_count"]
