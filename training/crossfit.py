@@ -20,12 +20,13 @@ it scores.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -201,6 +202,31 @@ def crossfit_network(config_path: Path, out_dir: Path, *, k: int = 5, seed: int 
         {"config": str(config_path), "data_dir": str(resolved), "k": k, "seed": seed}, indent=2))
     results = []
     for fold in (only_folds if only_folds is not None else range(k)):
-        log.info("%s: fold %d of %d", config_path.stem, fold, k)
-        results.append(fit_network_fold(config, data, folds, fold, member_dir / f"fold{fold}", device=device, quiet=quiet))
+        run_dir = member_dir / f"fold{fold}"
+        with fold_lock(run_dir) as mine:
+            if not mine:  # another process (another core or machine on shared storage) trains it
+                log.info("%s: fold %d is being trained by another process; skipped here", config_path.stem, fold)
+                continue
+            log.info("%s: fold %d of %d", config_path.stem, fold, k)
+            results.append(fit_network_fold(config, data, folds, fold, run_dir, device=device, quiet=quiet))
     return results
+
+
+@contextlib.contextmanager
+def fold_lock(run_dir: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on one fold's run directory: yields False when another
+    process holds it. Why: several ``crossfit`` processes (one per core, or per machine on a
+    shared disk) can then divide the folds between them without training one twice."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
