@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnaloc_infer import digest
+from rnaloc_infer.modelfile import digest
 from rnaloc_infer.bundled import resolve_model
 from rnaloc_infer.modelfile.metadata import MetadataError, fp32_problem, read_metadata, require_fp32
 from rnaloc_infer.output.sidecar import model_identity
