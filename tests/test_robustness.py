@@ -321,6 +321,9 @@ def test_troubleshooting_lists_the_messages():
                                                      "cli/common.py", "rnaloc_infer/graph_cache.py", "rnaloc_infer/modelfile/metadata.py",
                                                      "rnaloc_infer/genome/index.py", "rnaloc_infer/genome/fai.py"))
     stems = [
+        "same file as the input standard input", "cannot tell the output format from", "does not write .json files",
+        "zstd compression needs the zstandard package", "output incomplete:", "left by an interrupted run",
+        "X is not a nucleotide code (masked bases? write them as N)", "the id contains a control character",
         "no such file", "is a directory, not a FASTA file", "permission denied", "looks like FASTQ", "contains binary data",
         "should start with '>' but starts with", "truncated or corrupt compressed file", "read error", "not a nucleotide code",
         "this looks like a protein sequence", "empty sequence (header without sequence lines)", "has no id", "duplicate id",
@@ -336,8 +339,8 @@ def test_troubleshooting_lists_the_messages():
         assert stem in code, f"message no longer in the code: {stem!r}"
         assert stem in doc, f"message missing from docs/TROUBLESHOOTING.md: {stem!r}"
     # cli/common.exit_with_status writes "<interrupted|terminated>; <what the command left>"
-    assert 'log.error("interrupted; %s", stopped)' in code and 'log.error("terminated; %s", stopped)' in code
-    assert 'stopped="no output written"' in code
+    assert 'log.error("interrupted; %s", what_stopped())' in code and 'log.error("terminated; %s", what_stopped())' in code
+    assert '"no output written"' in code
     for message in ("interrupted; no output written", "terminated; no output written"):
         assert message in doc, f"message missing from docs/TROUBLESHOOTING.md: {message!r}"
 
