@@ -31,6 +31,7 @@ from .bundled import TWIN_SUFFIXES, twin_path
 from .features.registry import FEATURE_SETS, record_feature_matrix
 from .errors import ModelError
 from .graph_cache import CACHE_ENV  # noqa: F401  (re-exported: tests, docs)
+from .modelfile.digest import file_sha256
 from .modelfile.metadata import FP32_SHA256_KEY, read_metadata
 
 log = logging.getLogger(__name__)

@@ -321,7 +321,7 @@ def test_troubleshooting_lists_the_messages():
                                                      "cli/common.py", "rnaloc_infer/graph_cache.py", "rnaloc_infer/modelfile/metadata.py",
                                                      "rnaloc_infer/genome/index.py", "rnaloc_infer/genome/fai.py"))
     stems = [
-        "same file as the input standard input", "cannot tell the output format from", "does not write .json files",
+        "cannot tell the output format from", "rnaloc-infer does not write",
         "zstd compression needs the zstandard package", "output incomplete:", "left by an interrupted run",
         "X is not a nucleotide code (masked bases? write them as N)", "the id contains a control character",
         "no such file", "is a directory, not a FASTA file", "permission denied", "looks like FASTQ", "contains binary data",

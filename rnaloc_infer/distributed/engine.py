@@ -31,10 +31,10 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from ..batching import ON_ERROR, BatchConfig, predict_stream
-from ..errors import EXIT_USAGE, InputError, NoResults, OutputError, RnalocError
+from ..errors import EXIT_USAGE, InputError, OutputError, RnalocError
 from ..fasta import DuplicateIds, RecordError
 from ..output.formats import OutputSpec
 from ..output.run import RowCount, RunOptions
