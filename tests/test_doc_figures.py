@@ -62,7 +62,7 @@ def doc_text(doc: str) -> str:
 
 @dataclass(frozen=True)
 class Text:
-    """The first group of ``pattern`` (re.S not set), which must match exactly once."""
+    """The groups of ``pattern`` (joined by a space), which must match exactly once."""
 
     pattern: str
     nth: int = 0
@@ -70,7 +70,7 @@ class Text:
     def find(self, doc: str) -> str:
         matches = list(re.finditer(self.pattern, doc_text(doc)))
         assert len(matches) == 1, f"{doc}: /{self.pattern}/ matches {len(matches)} times, want 1"
-        return matches[0].group(1)
+        return " ".join(matches[0].groups())
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,25 @@ class Cell:
         chosen = exact or [r for r, label in zip(rows, labels) if self.row in label]
         assert len(chosen) == 1, f"{doc}: table {self.table!r} has {len(chosen)} rows {self.row!r}, want 1"
         return chosen[0][self.col]
+
+
+@dataclass(frozen=True)
+class Para:
+    """The first group of ``pattern``, found exactly once in the paragraph (up to a blank line)
+    that starts where ``anchor`` is (itself found exactly once)."""
+
+    anchor: str
+    pattern: str
+
+    def find(self, doc: str) -> str:
+        text = doc_text(doc)
+        starts = [m.start() for m in re.finditer(self.anchor, text)]
+        assert len(starts) == 1, f"{doc}: /{self.anchor}/ matches {len(starts)} times, want 1"
+        end = text.find("\n\n", starts[0])
+        span = text[starts[0]:end if end >= 0 else len(text)]
+        matches = list(re.finditer(self.pattern, span))
+        assert len(matches) == 1, f"{doc}: /{self.pattern}/ matches {len(matches)} times after /{self.anchor}/, want 1"
+        return " ".join(matches[0].groups())
 
 
 # --------------------------------------------------------------------------- where in the results
@@ -139,6 +158,24 @@ def js(path: str, *keys) -> Callable[[], float]:
             else:
                 value = value[key]
         return float(value)
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+def txt(path: str, pattern: str, agg: Callable[[List[float]], float]) -> Callable[[], float]:
+    """``agg`` (min, max) of the first group of every match of ``pattern`` in text file ``path``."""
+    def read() -> float:
+        values = [float(m.group(1)) for m in re.finditer(pattern, (ROOT / path).read_text())]
+        assert values, f"{path}: no /{pattern}/"
+        return agg(values)
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+def kib(path: str) -> Callable[[], float]:
+    """Size of a committed file in KiB (the model files: their size is the figure)."""
+    def read() -> float:
+        return (ROOT / path).stat().st_size / 1024
     read.source = path  # type: ignore[attr-defined]
     return read
 
@@ -367,6 +404,124 @@ for cls in CLASSES:
                            js(refit, "classes", ("class", cls), field), digits=3)
                     for i, field in enumerate(("threshold", "precision", "recall", "f1"))]
 
+# MODEL_CARD "Evaluation" table: the three-member default and member 4 alone (research runs' results)
+TREE_MEMBERS = "experiments/results/tree_members.tsv"  # python experiments/forest_variants.py / tree_heads.py
+UTR_FOREST = "experiments/results/utr_forest.tsv"  # python experiments/utr_forest.py
+for cls in (*CLASSES, "macro"):
+    FIGURES += [
+        Figure(f"card.eval.{cls}.three_member", CARD, Cell(EVAL, cls, 8),
+               tsv(TREE_MEMBERS, cls, variant="qrnn+qrnn_coding+regression"), digits=3),
+        Figure(f"card.eval.{cls}.member4", CARD, Cell(EVAL, cls, 6), tsv(UTR_FOREST, cls, members="kmer_coding_utr forest alone"),
+               digits=3),
+    ]
+FIGURES += [
+    Figure("card.eval.no_exo.three_member", CARD, Cell(EVAL, NO_EXO, 8),
+           tsv(TREE_MEMBERS, "without_exosome", variant="qrnn+qrnn_coding+regression"), digits=3),
+    Figure("card.eval.no_exo.member4", CARD, Cell(EVAL, NO_EXO, 6),
+           tsv(UTR_FOREST, "without_exosome", members="kmer_coding_utr forest alone"), digits=3),
+]
+
+# "Why four members" and "Why the UTR k-mers": paired bootstrap gains in the text
+FOUR = r"\*\*Why four members, not the three before\*\*"
+BOOT_FOREST = "benchmarks/results/bootstrap_forest_vs_three_member.tsv"
+FIGURES += [
+    Figure("card.four.macro", CARD, Para(FOUR, r"AUROC by \*\*(\+0\.\d+) \(95 % interval"), tsv(BOOT_FOREST, "gain", **{"class": "macro"})),
+    Figure("card.four.macro_low", CARD, Para(FOUR, r"95 % interval (\+0\.\d+) to"), tsv(BOOT_FOREST, "gain_ci95", 0, **{"class": "macro"})),
+    Figure("card.four.macro_high", CARD, Para(FOUR, r"95 % interval \+0\.\d+ to (\+0\.\d+)\)"),
+           tsv(BOOT_FOREST, "gain_ci95", 1, **{"class": "macro"})),
+    Figure("card.four.no_exo", CARD, Para(FOUR, r"than Exosome by (\+0\.\d+ \(\+0\.\d+ to \+0\.\d+\))"),
+           tsv(BOOT_FOREST, "gain", **{"class": "macro_without_exosome"})),
+    Figure("card.four.no_exo_low", CARD, Para(FOUR, r"than Exosome by (\+0\.\d+ \(\+0\.\d+ to \+0\.\d+\))"),
+           tsv(BOOT_FOREST, "gain_ci95", 0, **{"class": "macro_without_exosome"}), nth=1),
+    Figure("card.four.no_exo_high", CARD, Para(FOUR, r"than Exosome by (\+0\.\d+ \(\+0\.\d+ to \+0\.\d+\))"),
+           tsv(BOOT_FOREST, "gain_ci95", 1, **{"class": "macro_without_exosome"}), nth=2),
+    *[Figure(f"card.four.{cls}", CARD, Para(FOUR, rf"{cls} (\+0\.\d+)"), tsv(BOOT_FOREST, "gain", **{"class": cls}))
+      for cls in CLASSES],
+    Figure("card.four.ribosome_low", CARD, Para(FOUR, r"Ribosome \+0\.\d+ with an interval from (−0\.\d+)"),
+           tsv(BOOT_FOREST, "gain_ci95", 0, **{"class": "Ribosome"})),
+]
+UTR = r"\*\*Why the UTR k-mers\*\*"
+BOOT_UTR = "benchmarks/results/bootstrap_utr_forest_vs_forest.tsv"
+for name, key, head in (("macro", "macro", r"macro AUROC \*\*"), ("no_exo", "macro_without_exosome", r"than Exosome \*\*"),
+                        *((cls, cls, rf"\b{cls} ") for cls in CLASSES if cls != "Membrane"), ("Membrane", "Membrane", r"\*\*Membrane ")):
+    gain = r"([+−]0\.\d+)\s+\((?:95 % interval\s+)?([+−]0\.\d+)\s+to\s+([+−]0\.\d+)\)"
+    FIGURES += [Figure(f"card.utr.{name}.{i}", CARD, Para(UTR, head + gain),
+                       tsv(BOOT_UTR, "gain" if i == 0 else "gain_ci95", max(i - 1, 0), **{"class": key}), nth=i)
+                for i in range(3)]
+
+# MODEL_CARD specificity: the other rows, and the table by label count
+for col, model in SPEC_COLS:
+    FIGURES += [
+        Figure(f"card.spec.me_same_count.{model}.p", CARD, Cell(SPECTABLE, "Membrane-only vs ER-only, same label count", col),
+               tsv(SPEC, model, section="pair_auroc_same_count", name=ME), digits=3),
+        Figure(f"card.spec.me_same_count.{model}.log_odds", CARD, Cell(SPECTABLE, "Membrane-only vs ER-only, same label count", col),
+               tsv(SPEC, model, section="pair_auroc_log_odds_same_count", name=ME), nth=1, digits=3),
+        Figure(f"card.spec.rel_corr.{model}", CARD, Cell(SPECTABLE, "of the relative profile", col),
+               tsv(SPEC, f"{model}/profile", section="correlation", name="Nucleus~Cytosol"), digits=3),
+    ]
+BYCOUNT = "default, 2 labels (475 records)"
+for cls in NOT_EXOSOME:
+    for col, model, section in ((1, "default", "auroc_two_labels"), (2, "default", "auroc_three_plus"),
+                                (3, "kmer_lr", "auroc_two_labels"), (4, "kmer_lr", "auroc_three_plus")):
+        FIGURES += [Figure(f"card.bycount.{cls}.{model}.{section}.{n}", CARD, Cell(BYCOUNT, cls, col),
+                           tsv(SPEC, model + suffix, section=section, name=cls), nth=n, digits=3)
+                    for n, suffix in ((0, ""), (1, "/profile"))]
+
+# MODEL_CARD: Exosome's MCC, the --profile overhead, the model files' sizes
+FIGURES += [
+    Figure("card.exosome_mcc_default", CARD, Text(r"\(MCC (0\.\d+) / −0\.\d+\)"), tsv(METRICS, "mcc", **{"class": "Exosome"}), digits=3),
+    Figure("card.exosome_mcc_fast", CARD, Text(r"\(MCC 0\.\d+ / (−0\.\d+)\)"), tsv(FAST_METRICS, "mcc", **{"class": "Exosome"}), digits=3),
+    Figure("card.profile_overhead_low", CARD, Text(r"(\d\.\d+)–\d\.\d+× the time without it"),
+           txt("benchmarks/results/profile_overhead.txt", r"ratio (\d\.\d+)", min)),
+    Figure("card.profile_overhead_high", CARD, Text(r"\d\.\d+–(\d\.\d+)× the time without it"),
+           txt("benchmarks/results/profile_overhead.txt", r"ratio (\d\.\d+)", max)),
+    *[Figure(f"card.size.{name}", CARD, Text(pattern), kib(f"rnaloc_infer/models/{name}"))
+      for name, pattern in (("default.onnx", r"`rnaloc_infer/models/default\.onnx` \(([\d,]+) KiB"),
+                            ("default.fp16.onnx", r"`default\.fp16\.onnx` \(([\d,]+) KiB"),
+                            ("default.int8.onnx", r"`default\.int8\.onnx` \(([\d,]+) KiB"),
+                            ("default.ism.npz", r"`default\.ism\.npz` \(([\d,]+) KiB"),
+                            ("fast.onnx", r"`fast\.onnx` \(([\d,]+) KiB"),
+                            ("fast.fp16.onnx", r"`fast\.fp16\.onnx` \(([\d,]+) KiB"),
+                            ("fast.int8.onnx", r"`fast\.int8\.onnx` \(([\d,]+) KiB"))],
+]
+
+# MODEL_CARD: the "which" figures of the earlier defaults (their specificity tables, kept under other names)
+SPEC_FOREST = "benchmarks/results/specificity_valid_forest_vs_three_member.tsv"  # default = trees without UTR k-mers, previous = three members
+SPEC_UTR = "benchmarks/results/specificity_valid_utr_forest.tsv"  # default = equal-weight UTR-forest default, previous = SPEC_FOREST's default
+FIRST = r"The first trees \(whole-record k-mers and protein features\)"
+FIGURES += [
+    Figure("card.four.nc_from", CARD, Para(FOUR, r"on log-odds moves from (0\.\d+) to"),
+           tsv(SPEC_FOREST, "previous", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.four.nc_to", CARD, Para(FOUR, r"on log-odds moves from 0\.\d+ to\s+(0\.\d+)"),
+           tsv(SPEC_FOREST, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.utr.nc", CARD, Para(UTR, r"on log-odds (0\.\d+) \(was"), tsv(SPEC_UTR, "default", section="pair_auroc_log_odds", name=NC),
+           digits=3),
+    Figure("card.utr.nc_was", CARD, Para(UTR, r"on log-odds 0\.\d+ \(was\s+(0\.\d+)\)"),
+           tsv(SPEC_UTR, "previous", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.utr.nc_same", CARD, Para(UTR, r"(0\.\d+) within equal label counts \(was"),
+           tsv(SPEC_UTR, "default", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.utr.nc_same_was", CARD, Para(UTR, r"within equal label counts \(was (0\.\d+)\)"),
+           tsv(SPEC_UTR, "previous", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.nc", CARD, Para(FIRST, r"\((0\.\d+) vs 0\.\d+ on log-odds"),
+           tsv(SPEC_FOREST, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.nc_three", CARD, Para(FIRST, r"\(0\.\d+ vs (0\.\d+) on log-odds"),
+           tsv(SPEC_FOREST, "previous", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.same", CARD, Para(FIRST, r"(0\.\d+) vs 0\.\d+ within equal label counts\)"),
+           tsv(SPEC_FOREST, "default", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.same_three", CARD, Para(FIRST, r"0\.\d+ vs (0\.\d+) within equal label counts\)"),
+           tsv(SPEC_FOREST, "previous", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.best", CARD, Para(FIRST, r"its best yet \((0\.\d+) on log-odds"),
+           tsv(SPEC_UTR, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.best_p", CARD, Para(FIRST, r"(0\.\d+) on probabilities\), all within"),
+           tsv(SPEC_UTR, "default", section="pair_auroc", name=NC), digits=3),
+    Figure("card.first.stacked", CARD, Para(FIRST, r"gives back part of that: (0\.\d+) on log-odds"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.stacked_same", CARD, Para(FIRST, r"(0\.\d+) within equal label counts, 0\.\d+ on\s+probabilities \(0"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.stacked_p", CARD, Para(FIRST, r"(0\.\d+) on\s+probabilities \(0\.\d+ on log-odds out of fold"),
+           tsv(SPEC, "default", section="pair_auroc", name=NC), digits=3),
+]
+
 # ---- docs/EXPLAIN.md and the explain example (benchmarks/explain_example.py)
 FIGURES += [
     Figure("explain.example_p_er", EXPLAIN, Text(r"P\(ER\) = (0\.\d+)\), made with"), js(EXAMPLE, "probabilities", "ER"), digits=3),
@@ -435,3 +590,14 @@ def test_numbers_parses_ranges_signs_and_thousands() -> None:
 
 def test_packaged_model_card_is_the_docs_copy() -> None:
     assert (ROOT / "rnaloc_infer" / "data" / "MODEL_CARD.md").read_bytes() == (ROOT / CARD).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["default.onnx", "fast.onnx"])
+def test_model_card_sha256_is_the_bundled_file(name: str) -> None:
+    import hashlib
+
+    digest = hashlib.sha256((ROOT / "rnaloc_infer" / "models" / name).read_bytes()).hexdigest()
+    pattern = rf"`{re.escape(name)}`? \(\d[\d,]* KiB,? sha256\s+`([0-9a-f]{{64}})`|`rnaloc_infer/models/{re.escape(name)}`.*?sha256 `([0-9a-f]{{64}})`"
+    match = re.search(pattern, doc_text(CARD), re.S)
+    assert match, f"{CARD}: no sha256 for {name}"
+    assert (match.group(1) or match.group(2)) == digest, f"{CARD}: sha256 of {name} is {digest}"
