@@ -1,0 +1,627 @@
+"""The figures in README.md and docs/MODEL_CARD.md are the committed results files' values (issue 33).
+
+Every entry of FIGURES names one number in a doc (a regex whose first group is the number,
+or a markdown table cell: the table whose header holds a marker, the row, the column, the
+n-th number in the cell), the committed results file that produced it and how to read the
+value there. The doc's number must be the file's value rounded to the decimals the doc
+shows (|doc - file| <= half a unit of its last digit), or, for a "bound" entry, at least
+the file's value ("within 0.01"). So a results file re-measured without the doc, or a doc
+edited without its file, fails here. Figures the docs give without a results file say so
+in the doc; NOT_BACKED lists them and checks the doc still says so.
+
+No torch, no model: plain text and TSV/JSON reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = "README.md"
+CARD = "docs/MODEL_CARD.md"
+EXPLAIN = "docs/EXPLAIN.md"
+CLASSES = ("Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER")
+
+# --------------------------------------------------------------------------- numbers in text
+
+_NUMBER = re.compile(r"([+\-−]?)(\d[\d,]*(?:\.\d+)?(?:e[+\-]?\d+)?)")
+
+
+def numbers(text: str) -> List[Tuple[float, int]]:
+    """Every number in ``text`` with the decimals it shows: "0.783-0.816" is two numbers (a
+    dash right after a digit is a range, not a sign), "−0.001" is negative, "2,631" is 2631."""
+    found = []
+    for match in _NUMBER.finditer(text):
+        sign, digits = match.groups()
+        start = match.start()
+        negative = sign in ("-", "−") and not (start > 0 and (text[start - 1].isdigit() or text[start - 1] == "."))
+        mantissa = digits.split("e")[0].replace(",", "")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        if "e" in digits:
+            decimals = -int(digits.split("e")[1]) + decimals
+        value = float(digits.replace(",", ""))
+        found.append((-value if negative else value, decimals))
+    return found
+
+
+# --------------------------------------------------------------------------- where in the doc
+
+
+@lru_cache(maxsize=None)
+def doc_text(doc: str) -> str:
+    return (ROOT / doc).read_text()
+
+
+@dataclass(frozen=True)
+class Text:
+    """The groups of ``pattern`` (joined by a space), which must match exactly once."""
+
+    pattern: str
+    nth: int = 0
+
+    def find(self, doc: str) -> str:
+        matches = list(re.finditer(self.pattern, doc_text(doc)))
+        assert len(matches) == 1, f"{doc}: /{self.pattern}/ matches {len(matches)} times, want 1"
+        return " ".join(matches[0].groups())
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell of the markdown table whose header line contains ``table``: the row whose first
+    cell (``**`` removed) is ``row`` (else the one row that contains it), column ``col``
+    (the row label is column 0)."""
+
+    table: str
+    row: str
+    col: int
+
+    def find(self, doc: str) -> str:
+        lines = doc_text(doc).splitlines()
+        heads = [i for i, line in enumerate(lines) if line.startswith("|") and self.table in line]
+        assert len(heads) == 1, f"{doc}: {len(heads)} table headers contain {self.table!r}, want 1"
+        rows = []
+        for line in lines[heads[0] + 2:]:
+            if not line.startswith("|"):
+                break
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        labels = [r[0].replace("**", "").replace("`", "") for r in rows]
+        exact = [r for r, label in zip(rows, labels) if label == self.row]
+        chosen = exact or [r for r, label in zip(rows, labels) if self.row in label]
+        assert len(chosen) == 1, f"{doc}: table {self.table!r} has {len(chosen)} rows {self.row!r}, want 1"
+        return chosen[0][self.col]
+
+
+@dataclass(frozen=True)
+class Para:
+    """The first group of ``pattern``, found exactly once in the paragraph (up to a blank line)
+    that starts where ``anchor`` is (itself found exactly once)."""
+
+    anchor: str
+    pattern: str
+
+    def find(self, doc: str) -> str:
+        text = doc_text(doc)
+        starts = [m.start() for m in re.finditer(self.anchor, text)]
+        assert len(starts) == 1, f"{doc}: /{self.anchor}/ matches {len(starts)} times, want 1"
+        end = text.find("\n\n", starts[0])
+        span = text[starts[0]:end if end >= 0 else len(text)]
+        matches = list(re.finditer(self.pattern, span))
+        assert len(matches) == 1, f"{doc}: /{self.pattern}/ matches {len(matches)} times after /{self.anchor}/, want 1"
+        return " ".join(matches[0].groups())
+
+
+# --------------------------------------------------------------------------- where in the results
+
+
+def _rows(path: str) -> List[dict]:
+    with open(ROOT / path, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def tsv(path: str, column: str, nth: int = 0, **where: str) -> Callable[[], float]:
+    """The ``nth`` number of ``column`` in the one row of TSV ``path`` matching ``where``."""
+    def read() -> float:
+        rows = [r for r in _rows(path) if all(r[k] == v for k, v in where.items())]
+        assert len(rows) == 1, f"{path}: {len(rows)} rows match {where}, want 1"
+        return numbers(rows[0][column])[nth][0]
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+def tsv_mean(path: str, column: str, keys: Tuple[str, ...], key: str, **where: str) -> Callable[[], float]:
+    """Mean of ``column`` over the rows whose ``key`` is in ``keys`` (e.g. the five classes
+    other than Exosome)."""
+    parts = [tsv(path, column, **{key: k}, **where) for k in keys]
+
+    def read() -> float:
+        return sum(p() for p in parts) / len(parts)
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+def js(path: str, *keys) -> Callable[[], float]:
+    """A value inside JSON file ``path``: dict keys, list indices, or ``("class", "ER")``
+    tuples that pick the list item whose field equals the value."""
+    def read() -> float:
+        value = json.loads((ROOT / path).read_text())
+        for key in keys:
+            if isinstance(key, tuple):
+                value = next(item for item in value if item[key[0]] == key[1])
+            else:
+                value = value[key]
+        return float(value)
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+def txt(path: str, pattern: str, agg: Callable[[List[float]], float]) -> Callable[[], float]:
+    """``agg`` (min, max) of the first group of every match of ``pattern`` in text file ``path``."""
+    def read() -> float:
+        values = [float(m.group(1)) for m in re.finditer(pattern, (ROOT / path).read_text())]
+        assert values, f"{path}: no /{pattern}/"
+        return agg(values)
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+def kib(path: str) -> Callable[[], float]:
+    """Size of a committed file in KiB (the model files: their size is the figure)."""
+    def read() -> float:
+        return (ROOT / path).stat().st_size / 1024
+    read.source = path  # type: ignore[attr-defined]
+    return read
+
+
+# --------------------------------------------------------------------------- the table
+
+@dataclass(frozen=True)
+class Figure:
+    id: str
+    doc: str
+    where: object  # Text or Cell
+    read: Callable[[], float]
+    nth: int = 0  # which number in the found text
+    scale: float = 1.0  # doc = file x scale (percentages: 100)
+    check: str = "round"  # "round": the file's value to the doc's decimals; "bound": doc >= file
+    digits: Optional[int] = None  # decimals the doc must show (None: whatever it shows)
+
+
+METRICS, FAST_METRICS = "docs/model_card/metrics.tsv", "docs/model_card/fast/metrics.tsv"  # rnaloc-train release / evaluate
+BLEND = "experiments/results/blend_weights.tsv"  # python experiments/blend_weights.py
+BOOT = "benchmarks/results/bootstrap_default.tsv"  # python benchmarks/bootstrap_auroc.py
+BOOT_FAST = "benchmarks/results/bootstrap_default_vs_fast.tsv"
+BOOT_PREV = "benchmarks/results/bootstrap_default_vs_previous.tsv"
+SPEC = "benchmarks/results/specificity_valid.tsv"  # python benchmarks/specificity.py
+KMER, KMER_CODING = "benchmarks/results/kmer_baseline.tsv", "benchmarks/results/kmer_coding_baseline.tsv"
+REFIT_DEFAULT, REFIT_FAST = "benchmarks/results/refit_default.json", "benchmarks/results/refit_fast.json"
+ISM_QUIET = "benchmarks/results/ism_speed_quiet.tsv"  # python benchmarks/ism_speed.py ... --out ism_speed_quiet.tsv
+APPLICABILITY = "benchmarks/results/applicability_check.tsv"
+EXAMPLE = "benchmarks/results/explain_example.json"  # python benchmarks/explain_example.py
+NOT_EXOSOME = tuple(c for c in CLASSES if c != "Exosome")
+KMER_METHOD, KMER_CODING_METHOD = "kmer1-5_logreg_C3e-05", "kmer1-5+coding_logreg_C0.0001"
+NC = "Nucleus-only_vs_Cytosol-only"
+ME = "Membrane-only_vs_ER-only"
+EVAL = "k-mer LR AUROC | k-mer + coding LR AUROC"  # MODEL_CARD "Evaluation" table header
+BOOTTABLE = "default AUROC (95% CI)"
+SPECTABLE = "figure (valid) | **default**"
+THRESH = "`default` threshold"
+INT8_DEFAULT = (REFIT_DEFAULT, "int8", "attempts", -1)
+INT8_FAST = (REFIT_FAST, "int8", "attempts", -1)
+
+FIGURES: List[Figure] = [
+    # ---- README: the headline paragraph
+    Figure("readme.macro", README, Text(r"scores (0\.\d+) macro AUROC on the DM3Loc"), tsv(METRICS, "auroc", **{"class": "macro"}), digits=3),
+    Figure("readme.macro_oof", README, Text(r"(0\.\d+) when its member weights are fitted without"),
+           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="macro"), digits=3),
+    Figure("readme.macro_no_exo", README, Text(r"\((0\.\d+) and 0\.\d+\s+without the 99%-positive"),
+           tsv(BLEND, "value", section="in_sample", blend="stacked", figure="without_exosome"), digits=3),
+    Figure("readme.macro_no_exo_oof", README, Text(r"\(0\.\d+ and (0\.\d+)\s+without the 99%-positive"),
+           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="without_exosome"), digits=3),
+    Figure("readme.cytosol", README, Text(r"from (0\.\d+) for Cytosol and ER"), tsv(METRICS, "auroc", **{"class": "Cytosol"})),
+    Figure("readme.er", README, Text(r"from (0\.\d+) for Cytosol and ER"), tsv(METRICS, "auroc", **{"class": "ER"})),
+    Figure("readme.exosome", README, Text(r"to (0\.\d+) for\s+Exosome"), tsv(METRICS, "auroc", **{"class": "Exosome"})),
+    Figure("readme.fast_macro", README, Text(r"scores\s+(0\.\d+) macro \(0\.\d+ without Exosome\)"), tsv(FAST_METRICS, "auroc", **{"class": "macro"}), digits=3),
+    Figure("readme.fast_no_exo", README, Text(r"scores\s+0\.\d+ macro \((0\.\d+) without Exosome\)"),
+           tsv(BOOT_FAST, "reference_auroc", **{"class": "macro_without_exosome"}), digits=3),
+    # README: applicability limits, int8 bound
+    Figure("readme.min_length", README, Text(r"shortest training record, (\d+) nt"), js(REFIT_DEFAULT, "train_stats", "min_length")),
+    Figure("readme.max_length", README, Text(r"longer than the longest, ([\d,]+) nt"), js(REFIT_DEFAULT, "train_stats", "max_length")),
+    Figure("readme.many_n", README, Text(r"more than (\d+)% N"), js(REFIT_DEFAULT, "applicability", "max_n_fraction"), scale=100),
+    Figure("readme.orf", README, Text(r"at least (\d+) codons"), js(REFIT_DEFAULT, "applicability", "min_orf_codons")),
+    Figure("readme.int8_default", README, Text(r"every probability within (0\.\d+) of the fp32 file"),
+           js(*INT8_DEFAULT, "max_probability_difference"), check="bound"),
+    Figure("readme.int8_fast", README, Text(r"every probability within (0\.\d+) of the fp32 file"),
+           js(*INT8_FAST, "max_probability_difference"), check="bound"),
+    # README: which compartment (the `level`/`rel_` column row)
+    Figure("readme.nc_log_odds", README, Text(r"Cytosol-only mRNAs at AUROC (0\.\d+)"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("readme.nc_prob", README, Text(r"p\(Nucleus\) − p\(Cytosol\) at (0\.\d+)"), tsv(SPEC, "default", section="pair_auroc", name=NC),
+           digits=3),
+    # README: explain
+    Figure("readme.ism_error", README, Text(r"Exact \(within (\de-\d)"), tsv(ISM_QUIET, "max_abs_error", engine="numpy", workers="2"),
+           check="bound"),
+    Figure("readme.ism_speedup", README, Text(r"on two cores, (\d+)x less than brute force"),
+           tsv(ISM_QUIET, "speedup", engine="numpy", workers="2")),
+    # ---- MODEL_CARD: front matter
+    Figure("card.meta_macro", CARD, Text(r"name: macro AUROC, value: (0\.\d+)"), tsv(METRICS, "auroc", **{"class": "macro"}), digits=3),
+    Figure("card.meta_auprc", CARD, Text(r"name: macro AUPRC, value: (0\.\d+)"), tsv(METRICS, "auprc", **{"class": "macro"}), digits=3),
+    # ---- MODEL_CARD: int8 bounds
+    Figure("card.int8_default_p", CARD, Text(r"every probability within (0\.\d+) of the fp32 file and every class"),
+           js(*INT8_DEFAULT, "max_probability_difference"), digits=4),
+    Figure("card.int8_default_auroc", CARD, Text(r"every class's AUROC\s+within (0\.\d+), `benchmarks/results/refit_default"),
+           js(*INT8_DEFAULT, "max_auroc_difference"), digits=4),
+    Figure("card.int8_fast_p", CARD, Text(r"within (0\.\d+) of `fast\.onnx` on valid"), js(*INT8_FAST, "max_probability_difference"),
+           digits=4),
+    # ---- MODEL_CARD: records without a label
+    Figure("card.unlabelled_default", CARD, Text(r"now (\d+) \(`default`\)"), js(REFIT_DEFAULT, "records_without_label")),
+    Figure("card.unlabelled_fast", CARD, Text(r"\(`default`\) / (\d+) \(`fast`\)"), js(REFIT_FAST, "records_without_label")),
+    # ---- MODEL_CARD: out of fold, text
+    Figure("card.nc_oof", CARD, Text(r"\((0\.\d+) on log-odds out of fold, `experiments/results/blend_weights.tsv`\)"),
+           tsv(BLEND, "value", section="out_of_fold_pairs", blend="stacked", figure="Nucleus_only_vs_Cytosol_only"), digits=3),
+    Figure("card.nc_oof_equal", CARD, Text(r"in sample \((0\.\d+) →\s+0\.\d+ out of fold\)"),
+           tsv(BLEND, "value", section="out_of_fold_pairs", blend="equal", figure="Nucleus_only_vs_Cytosol_only"), digits=3),
+    Figure("card.nc_oof_stacked", CARD, Text(r"in sample \(0\.\d+ →\s+(0\.\d+) out of fold\)"),
+           tsv(BLEND, "value", section="out_of_fold_pairs", blend="stacked", figure="Nucleus_only_vs_Cytosol_only"), digits=3),
+    Figure("card.oof_gain", CARD, Text(r"macro AUROC 0\.\d+ → \*\*0\.\d+\*\*\s+\(\+0\.\d+, 95 % interval (\+0\.\d+ to \+0\.\d+)\)"),
+           tsv(BLEND, "low", section="out_of_fold_gain", figure="macro")),
+    Figure("card.oof_gain_high", CARD, Text(r"macro AUROC 0\.\d+ → \*\*0\.\d+\*\*\s+\(\+0\.\d+, 95 % interval (\+0\.\d+ to \+0\.\d+)\)"),
+           tsv(BLEND, "high", section="out_of_fold_gain", figure="macro"), nth=1),
+    Figure("card.oof_exosome_gain", CARD, Text(r"Exosome (\+0\.\d+)\s+\(−0\.\d+ to \+0\.\d+\), ER"),
+           tsv(BLEND, "value", section="out_of_fold_gain", figure="Exosome")),
+    Figure("card.oof_er_gain", CARD, Text(r"ER (\+0\.\d+) \(\+0\.\d+ to \+0\.\d+\), Nucleus \+0\.\d+, the rest"),
+           tsv(BLEND, "value", section="out_of_fold_gain", figure="ER")),
+    # ---- MODEL_CARD: which compartment, text
+    Figure("card.nc_target_oof", CARD, Text(r"Cytosol-only ≥ 0\.60\) is met on valid in sample[^;]*?\((0\.\d+) out of fold\)"),
+           tsv(BLEND, "value", section="out_of_fold_pairs", blend="stacked", figure="Nucleus_only_vs_Cytosol_only"), digits=3),
+    Figure("card.applicability_fragments", CARD, Text(r"`too_short,no_orf`\s+([\d,]+), `too_short` \d+"),
+           tsv(APPLICABILITY, "flags", 0, set="valid_fragments_50_150")),
+    Figure("card.applicability_fragments_short", CARD, Text(r"`too_short,no_orf`\s+[\d,]+, `too_short` (\d+)"),
+           tsv(APPLICABILITY, "flags", 1, set="valid_fragments_50_150")),
+    Figure("card.applicability_valid", CARD, Text(r"valid (\d+) of [\d,]+ flagged"), tsv(APPLICABILITY, "flagged", set="valid")),
+    Figure("card.applicability_fragments_flagged", CARD, Text(r"\(seed 0\): ([\d,]+) of [\d,]+ flagged"),
+           tsv(APPLICABILITY, "flagged", set="valid_fragments_50_150")),
+]
+
+# MODEL_CARD "Evaluation" table: column -> (results file reader per class key)
+for cls in (*CLASSES, "macro"):
+    label = cls
+    FIGURES += [
+        Figure(f"card.eval.{cls}.default_auroc", CARD, Cell(EVAL, label, 10), tsv(METRICS, "auroc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_auprc", CARD, Cell(EVAL, label, 11), tsv(METRICS, "auprc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_mcc", CARD, Cell(EVAL, label, 12), tsv(METRICS, "mcc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_f1", CARD, Cell(EVAL, label, 13), tsv(METRICS, "f1", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.fast_auroc", CARD, Cell(EVAL, label, 7), tsv(FAST_METRICS, "auroc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.kmer", CARD, Cell(EVAL, label, 1), tsv(KMER, "auroc", method=KMER_METHOD, **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.kmer_coding", CARD, Cell(EVAL, label, 2),
+               tsv(KMER_CODING, "auroc", method=KMER_CODING_METHOD, **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.log_length", CARD, Cell(EVAL, label, 3), tsv(KMER, "auroc", method="log_length", **{"class": cls}),
+               digits=3),
+        Figure(f"card.eval.{cls}.equal_weights", CARD, Cell(EVAL, label, 9),
+               tsv(BLEND, "value", section="in_sample", blend="equal", figure=cls), digits=3),
+    ]
+NO_EXO = "macro w/o Exosome"
+FIGURES += [
+    Figure("card.eval.no_exo.default", CARD, Cell(EVAL, NO_EXO, 10), tsv(BLEND, "value", section="in_sample", blend="stacked",
+                                                                         figure="without_exosome"), digits=3),
+    Figure("card.eval.no_exo.fast", CARD, Cell(EVAL, NO_EXO, 7), tsv(BOOT_FAST, "reference_auroc", **{"class": "macro_without_exosome"}),
+           digits=3),
+    Figure("card.eval.no_exo.equal", CARD, Cell(EVAL, NO_EXO, 9),
+           tsv(BLEND, "value", section="in_sample", blend="equal", figure="without_exosome"), digits=3),
+    Figure("card.eval.no_exo.kmer", CARD, Cell(EVAL, NO_EXO, 1), tsv_mean(KMER, "auroc", NOT_EXOSOME, "class", method=KMER_METHOD),
+           digits=3),
+    Figure("card.eval.no_exo.kmer_coding", CARD, Cell(EVAL, NO_EXO, 2),
+           tsv_mean(KMER_CODING, "auroc", NOT_EXOSOME, "class", method=KMER_CODING_METHOD), digits=3),
+    Figure("card.eval.no_exo.log_length", CARD, Cell(EVAL, NO_EXO, 3),
+           tsv_mean(KMER, "auroc", NOT_EXOSOME, "class", method="log_length"), digits=3),
+    Figure("card.eval.oof.default", CARD, Cell(EVAL, "macro out of fold", 10),
+           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="macro"), digits=3),
+    Figure("card.eval.oof.default_no_exo", CARD, Cell(EVAL, "macro out of fold", 10),
+           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="without_exosome"), nth=1, digits=3),
+    Figure("card.eval.oof.equal", CARD, Cell(EVAL, "macro out of fold", 9),
+           tsv(BLEND, "value", section="out_of_fold", blend="equal", figure="macro"), digits=3),
+    Figure("card.eval.oof.equal_no_exo", CARD, Cell(EVAL, "macro out of fold", 9),
+           tsv(BLEND, "value", section="out_of_fold", blend="equal", figure="without_exosome"), nth=1, digits=3),
+]
+
+# MODEL_CARD "How sure" bootstrap table
+for cls, key in ((c, c) for c in (*CLASSES, "macro")):
+    FIGURES += [
+        Figure(f"card.boot.{cls}.auroc", CARD, Cell(BOOTTABLE, cls, 1), tsv(BOOT, "model_auroc", **{"class": key}), digits=3),
+        Figure(f"card.boot.{cls}.ci_low", CARD, Cell(BOOTTABLE, cls, 1), tsv(BOOT, "model_ci95", 0, **{"class": key}), nth=1, digits=3),
+        Figure(f"card.boot.{cls}.ci_high", CARD, Cell(BOOTTABLE, cls, 1), tsv(BOOT, "model_ci95", 1, **{"class": key}), nth=2, digits=3),
+        Figure(f"card.boot.{cls}.resamples", CARD, Cell(BOOTTABLE, cls, 5), tsv(BOOT, "resamples_model_ge_0.75", **{"class": key}),
+               scale=100),
+    ]
+    for col, path in ((2, BOOT), (3, BOOT_FAST), (4, BOOT_PREV)):
+        FIGURES += [Figure(f"card.boot.{cls}.gain{col}.{i}", CARD, Cell(BOOTTABLE, cls, col),
+                           tsv(path, "gain" if i == 0 else "gain_ci95", max(i - 1, 0), **{"class": key}), nth=i, digits=3)
+                    for i in range(3)]
+FIGURES += [
+    Figure("card.boot.no_exo.auroc", CARD, Cell(BOOTTABLE, "macro without Exosome", 1),
+           tsv(BOOT, "model_auroc", **{"class": "macro_without_exosome"}), digits=3),
+    Figure("card.boot.oof", CARD, Cell(BOOTTABLE, "macro out of fold", 1),
+           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="macro"), digits=3),
+    Figure("card.boot.oof_no_exo", CARD, Cell(BOOTTABLE, "without Exosome, out of fold", 1),
+           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="without_exosome"), digits=3),
+    Figure("card.boot.oof_gain", CARD, Cell(BOOTTABLE, "macro out of fold", 4),
+           tsv(BLEND, "value", section="out_of_fold_gain", figure="macro"), digits=3),
+]
+
+# MODEL_CARD specificity table: the Nucleus-only vs Cytosol-only and Membrane-only vs ER-only rows
+SPEC_COLS = ((1, "default"), (2, "previous"), (3, "fast"), (4, "kmer_lr"), (5, "kmer_coding_lr"))
+for row, section, name in (("(514 vs 151 records)", "pair_auroc", NC), ("same, on log-odds (=", "pair_auroc_log_odds", NC),
+                           ("(448 vs 248)", "pair_auroc", ME), ("same, on log-odds", "pair_auroc_log_odds", ME)):
+    for col, model in SPEC_COLS:
+        FIGURES.append(Figure(f"card.spec.{section}.{name}.{model}", CARD, Cell(SPECTABLE, row, col),
+                              tsv(SPEC, model, section=section, name=name), digits=3))
+for row, pair in (("(514 vs 151 records)", NC), ("(448 vs 248)", ME)):
+    for col, model in SPEC_COLS[:2]:
+        FIGURES += [Figure(f"card.spec.ci.{pair}.{model}.{end}", CARD, Cell(SPECTABLE, row, col),
+                           tsv(SPEC, model, section=f"pair_auroc_ci95_{end}", name=pair), nth=n, digits=3)
+                    for n, end in ((1, "low"), (2, "high"))]
+FIGURES += [Figure(f"card.spec.ci.log_odds.{NC}.{model}.{end}", CARD, Cell(SPECTABLE, "same, on log-odds (=", col),
+                   tsv(SPEC, model, section=f"pair_auroc_log_odds_ci95_{end}", name=NC), nth=n, digits=3)
+            for col, model in SPEC_COLS[:2] for n, end in ((1, "low"), (2, "high"))]
+for col, model in SPEC_COLS:
+    FIGURES += [
+        Figure(f"card.spec.same_count.{model}.p", CARD, Cell(SPECTABLE, "Nucleus-only vs Cytosol-only, pairs with the same", col),
+               tsv(SPEC, model, section="pair_auroc_same_count", name=NC), digits=3),
+        Figure(f"card.spec.same_count.{model}.log_odds", CARD, Cell(SPECTABLE, "Nucleus-only vs Cytosol-only, pairs with the same", col),
+               tsv(SPEC, model, section="pair_auroc_same_count", name=NC) if model.startswith("kmer") else
+               tsv(SPEC, model, section="pair_auroc_log_odds_same_count", name=NC), nth=1, digits=3),
+        Figure(f"card.spec.corr.{model}", CARD, Cell(SPECTABLE, "correlation Nucleus~Cytosol", col),
+               tsv(SPEC, model, section="correlation", name="Nucleus~Cytosol"), digits=3),
+    ]
+    for cls in NOT_EXOSOME:
+        FIGURES += [
+            Figure(f"card.spec.{cls}.{model}.auroc", CARD, Cell(SPECTABLE, f"{cls} AUROC", col),
+                   tsv(SPEC, model, section="auroc", name=cls), digits=3),
+            Figure(f"card.spec.{cls}.{model}.sum", CARD, Cell(SPECTABLE, f"{cls} AUROC", col),
+                   tsv(SPEC, model, section="sum_of_scores_auroc", name=cls), nth=1, digits=3),
+        ]
+# the same figures in the card's text
+FIGURES += [
+    Figure("card.text.nc_log_odds", CARD, Text(r"On log-odds the same model separates the\s+two groups at \*\*(0\.\d+)\*\*"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.text.nc_log_odds_user", CARD, Text(r"mRNAs at (0\.\d+) \(95 % interval 0\.\d+–0\.\d+\)"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.text.er_corr", CARD, Text(r"probabilities correlate at \*\*(0\.\d+)\*\*"),
+           tsv(SPEC, "default", section="correlation", name="Nucleus~Cytosol"), digits=3),
+]
+
+# MODEL_CARD thresholds table (refit reports)
+for cls in CLASSES:
+    for refit, first in ((REFIT_DEFAULT, 2), (REFIT_FAST, 6)):
+        FIGURES += [Figure(f"card.thresholds.{cls}.{refit.split('_')[-1][:-5]}.{field}", CARD, Cell(THRESH, cls, first + i),
+                           js(refit, "classes", ("class", cls), field), digits=3)
+                    for i, field in enumerate(("threshold", "precision", "recall", "f1"))]
+
+# MODEL_CARD "Evaluation" table: the three-member default and member 4 alone (research runs' results)
+TREE_MEMBERS = "experiments/results/tree_members.tsv"  # python experiments/forest_variants.py / tree_heads.py
+UTR_FOREST = "experiments/results/utr_forest.tsv"  # python experiments/utr_forest.py
+for cls in (*CLASSES, "macro"):
+    FIGURES += [
+        Figure(f"card.eval.{cls}.three_member", CARD, Cell(EVAL, cls, 8),
+               tsv(TREE_MEMBERS, cls, variant="qrnn+qrnn_coding+regression"), digits=3),
+        Figure(f"card.eval.{cls}.member4", CARD, Cell(EVAL, cls, 6), tsv(UTR_FOREST, cls, members="kmer_coding_utr forest alone"),
+               digits=3),
+    ]
+FIGURES += [
+    Figure("card.eval.no_exo.three_member", CARD, Cell(EVAL, NO_EXO, 8),
+           tsv(TREE_MEMBERS, "without_exosome", variant="qrnn+qrnn_coding+regression"), digits=3),
+    Figure("card.eval.no_exo.member4", CARD, Cell(EVAL, NO_EXO, 6),
+           tsv(UTR_FOREST, "without_exosome", members="kmer_coding_utr forest alone"), digits=3),
+]
+
+# "Why four members" and "Why the UTR k-mers": paired bootstrap gains in the text
+FOUR = r"\*\*Why four members, not the three before\*\*"
+BOOT_FOREST = "benchmarks/results/bootstrap_forest_vs_three_member.tsv"
+FIGURES += [
+    Figure("card.four.macro", CARD, Para(FOUR, r"AUROC by \*\*(\+0\.\d+) \(95 % interval"), tsv(BOOT_FOREST, "gain", **{"class": "macro"})),
+    Figure("card.four.macro_low", CARD, Para(FOUR, r"95 % interval (\+0\.\d+) to"), tsv(BOOT_FOREST, "gain_ci95", 0, **{"class": "macro"})),
+    Figure("card.four.macro_high", CARD, Para(FOUR, r"95 % interval \+0\.\d+ to (\+0\.\d+)\)"),
+           tsv(BOOT_FOREST, "gain_ci95", 1, **{"class": "macro"})),
+    Figure("card.four.no_exo", CARD, Para(FOUR, r"than Exosome by (\+0\.\d+ \(\+0\.\d+ to \+0\.\d+\))"),
+           tsv(BOOT_FOREST, "gain", **{"class": "macro_without_exosome"})),
+    Figure("card.four.no_exo_low", CARD, Para(FOUR, r"than Exosome by (\+0\.\d+ \(\+0\.\d+ to \+0\.\d+\))"),
+           tsv(BOOT_FOREST, "gain_ci95", 0, **{"class": "macro_without_exosome"}), nth=1),
+    Figure("card.four.no_exo_high", CARD, Para(FOUR, r"than Exosome by (\+0\.\d+ \(\+0\.\d+ to \+0\.\d+\))"),
+           tsv(BOOT_FOREST, "gain_ci95", 1, **{"class": "macro_without_exosome"}), nth=2),
+    *[Figure(f"card.four.{cls}", CARD, Para(FOUR, rf"{cls} (\+0\.\d+)"), tsv(BOOT_FOREST, "gain", **{"class": cls}))
+      for cls in CLASSES],
+    Figure("card.four.ribosome_low", CARD, Para(FOUR, r"Ribosome \+0\.\d+ with an interval from (−0\.\d+)"),
+           tsv(BOOT_FOREST, "gain_ci95", 0, **{"class": "Ribosome"})),
+]
+UTR = r"\*\*Why the UTR k-mers\*\*"
+BOOT_UTR = "benchmarks/results/bootstrap_utr_forest_vs_forest.tsv"
+for name, key, head in (("macro", "macro", r"macro AUROC \*\*"), ("no_exo", "macro_without_exosome", r"than Exosome \*\*"),
+                        *((cls, cls, rf"\b{cls} ") for cls in CLASSES if cls != "Membrane"), ("Membrane", "Membrane", r"\*\*Membrane ")):
+    gain = r"([+−]0\.\d+)\s+\((?:95 % interval\s+)?([+−]0\.\d+)\s+to\s+([+−]0\.\d+)\)"
+    FIGURES += [Figure(f"card.utr.{name}.{i}", CARD, Para(UTR, head + gain),
+                       tsv(BOOT_UTR, "gain" if i == 0 else "gain_ci95", max(i - 1, 0), **{"class": key}), nth=i)
+                for i in range(3)]
+
+# MODEL_CARD specificity: the other rows, and the table by label count
+for col, model in SPEC_COLS:
+    FIGURES += [
+        Figure(f"card.spec.me_same_count.{model}.p", CARD, Cell(SPECTABLE, "Membrane-only vs ER-only, same label count", col),
+               tsv(SPEC, model, section="pair_auroc_same_count", name=ME), digits=3),
+        Figure(f"card.spec.me_same_count.{model}.log_odds", CARD, Cell(SPECTABLE, "Membrane-only vs ER-only, same label count", col),
+               tsv(SPEC, model, section="pair_auroc_log_odds_same_count", name=ME), nth=1, digits=3),
+        Figure(f"card.spec.rel_corr.{model}", CARD, Cell(SPECTABLE, "of the relative profile", col),
+               tsv(SPEC, f"{model}/profile", section="correlation", name="Nucleus~Cytosol"), digits=3),
+    ]
+BYCOUNT = "default, 2 labels (475 records)"
+for cls in NOT_EXOSOME:
+    for col, model, section in ((1, "default", "auroc_two_labels"), (2, "default", "auroc_three_plus"),
+                                (3, "kmer_lr", "auroc_two_labels"), (4, "kmer_lr", "auroc_three_plus")):
+        FIGURES += [Figure(f"card.bycount.{cls}.{model}.{section}.{n}", CARD, Cell(BYCOUNT, cls, col),
+                           tsv(SPEC, model + suffix, section=section, name=cls), nth=n, digits=3)
+                    for n, suffix in ((0, ""), (1, "/profile"))]
+
+# MODEL_CARD: Exosome's MCC, the --profile overhead, the model files' sizes
+FIGURES += [
+    Figure("card.exosome_mcc_default", CARD, Text(r"\(MCC (0\.\d+) / −0\.\d+\)"), tsv(METRICS, "mcc", **{"class": "Exosome"}), digits=3),
+    Figure("card.exosome_mcc_fast", CARD, Text(r"\(MCC 0\.\d+ / (−0\.\d+)\)"), tsv(FAST_METRICS, "mcc", **{"class": "Exosome"}), digits=3),
+    Figure("card.profile_overhead_low", CARD, Text(r"(\d\.\d+)–\d\.\d+× the time without it"),
+           txt("benchmarks/results/profile_overhead.txt", r"ratio (\d\.\d+)", min)),
+    Figure("card.profile_overhead_high", CARD, Text(r"\d\.\d+–(\d\.\d+)× the time without it"),
+           txt("benchmarks/results/profile_overhead.txt", r"ratio (\d\.\d+)", max)),
+    *[Figure(f"card.size.{name}", CARD, Text(pattern), kib(f"rnaloc_infer/models/{name}"))
+      for name, pattern in (("default.onnx", r"`rnaloc_infer/models/default\.onnx` \(([\d,]+) KiB"),
+                            ("default.fp16.onnx", r"`default\.fp16\.onnx` \(([\d,]+) KiB"),
+                            ("default.int8.onnx", r"`default\.int8\.onnx` \(([\d,]+) KiB"),
+                            ("default.ism.npz", r"`default\.ism\.npz` \(([\d,]+) KiB"),
+                            ("fast.onnx", r"`fast\.onnx` \(([\d,]+) KiB"),
+                            ("fast.fp16.onnx", r"`fast\.fp16\.onnx` \(([\d,]+) KiB"),
+                            ("fast.int8.onnx", r"`fast\.int8\.onnx` \(([\d,]+) KiB"))],
+]
+
+# MODEL_CARD: the "which" figures of the earlier defaults (their specificity tables, kept under other names)
+SPEC_FOREST = "benchmarks/results/specificity_valid_forest_vs_three_member.tsv"  # default = trees without UTR k-mers, previous = three members
+SPEC_UTR = "benchmarks/results/specificity_valid_utr_forest.tsv"  # default = equal-weight UTR-forest default, previous = SPEC_FOREST's default
+FIRST = r"The first trees \(whole-record k-mers and protein features\)"
+FIGURES += [
+    Figure("card.four.nc_from", CARD, Para(FOUR, r"on log-odds moves from (0\.\d+) to"),
+           tsv(SPEC_FOREST, "previous", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.four.nc_to", CARD, Para(FOUR, r"on log-odds moves from 0\.\d+ to\s+(0\.\d+)"),
+           tsv(SPEC_FOREST, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.utr.nc", CARD, Para(UTR, r"on log-odds (0\.\d+) \(was"), tsv(SPEC_UTR, "default", section="pair_auroc_log_odds", name=NC),
+           digits=3),
+    Figure("card.utr.nc_was", CARD, Para(UTR, r"on log-odds 0\.\d+ \(was\s+(0\.\d+)\)"),
+           tsv(SPEC_UTR, "previous", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.utr.nc_same", CARD, Para(UTR, r"(0\.\d+) within equal label counts \(was"),
+           tsv(SPEC_UTR, "default", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.utr.nc_same_was", CARD, Para(UTR, r"within equal label counts \(was (0\.\d+)\)"),
+           tsv(SPEC_UTR, "previous", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.nc", CARD, Para(FIRST, r"\((0\.\d+) vs 0\.\d+ on log-odds"),
+           tsv(SPEC_FOREST, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.nc_three", CARD, Para(FIRST, r"\(0\.\d+ vs (0\.\d+) on log-odds"),
+           tsv(SPEC_FOREST, "previous", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.same", CARD, Para(FIRST, r"(0\.\d+) vs 0\.\d+ within equal label counts\)"),
+           tsv(SPEC_FOREST, "default", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.same_three", CARD, Para(FIRST, r"0\.\d+ vs (0\.\d+) within equal label counts\)"),
+           tsv(SPEC_FOREST, "previous", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.best", CARD, Para(FIRST, r"its best yet \((0\.\d+) on log-odds"),
+           tsv(SPEC_UTR, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.best_p", CARD, Para(FIRST, r"(0\.\d+) on probabilities\), all within"),
+           tsv(SPEC_UTR, "default", section="pair_auroc", name=NC), digits=3),
+    Figure("card.first.stacked", CARD, Para(FIRST, r"gives back part of that: (0\.\d+) on log-odds"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds", name=NC), digits=3),
+    Figure("card.first.stacked_same", CARD, Para(FIRST, r"(0\.\d+) within equal label counts, 0\.\d+ on\s+probabilities \(0"),
+           tsv(SPEC, "default", section="pair_auroc_log_odds_same_count", name=NC), digits=3),
+    Figure("card.first.stacked_p", CARD, Para(FIRST, r"(0\.\d+) on\s+probabilities \(0\.\d+ on log-odds out of fold"),
+           tsv(SPEC, "default", section="pair_auroc", name=NC), digits=3),
+]
+
+# MODEL_CARD: the forest's share of the stacked weights ("0.34-0.56 of each class's weight", twice)
+FOREST_SHARES = [tsv(BLEND, "value", section="weight_share", blend="stacked", figure=f"{c}/forest") for c in CLASSES]
+for anchor, name in ((r"\*\*Why stacked weights\*\*", "why"), (FIRST, "first")):
+    FIGURES += [
+        Figure(f"card.forest_share.{name}.low", CARD, Para(anchor, r"(0\.\d+-0\.\d+) of each class's weight"),
+               lambda: min(r() for r in FOREST_SHARES), digits=2),
+        Figure(f"card.forest_share.{name}.high", CARD, Para(anchor, r"(0\.\d+-0\.\d+) of each class's weight"),
+               lambda: max(r() for r in FOREST_SHARES), nth=1, digits=2),
+    ]
+for f in FIGURES[-4:]:
+    f.read.source = BLEND  # type: ignore[attr-defined]
+
+# ---- docs/EXPLAIN.md and the explain example (benchmarks/explain_example.py)
+FIGURES += [
+    Figure("explain.example_p_er", EXPLAIN, Text(r"P\(ER\) = (0\.\d+)\), made with"), js(EXAMPLE, "probabilities", "ER"), digits=3),
+    Figure("explain.example_length", EXPLAIN, Text(r"NM_001278636 \(EBPL, ([\d,]+) nt"), js(EXAMPLE, "length")),
+    Figure("explain.example_seconds", EXPLAIN, Text(r"bundled default model \(about (\d+) s on two cores\)"), js(EXAMPLE, "seconds"),
+           digits=0),
+]
+
+# Figures the docs give without a committed results file: (doc, text that must stay beside them).
+NOT_BACKED = [
+    (README, "0.755 out of fold (measured at release, no results file)"),
+    (CARD, "0.755 (0.760)"),
+    (CARD, "**Not backed by a results file**: `fast`'s out-of-fold figures, its equal-weight figures and its\n0.80 ER weight"),
+    (CARD, "**Not backed by a results file**: the member 1 and member 2 columns"),
+    (README, "at about 250 MiB (measured, no results file: docs/PERFORMANCE.md)"),
+]
+
+
+def _check(figure: Figure) -> None:
+    text = figure.where.find(figure.doc)
+    found = numbers(text)
+    assert len(found) > figure.nth, f"{figure.id}: no number #{figure.nth} in {text!r} ({figure.doc})"
+    shown, decimals = found[figure.nth]
+    value = figure.read() * figure.scale
+    source = getattr(figure.read, "source", "?")
+    if figure.check == "bound":
+        assert value <= shown, f"{figure.id}: {figure.doc} says within {shown}, {source} has {value}"
+        return
+    if figure.digits is not None:
+        assert decimals == figure.digits, f"{figure.id}: {figure.doc} shows {text!r} with {decimals} decimals, want {figure.digits}"
+    half = 0.5 * 10 ** -decimals
+    assert abs(shown - value) <= half + 1e-9, (
+        f"{figure.id}: {figure.doc} says {shown} ({text.strip()!r}), {source} has {value:.6g}: update the doc")
+
+
+@pytest.mark.parametrize("figure", FIGURES, ids=[f.id for f in FIGURES])
+def test_doc_figure_is_the_results_file_value(figure: Figure) -> None:
+    _check(figure)
+
+
+def test_figure_ids_are_unique_and_results_files_committed() -> None:
+    ids = [f.id for f in FIGURES]
+    assert len(ids) == len(set(ids))
+    for f in FIGURES:
+        source = getattr(f.read, "source", None)
+        assert source and (ROOT / source).is_file(), f"{f.id}: results file {source} missing"
+
+
+@pytest.mark.parametrize("doc,text", NOT_BACKED)
+def test_figures_without_a_results_file_say_so(doc: str, text: str) -> None:
+    flat = " ".join(doc_text(doc).split())
+    assert " ".join(text.split()) in flat, f"{doc}: the not-backed figure {text!r} (or its mark) is gone; back it with a results file"
+
+
+def test_a_changed_results_value_fails_the_check() -> None:
+    """The check is not vacuous: the same doc text against a value one unit off fails."""
+    figure = next(f for f in FIGURES if f.id == "readme.nc_log_odds")
+    _check(figure)
+    off = Figure(figure.id, figure.doc, figure.where, lambda: figure.read() + 0.002, digits=3)
+    with pytest.raises(AssertionError, match="update the doc"):
+        _check(off)
+
+
+def test_numbers_parses_ranges_signs_and_thousands() -> None:
+    assert numbers("0.800 (0.783-0.816)") == [(0.8, 3), (0.783, 3), (0.816, 3)]
+    assert numbers("+0.002 (−0.001 to +0.005)") == [(0.002, 3), (-0.001, 3), (0.005, 3)]
+    assert numbers("2,631 and 99.9%") == [(2631.0, 0), (99.9, 1)]
+    assert numbers("-0.0007-+0.0049") == [(-0.0007, 4), (0.0049, 4)]
+
+
+def test_packaged_model_card_is_the_docs_copy() -> None:
+    assert (ROOT / "rnaloc_infer" / "data" / "MODEL_CARD.md").read_bytes() == (ROOT / CARD).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["default.onnx", "fast.onnx"])
+def test_model_card_sha256_is_the_bundled_file(name: str) -> None:
+    import hashlib
+
+    digest = hashlib.sha256((ROOT / "rnaloc_infer" / "models" / name).read_bytes()).hexdigest()
+    pattern = rf"`{re.escape(name)}`? \(\d[\d,]* KiB,? sha256\s+`([0-9a-f]{{64}})`|`rnaloc_infer/models/{re.escape(name)}`.*?sha256 `([0-9a-f]{{64}})`"
+    match = re.search(pattern, doc_text(CARD), re.S)
+    assert match, f"{CARD}: no sha256 for {name}"
+    assert (match.group(1) or match.group(2)) == digest, f"{CARD}: sha256 of {name} is {digest}"
+
+
+def test_explain_example_top_region_is_the_results_file_one() -> None:
+    """EXPLAIN.md names the example's top ER region by its sequence (regions.tsv rank 1)."""
+    example = json.loads((ROOT / EXAMPLE).read_text())
+    shown = Text(r"regions\.tsv rank 1, `([ACGT]+)`").find(EXPLAIN)
+    assert shown == example["top_region"]["ER"]["sequence"]
+    assert example["record"] in doc_text(EXPLAIN) and example["gene"] in doc_text(EXPLAIN)
