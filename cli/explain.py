@@ -173,7 +173,7 @@ def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_t
             where = write_report(plan.folder(record.id), record.id, record.header, explanation, info.classes,
                                  info.thresholds, model_id, create=record.id not in plan.existing,
                                  genome=maps.get(record.id), region_nt=region_nt, top=top_regions, plot=plot,
-                                 applicability=flags[record.id])
+                                 applicability=flags[record.id], prevalence=info.prevalence)
             done.append(record.id)
             plan.write_index(done)
             log.info("%s: %s nt explained -> %s", record.id, f"{record.length:,}", where)

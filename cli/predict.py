@@ -141,7 +141,7 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
     with contextlib.ExitStack() as stack:
         stack.callback(progress.close)
         run_path = stack.enter_context(open_run(
-            options, spec, model, info.classes, info.thresholds, prevalence=prevalence,
+            options, spec, model, info.classes, info.thresholds, prevalence=prevalence, class_prevalence=info.prevalence,
             annotation_columns=annotation_columns, annotation_fields=fields, engine="local", count=count))
         records = source if source is not None else read_fasta(options.inputs, meter=meter)
         for item in predict_stream(records, session, config, on_error="skip", progress=progress.update, workers=workers):

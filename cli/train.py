@@ -308,13 +308,17 @@ def average(checkpoints: Tuple[Path, ...], data_dir: Optional[Path], prefix: str
               help="Folder with the train and valid splits (default: $RNALOC_DATA_DIR, else ../shared/data).")
 @click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
 @click.option("--dry-run", is_flag=True, help="Report only; leave the files as they are.")
+@click.option("--no-label", "no_label", multiple=True, metavar="CLASS",
+              help="Write no threshold (JSON null) for CLASS: never labelled, for a class whose label carries no "
+                   "information (e.g. Exosome, positive for 99% of training mRNAs). Repeatable.")
 @one_line_errors
-def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: bool) -> None:
+def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: bool, no_label: Tuple[str, ...]) -> None:
     """Refit MODEL's thresholds (policy of `evaluation.metrics.policy_threshold` on its own
     valid probabilities), applicability rules and class prevalence (from the train split; the
     reference of `rnaloc-infer --profile`), rewriting only the
     ONNX metadata of MODEL (a bundled name or an .onnx path) and of its .fp16.onnx sibling, and
-    of its .int8.onnx twin, which stays tied to the rewritten file."""
+    of its .int8.onnx twin, which stays tied to the rewritten file. --no-label CLASS: CLASS gets
+    no threshold (JSON null), so it is never labelled (docs/MODEL_CARD.md, "Thresholds")."""
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.export.refit import refit_metadata as refit
     from rnaloc_infer.bundled import twin_path
@@ -330,7 +334,7 @@ def refit_metadata(model: str, data_dir: Optional[Path], prefix: str, dry_run: b
         refuse([("model", path), ("fp16 sibling", sibling), ("int8 twin", twin_path(path, "int8"))],
                [("data", p) for p in (valid_fasta, valid_labels, train_fasta, train_labels)])
     report = refit(path, valid_fasta, valid_labels, train_fasta, [sibling] if sibling else [], write=not dry_run,
-                   train_labels=train_labels)
+                   train_labels=train_labels, no_label=no_label)
     click.echo(json.dumps(report, indent=1))
 
 
@@ -375,9 +379,12 @@ def quantize(model: str, data_dir: Optional[Path], prefix: str, force: bool) -> 
 @click.option("--int8/--no-int8", default=True, show_default=True,
               help="Also write the int8 twin for the CPU (`quantize`), kept only within its bounds on valid.")
 @click.option("--force", is_flag=True, help="Replace the files of an existing release NAME (never an input).")
+@click.option("--no-label", "no_label", multiple=True, metavar="CLASS",
+              help="Write no threshold (JSON null) for CLASS: never labelled, for a class whose label carries no "
+                   "information (e.g. Exosome, positive for 99% of training mRNAs). Repeatable.")
 @one_line_errors
 def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optional[Path], prefix: str,
-            no_evaluate: bool, fuse: bool, int8: bool, force: bool) -> None:
+            no_evaluate: bool, fuse: bool, int8: bool, force: bool, no_label: Tuple[str, ...]) -> None:
     """Ship CHECKPOINT as the bundled model NAME (docs/MODEL_CARD.md, "Release").
 
     Writes ROOT/rnaloc_infer/models/NAME.onnx and NAME.fp16.onnx (replacing them only with
@@ -418,7 +425,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
                  expectation=root / "tests" / "data" / f"{name}_model_expected.json",
                  fasta=root / "examples" / "example.fa", root=root,
                  train_fasta=train_fasta, valid_fasta=valid_fasta, valid_labels=valid_labels, fuse=fuse, int8=int8,
-                 train_labels=train_labels)
+                 train_labels=train_labels, no_label=no_label)
     refit_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(refit_path, json.dumps(files.refit_report, indent=1) + "\n")
     summary = {"onnx": str(files.onnx), "onnx_fp16": str(files.onnx_fp16), "expectation": str(files.expectation),

@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -94,7 +94,7 @@ def check_against_runtime(onnx_path: Path, expectation: Path, root: Path) -> flo
 
 def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path, fasta: Path, root: Path,
             train_fasta: Path, valid_fasta: Path, valid_labels: Path, fuse: bool = True, int8: bool = True,
-            train_labels: Optional[Path] = None) -> ReleasedFiles:
+            train_labels: Optional[Path] = None, no_label: Sequence[str] = ()) -> ReleasedFiles:
     """Export ``checkpoint`` as ``models_dir/NAME.onnx`` and ``NAME.fp16.onnx``, refit both files'
     thresholds (on ``valid_*``), applicability rules (on ``train_fasta``) and class prevalence
     (on ``train_labels``, when given), record the eager
@@ -102,12 +102,15 @@ def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path,
     as :func:`rnaloc_infer.export.onnx_export.export_onnx`'s (the expectation stays the eager
     PyTorch model's, so the check covers the fused graph). ``int8``: also write the CPU's int8
     twin where it stays within its bounds (:func:`rnaloc_infer.export.quantize.quantise_checked`,
-    report under ``"int8"``); either way no twin of the replaced file is left behind."""
+    report under ``"int8"``); either way no twin of the replaced file is left behind.
+    ``no_label``: classes shipped without a threshold (JSON null: never labelled), as
+    ``refit-metadata --no-label``."""
     model, payload = load_checkpoint(checkpoint)
     meta = checkpoint_metadata(payload)
     fp32 = export_onnx(model, models_dir / f"{name}.onnx", fuse=fuse, **meta)
     fp16 = export_onnx(model, models_dir / f"{name}.fp16.onnx", precision="fp16", fuse=fuse, **meta)
-    report = refit_metadata(fp32, valid_fasta, valid_labels, train_fasta, [fp16], train_labels=train_labels)
+    report = refit_metadata(fp32, valid_fasta, valid_labels, train_fasta, [fp16], train_labels=train_labels,
+                            no_label=no_label)
     write_companion(fp32)  # after the refit: the companion carries the final file's digest
     write_expectation(model, fp32, fasta, expectation, root)
     diff = check_against_runtime(fp32, expectation, root)

@@ -32,7 +32,7 @@ from .features.registry import FEATURE_SETS, record_feature_matrix
 from .errors import ModelError
 from .graph_cache import CACHE_ENV  # noqa: F401  (re-exported: tests, docs)
 from .modelfile.digest import file_sha256
-from .modelfile.metadata import FP32_SHA256_KEY, read_metadata
+from .modelfile.metadata import FP32_SHA256_KEY, THRESHOLDS_KEY, class_name_problem, parse_thresholds, read_metadata, unlabelled
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class ModelInfo:
 
     path: Path
     classes: Tuple[str, ...]
-    thresholds: Tuple[float, ...]
+    thresholds: Tuple[float, ...]  # +inf (modelfile.metadata.NO_LABEL) for a class with a null threshold
     stride: int
     pad_code: int
     alphabet: str
@@ -70,6 +70,11 @@ class ModelInfo:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def unlabelled_classes(self) -> Tuple[str, ...]:
+        """Classes the metadata gives no threshold (JSON null): never labelled, their threshold +inf."""
+        return tuple(unlabelled(self.classes, self.thresholds))
 
     @property
     def version(self) -> str:
@@ -95,24 +100,23 @@ def parse_metadata(path: Path, meta: Dict[str, str]) -> ModelInfo:
         raise _fail(path, f"metadata format_version {version!r} is not supported (expected {'/'.join(SUPPORTED_FORMAT_VERSIONS)}); upgrade rnaloc-infer")
     try:
         classes = json.loads(meta["rnaloc.classes"])
-        thresholds = json.loads(meta["rnaloc.thresholds"])
         stride = int(meta["rnaloc.stride"])
         pad_code = int(meta.get("rnaloc.pad_code", PAD_CODE))
         hparams = json.loads(meta["rnaloc.hparams"]) if meta.get("rnaloc.hparams") else {}
     except (ValueError, TypeError) as exc:
         raise _fail(path, f"unreadable metadata ({exc})") from None
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+    if not isinstance(classes, list) or not classes:
         raise _fail(path, "metadata rnaloc.classes must be a non-empty JSON list of names")
+    for name in classes:  # a tab in a name used to shift every column of the output
+        problem = class_name_problem(name)
+        if problem:
+            raise _fail(path, f"metadata rnaloc.classes: {problem}")
     if len(set(classes)) != len(classes):
         raise _fail(path, "metadata rnaloc.classes has duplicate names")
-    if not isinstance(thresholds, list) or len(thresholds) != len(classes):
-        raise _fail(path, f"metadata rnaloc.thresholds must list {len(classes)} numbers (one per class)")
     try:
-        thresholds = [float(t) for t in thresholds]
-    except (TypeError, ValueError):
-        raise _fail(path, "metadata rnaloc.thresholds must be numbers") from None
-    if not all(0.0 <= t <= 1.0 for t in thresholds):
-        raise _fail(path, "metadata rnaloc.thresholds must lie in [0, 1]")
+        thresholds = parse_thresholds(meta[THRESHOLDS_KEY], len(classes))
+    except ValueError as exc:
+        raise _fail(path, f"metadata {THRESHOLDS_KEY} {exc}") from None
     if stride < 1:
         raise _fail(path, f"metadata rnaloc.stride must be a positive integer, got {stride}")
     features = meta.get("rnaloc.features", "")

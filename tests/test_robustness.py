@@ -199,6 +199,17 @@ def test_corrupt_onnx_file(tcn_model, tmp_path):
     ({"set_props": {"rnaloc.format_version": "9"}}, "format_version '9' is not supported"),
     ({"set_props": {"rnaloc.stride": "0"}}, "stride must be a positive integer"),
     ({"set_props": {"rnaloc.alphabet": "ACGU"}}, "alphabet"),
+    ({"set_props": {"rnaloc.thresholds": '[0.5, "0.4", 0.5, 0.5, 0.6, 0.7]'}}, "must be numbers in"),
+    ({"set_props": {"rnaloc.thresholds": "[0.5, 1.5, 0.5, 0.5, 0.6, 0.7]"}}, "got 1.5"),
+    ({"set_props": {"rnaloc.thresholds": "[0.5, true, 0.5, 0.5, 0.6, 0.7]"}}, "got true"),
+    ({"set_props": {"rnaloc.thresholds": "[null, null, null, null, null, null]"}}, "leaves every class unlabelled"),
+    ({"set_props": {"rnaloc.classes": '["Nuc\\tleus","B","C","D","E","F"]'}}, "contains a tab, newline, comma, quote or control"),
+    ({"set_props": {"rnaloc.classes": '["A,B","B","C","D","E","F"]'}}, "contains a tab, newline, comma"),
+    ({"set_props": {"rnaloc.classes": '["A\\"","B","C","D","E","F"]'}}, "contains a tab, newline, comma, quote"),
+    ({"set_props": {"rnaloc.classes": '["A\\u0007","B","C","D","E","F"]'}}, "control character"),
+    ({"set_props": {"rnaloc.classes": '["A\\nB","B","C","D","E","F"]'}}, "contains a tab, newline"),
+    ({"set_props": {"rnaloc.classes": '[" A","B","C","D","E","F"]'}}, "leading or trailing spaces"),
+    ({"set_props": {"rnaloc.classes": '["A","B","C","D","E","A"]'}}, "duplicate names"),
 ])
 def test_bad_metadata(change, message, tcn_model, tmp_path):
     bad = rewrite_model(Path(tcn_model), tmp_path / "bad.onnx", **change)

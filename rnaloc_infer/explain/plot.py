@@ -10,6 +10,7 @@ from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..profile import ProfileRow
 from .tracks import Region
 
 
@@ -21,11 +22,30 @@ def require_matplotlib() -> None:
         raise ImportError("the PNG needs matplotlib: pip install 'rnaloc-infer[plots]' (or leave the picture out)") from None
 
 
+def headline(classes: Sequence[str], reference: Sequence[float], prevalence: Optional[Sequence[float]] = None) -> str:
+    """The picture's first line: which compartment the record favours.
+
+    With the model's training prevalence, the class with the largest lift over its prior
+    (the largest ``rel_`` value of the relative profile, rnaloc_infer.profile) with that
+    value and its probability: the highest probability names the class with the highest base
+    rate for almost every record (Exosome on the bundled default), which says nothing.
+    Without prevalence, the class with the highest probability, as before."""
+    if prevalence is not None:
+        top, rel = ProfileRow(prevalence).top(reference)
+        return (f"favours {classes[top]}: rel {rel:+.2f} (log2 odds over its training base rate, relative to "
+                f"the record's other classes), P={float(reference[top]):.2f}")
+    top = int(np.argmax(reference))
+    return f"highest probability: {classes[top]}, P={float(reference[top]):.2f} (model without training prevalence)"
+
+
 def plot_explanation(out: IO[bytes], record_id: str, model_id: str, classes: Sequence[str], reference: np.ndarray,
                      thresholds: Sequence[float], scores: Dict[str, np.ndarray], regions: Dict[str, List[Region]],
-                     cds: Optional[Tuple[int, int, str]], labelled: int = 3) -> None:
+                     cds: Optional[Tuple[int, int, str]], labelled: int = 3,
+                     prevalence: Optional[Sequence[float]] = None) -> None:
     """Write the PNG to ``out`` (the caller makes the file atomic): per class the mean change (bars) and the most negative change (grey line)
-    per position; the CDS shaded, UTRs named; the top ``labelled`` regions numbered."""
+    per position; the CDS shaded, UTRs named; the top ``labelled`` regions numbered. The title
+    starts with :func:`headline`; each track keeps its probability (and its rel value when
+    ``prevalence`` is given)."""
     require_matplotlib()
     import matplotlib
 
@@ -33,6 +53,7 @@ def plot_explanation(out: IO[bytes], record_id: str, model_id: str, classes: Seq
     import matplotlib.pyplot as plt
 
     length = scores["mean"].shape[0]
+    rel = ProfileRow(prevalence)(reference)[1:] if prevalence is not None else None
     x = np.arange(1, length + 1)
     fig, axes = plt.subplots(len(classes), 1, figsize=(12, 1.45 * len(classes) + 1.3), sharex=True, squeeze=False)
     for row, name in enumerate(classes):
@@ -49,7 +70,8 @@ def plot_explanation(out: IO[bytes], record_id: str, model_id: str, classes: Seq
                         textcoords="offset points", ha="center", va="center", fontsize=7, color="k",
                         bbox=dict(boxstyle="circle,pad=0.15", fc="white", ec="0.3", lw=0.5))
         called = "  (called)" if reference[row] >= thresholds[row] else ""
-        ax.set_ylabel(f"{name}\nP={reference[row]:.2f}{called}", rotation=0, ha="right", va="center", fontsize=9)
+        lift = f"\nrel {rel[row]:+.2f}" if rel is not None else ""
+        ax.set_ylabel(f"{name}\nP={reference[row]:.2f}{called}{lift}", rotation=0, ha="right", va="center", fontsize=9)
         ax.tick_params(labelsize=7)
         spread = float(np.max(np.abs(lowest))) or 1e-3
         ax.set_ylim(-1.15 * spread, max(1.15 * float(np.max(mean)), 0.25 * spread))
@@ -64,10 +86,11 @@ def plot_explanation(out: IO[bytes], record_id: str, model_id: str, classes: Seq
     axes[-1, 0].set_xlim(0.5, length + 0.5)
     handles, labels = top.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{record_id}: change in probability per point mutation (in-silico mutagenesis, model {model_id})\n"
+    fig.suptitle(f"{record_id}: {headline(classes, reference, prevalence)}\n"
+                 f"change in probability per point mutation (in-silico mutagenesis, model {model_id})\n"
                  "blue = the sequence there supports the class (mutating it lowers P); numbers = top regions "
                  "(regions.tsv)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
     try:
         fig.savefig(out, dpi=110, format="png")
     finally:

@@ -92,7 +92,8 @@ def _make_dir(path: Path, created: List[Path]) -> None:
 
 def write_report(folder: Path, record_id: str, header: str, explanation: Explanation, classes: Sequence[str],
                  thresholds: Sequence[float], model_id: str, *, create: bool = True, genome: Optional[GenomeMap] = None,
-                 region_nt: int = 20, top: int = 5, plot: bool = True, applicability: Optional[tuple] = None) -> Path:
+                 region_nt: int = 20, top: int = 5, plot: bool = True, applicability: Optional[tuple] = None,
+                 prevalence: Optional[Sequence[float]] = None) -> Path:
     """Write every output for one transcript into ``folder``; returns it.
 
     ``create``: make ``folder`` (the caller checked it does not exist); False writes into the
@@ -100,7 +101,9 @@ def write_report(folder: Path, record_id: str, header: str, explanation: Explana
     temporary names first and renamed together at the end, so an interruption leaves the
     directory as it was (a folder made here is removed again). ``applicability``: the
     record's flags under the model's rules (None: the model has none), stored in the .npz
-    as ``rnaloc-infer`` writes them (``ok``, the flags, or ``-``)."""
+    as ``rnaloc-infer`` writes them (``ok``, the flags, or ``-``). ``prevalence``: the model's
+    training prevalence, for the picture's headline (the class with the largest lift,
+    :func:`.plot.headline`); None keeps the highest probability."""
     codes = explanation.codes
     scores = position_scores(explanation.delta, codes)
     regions = {name: top_regions(scores["mean"][:, c], region_nt, top) for c, name in enumerate(classes)}
@@ -139,7 +142,7 @@ def write_report(folder: Path, record_id: str, header: str, explanation: Explana
                 from .plot import plot_explanation
 
                 plot_explanation(binary("ism.png"), record_id, model_id, classes, explanation.reference, thresholds,
-                                 scores, regions, coding_region(header, codes))
+                                 scores, regions, coding_region(header, codes), prevalence=prevalence)
     except BaseException:
         for path in reversed(created):  # only what this call made, and only if empty
             with contextlib.suppress(OSError):

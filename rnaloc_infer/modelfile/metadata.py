@@ -11,13 +11,68 @@ large the model is.
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from typing import IO, Any, Dict, Mapping, Tuple, Union
+from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 PRECISION_KEY = "rnaloc.precision"
 FP32_SHA256_KEY = "rnaloc.fp32_sha256"  # an int8 twin's tie to the fp32 file it was made from
 _METADATA_FIELD = 14  # ModelProto.metadata_props (repeated StringStringEntryProto {key = 1; value = 2})
+THRESHOLDS_KEY = "rnaloc.thresholds"
+# In memory, a class whose metadata threshold is JSON null ("no label": its label would carry
+# no information, e.g. Exosome, positive for 99 % of training mRNAs) has threshold +inf, which
+# no probability reaches: every consumer of the thresholds (labels, counts, the API, the Ray
+# engine, explain's "(called)") then never labels it without a special case of its own.
+NO_LABEL = math.inf
+# Characters a class name may not contain: they would shift or split a column of TSV/CSV/BED
+# (tab, newline, comma), need quoting (quotes), or be invisible (control characters).
+_BAD_NAME_CHARS = "\t\n\r,\"'"
+
+
+def parse_thresholds(text: str, n_classes: int) -> Tuple[float, ...]:
+    """Decode and check ``rnaloc.thresholds``: one number in [0, 1] per class, or JSON null
+    for a class that is never labelled (read as :data:`NO_LABEL`). Raises ValueError with
+    the problem (the caller names the file)."""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise ValueError("is not JSON") from None
+    if not isinstance(values, list) or len(values) != n_classes:
+        raise ValueError(f"must list {n_classes} numbers or nulls (one per class)")
+    out: List[float] = []
+    for value in values:
+        if value is None:
+            out.append(NO_LABEL)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"must be numbers in [0, 1] or null (no label), got {json.dumps(value)}")
+        else:
+            out.append(float(value))
+    if all(t == NO_LABEL for t in out):
+        raise ValueError("leaves every class unlabelled (null); at least one class needs a threshold")
+    return tuple(out)
+
+
+def threshold_json(threshold: float) -> Optional[float]:
+    """A threshold as the metadata and the sidecar write it: None (JSON null) for no label."""
+    return None if threshold == NO_LABEL else float(threshold)
+
+
+def unlabelled(classes: Sequence[str], thresholds: Sequence[float]) -> List[str]:
+    """The classes that are never labelled (threshold null in the metadata), in model order."""
+    return [name for name, t in zip(classes, thresholds) if t == NO_LABEL]
+
+
+def class_name_problem(name: object) -> str:
+    """"" for a usable class name, else why not (it becomes a column name and a label)."""
+    if not isinstance(name, str) or not name:
+        return "names must be non-empty strings"
+    if name != name.strip():
+        return f"class name {name!r} has leading or trailing spaces"
+    if any(ch in _BAD_NAME_CHARS or ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in name):
+        return f"class name {name!r} contains a tab, newline, comma, quote or control character"
+    return ""
 
 
 class MetadataError(ValueError):

@@ -112,8 +112,12 @@ def resolve_output(path: Optional[str], fmt: Optional[str] = None) -> OutputSpec
 
 def make_writer(fmt: str, stream: IO[str], classes: Sequence[str], thresholds: Sequence[float], *,
                 extra_columns: Sequence[str] = (), record_fields: Optional[Mapping[str, Any]] = None,
-                name: str = "output") -> Any:
+                name: str = "output", prevalence: Optional[Sequence[float]] = None) -> Any:
     """The row writer for ``fmt``: table writers for tsv/csv/jsonl, BED/GFF3 for genome runs.
+
+    ``prevalence``: the model's training prevalence, which BED/GFF3 rank ``top_class`` and
+    score by (the lift over the prior, output/genome_formats.py); tables keep the
+    probabilities and ignore it.
 
     Every writer has ``columns``, ``write(record_id, length, probs, extra, applicability=,
     labels=)`` and ``finish()``.
@@ -122,7 +126,7 @@ def make_writer(fmt: str, stream: IO[str], classes: Sequence[str], thresholds: S
         from .genome_formats import BedWriter, Gff3Writer
 
         cls = BedWriter if fmt == "bed" else Gff3Writer
-        return cls(stream, classes, thresholds, extra_columns=extra_columns, name=name)
+        return cls(stream, classes, thresholds, extra_columns=extra_columns, name=name, prevalence=prevalence)
     from .tables import ResultWriter
 
     return ResultWriter(stream, fmt, classes, thresholds, record_fields=record_fields, name=name, extra_columns=extra_columns)

@@ -251,13 +251,18 @@ def _directory_lock(path: str) -> Iterator[None]:
 @contextlib.contextmanager
 def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], classes: Sequence[str],
              thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
-             annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
+             class_prevalence: Optional[Sequence[float]] = None, annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
              engine: str = "local", count: Optional[RowCount] = None) -> Iterator[RunPath]:
     """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
 
     The block feeds it results (``run.add``); at the end this checks that some row came
     (else NoResults, exit 5, the errors file still written), renames the output into place
     and writes the sidecar beside it.
+
+    ``prevalence``: the model's training prevalence when the run asked for the relative
+    profile (``--profile``: the ``level`` and ``rel_`` columns). ``class_prevalence``: the
+    same numbers whenever the model has them, whatever the options; BED/GFF3 rank their
+    ``top_class`` and score by the lift over the prior with it (tables ignore it).
     """
     from ..profile import ProfileRow, profile_columns
     from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
@@ -292,7 +297,8 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
                            publish=None if streamed else publish) as raw:
             stream: Union[IO[str], _HashingStream] = _HashingStream(raw) if streamed and sidecar else raw
             writer = make_writer(spec.fmt, stream, classes, thresholds, extra_columns=extra_columns,
-                                 record_fields=record_fields(model), name=spec.name)
+                                 record_fields=record_fields(model), name=spec.name,
+                                 prevalence=class_prevalence if class_prevalence is not None else prevalence)
             holder["columns"] = writer.columns
             run = RunPath(options, spec, model, classes, thresholds, writer, skipped, summary,
                           profile_row=ProfileRow(prevalence) if prevalence is not None else None,

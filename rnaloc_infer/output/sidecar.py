@@ -36,8 +36,12 @@ def model_identity(model_arg: str, model_path: Path, info: Any) -> Dict[str, Any
     ``name`` is the bundled name as given (``default``, ``fast``) or the file name of a
     model given as a path; ``sha256`` is that file's. ``precision`` and ``loaded`` say which
     file ran: the model itself (fp32) or its int8 / fp16 twin (docs/EXPORT.md).
+    ``unlabelled_classes``: the classes never labelled (threshold null in the model's
+    metadata, shown as null under ``thresholds``), e.g. a class positive for almost every
+    training record, whose label would carry no information.
     """
     from ..modelfile.identity import model_label, model_name
+    from ..modelfile.metadata import threshold_json, unlabelled
 
     sha256 = file_sha256(model_path)
     return {
@@ -51,7 +55,8 @@ def model_identity(model_arg: str, model_path: Path, info: Any) -> Dict[str, Any
         "kind": info.kind,
         "train_data_sha256": info.train_data_sha256 or None,
         "classes": list(info.classes),
-        "thresholds": {name: float(t) for name, t in zip(info.classes, info.thresholds)},
+        "thresholds": {name: threshold_json(t) for name, t in zip(info.classes, info.thresholds)},
+        "unlabelled_classes": unlabelled(info.classes, info.thresholds),
     }
 
 

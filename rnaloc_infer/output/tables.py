@@ -10,8 +10,9 @@ is loaded). Without this an id such as ``"abc`` made pandas merge rows silently.
 
 Columns: ``id``, ``length``, one probability per class (the model's class names, in the
 model's order), ``labels``: the comma-joined classes whose probability is >= that class's
-threshold, ``-`` when no class reaches its threshold, ``NA`` when the record is outside the
-model's training range (its probabilities are kept, but a call is not made: ``--out-of-range
+threshold (never a class whose threshold is null: the sidecar's ``unlabelled_classes``),
+``-`` when no class reaches its threshold, ``NA`` when the record is outside the model's
+training range (its probabilities are kept, but a call is not made: ``--out-of-range
 label`` makes it anyway); ``applicability``: ``ok`` or the record's flags, ``-`` for a
 model without rules; then extra columns (annotation, profile).
 """
@@ -40,7 +41,10 @@ def cell_text(value: Any) -> str:
 
 
 def predicted_labels(probs: np.ndarray, classes: Sequence[str], thresholds: Sequence[float]) -> List[str]:
-    """Classes whose probability reaches their own threshold, in model order."""
+    """Classes whose probability reaches their own threshold, in model order.
+
+    A class without a threshold (JSON null in the model's metadata, +inf in memory:
+    modelfile.metadata.NO_LABEL) is never labelled: no probability reaches +inf."""
     return [name for name, p, t in zip(classes, probs, thresholds) if p >= t]
 
 
