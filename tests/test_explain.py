@@ -202,9 +202,9 @@ def test_cli_fasta(tcn_model, tmp_path, monkeypatch):
     titles = []
     drawn = plot.plot_explanation
 
-    def draw(path, record_id, model_id, *rest):
+    def draw(path, record_id, model_id, *rest, **options):
         titles.append(model_id)  # what the PNG's title names the model by
-        return drawn(path, record_id, model_id, *rest)
+        return drawn(path, record_id, model_id, *rest, **options)
 
     monkeypatch.setattr(plot, "plot_explanation", draw)
     rng = np.random.default_rng(11)
