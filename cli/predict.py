@@ -127,9 +127,8 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
     info = session.info
     prevalence = require_prevalence(model_path, info.prevalence) if options.profile else None
     model = model_identity(options.model, model_path, info)
-    log.info("model %s, %s on %s, %d worker thread(s)", model["label"], info.precision, session.device, workers)
-    log.debug("model file %s: classes %s, thresholds %s, providers %s", info.path, info.classes, info.thresholds,
-              session.providers)
+    log.debug("model %s, file %s (%s): classes %s, thresholds %s, providers %s, %d worker thread(s)", model["label"],
+              info.path, info.precision, info.classes, info.thresholds, session.providers, workers)
     meter = ReadMeter()
     progress = RunProgress(
         enabled=options.progress, meter=meter,

@@ -109,7 +109,7 @@ class ApplicabilityRules:
             lengths > self.max_length,
             (lengths > 0) & (n_count / divisor > self.max_n_fraction),
             orfs < self.min_orf_codons,
-            (lengths > 0) & (np.asarray(ambiguous, dtype=np.int64) / divisor > self.max_ambiguous_fraction),
+            (lengths > 0) & (np.asarray(ambiguous, dtype=np.int64) / divisor > max(self.max_ambiguous_fraction, PROTEIN_FRACTION)),
         )
         return [tuple(flag for flag, on in zip(FLAGS, row) if on) if any(row) else ()
                 for row in zip(*(column.tolist() for column in columns))]

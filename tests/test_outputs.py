@@ -116,7 +116,7 @@ def test_compressed_extensions_compress(path, compression, fmt):
 def test_names_that_promise_another_format_are_usage_errors(path, message):
     from rnaloc_infer.errors import UsageProblem
 
-    with pytest.raises(UsageProblem, match=message) as info:
+    with pytest.raises(UsageProblem, match=re.escape(message)) as info:
         resolve_output(path)
     assert info.value.exit_code == 2
 

@@ -362,7 +362,7 @@ def test_troubleshooting_lists_the_new_messages():
                                                      "rnaloc_infer/output/files.py", "rnaloc_infer/output/run.py", "rnaloc_infer/output/formats.py", "rnaloc_infer/output/errors_report.py", "rnaloc_infer/fasta.py",
                                                      "rnaloc_infer/applicability.py", "rnaloc_infer/genome/transcripts.py",
                                                      "rnaloc_infer/genome/annotation.py", "rnaloc_infer/genome/index.py"))
-    stems = ["refusing to write", "nothing was written", "pass --force to replace", "no results: all",
+    stems = ["refusing to write", "nothing was written", "no results: all",
              "whole records read before the damage", "outside the model's training range", "no transcripts to predict",
              "none passes the filters", "--skip-missing-contigs skipped all of them", "looks like a genome",
              "is gzip- but not bgzip-compressed", "unstranded feature read as '+' strand",

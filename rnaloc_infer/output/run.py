@@ -220,6 +220,7 @@ class RunPath:
                         f"{summary.flagged:,}", f"{scored:,}",
                         {"drop": "; dropped", "error": "; reported as errors", "label": "; labelled anyway",
                          "keep": "; scored, not labelled"}[self.options.out_of_range])
+        log.info("model %s (%s)", self.model.get("label", self.model.get("name")), self.model.get("precision", "fp32"))
         for line in summary.lines():
             log.info("%s", line)
 
