@@ -156,6 +156,28 @@ def test_deltas_match_brute_force_on_both_strands(inputs, tcn_model, tmp_path):
     assert max(abs(float(x)) for f in found.values() for x in f[3:3 + len(CLASSES)]) > 0
 
 
+def test_scorer_deltas_exact_at_full_precision(inputs, any_model):
+    """The API's deltas (before the 4-decimal rounding of the VCF) equal brute force to float precision."""
+    from rnaloc_infer import Predictor
+    from rnaloc_infer.genome.annotation import read_annotation
+    from rnaloc_infer.genome.index import IndexedGenome
+    from rnaloc_infer.variants.scoring import Variant, VariantScorer
+
+    predictor = Predictor(any_model, precision="fp32")
+    expected = _expected_entries()
+    with IndexedGenome(inputs["fa"]) as genome:
+        scorer = VariantScorer(genome, read_annotation(inputs["gtf"]), predictor.session, chunk_records=3)
+        variants = [(Variant("chrA", p + 1, ref, tuple(alts), rid, i + 1), None) for i, (p, ref, alts, rid) in enumerate(RECORDS)]
+        results = list(scorer.annotate(variants))
+    assert [r.variant.label for r in results] == [r[3] for r in RECORDS]
+    got = {(r.variant.label, e.allele, e.transcript.transcript_id): e.delta for r in results for e in r.entries}
+    assert set(got) == set(expected)
+    for key, (alt_seq, ref_seq) in expected.items():
+        probs = predictor.predict([alt_seq, ref_seq]).astype(np.float64)
+        np.testing.assert_allclose(got[key], probs[0] - probs[1], atol=1e-6, err_msg=str(key))
+    assert scorer.tally.references == len(TRANSCRIPTS)  # each reference scored once, across chunks
+
+
 def test_multi_allelic_one_entry_per_allele_and_transcript(inputs, tcn_model, tmp_path):
     out = tmp_path / "out.vcf"
     assert invoke(inputs["vcf"], "--genome", inputs["fa"], "--annotation", inputs["gtf"], "--model", tcn_model,
@@ -184,6 +206,14 @@ def test_every_record_kept_unannotated_where_not_in_exons(inputs, tcn_model, tmp
     assert [r.info["DP"] for r in records] == [i + 10 for i in range(len(RECORDS))]
     assert records[8].info["SVTYPE"] == "DEL" and records[8].alts == ("<DEL>",)
     unannotated = {r.id for r in records if "RNALOC" not in r.info}
+    # records without an entry come out as they went in (no END added to the symbolic one)
+    import gzip
+
+    written = [line for line in gzip.open(out, "rt").read().splitlines() if not line.startswith("#")]
+    original = [line for line in Path(inputs["vcf"]).read_text().splitlines() if not line.startswith("#")]
+    for before, after in zip(original, written):
+        if before.split("\t")[2] in unannotated:
+            assert after == before
     assert unannotated == {"del_boundary", "intronic", "symbolic", "intergenic"}
     assert fetched == ["snv_minus"]
     assert "1 outside exons (intronic)" in result.output and "1 spans an exon boundary" in result.output

@@ -16,13 +16,14 @@ split the INFO value), ``ok`` when in range, ``-`` for a model without rules.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..applicability import OK, UNCHECKED
-from ..errors import InputError, OutputError, UsageProblem
+from ..errors import InputError, UsageProblem
 from ..output.files import atomic_output, atomic_path
 from .scoring import Annotated, Variant
 
@@ -134,7 +135,11 @@ def _first_line(exc: BaseException) -> str:
 
 def write_vcf(source: VcfInput, annotated: Iterator[Annotated], out: PathLike, classes: Sequence[str]) -> int:
     """Write every record with RNALOC added (``.vcf`` plain, ``.vcf.gz`` bgzip + tabix index),
-    atomically: OUT (and OUT.tbi) appear only when complete. Returns the records written."""
+    atomically: OUT (and OUT.tbi) appear only when complete. Returns the records written.
+
+    Records are written as pysam formats them (``str(record)``), not with
+    ``VariantFile.write``: that one "syncs" END, adding ``END=`` (and its header line) to
+    every symbolic allele, and the input's records must come out as they went in."""
     pysam = require_pysam()
     header = source.header.copy()
     if INFO_ID in header.info:
@@ -142,31 +147,36 @@ def write_vcf(source: VcfInput, annotated: Iterator[Annotated], out: PathLike, c
         header.info.remove_header(INFO_ID)
     header.add_meta("INFO", items=[("ID", INFO_ID), ("Number", "."), ("Type", "String"),
                                    ("Description", info_description(classes))])
-    compressed = output_kind(out) == "vcf.gz"
-    written = 0
+    if output_kind(out) == "vcf":
+        with atomic_output(out) as handle:
+            return _write_records(handle, header, annotated)
+    from pysam.libcbgzf import BGZFile
+
     with atomic_path(out) as tmp:
-        try:
-            writer = pysam.VariantFile(str(tmp), "wz" if compressed else "w", header=header)
-        except (OSError, ValueError) as exc:
-            raise OutputError(f"cannot write {os.fspath(out)}: {_first_line(exc)}") from None
-        with writer:
-            for a in annotated:
-                rec = a.payload
-                rec.translate(writer.header)  # type: ignore[attr-defined]
-                entries = ["|".join(f) for f in entry_fields(a)]
-                if entries:
-                    rec.info[INFO_ID] = entries  # type: ignore[attr-defined]
-                elif INFO_ID in rec.info:  # type: ignore[attr-defined]
-                    del rec.info[INFO_ID]  # type: ignore[attr-defined]
-                writer.write(rec)
-                written += 1
-        if compressed:
-            with atomic_path(os.fspath(out) + ".tbi") as tmp_index:
-                try:
-                    pysam.tabix_index(str(tmp), preset="vcf", index=str(tmp_index), force=True)
-                except (OSError, ValueError) as exc:
-                    raise InputError(source.path, f"cannot index the output (is the VCF sorted by position?): "
-                                                  f"{_first_line(exc)}") from None
+        with BGZFile(str(tmp), "wb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:  # type: ignore[arg-type]
+            written = _write_records(handle, header, annotated)
+        with atomic_path(os.fspath(out) + ".tbi") as tmp_index:
+            try:
+                pysam.tabix_index(str(tmp), preset="vcf", index=str(tmp_index), force=True)
+            except (OSError, ValueError) as exc:
+                raise InputError(source.path, f"cannot index the output (is the VCF sorted by position?): "
+                                              f"{_first_line(exc)}") from None
+    return written
+
+
+def _write_records(handle: IO[str], header, annotated: Iterator[Annotated]) -> int:
+    handle.write(str(header))
+    written = 0
+    for a in annotated:
+        rec = a.payload
+        rec.translate(header)  # type: ignore[attr-defined]
+        entries = ["|".join(f) for f in entry_fields(a)]
+        if entries:
+            rec.info[INFO_ID] = entries  # type: ignore[attr-defined]
+        elif INFO_ID in rec.info:  # type: ignore[attr-defined]
+            del rec.info[INFO_ID]  # type: ignore[attr-defined]
+        handle.write(str(rec))
+        written += 1
     return written
 
 
