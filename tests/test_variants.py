@@ -273,6 +273,25 @@ def test_refusals_before_work(inputs, tcn_model, tmp_path):
     assert copy.read_text() == Path(inputs["vcf"]).read_text()
 
 
+def test_bad_vcf_and_unsorted_vcf_gz_write_nothing(inputs, tcn_model, tmp_path):
+    result = invoke(inputs["fa"], "--genome", inputs["fa"], "--annotation", inputs["gtf"], "--model", tcn_model,
+                    "-o", tmp_path / "out.vcf")
+    assert result.exit_code == 1 and "cannot read as VCF" in result.output
+    text = Path(inputs["vcf"]).read_text().splitlines()
+    unsorted = tmp_path / "unsorted.vcf"
+    body = [line for line in text if not line.startswith("#")]
+    unsorted.write_text("\n".join([line for line in text if line.startswith("#")] + body[::-1]) + "\n")
+    out = tmp_path / "out.vcf.gz"
+    result = invoke(unsorted, "--genome", inputs["fa"], "--annotation", inputs["gtf"], "--model", tcn_model, "-o", out)
+    assert result.exit_code == 1 and "must be sorted by position" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unsorted.vcf"]  # no output, no index, no temporary file
+    result = invoke(unsorted, "--genome", inputs["fa"], "--annotation", inputs["gtf"], "--model", tcn_model,
+                    "-o", tmp_path / "out.vcf")
+    assert result.exit_code == 0  # plain VCF: written in input order
+    with pysam.VariantFile(str(tmp_path / "out.vcf")) as vf:
+        assert [r.id for r in vf] == [r[3] for r in RECORDS][::-1]
+
+
 def test_minimal_edit_and_exon_offset():
     assert minimal_edit(99, "A", "G") == Edit(99, 100, "G")
     assert minimal_edit(99, "ATT", "A") == Edit(100, 102, "")

@@ -23,7 +23,7 @@ import re
 from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..applicability import OK, UNCHECKED
-from ..errors import InputError, UsageProblem
+from ..errors import InputError, RnalocError, UsageProblem
 from ..output.files import atomic_output, atomic_path
 from .scoring import Annotated, Variant
 
@@ -41,7 +41,7 @@ def require_pysam():
     try:
         import pysam
     except ImportError:
-        raise UsageProblem("rnaloc-variants needs pysam: pip install 'rnaloc-infer[variants]'") from None
+        raise RnalocError("rnaloc-variants needs pysam: pip install 'rnaloc-infer[variants]'") from None
     return pysam
 
 
@@ -159,8 +159,8 @@ def write_vcf(source: VcfInput, annotated: Iterator[Annotated], out: PathLike, c
             try:
                 pysam.tabix_index(str(tmp), preset="vcf", index=str(tmp_index), force=True)
             except (OSError, ValueError) as exc:
-                raise InputError(source.path, f"cannot index the output (is the VCF sorted by position?): "
-                                              f"{_first_line(exc)}") from None
+                raise InputError(source.path, f"cannot tabix-index {os.fspath(out)}: the VCF must be sorted by "
+                                              "position for .vcf.gz (bcftools sort), or write .vcf") from None
     return written
 
 
