@@ -306,3 +306,14 @@ def test_minimal_edit_and_exon_offset():
     assert exon_offset(t, Edit(25, 26, "A")) == (None, INTRONIC)
     assert exon_offset(t, Edit(20, 20, "A")) == (None, BOUNDARY)  # insertion at an exon edge
     assert exon_offset(t, Edit(15, 15, "A")) == (5, "")
+
+
+def test_troubleshooting_lists_the_variants_messages():
+    """Every message of rnaloc_infer/variants is in docs/TROUBLESHOOTING.md (by a stem of it)."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "TROUBLESHOOTING.md").read_text()
+    for stem in ("disagrees with the genome", "is outside the contig", "different contig naming, e.g. chr1 vs 1",
+                 "cannot read as VCF", "not a VCF file (htslib reads it as", "cannot read record #N",
+                 "must be sorted by position for .vcf.gz (bcftools sort), or write .vcf",
+                 "its name must end in .vcf, .vcf.gz or .tsv", "pip install 'rnaloc-infer[variants]'",
+                 "already has INFO RNALOC: replaced by this run's", "warning: skipped VCF: record"):
+        assert stem in doc, stem
