@@ -176,6 +176,12 @@ def test_scorer_deltas_exact_at_full_precision(inputs, any_model):
         probs = predictor.predict([alt_seq, ref_seq]).astype(np.float64)
         np.testing.assert_allclose(got[key], probs[0] - probs[1], atol=1e-6, err_msg=str(key))
     assert scorer.tally.references == len(TRANSCRIPTS)  # each reference scored once, across chunks
+    # SNVs go through explain's exact ISM engine when the model has a numpy companion (QRNN kinds)
+    from rnaloc_infer.explain.ism import numpy_model_for
+
+    snvs = sum(1 for (rid, _, _) in expected if rid in ("snv_plus_two_tx", "multi", "snv_minus"))
+    assert snvs == 5
+    assert scorer.tally.by_ism == (snvs if numpy_model_for(predictor.session) is not None else 0)
 
 
 def test_multi_allelic_one_entry_per_allele_and_transcript(inputs, tcn_model, tmp_path):

@@ -25,6 +25,9 @@ from ..alphabet import count_ambiguous, encode
 from ..applicability import FLAGS
 from ..batching import BatchConfig, Scored, predict_stream
 from ..errors import InputError
+from ..explain.ism import numpy_model_for
+from ..explain.numpy_ism import explain_numpy
+from ..features.registry import variant_features
 from ..fasta import Record, RecordError
 from ..genome.annotation import Transcript
 from ..genome.index import IndexedGenome, reverse_complement
@@ -89,6 +92,7 @@ class Tally:
     alleles: int = 0
     entries: int = 0
     references: int = 0
+    by_ism: int = 0  # entries scored by explain's ISM engine (SNVs)
     left_out: Counter = field(default_factory=Counter)
 
 
@@ -97,6 +101,7 @@ class _Job(NamedTuple):
     allele: str
     transcript: Transcript
     sequence: str
+    snv: Optional[Tuple[int, int]] = None  # (position in the transcript, base code 0..3) of a substitution
 
 
 def _merge_flags(a: Optional[Tuple[str, ...]], b: Optional[Tuple[str, ...]]) -> Optional[Tuple[str, ...]]:
@@ -106,13 +111,22 @@ def _merge_flags(a: Optional[Tuple[str, ...]], b: Optional[Tuple[str, ...]]) -> 
     return tuple(f for f in FLAGS if f in both) + tuple(sorted(both - set(FLAGS)))
 
 
+def _snv(t: Transcript, offset: int, edit) -> Optional[Tuple[int, int]]:
+    """(transcript position, base code) of a one-base substitution by A/C/G/T, else None."""
+    if edit.end - edit.start != 1 or len(edit.inserted) != 1 or edit.inserted.upper() not in "ACGT":
+        return None
+    if t.strand == "-":
+        return t.length - 1 - offset, "ACGT".index(reverse_complement(edit.inserted).upper())
+    return offset, "ACGT".index(edit.inserted.upper())
+
+
 class VariantScorer:
     """Annotate variants with D = p(alt transcript) - p(ref transcript) for every overlapping transcript."""
 
     def __init__(self, genome: IndexedGenome, transcripts: Sequence[Transcript], session: ModelSession, *,
                  config: BatchConfig = BatchConfig(), workers: int = 1, on_error: str = "fail", source: str = "VCF",
                  progress: Optional[Callable[[int, int], None]] = None, chunk_nt: int = 8_000_000,
-                 chunk_records: int = 2_000, cache_size: int = 4_096) -> None:
+                 chunk_records: int = 2_000, cache_size: int = 4_096, ism: bool = True) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.genome = genome
@@ -127,6 +141,8 @@ class VariantScorer:
         self.chunk_records = chunk_records
         self.cache_size = cache_size
         self.tally = Tally()
+        # explain's exact numpy engine for SNVs (None: the model has no companion, or not CPU fp32)
+        self._ism = numpy_model_for(session) if ism else None
         self._refs: Dict[str, Tuple[np.ndarray, Optional[Tuple[str, ...]]]] = {}
 
     # ------------------------------------------------------------------ per record
@@ -181,10 +197,39 @@ class VariantScorer:
                     continue
                 if t.transcript_id not in plus:
                     plus[t.transcript_id] = self._plus(t)
-                jobs.append(_Job(slot, alt, t, alt_transcript(plus[t.transcript_id], t, offset, edit)))
+                jobs.append(_Job(slot, alt, t, alt_transcript(plus[t.transcript_id], t, offset, edit), _snv(t, offset, edit)))
             if len(jobs) == before:
                 left_out.append((alt, BOUNDARY if BOUNDARY in reasons else INTRONIC if reasons else NO_TRANSCRIPT))
         return jobs, left_out
+
+    def _score_snvs(self, jobs: List[_Job], plus: Dict[str, str]) -> Dict[int, Entry]:
+        """Entries for the SNV jobs by explain's exact ISM engine, one call per transcript."""
+        groups: Dict[str, List[int]] = {}
+        for i, j in enumerate(jobs):
+            if j.snv is not None:
+                groups.setdefault(j.transcript.transcript_id, []).append(i)
+        rules = self.session.info.applicability
+        done: Dict[int, Entry] = {}
+        for tid, members in groups.items():
+            t = jobs[members[0]].transcript
+            ref_seq = reverse_complement(plus[tid]) if t.strand == "-" else plus[tid]
+            codes = encode(ref_seq)
+            positions = np.array([jobs[i].snv[0] for i in members], dtype=np.int64)  # type: ignore[index]
+            bases = np.array([jobs[i].snv[1] for i in members], dtype=np.uint8)  # type: ignore[index]
+            features = self.session.record_features([codes])
+            var_features = None if features is None else variant_features(codes, positions, bases, self.session.info.features)
+            ref_p, var_p, _ = explain_numpy(self._ism, codes, positions, bases, features, var_features, self.workers)
+            ref_flags = None if rules is None else rules.check(codes, count_ambiguous(ref_seq))
+            for k, i in enumerate(members):
+                flags = None
+                if rules is not None:
+                    alt_codes = codes.copy()
+                    alt_codes[positions[k]] = bases[k]
+                    flags = _merge_flags(ref_flags, rules.check(alt_codes, count_ambiguous(jobs[i].sequence)))
+                done[i] = Entry(jobs[i].allele, t, var_p[k].astype(np.float64) - ref_p.astype(np.float64), flags)
+            if self.progress is not None:
+                self.progress(len(members), len(members) * len(codes))
+        return done
 
     def _plus(self, t: Transcript) -> str:
         c = t.coords
@@ -216,15 +261,20 @@ class VariantScorer:
 
     def _flush(self, results: List[Annotated], jobs: List[_Job], plus: Dict[str, str]) -> List[Annotated]:
         """Score one chunk's alts (and the references not cached) and fill in the entries."""
-        needed = {j.transcript.transcript_id: j.transcript for j in jobs if j.transcript.transcript_id not in self._refs}
+        by_ism = self._score_snvs(jobs, plus) if self._ism is not None else {}
+        streamed = [j for i, j in enumerate(jobs) if i not in by_ism]
+        needed = {j.transcript.transcript_id: j.transcript for j in streamed if j.transcript.transcript_id not in self._refs}
         named = [(f"ref\t{tid}", reverse_complement(plus[tid]) if t.strand == "-" else plus[tid]) for tid, t in needed.items()]
-        named += [(f"alt\t{i}", j.sequence) for i, j in enumerate(jobs)]
+        named += [(f"alt\t{i}", j.sequence) for i, j in enumerate(jobs) if i not in by_ism]
         scored = self._score(named) if named else {}
         for tid in needed:
             s = scored.get(f"ref\t{tid}")
             self._refs[tid] = (s.probs.astype(np.float64), s.applicability) if s is not None else None  # type: ignore[assignment]
         self.tally.references += len(needed)
         for i, j in enumerate(jobs):
+            if i in by_ism:
+                results[j.slot].entries.append(by_ism[i])
+                continue
             ref = self._refs.get(j.transcript.transcript_id)
             alt = scored.get(f"alt\t{i}")
             if ref is None or alt is None:
@@ -232,7 +282,8 @@ class VariantScorer:
                 continue
             delta = alt.probs.astype(np.float64) - ref[0]
             results[j.slot].entries.append(Entry(j.allele, j.transcript, delta, _merge_flags(ref[1], alt.applicability)))
-        self._evict({j.transcript.transcript_id for j in jobs})
+        self._evict({j.transcript.transcript_id for j in streamed})
+        self.tally.by_ism += len(by_ism)
         for r in results:
             self.tally.records += 1
             self.tally.alleles += len(r.variant.alts)
