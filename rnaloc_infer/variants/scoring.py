@@ -212,6 +212,8 @@ class VariantScorer:
         done: Dict[int, Entry] = {}
         for tid, members in groups.items():
             t = jobs[members[0]].transcript
+            # ascending positions, as explain produces them (its engine and features assume that order)
+            members.sort(key=lambda i: jobs[i].snv)  # type: ignore[arg-type,return-value]
             ref_seq = reverse_complement(plus[tid]) if t.strand == "-" else plus[tid]
             codes = encode(ref_seq)
             positions = np.array([jobs[i].snv[0] for i in members], dtype=np.int64)  # type: ignore[index]
