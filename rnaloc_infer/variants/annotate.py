@@ -41,7 +41,8 @@ def annotate_vcf(vcf: PathLike, out: PathLike, genome: IndexedGenome, transcript
 def summary_lines(tally: Tally) -> Sequence[str]:
     """The run's summary for standard error: records, entries and why alleles got none."""
     lines = [f"{tally.records:,} records, {tally.alleles:,} ALT alleles: {tally.entries:,} entries "
-             f"(allele x transcript), {tally.references:,} reference transcripts scored"]
+             f"(allele x transcript), {tally.references:,} reference transcripts scored"
+             + (f"; {tally.by_ism:,} SNV entries by the exact ISM engine" if tally.by_ism else "")]
     if tally.left_out:
         parts = ", ".join(f"{n:,} {reason}" for reason, n in tally.left_out.most_common())
         lines.append(f"alleles without an entry: {parts}")

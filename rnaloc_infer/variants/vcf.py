@@ -158,7 +158,7 @@ def write_vcf(source: VcfInput, annotated: Iterator[Annotated], out: PathLike, c
         with atomic_path(os.fspath(out) + ".tbi") as tmp_index:
             try:
                 pysam.tabix_index(str(tmp), preset="vcf", index=str(tmp_index), force=True)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError):
                 raise InputError(source.path, f"cannot tabix-index {os.fspath(out)}: the VCF must be sorted by "
                                               "position for .vcf.gz (bcftools sort), or write .vcf") from None
     return written
