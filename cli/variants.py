@@ -51,7 +51,10 @@ def run(vcf: str, genome: str, annotation: str, out: str, annotation_format: str
     opts = AnnotationOptions(annotation=annotation, annotation_format=annotation_format,
                              transcript_types=transcript_types, canonical=canonical)
     model_path = resolve_model(model)
-    inputs = [("VCF", vcf), ("genome", genome), ("model", model_path)] + input_files([genome], opts)
+    from rnaloc_infer.explain.numpy_model import companion_path
+
+    inputs = [("VCF", vcf), ("genome", genome), ("model", model_path), ("model", companion_path(model_path))]
+    inputs += input_files([genome], opts)
     check_paths(outputs, inputs)
     source = open_source(genome, opts)
     try:
