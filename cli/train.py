@@ -124,10 +124,14 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
               help="Split file prefix of the --member data (a network reads its config's).")
 @click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=None,
               help="--member regression: fix C instead of choosing it on an 80/20 split of each fold's training part.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="--member: CPU threads the regression and the trees may use (BLAS, OpenMP). Default: all; on a "
+                   "machine that trains something else too, 1 (OpenMP threads that wait for a busy core spin).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @one_line_errors
 def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path, k: int, only_folds: Tuple[int, ...],
-             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], device: str) -> None:
+             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], threads: Optional[int],
+             device: str) -> None:
     """Cross-fit ensemble members over train + valid: per fold, fit on the other folds and save the
     fold's out-of-fold scores. CONFIGS are networks (early stopping on an inner split of the
     training part); --member adds the regression or the forest. Interrupted runs resume, and
@@ -150,8 +154,11 @@ def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path,
                                    data_dir=data_dir, device=device)
         click.echo(json.dumps({"member": config.stem, "best_epochs": [r["best_epoch"] for r in results]}))
     for member in members:
-        results = crossfit_member(member, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
-                                  data_dir=data_dir, prefix=prefix, c=c)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads):  # None: as configured
+            results = crossfit_member(member, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
+                                      data_dir=data_dir, prefix=prefix, c=c)
         click.echo(json.dumps({"member": member, "folds_done": len(results)}))
 
 
@@ -167,10 +174,12 @@ def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path,
 @click.option("--resamples", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Bootstrap resamples of the 95% intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads of the stacking's fits (BLAS). Default: all; 1 on a machine busy training.")
 @force_option
 @one_line_errors
 def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...], data_dir: Optional[Path],
-                   prefix: str, resamples: int, seed: int, force: bool) -> None:
+                   prefix: str, resamples: int, seed: int, threads: Optional[int], force: bool) -> None:
     """Fit the ensemble's blend (stacked per-class weights, Platt calibration, thresholds) on the
     members' out-of-fold scores in CROSSFIT_DIR (every fold of every member must be there), and
     report out-of-fold figures: nested (blend fitted without the fold it scores: the estimate)
@@ -183,8 +192,11 @@ def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...
     inputs = [("folds file", crossfit_dir / "folds.tsv")] + [("out-of-fold scores", p) for ps in paths for p in ps]
     check([("blend", report_dir / BLEND_FILE), ("report", report_dir / REPORT_JSON), ("report", report_dir / REPORT_TSV)],
           inputs, force)
+    from threadpoolctl import threadpool_limits
+
     oof = gather(crossfit_dir, folder, prefix, names)
-    blend, report = blend_report(oof, resamples, seed)
+    with threadpool_limits(threads):
+        blend, report = blend_report(oof, resamples, seed)
     written = write_outputs(report_dir, blend, report)
     estimate = report["estimate"]
     click.echo(json.dumps({"out": [str(p) for p in written], "records": report["records"], "members": names,
