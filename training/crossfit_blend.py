@@ -107,7 +107,8 @@ def data_source(out_dir: Path, names: Sequence[str], data_dir: Optional[Path]) -
     """The data directory the members read (``source.json``); ``data_dir`` overrides it."""
     if data_dir is not None:
         return Path(data_dir)
-    found = {json.loads((out_dir / name / "source.json").read_text()).get("data_dir") for name in names}
+    found = {json.loads((out_dir / name / "source.json").read_text()).get("data_dir") for name in names
+             if (out_dir / name / "source.json").is_file()}
     found.discard(None)
     if len(found) != 1:
         raise ValueError(f"{out_dir}: the members read {len(found)} data directories ({', '.join(sorted(found))}); "
