@@ -108,7 +108,10 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
 
 
 @main.command()
-@click.argument("configs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("configs", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--member", "members", type=click.Choice(["regression", "forest"]), multiple=True,
+              help="Also cross-fit this non-network member (repeatable): the k-mer + coding regression, the "
+                   "coding-utr-v1 forest.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Cross-fitting directory: folds.tsv and one folder per member and fold (resumed when present).")
 @click.option("--folds", "k", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
@@ -117,25 +120,89 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with <prefix>_{train,valid}.fa.gz and *_labels.tsv (default: $RNALOC_DATA_DIR, else ../shared/data).")
+@click.option("--prefix", default="dm3loc", show_default=True,
+              help="Split file prefix of the --member data (a network reads its config's).")
+@click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--member regression: fix C instead of choosing it on an 80/20 split of each fold's training part.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="--member: CPU threads the regression and the trees may use (BLAS, OpenMP). Default: all; on a "
+                   "machine that trains something else too, 1 (OpenMP threads that wait for a busy core spin).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @one_line_errors
-def crossfit(configs: Tuple[Path, ...], out_dir: Path, k: int, only_folds: Tuple[int, ...], seed: int,
-             data_dir: Optional[Path], device: str) -> None:
-    """Cross-fit networks over train + valid: per fold, train on the other folds (early stopping on an
-    inner split of them) and save the fold's out-of-fold logits. Interrupted runs resume."""
+def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path, k: int, only_folds: Tuple[int, ...],
+             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], threads: Optional[int],
+             device: str) -> None:
+    """Cross-fit ensemble members over train + valid: per fold, fit on the other folds and save the
+    fold's out-of-fold scores. CONFIGS are networks (early stopping on an inner split of the
+    training part); --member adds the regression or the forest. Interrupted runs resume, and
+    several processes share the folds (one lock per fold). Then `crossfit-blend`."""
     from rnaloc_infer.training.crossfit import crossfit_network
+    from rnaloc_infer.training.crossfit_members import crossfit_member
 
+    if not configs and not members:
+        raise click.UsageError("name at least one network CONFIG or one --member")
     if any(f >= k for f in only_folds):
         raise click.BadParameter(f"folds are numbered 0..{k - 1}", param_hint="--fold")
     # a cross-fitting directory is continued, never replaced: a rerun resumes it, and one with
     # other folds or data is refused (crossfit.fold_plan); here only: no output is an input
     inputs = [("config", config) for config in configs]
-    refuse([("folds file", out_dir / "folds.tsv")] + [("member source", out_dir / c.stem / "source.json") for c in configs],
+    refuse([("folds file", out_dir / "folds.tsv")]
+           + [("member source", out_dir / name / "source.json") for name in [c_.stem for c_ in configs] + list(members)],
            inputs)
     for config in configs:
         results = crossfit_network(config, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
                                    data_dir=data_dir, device=device)
         click.echo(json.dumps({"member": config.stem, "best_epochs": [r["best_epoch"] for r in results]}))
+    for member in members:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads):  # None: as configured
+            results = crossfit_member(member, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
+                                      data_dir=data_dir, prefix=prefix, c=c)
+        click.echo(json.dumps({"member": member, "folds_done": len(results)}))
+
+
+@main.command("crossfit-blend")
+@click.argument("crossfit_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "report_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for blend.json (weights, calibration, thresholds), report.json and report.tsv.")
+@click.option("--member", "members", multiple=True,
+              help="Blend only these members (repeatable; default: every member cross-fitted in CROSSFIT_DIR).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the labels (default: the one the members read, from their source.json).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--resamples", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples of the 95% intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads of the stacking's fits (BLAS). Default: all; 1 on a machine busy training.")
+@force_option
+@one_line_errors
+def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...], data_dir: Optional[Path],
+                   prefix: str, resamples: int, seed: int, threads: Optional[int], force: bool) -> None:
+    """Fit the ensemble's blend (stacked per-class weights, Platt calibration, thresholds) on the
+    members' out-of-fold scores in CROSSFIT_DIR (every fold of every member must be there), and
+    report out-of-fold figures: nested (blend fitted without the fold it scores: the estimate)
+    and in-sample, with bootstrap 95% intervals (docs/RESULTS.md, "Cross-fitting")."""
+    from rnaloc_infer.training.crossfit_blend import (BLEND_FILE, REPORT_JSON, REPORT_TSV, blend_report,
+                                                      data_source, gather, oof_paths, write_outputs)
+
+    _, names, paths = oof_paths(crossfit_dir, members or None)  # a missing fold: one line, before any work
+    folder = data_source(crossfit_dir, names, data_dir)
+    inputs = [("folds file", crossfit_dir / "folds.tsv")] + [("out-of-fold scores", p) for ps in paths for p in ps]
+    check([("blend", report_dir / BLEND_FILE), ("report", report_dir / REPORT_JSON), ("report", report_dir / REPORT_TSV)],
+          inputs, force)
+    from threadpoolctl import threadpool_limits
+
+    oof = gather(crossfit_dir, folder, prefix, names)
+    with threadpool_limits(threads):
+        blend, report = blend_report(oof, resamples, seed)
+    written = write_outputs(report_dir, blend, report)
+    estimate = report["estimate"]
+    click.echo(json.dumps({"out": [str(p) for p in written], "records": report["records"], "members": names,
+                           "out_of_fold_macro_auroc": round(estimate["macro"]["auroc"]["value"], 4),
+                           "out_of_fold_auroc": {c_: round(estimate[c_]["auroc"]["value"], 4) for c_ in oof.classes},
+                           "uninformative": report["uninformative"]}))
 
 
 @main.command()

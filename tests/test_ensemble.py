@@ -21,7 +21,8 @@ from rnaloc_infer.features.coding import N_FEATURES, coding_features
 from rnaloc_infer.cli.train import main
 from rnaloc_infer.export.onnx_export import export_onnx_from_checkpoint
 from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
-from rnaloc_infer.training.ensemble import platt, with_logreg, with_members
+from rnaloc_infer.training.ensemble import with_logreg, with_members
+from rnaloc_infer.training.stacking import platt
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.models import CLASSES, LocalizationModel, ModelConfig
 from rnaloc_infer.training.regression import kmer_frequencies, load_logreg

@@ -16,6 +16,10 @@ with ``last.pt`` continues where it stopped)::
 
 A network's early stopping uses an inner split of its own training part, never the fold
 it scores.
+
+The regression and the forest are cross-fitted on the same folds by :mod:`.crossfit_members`
+(``rnaloc-train crossfit --member``), and :mod:`.crossfit_blend` (``rnaloc-train
+crossfit-blend``) fits the blend on every member's out-of-fold scores.
 """
 
 from __future__ import annotations

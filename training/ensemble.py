@@ -49,7 +49,7 @@ from .forest import FittedForest, forest_inputs, load_forest
 from .kmers import kmer_digits, place_values
 from .models import LocalizationModel
 from .regression import FittedRegression, load_logreg
-from .stacking import members_table, platt, stack_members
+from .stacking import fit_blend, member_standardisation, members_table, standardise
 from .trainer import flat_metrics, predict_logits
 
 log = logging.getLogger(__name__)
@@ -163,21 +163,12 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
 
     on_train, on_valid = member_scores(train), member_scores(valid)
     names = [f"network_{i}" for i in range(len(networks))] + ["regression"] + (["forest"] if forest else [])
-    mean = [scores.mean(axis=0) for scores in on_train]
-    std = [scores.std(axis=0) for scores in on_train]
-    for name, s in zip(names, std):
-        if not np.all(s > 0):
-            flat = [classes[c] for c in np.flatnonzero(~(s > 0))]
-            raise ValueError(f"member {name} scores every training record the same for {', '.join(flat)}: "
-                             "it cannot be standardised (a forest without splits?)")
-    standardised = np.stack([(v - m) / s for v, m, s in zip(on_valid, mean, std)], axis=2)  # records, classes, members
-    stacked = stack_members(standardised, valid.labels, classes) if blend == "stacked" else None
-    # each member's per-class weight before calibration
-    weights = list(stacked.weights.T) if stacked else [np.full(len(classes), 1.0 / len(names))] * len(names)
-    score = (standardised * np.stack(weights, axis=1)[None]).sum(axis=2)
-    calibration = [platt(score[:, c], valid.labels[:, c]) for c in range(len(classes))]
-    a = np.array([c[0] for c in calibration])
-    b = np.array([c[1] for c in calibration])
+    mean, std = member_standardisation(names, classes, on_train)
+    standardised = standardise(on_valid, mean, std)  # records, classes, members
+    fitted = fit_blend(standardised, valid.labels, classes, blend)
+    stacked = fitted.stacked
+    weights = list(fitted.weights.T)  # each member's per-class weight before calibration
+    a, b = fitted.a, fitted.b
     coefficients = [a * w / s for w, s in zip(weights, std)]
     bias = b - a * sum(w * m / s for w, m, s in zip(weights, mean, std))
     n_networks = len(networks)

@@ -123,3 +123,60 @@ def members_table(names: List[str], classes: List[str], weights: np.ndarray) -> 
     """{class: {member: share of the class's absolute weight}} for reports."""
     share = weights / np.abs(weights).sum(axis=1, keepdims=True)
     return {c: dict(zip(names, np.round(row, 4).tolist())) for c, row in zip(classes, share)}
+
+
+def member_standardisation(names: Sequence[str], classes: Sequence[str],
+                           reference: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, std), each (members, classes), of every member's ``reference`` scores (records,
+    classes): what a member is standardised with before it is blended. A member that scores
+    every reference record the same for a class cannot be standardised: one line naming it."""
+    mean = np.stack([scores.mean(axis=0) for scores in reference])
+    std = np.stack([scores.std(axis=0) for scores in reference])
+    for name, s in zip(names, std):
+        if not np.all(s > 0):
+            flat = [classes[c] for c in np.flatnonzero(~(s > 0))]
+            raise ValueError(f"member {name} scores every training record the same for {', '.join(flat)}: "
+                             "it cannot be standardised (a forest without splits?)")
+    return mean, std
+
+
+def standardise(scores: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(records, classes, members): each member's scores in units of its reference statistics."""
+    return np.stack([(v - m) / s for v, m, s in zip(scores, mean, std)], axis=2)
+
+
+@dataclass
+class BlendFit:
+    """Per-class blend of standardised member scores, Platt calibration and thresholds, as
+    ``rnaloc-train ensemble`` fits them on valid and ``crossfit-blend`` on out-of-fold scores."""
+
+    weights: np.ndarray  # (classes, members) on standardised scores, before calibration
+    a: np.ndarray  # (classes,) Platt slope
+    b: np.ndarray  # (classes,) Platt intercept
+    thresholds: List[float]  # per class, evaluation.metrics.policy_threshold on the fitted records
+    stacked: Optional[StackedWeights]  # None for equal weights
+
+    def score(self, standardised: np.ndarray) -> np.ndarray:
+        """(records, classes) blend scores before calibration."""
+        return (standardised * self.weights[None]).sum(axis=2)
+
+    def probabilities(self, standardised: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.a * self.score(standardised) + self.b)
+
+
+def fit_blend(standardised: np.ndarray, labels: np.ndarray, classes: Sequence[str], blend: str = "stacked",
+              grid: Sequence[float] = C_GRID) -> BlendFit:
+    """Weights (stacked: :func:`stack_members`; equal: 1/members), then per class Platt scaling
+    of the blend score and the policy thresholds of the calibrated probabilities, all on the
+    records given (``standardised``: records, classes, members)."""
+    from rnaloc_infer.evaluation import metrics
+
+    n_members = standardised.shape[2]
+    stacked = stack_members(standardised, labels, classes, grid) if blend == "stacked" else None
+    weights = stacked.weights if stacked else np.full((len(classes), n_members), 1.0 / n_members)
+    fit = BlendFit(weights, np.zeros(len(classes)), np.zeros(len(classes)), [], stacked)
+    score = fit.score(standardised)
+    for c in range(len(classes)):
+        fit.a[c], fit.b[c] = platt(score[:, c], labels[:, c])
+    fit.thresholds = [float(t) for t in metrics.tune_thresholds(labels, fit.probabilities(standardised))]
+    return fit
