@@ -60,6 +60,9 @@ def configure_logging(prog: str, quiet: bool, debug: bool) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+    # Python warnings (a library's UserWarning, e.g. Ray Data's) become one log line like the
+    # rest, hidden by --quiet, instead of two lines of source on stderr.
+    logging.captureWarnings(True)
 
 
 def _raise_terminated(signum, _frame) -> None:

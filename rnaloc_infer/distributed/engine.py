@@ -182,7 +182,8 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, q
     ``ray.init`` (a notebook, a test fixture) is left alone. A local start says
     ``address="local"``: a plain ``ray.init(num_cpus=...)`` would try to join a cluster it
     happens to reach and then refuse the CPU count. ``quiet`` (``-q``): errors only, from Ray's
-    Python loggers, its C++ core (``RAY_BACKEND_LOG_LEVEL``) and its workers' output.
+    Python loggers and its workers' output (its Python warnings go through logging: the CLI's
+    ``configure_logging``).
     """
     ray = require_ray()
     if ray.is_initialized():
@@ -191,7 +192,6 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, q
     kwargs: Dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR if quiet else logging.WARNING}
     if quiet:
         kwargs["log_to_driver"] = False
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         for name in ("ray", "ray.data", "ray.train", "ray.tune"):
             logging.getLogger(name).setLevel(logging.ERROR)
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -362,9 +362,14 @@ def _run(ray: Any, shards: List[Shard], info: Any, run: Any, identity: Dict[str,
         # fills every core cannot starve them) and at most `workers` run at once.
         ds = ds.map_batches(read_blocks, batch_size=None, batch_format="pyarrow", fn_kwargs={"block_records": block_records, "block_nt": block_nt},
                             num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(workers, len(shards)))))
+        # -q: actors that are not restarted. Ray's core logs an error line (straight to file
+        # descriptor 2, past Python's logging) for every restartable actor whose constructor
+        # arguments sit in the object store, as Ray Data's do; a quiet run trades restarts
+        # after an actor crash (the run then fails with the error) for silence.
+        restarts = {} if progress else {"max_restarts": 0}
         ds = ds.map_batches(BlockScorer, batch_size=None, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
                             num_cpus=scorer["threads"], num_gpus=num_gpus_per_worker or None,
-                            fn_constructor_kwargs=scorer)
+                            fn_constructor_kwargs=scorer, **restarts)
         try:
             if shard_dir is not None:
                 ds = ds.materialize()
