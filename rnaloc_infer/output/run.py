@@ -34,6 +34,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, 
 from ..applicability import OUT_OF_RANGE_POLICIES
 from ..errors import NoResults
 from ..fasta import RecordError
+from ..modelfile.digest import file_sha256
 from .errors_report import MAX_ERRORS_SHOWN, SkipReport
 from .files import STREAM, atomic_output, check_paths, is_special
 from .formats import OutputSpec, make_writer
@@ -225,14 +226,6 @@ class RunPath:
             log.info("%s", line)
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def _directory_lock(path: str) -> Iterator[None]:
     """An exclusive lock on the output's directory, held only for the rename + sidecar step."""
@@ -290,7 +283,7 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
         with _directory_lock(spec.path):
             remove_stale_sidecar(sidecar)
             rename()
-            write_metadata(_file_sha256(spec.path))
+            write_metadata(file_sha256(spec.path))
 
     with contextlib.ExitStack() as stack:
         skipped = SkipReport.to_file(stack, options.errors_file)
