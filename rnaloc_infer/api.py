@@ -163,22 +163,25 @@ class Predictor:
         ``out_of_range`` as ``rnaloc-infer --out-of-range``: "keep" (probabilities, labels
         None), "label", "drop" or "error" (a bad record, see ``on_error``).
         """
-        from .output.run import out_of_range_error
+        from .output.run import out_of_range_error, row_policy
 
         if out_of_range not in OUT_OF_RANGE_POLICIES:
             raise ValueError(f"out_of_range must be one of {OUT_OF_RANGE_POLICIES}, got {out_of_range!r}")
         for item in predict_stream(read_fasta(paths), self.session, self.config, on_error=on_error, workers=self.workers):
-            if isinstance(item, Scored) and item.applicability and out_of_range in ("drop", "error"):
-                if out_of_range == "drop":
+            labelled = True
+            if isinstance(item, Scored):
+                action, labelled = row_policy(item.applicability, out_of_range)
+                if action == "drop":
                     continue
-                item = out_of_range_error(item)
-                if on_error == "fail":
-                    raise item.to_exception()
+                if action == "error":
+                    item = out_of_range_error(item)
+                    if on_error == "fail":
+                        raise item.to_exception()
             if isinstance(item, RecordError):
                 if errors is not None:
                     errors.append(item)
                 continue
-            yield self.to_prediction(item, label_out_of_range=out_of_range == "label")
+            yield self.to_prediction(item, labelled=labelled)
 
     def exact_session(self) -> ModelSession:
         """The fp32 file's session (loaded on first use, then kept): what explains a prediction
@@ -190,8 +193,9 @@ class Predictor:
             self._fp32_session = ModelSession(self.model_path, device=self._device, prefer_fp16=False, prefer_int8=False)
         return self._fp32_session
 
-    def to_prediction(self, scored: Scored, *, label_out_of_range: bool = False) -> Prediction:
+    def to_prediction(self, scored: Scored, *, labelled: Optional[bool] = None) -> Prediction:
+        """``labelled``: whether a call is made (default: only for a record in range)."""
         probs = {name: float(p) for name, p in zip(self.classes, scored.probs)}
-        called = not scored.applicability or label_out_of_range
+        called = not scored.applicability if labelled is None else labelled
         labels = tuple(predicted_labels(scored.probs, self.classes, self.thresholds)) if called else None
         return Prediction(scored.id, scored.length, probs, labels, scored.header, scored.applicability)

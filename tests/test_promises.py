@@ -243,3 +243,23 @@ def test_x_in_dna_is_named_as_masking_not_protein(tcn_model, tmp_path):
     result = invoke(fa, "--model", tcn_model, "-o", tmp_path / "o.tsv")
     assert result.exit_code == 1 and "masked bases? write them as N" in result.stderr
     assert "protein" not in result.stderr
+
+
+def test_api_predict_fasta_follows_the_same_out_of_range_rule(tmp_path):
+    from rnaloc_infer import Predictor
+    from rnaloc_infer.data import example_fasta
+    from rnaloc_infer.errors import InputError
+
+    fa = tmp_path / "mixed.fa"
+    fa.write_text(example_fasta().read_text() + ">toy\nACGTACGTAC\n")
+    predictor = Predictor("fast")
+    kept = list(predictor.predict_fasta(fa))
+    assert kept[-1].id == "toy" and kept[-1].labels is None and "too_short" in kept[-1].applicability
+    assert all(p.labels is not None for p in kept[:-1])
+    assert list(predictor.predict_fasta(fa, out_of_range="label"))[-1].labels is not None
+    assert [p.id for p in predictor.predict_fasta(fa, out_of_range="drop")] == [p.id for p in kept[:-1]]
+    with pytest.raises(InputError, match="outside the model's training range"):
+        list(predictor.predict_fasta(fa, out_of_range="error"))
+    errors = []
+    assert len(list(predictor.predict_fasta(fa, out_of_range="error", on_error="skip", errors=errors))) == len(kept) - 1
+    assert [e.id for e in errors] == ["toy"]

@@ -29,7 +29,7 @@ import hashlib
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..applicability import OUT_OF_RANGE_POLICIES
 from ..errors import NoResults
@@ -145,6 +145,17 @@ class _HashingStream:
         self._stream.flush()
 
 
+def row_policy(flags: Optional[Sequence[str]], policy: str) -> Tuple[str, bool]:
+    """What ``--out-of-range POLICY`` does with a record of these applicability flags:
+    ("keep" | "drop" | "error", whether it gets labels). The one rule, for the run path and
+    the Python API alike."""
+    if not flags:
+        return "keep", True
+    if policy in ("drop", "error"):
+        return policy, False
+    return "keep", policy == "label"
+
+
 def out_of_range_error(item: Any) -> RecordError:
     """--out-of-range error: a flagged record becomes a bad record (stops the run, or is
     skipped and listed with --on-error skip)."""
@@ -174,16 +185,15 @@ class RunPath:
             self._skip(item)
             return
         flags = item.applicability
-        policy = self.options.out_of_range
-        if flags:
-            if policy == "drop":
-                self.summary.drop(flags)
-                return
-            if policy == "error":
-                self.summary.flag(flags)
-                self._skip(out_of_range_error(item))
-                return
-        labels = predicted_labels(item.probs, self.classes, self.thresholds) if not flags or policy == "label" else None
+        action, labelled = row_policy(flags, self.options.out_of_range)
+        if action == "drop":
+            self.summary.drop(flags)
+            return
+        if action == "error":
+            self.summary.flag(flags)
+            self._skip(out_of_range_error(item))
+            return
+        labels = predicted_labels(item.probs, self.classes, self.thresholds) if labelled else None
         extra = self.annotation_fields(item.id) if self.annotation_fields is not None else []
         if self.profile_row is not None:
             extra = [*extra, *self.profile_row(item.probs)]
