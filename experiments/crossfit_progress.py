@@ -1,4 +1,4 @@
-"""Out-of-fold AUROC per network member over the folds finished so far (cross-fitting, issue 33).
+"""Out-of-fold AUROC per member over the cross-fitting folds finished so far (issue 33).
 
 Why: the cross-fitting trainings take hours on two cores and span sessions; this reads the
 folds that are done (``oof.npz``) and says how each member ranks the records it never saw,
@@ -45,7 +45,7 @@ def main() -> None:
         aurocs = [roc_auc(y[:, j], logits[:, j]) for j in range(len(CLASSES))]
         rows.append([member.name, ",".join(f.parent.name for f in files), len(ids), *(f"{a:.4f}" for a in aurocs),
                      f"{np.mean(aurocs):.4f}", f"{np.corrcoef(logits[:, 0], logits[:, 2])[0, 1]:.4f}",
-                     ",".join(str(p["best_epoch"]) for p in parts)])
+                     ",".join(str(p["best_epoch"]) for p in parts) if any(p["best_epoch"] for p in parts) else "-"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
