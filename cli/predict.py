@@ -33,7 +33,8 @@ log = logging.getLogger("rnaloc_infer.cli")
 
 EPILOG = """\b
 Output columns: id, length, one probability per class, labels (classes whose
-probability >= the class threshold, comma-joined; "-" when none), applicability
+probability >= the class threshold, comma-joined; "-" when none; "NA" for a
+record outside the model's range: no call, see --out-of-range), applicability
 ("ok", or why the record is outside the model's training data: too_short,
 too_long, many_n, no_orf, protein_like; "-" for a model without rules); with
 --annotation also chrom, start, end (1-based, inclusive), strand, gene_id,
