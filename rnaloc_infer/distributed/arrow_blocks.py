@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..applicability import flag_text, parse_flag_text
 from ..batching import Item, Scored
 from ..fasta import Record, RecordError
+from ..output.run import row_policy
 from ..output.tables import label_text, predicted_labels
 from ..profile import ProfileRow, profile_columns
 
@@ -81,7 +82,8 @@ def results_to_table(
     for i, row in enumerate(rows):
         if isinstance(row, Scored):
             probs[i] = row.probs
-            called = None if row.applicability else predicted_labels(row.probs, classes, thresholds)
+            # the default out-of-range rule (NA for a flagged record), the run path's own
+            called = predicted_labels(row.probs, classes, thresholds) if row_policy(row.applicability, "keep")[1] else None
             labels.append(label_text(called))
         else:
             labels.append(None)

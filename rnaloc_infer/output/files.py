@@ -70,9 +70,10 @@ def _stream_identity(fd: int) -> Optional[Tuple]:
 def is_special(path: PathLike) -> bool:
     """True for an existing path that is not a regular file (/dev/null, a FIFO, /dev/stdout)."""
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:  # missing, or a parent is not a directory: the open reports it
         return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _named_identities(items: Sequence[Named], fd: int) -> Iterator[Tuple[Tuple, str, str]]:

@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import IO, Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UsageProblem
+from .files import is_special
 from .tables import TABLE_FORMATS
 
 GENOME_FORMATS = ("bed", "gff3")  # need transcript coordinates: --annotation only
@@ -78,12 +79,6 @@ def format_from_extension(path: Optional[str]) -> Optional[str]:
     return _BY_EXTENSION.get(split_suffixes(str(path))[1])
 
 
-def _is_special(path: str) -> bool:
-    from .files import is_special
-
-    return is_special(path)
-
-
 def resolve_output(path: Optional[str], fmt: Optional[str] = None) -> OutputSpec:
     """Combine ``-o`` and ``--format``; raise :class:`UsageProblem` (exit 2) for a name whose
     extension promises a format or compression this tool does not write."""
@@ -92,7 +87,7 @@ def resolve_output(path: Optional[str], fmt: Optional[str] = None) -> OutputSpec
     if _is_stdout(path):
         return OutputSpec(None, fmt or DEFAULT_FORMAT)
     target = str(path)
-    if _is_special(target) or os.path.isdir(target):  # /dev/stdout, a FIFO: no name to read a format from
+    if is_special(target) or os.path.isdir(target):  # /dev/stdout, a FIFO: no name to read a format from
         # (a directory is refused as an output by files.check_writable, exit 3)
         return OutputSpec(target, fmt or DEFAULT_FORMAT)
     compression, extension = split_suffixes(target)
