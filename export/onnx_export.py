@@ -4,7 +4,7 @@ a self-contained ONNX file (docs/DESIGN.md).
 Pipeline: fold weight norm on a copy (fp16: cast it to half, pooling and head kept fp32)
 -> legacy TorchScript-based exporter (``dynamo=False``, so the fo-pooling autograd function
 emits its ``rnaloc::FoPool`` placeholder) -> swap each placeholder for a standard ``Scan``
--> drop dead nodes -> metadata -> checker.
+-> padding masks as Max / Min (:mod:`.cheap_masks`) -> drop dead nodes -> metadata -> checker.
 The result runs in stock ONNX Runtime with no custom-op library.
 """
 
@@ -25,6 +25,7 @@ from rnaloc_infer.output.files import atomic_path
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import StreamingModel
 
+from .cheap_masks import rewrite_masks
 from .fp16 import HalfExportWrapper, to_half
 from .graph_clean import remove_dead_nodes
 from .metadata import build_metadata
@@ -132,6 +133,7 @@ def build_onnx(
         elem_type = onnx.TensorProto.FLOAT16
     proto = trace_to_onnx(folded, opset=opset, wrapper=wrapper)
     replace_fo_pool(proto, lower_fo_pool, elem_type=elem_type)
+    rewrite_masks(proto)
     remove_dead_nodes(proto)
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "rnaloc-infer"

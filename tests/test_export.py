@@ -490,3 +490,71 @@ def test_padding_mask_is_folded_into_the_motif_convolution(tmp_path):
     rebuilt = model_from_onnx(folded)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(rebuilt.state_dict()[key], value, rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("kind", ["qrnn_motif", "qrnn_ensemble"])
+def test_padding_masks_as_max_min_give_the_same_outputs(kind, monkeypatch):
+    """export/cheap_masks.py: no gate or pooling mask is a Where any more; probabilities are
+    bit-identical to the graph with the Where nodes on a padded batch, and so is every state of
+    a row that fills the call (the states a caller carries on)."""
+    from rnaloc_infer.export import onnx_export
+
+    torch.manual_seed(3)
+    model = _build(CONFIGS[kind]).eval()
+    cheap = build_onnx(model)
+    monkeypatch.setattr(onnx_export, "rewrite_masks", lambda proto: 0)
+    plain = build_onnx(model)
+
+    def ops(proto):  # the rewrite's own small Where (the pooling's +-inf bound) not counted
+        return [node.op_type for node in proto.graph.node if not node.name.startswith("cheap_mask")]
+
+    assert ops(plain).count("Where") - ops(cheap).count("Where") == 3  # two QRNN layers' gates, the max-pooling
+    assert ops(cheap).count("Max") - ops(plain).count("Max") == 2 and ops(cheap).count("Min") - ops(plain).count("Min") == 1
+    tokens, lengths = _tokens([3000, 7, 1, 2999, 1000, 3000], seed=4)
+    full = lengths == tokens.shape[1]
+    got = []
+    for proto in (cheap, plain):
+        session = _session(proto)
+        feed = {"tokens": tokens, "lengths": lengths, **{f"state_in_{i}": s for i, s in enumerate(_zero_states(session, 6))}}
+        got.append(session.run(None, feed))
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    for a, b in zip(got[0][1:], got[1][1:]):
+        np.testing.assert_array_equal(a[full], b[full])
+
+
+def test_mask_rewrite_leaves_other_where_nodes_alone():
+    """Only Where(mask, Sigmoid, ones) and Where(not mask, -inf, h) are rewritten: a ones-masked
+    ReLU (which could exceed 1) or a -1 fill keeps its Where."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rnaloc_infer.export.cheap_masks import rewrite_masks
+
+    ones = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ConstantOfShape", ["s"], ["o"], value=ones), helper.make_node("Where", ["m", "r", "o"], ["y1"]),
+             helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.array(-1.0, np.float32))),
+             helper.make_node("Not", ["m"], ["n"]), helper.make_node("Where", ["n", "k", "x"], ["y2"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                                           helper.make_tensor_value_info("m", TensorProto.BOOL, [2, 3])],
+                              [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2, 3])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert rewrite_masks(proto) == 0
+    assert [n.op_type for n in proto.graph.node].count("Where") == 2
+
+
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_bundled_files_have_their_masks_as_max_min(name):
+    """The shipped files and their twins were rewritten (python -m rnaloc_infer.export.cheap_masks):
+    nothing is left to rewrite, and each int8 twin still records its fp32 file."""
+    from rnaloc_infer.bundled import resolve_model, twin_path
+    from rnaloc_infer.export.cheap_masks import rewrite_masks
+    from rnaloc_infer.modelfile.digest import file_sha256
+    from rnaloc_infer.modelfile.metadata import FP32_SHA256_KEY, read_metadata
+
+    fp32 = resolve_model(name)
+    for path in (fp32, twin_path(fp32, "fp16"), twin_path(fp32, "int8")):
+        proto = onnx.load(str(path))
+        assert rewrite_masks(proto) == 0, path.name
+        assert [n.op_type for n in proto.graph.node].count("Max") >= 2, path.name
+    assert read_metadata(twin_path(fp32, "int8"))[FP32_SHA256_KEY] == file_sha256(fp32)
