@@ -36,6 +36,7 @@ import contextlib
 import logging
 import lzma
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Iterator, Optional, Union
@@ -251,12 +252,13 @@ def _make_record(source: str, number: int, header_raw: bytes, raw: bytes) -> Uni
     return Record(rec_id, header, codes, source, number, count_ambiguous(raw))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one regex search per record id, not a Python loop per character
+
+
 def _control_character(text: str) -> str:
     """The first control character (NUL, escape, ...) in ``text`` as ``\\xNN``, or ""."""
-    for char in text:
-        if ord(char) < 32 or ord(char) == 127:
-            return f"\\x{ord(char):02x}"
-    return ""
+    found = _CONTROL.search(text)
+    return f"\\x{ord(found.group()):02x}" if found else ""
 
 
 def _letters_hint(raw: bytes) -> str:

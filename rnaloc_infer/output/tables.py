@@ -128,6 +128,7 @@ class ResultWriter:
             row.update(self._record_fields)
             self._guard(self._stream.write, json.dumps(row, ensure_ascii=False) + "\n")
             return
-        values = [f"{float(p):.{PROB_DECIMALS}f}" for p in probs]
+        # tolist(): Python floats in one call (float32 -> float64 is exact), not one numpy scalar per class
+        values = [f"{p:.{PROB_DECIMALS}f}" for p in np.asarray(probs, dtype=np.float64).tolist()]
         self._guard(self._csv.writerow, [record_id, length, *values, label_text(labels), flags,
                                          *(cell_text(v) for v in extra)])
