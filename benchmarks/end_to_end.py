@@ -7,6 +7,8 @@ transcriptome-scale input (>= 0.5 Gnt, GENCODE-like lengths), side by side with 
     python benchmarks/end_to_end.py --cases valid --fp32-too --rounds 3 --baseline ...   # int8 twin vs fp32
     python benchmarks/end_to_end.py --cases pieces --short-records 20000 --rounds 3 \
         --baseline <main checkout>/.venv/bin/rnaloc-infer                              # mRNA pieces, ratio
+    python benchmarks/end_to_end.py --cases pieces,valid --short-records 20000 --rounds 4 \
+        --baseline /work/main/.venv/bin/rnaloc-infer --out benchmarks/results/end_to_end_X.md   # kept as a file
 
 Each case runs the real command line in a child process (gzip FASTA in, TSV out): wall time,
 child CPU time and peak RSS (``os.wait4``'s ru_maxrss of exactly that child), Mnt/s =
@@ -15,7 +17,8 @@ nucleotides / wall. With ``--baseline CMD`` every case also runs CMD (e.g. anoth
 (byte-identical) or, failing that, the largest probability difference. Rounds alternate which
 command goes first, and the last lines give each case's ratios (baseline / this branch: wall
 and CPU seconds, per round and their median): on a busy machine the ratio measured side by
-side is the figure to read, not Mnt/s.
+side is the figure to read, not Mnt/s. ``--out FILE`` also writes everything printed (the
+command line first) to FILE, for benchmarks/results/.
 
 Cases: ``valid`` (the DM3Loc validation set), ``short`` (--short-records uniform random 300-nt
 records), ``pieces`` (--short-records consecutive 300-nt pieces of the real DM3Loc mRNAs, valid
@@ -147,7 +150,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rnaloc_end_to_end"))
     parser.add_argument("--fp32-too", action="store_true", help="also run this branch with --precision fp32 (no int8 twin)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every case this many times (rows per round)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the printed report to this file")
     args = parser.parse_args()
+    report: List[str] = [f"`python {' '.join(sys.argv)}`", ""]
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        report.append(line)
+
     args.workdir.mkdir(parents=True, exist_ok=True)
     ours = [sys.executable, "-m", "rnaloc_infer.cli.predict"]
     inputs = {}
@@ -169,8 +179,8 @@ def main() -> None:
             inputs[case] = (path, count_fasta(path))
         else:
             raise SystemExit(f"unknown case {case!r}")
-    print(f"load average at start {os.getloadavg()[0]:.1f}; cores {len(os.sched_getaffinity(0))}; threads {args.threads or 'default (all)'}", flush=True)
-    print("| case | model | command | records | nt | wall s | CPU s | Mnt/s | peak RSS MiB | output |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|", flush=True)
+    say(f"load average at start {os.getloadavg()[0]:.1f}; cores {len(os.sched_getaffinity(0))}; threads {args.threads or 'default (all)'}")
+    say("| case | model | command | records | nt | wall s | CPU s | Mnt/s | peak RSS MiB | output |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     ratios: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
     runs = [item for _ in range(args.rounds) for item in inputs.items()]
     for number, (case, (fasta, (records, nt))) in enumerate(runs):
@@ -188,16 +198,20 @@ def main() -> None:
                 note = compare(outs["this branch"] if label != "this branch" and "this branch" in outs else next(iter(outs.values())), out) if outs else ""
                 outs[label] = out
                 timed[label] = (wall, cpu)
-                print(f"| {case} | {model} | {label} | {records:,} | {nt:,} | {wall:.1f} | {cpu:.1f} | {nt / wall / 1e6:.2f} | "
-                      f"{rss:.0f} | {note} |", flush=True)
+                say(f"| {case} | {model} | {label} | {records:,} | {nt:,} | {wall:.1f} | {cpu:.1f} | {nt / wall / 1e6:.2f} | "
+                      f"{rss:.0f} | {note} |")
             if "baseline" in timed:
                 (base_wall, base_cpu), (wall, cpu) = timed["baseline"], timed["this branch"]
                 ratios.setdefault((case, model), []).append((base_wall / wall, base_cpu / cpu))
     for (case, model), pairs in ratios.items():
         walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
-        print(f"{case}, {model}: baseline / this branch, wall {' '.join(f'{w:.2f}' for w in walls)} (median {np.median(walls):.2f}x), "
+        say(f"{case}, {model}: baseline / this branch, wall {' '.join(f'{w:.2f}' for w in walls)} (median {np.median(walls):.2f}x), "
               f"CPU s {' '.join(f'{c:.2f}' for c in cpus)} (median {np.median(cpus):.2f}x)")
-    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    say(f"load average at end {os.getloadavg()[0]:.1f}")
+    if args.out is not None:
+        from rnaloc_infer.output.files import atomic_write_text
+
+        atomic_write_text(args.out, "\n".join(report) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 Both files are scored through the runtime's own batching (:class:`rnaloc_infer.api.Predictor`,
 1 and 2 threads) on the same records, interleaved in rotating order, ``--repeats`` times:
-the first ``--valid-records`` validation records, and ``--short`` random 300-nt records.
+the first ``--valid-records`` validation records, ``--short`` random 300-nt records, and with
+``--long NT`` one random record of NT nucleotides (chunked, one row per call).
 Prints the median Mnt/s (wall) and Mnt per CPU-second of each, the ratios candidate / baseline
 and the largest probability difference; ``--compare-only`` (or the end of a timed run) also scores the *whole* validation
 set with both and prints that difference (the fused file must stay within 1e-5).
@@ -115,6 +116,8 @@ def main() -> None:
                         help="comma-separated: also time fused exports whose recurrence is blocked up to these batch sizes")
     parser.add_argument("--valid-records", type=int, default=1000)
     parser.add_argument("--short", type=int, default=20_000)
+    parser.add_argument("--long", type=int, default=0, metavar="NT",
+                        help="also one random record of NT nucleotides (the chunked path above --chunk-nt)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compare-only", action="store_true", help="only the whole-validation-set difference")
@@ -134,6 +137,8 @@ def main() -> None:
     if not args.compare_only:
         cases = {f"valid[:{args.valid_records}]": valid_records(args.valid_records),
                  f"{args.short} x 300 nt": short_records(args.short)}
+        if args.long:
+            cases[f"1 x {args.long} nt"] = short_records(1, args.long)
         print("case\tthreads\tmodel\tMnt/s\tratio\tMnt/CPU-s\tratio\tmax |dp|")
         for case, records in cases.items():
             for threads in (int(t) for t in args.threads.split(",")):
