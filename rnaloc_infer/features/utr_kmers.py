@@ -17,7 +17,7 @@ the UTR has no such k-mer. A k-mer counts when it lies wholly inside the UTR and
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def segment_kmer_counts(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, 
     n_segments, widest = len(starts), max(ks)
     sizes = np.maximum(ends - starts, 0)
     bounds = np.cumsum(sizes)
-    counts = {k: np.zeros(n_segments * 4**k, dtype=np.int64) for k in ks}
+    counts: Dict[int, np.ndarray] = {}  # a k's first block's bincount is its counts (no zeros + add pass)
     total = int(bounds[-1]) if n_segments else 0
     last = max(len(flat) - 1, 0)
     for first_window in range(0, total, BLOCK_WINDOWS):
@@ -70,9 +70,13 @@ def segment_kmer_counts(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, 
             base = flat[np.minimum(position + j, last)].astype(np.int64)
             clean &= (base < 4) & (room > j)
             index = index * 4 + np.minimum(base, 3)
-            if j + 1 in counts:
-                counts[j + 1] += np.bincount(segment[clean] * 4 ** (j + 1) + index[clean], minlength=counts[j + 1].size)
-    return [counts[k].reshape(n_segments, 4**k) for k in ks]
+            if j + 1 in ks:
+                found = np.bincount((segment * 4 ** (j + 1) + index)[clean], minlength=n_segments * 4 ** (j + 1))
+                if j + 1 in counts:
+                    counts[j + 1] += found
+                else:
+                    counts[j + 1] = found
+    return [counts[k].reshape(n_segments, 4**k) if k in counts else np.zeros((n_segments, 4**k), dtype=np.int64) for k in ks]
 
 
 def frequencies(counts: List[np.ndarray]) -> np.ndarray:
