@@ -38,7 +38,8 @@ record outside the model's range: no call, see --out-of-range), applicability
 ("ok", or why the record is outside the model's training data: too_short,
 too_long, many_n, no_orf, protein_like; "-" for a model without rules); with
 --annotation also chrom, start, end (1-based, inclusive), strand, gene_id,
-gene_name, transcript_type; with --profile also level and one rel_<class> per
+gene_name, transcript_type (--isoforms writes a second, per-gene
+table beside it); with --profile also level and one rel_<class> per
 class (the relative compartment profile). The header line is written with the first result:
 an interrupted run leaves no header-only output. Run metadata (model sha256,
 options, counts) goes to OUTPUT.json (--metadata).
@@ -90,7 +91,7 @@ def run(options: RunOptions, count: Optional[RowCount] = None) -> int:
     from rnaloc_infer.cli import genome_options
 
     annotation = options.annotation or AnnotationOptions()
-    genome_options.check_usage(options.inputs, annotation)
+    genome_options.check_usage(options.inputs, annotation, isoforms=options.isoforms)
     model_path = resolve_model(options.model)
     spec = resolve_run_output(options, [("input", path) for path in options.inputs]
                               + genome_options.input_files(options.inputs, annotation)
@@ -114,6 +115,7 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
                    count: Optional[RowCount]) -> None:
     """The local engine: stream records through the model into the run path."""
     from rnaloc_infer.batching import predict_stream
+    from rnaloc_infer.cli import genome_options
     from rnaloc_infer.cli.progress import RunProgress, input_bytes
     from rnaloc_infer.fasta import ReadMeter, read_fasta
     from rnaloc_infer.output.run import open_run
@@ -138,11 +140,13 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
     )
     annotation_columns = list(source.columns) if source is not None else []
     fields = (lambda record_id: [source.fields[record_id][c] for c in annotation_columns]) if source is not None else None
+    reports = genome_options.isoform_reports(options.isoforms, source, info.classes)
     with contextlib.ExitStack() as stack:
         stack.callback(progress.close)
         run_path = stack.enter_context(open_run(
             options, spec, model, info.classes, info.thresholds, prevalence=prevalence, class_prevalence=info.prevalence,
-            annotation_columns=annotation_columns, annotation_fields=fields, engine="local", count=count))
+            annotation_columns=annotation_columns, annotation_fields=fields, engine="local", count=count,
+            reports=reports))
         records = source if source is not None else read_fasta(options.inputs, meter=meter)
         for item in predict_stream(records, session, config, on_error="skip", progress=progress.update, workers=workers):
             run_path.add(item)
@@ -209,9 +213,13 @@ def _silence_stdout() -> None:
 @click.option("--num-workers", type=click.IntRange(min=1), default=None, help="With --engine ray: model actors. Default: cluster CPUs / --threads, or GPUs / --num-gpus-per-worker.")
 @click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
+@click.option("--isoforms", metavar="REPORT.tsv", default=None,
+              help="With --annotation: also write a per-gene isoform report (genes with 2 or more scored "
+                   "transcripts: per-class spread, the most different pair, the exons one has and the other "
+                   "lacks; docs/GENOME.md, \"Isoform report\"). The main output is unchanged.")
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
 def main(inputs, output, model, fmt, metadata, device, threads, precision, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, profile, quiet, debug,
-         engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
+         engine, address, num_workers, num_gpus_per_worker, isoforms, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
     INPUT is a FASTA file (plain, gzip/bgzip, bz2, xz or zstd; wrapped lines and CRLF are
@@ -223,7 +231,7 @@ def main(inputs, output, model, fmt, metadata, device, threads, precision, batch
         inputs=list(inputs), output=output, model=model, fmt=fmt, metadata=metadata, device=device, threads=threads,
         precision=precision, batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
         on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, profile=profile, progress=not quiet,
-        annotation=AnnotationOptions(**annotation),
+        annotation=AnnotationOptions(**annotation), isoforms=isoforms,
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )
     count = RowCount()

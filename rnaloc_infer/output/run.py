@@ -29,10 +29,12 @@ import hashlib
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
+
+import numpy as np
 
 from ..applicability import OUT_OF_RANGE_POLICIES
-from ..errors import NoResults
+from ..errors import NoResults, UsageProblem, output_error
 from ..fasta import RecordError
 from ..modelfile.digest import file_sha256
 from .errors_report import MAX_ERRORS_SHOWN, SkipReport
@@ -72,6 +74,7 @@ class RunOptions:
     profile: bool = False  # add the relative compartment profile columns (rnaloc_infer.profile)
     progress: bool = True
     annotation: Optional[Any] = None  # genome input: cli.genome_options.AnnotationOptions
+    isoforms: Optional[str] = None  # genome input: the per-gene isoform report (rnaloc_infer.genome.isoforms)
     engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
     address: Optional[str] = None
     num_workers: Optional[int] = None
@@ -110,11 +113,39 @@ def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSp
     from .formats import resolve_output
 
     given = [("output", options.output or STREAM), ("errors file", options.errors_file),
-             ("metadata file", options.metadata)]
+             ("metadata file", options.metadata), ("isoform report", options.isoforms)]
     refuse_overwrite(given, inputs)
     spec = resolve_output(options.output, options.fmt)
-    check_paths(given[:2] + [("metadata file", sidecar_target(options, spec))], inputs)
+    if options.isoforms is not None:
+        report_compression(options.isoforms)
+        if options.isoforms == STREAM and spec.path is None:
+            raise UsageProblem("--isoforms - and the output both go to standard output: give one of them a file")
+    check_paths(given[:2] + [("metadata file", sidecar_target(options, spec)), given[3]], inputs)
     return spec
+
+
+def report_compression(path: str) -> Optional[str]:
+    """The compression a report's name asks for (``.tsv.gz`` -> gzip); a usage error (exit 2)
+    for a name that promises another format than TSV. Standard output and special files: none
+    (a directory is refused by files.check_writable, exit 3)."""
+    from .formats import format_from_extension, split_suffixes
+
+    if path == STREAM or is_special(path) or os.path.isdir(path):
+        return None
+    if format_from_extension(path) != "tsv":
+        raise UsageProblem(f"cannot write isoform report {path}: it is a TSV table; name it .tsv "
+                           "(optionally .gz, .bz2, .xz or .zst)")
+    return split_suffixes(path)[0]
+
+
+class RowReport(Protocol):
+    """A second table made from the rows of the main output, written when the run succeeds
+    (e.g. rnaloc_infer.genome.isoforms.IsoformReport): the run path owns the file, the
+    report its content."""
+
+    def add(self, record_id: str, probs: np.ndarray, flags: Optional[Sequence[str]] = None) -> None: ...
+
+    def write(self, stream: IO[str]) -> int: ...
 
 
 @dataclass
@@ -178,6 +209,7 @@ class RunPath:
     profile_row: Optional[Callable[[Any], List[float]]] = None
     annotation_fields: Optional[Callable[[str], List[Any]]] = None
     count: RowCount = field(default_factory=RowCount)
+    reports: Sequence[RowReport] = ()  # fed every row written (open_run's ``reports``)
 
     def add(self, item: Any) -> None:
         """One result in input order: a ``Scored`` record or a ``RecordError``."""
@@ -198,6 +230,8 @@ class RunPath:
         if self.profile_row is not None:
             extra = [*extra, *self.profile_row(item.probs)]
         self.writer.write(item.id, item.length, item.probs, extra, applicability=flags, labels=labels)
+        for report in self.reports:
+            report.add(item.id, item.probs, flags)
         self.count.rows += 1
         self.summary.add(item.length, labels, flags)
 
@@ -256,7 +290,8 @@ def _directory_lock(path: str) -> Iterator[None]:
 def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], classes: Sequence[str],
              thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
              class_prevalence: Optional[Sequence[float]] = None, annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
-             engine: str = "local", count: Optional[RowCount] = None) -> Iterator[RunPath]:
+             engine: str = "local", count: Optional[RowCount] = None,
+             reports: Sequence[Tuple[str, RowReport]] = ()) -> Iterator[RunPath]:
     """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
 
     The block feeds it results (``run.add``); at the end this checks that some row came
@@ -267,6 +302,11 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     profile (``--profile``: the ``level`` and ``rel_`` columns). ``class_prevalence``: the
     same numbers whenever the model has them, whatever the options; BED/GFF3 rank their
     ``top_class`` and score by the lift over the prior with it (tables ignore it).
+
+    ``reports``: (path, :class:`RowReport`) pairs, e.g. ``--isoforms``: each report sees every
+    row written and is written at the end, to a temporary file renamed into place just after
+    the output (a failed or interrupted run leaves none; paths checked by
+    :func:`resolve_run_output`).
     """
     from ..profile import ProfileRow, profile_columns
     from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
@@ -297,6 +337,9 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
 
     with contextlib.ExitStack() as stack:
         skipped = SkipReport.to_file(stack, options.errors_file)
+        report_streams = [(path, report, stack.enter_context(atomic_output(path, compression=report_compression(path),
+                                                                           name=f"isoform report {path}")))
+                          for path, report in reports]
         with atomic_output(spec.path, compression=spec.compression, name=spec.name,
                            publish=None if streamed else publish) as raw:
             stream: Union[IO[str], _HashingStream] = _HashingStream(raw) if streamed and sidecar else raw
@@ -306,11 +349,17 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
             holder["columns"] = writer.columns
             run = RunPath(options, spec, model, classes, thresholds, writer, skipped, summary,
                           profile_row=ProfileRow(prevalence) if prevalence is not None else None,
-                          annotation_fields=annotation_fields, count=count)
+                          annotation_fields=annotation_fields, count=count,
+                          reports=[report for _, report, _ in report_streams])
             yield run
             if summary.records == 0 and summary.skipped + summary.dropped:
                 raise NoResults(run.nothing_left_message())
             writer.finish()
+            for path, report, report_stream in report_streams:  # inside: a failed report keeps the output back too
+                try:
+                    report.write(report_stream)
+                except OSError as exc:
+                    raise output_error(f"isoform report {path}", exc) from None
             summary.finish()
         if sidecar and streamed:  # standard output or a special file: the digest of what went out
             write_metadata(stream.digest.hexdigest() if isinstance(stream, _HashingStream) else None)
