@@ -325,3 +325,30 @@ def test_report_to_standard_output_beside_a_file(genome, tcn_model, tmp_path):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split("\t") == report_columns(CLASSES) and [x.split("\t")[0] for x in lines[1:]] == ["G3", "GM"]
+
+
+@requires_backend
+def test_no_results_leaves_no_report(genome, tcn_model, tmp_path):
+    """Every transcript dropped (--out-of-range drop, all under the ruled model's minimum): exit 5, no report."""
+    from conftest import rewrite_model
+
+    from rnaloc_infer.applicability import ApplicabilityRules
+
+    rules = ApplicabilityRules(min_length=5_000, max_length=100_000, max_n_fraction=1.0, min_orf_codons=0,
+                               max_ambiguous_fraction=1.0)
+    model = rewrite_model(tcn_model, tmp_path / "strict.onnx", set_props={"rnaloc.applicability": rules.to_json()})
+    out, report = tmp_path / "pred.tsv", tmp_path / "iso.tsv"
+    result = invoke(genome["fa"], "--annotation", genome["gtf"], "--model", model, "-q", "-o", out, "--isoforms", report,
+                    "--out-of-range", "drop")
+    assert result.exit_code == 5
+    assert not out.exists() and not report.exists()
+
+
+@requires_backend
+def test_one_isoform_per_gene_gives_a_header_only_report(genome, tcn_model, tmp_path, caplog):
+    out, report = tmp_path / "pred.tsv", tmp_path / "iso.tsv"
+    result = invoke(genome["fa"], "--annotation", genome["gtf"], "--model", tcn_model, "-o", out, "--isoforms", report,
+                    "--transcripts", "T3a,TMa,T1")
+    assert result.exit_code == 0
+    assert report.read_text() == "\t".join(report_columns(CLASSES)) + "\n"
+    assert "the isoform report has its header only" in result.output

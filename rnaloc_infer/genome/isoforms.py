@@ -138,6 +138,8 @@ class IsoformReport:
     them are ignored. Memory: one probability vector per row added.
     """
 
+    kind = "isoform report"  # how the run path names it in messages
+
     def __init__(self, transcripts: Iterable[Transcript], classes: Sequence[str]) -> None:
         self.classes = list(classes)
         self._order: Dict[str, int] = {}
@@ -151,8 +153,9 @@ class IsoformReport:
         """One row of the main output: its probabilities (rounded here as printed) and its
         applicability flags (None or empty: in range)."""
         if record_id in self._transcripts:
-            self._rows[record_id] = (np.round(np.asarray(probs, dtype=np.float64), PROB_DECIMALS),
-                                     tuple(flags) if flags else None)
+            # the text the main output prints, read back: np.round can differ from it at a tie
+            printed = np.array([float(f"{float(p):.{PROB_DECIMALS}f}") for p in probs])
+            self._rows[record_id] = (printed, tuple(flags) if flags else None)
 
     def genes(self) -> List[GeneRow]:
         """One :class:`GeneRow` per gene with at least 2 rows, genes in input order."""

@@ -141,7 +141,9 @@ def report_compression(path: str) -> Optional[str]:
 class RowReport(Protocol):
     """A second table made from the rows of the main output, written when the run succeeds
     (e.g. rnaloc_infer.genome.isoforms.IsoformReport): the run path owns the file, the
-    report its content."""
+    report its content. ``kind`` names it in messages ("isoform report")."""
+
+    kind: str
 
     def add(self, record_id: str, probs: np.ndarray, flags: Optional[Sequence[str]] = None) -> None: ...
 
@@ -338,7 +340,7 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     with contextlib.ExitStack() as stack:
         skipped = SkipReport.to_file(stack, options.errors_file)
         report_streams = [(path, report, stack.enter_context(atomic_output(path, compression=report_compression(path),
-                                                                           name=f"isoform report {path}")))
+                                                                           name=f"{report.kind} {path}")))
                           for path, report in reports]
         with atomic_output(spec.path, compression=spec.compression, name=spec.name,
                            publish=None if streamed else publish) as raw:
@@ -359,7 +361,7 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
                 try:
                     report.write(report_stream)
                 except OSError as exc:
-                    raise output_error(f"isoform report {path}", exc) from None
+                    raise output_error(f"{report.kind} {path}", exc) from None
             summary.finish()
         if sidecar and streamed:  # standard output or a special file: the digest of what went out
             write_metadata(stream.digest.hexdigest() if isinstance(stream, _HashingStream) else None)
