@@ -206,7 +206,7 @@ def test_report_matches_main_output(genome, tcn_model, tmp_path, fmt):
     out, report = tmp_path / "pred.tsv", tmp_path / "isoforms.tsv"
     result = invoke(genome["fa"], "--annotation", genome[fmt], "--model", tcn_model, "-q", "-o", out, "--isoforms", report)
     assert result.exit_code == 0, result.output
-    assert _table(report)[0].keys() == set(report_columns(CLASSES)) or list(_table(report)[0]) == report_columns(CLASSES)
+    assert report.read_text().split("\n", 1)[0].split("\t") == report_columns(CLASSES)
     rows = _check_report(report, out)
     # the tiny model does tell the isoforms apart (else the spread check proves little)
     assert max(Decimal(r[f"spread_{c}"]) for r in rows for c in CLASSES) > 0
