@@ -2,10 +2,12 @@
 
 Why one object: the per-row policy (out of range, labels, profile and annotation columns),
 the writer, the summary, the errors report and the sidecar used to live in the CLI between
-``predict_stream`` and the writer, with a second copy in the Ray engine and a third in
-explain. Each copy kept some promises and broke others. Now ``rnaloc-infer`` (local and
-Ray) and the Python API hand their results to a :class:`RunPath`, opened with
-:func:`open_run`, and the engines differ only in how they score.
+``predict_stream`` and the writer, with a second copy in the Ray engine, a third in
+explain and none at all in ``rnaloc-train evaluate``. Each copy kept some promises and broke
+others. Now ``rnaloc-infer`` (local and Ray), ``rnaloc-explain`` and ``rnaloc-train
+evaluate`` hand their results to a :class:`RunPath`, opened with :func:`open_run`, and
+differ only in how they score and what else they write (explain's per-record directories,
+evaluate's metrics); the Python API applies the same :func:`row_policy`.
 
 Order of events (the promises in docs/TROUBLESHOOTING.md):
 
@@ -101,11 +103,13 @@ def sidecar_target(options: RunOptions, spec: OutputSpec) -> Optional[str]:
     return sidecar_path(spec.path)
 
 
-def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSpec:
+def resolve_run_output(options: RunOptions, inputs: Sequence[tuple], *, creates: Optional[str] = None) -> OutputSpec:
     """Before any work: no output is an input (or another output), through standard input and
     output too (checked first: the most important refusal); the output's name promises a
     format this tool writes; every output can be written. ``inputs``: (kind, path) of every
-    file read. Returns where and how the table goes."""
+    file read. ``creates``: a directory the command makes before the run opens (explain's
+    OUT_DIR, checked by the command to be creatable): while it does not exist, the outputs
+    in it are not checked for a writable directory. Returns where and how the table goes."""
     from .files import refuse_overwrite
     from .formats import resolve_output
 
@@ -113,7 +117,12 @@ def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSp
              ("metadata file", options.metadata)]
     refuse_overwrite(given, inputs)
     spec = resolve_output(options.output, options.fmt)
-    check_paths(given[:2] + [("metadata file", sidecar_target(options, spec))], inputs)
+    outputs = given[:2] + [("metadata file", sidecar_target(options, spec))]
+    if creates is not None and not os.path.isdir(creates):
+        later = os.path.abspath(creates)
+        outputs = [(kind, path) for kind, path in outputs
+                   if path is None or path == STREAM or os.path.dirname(os.path.abspath(path)) != later]
+    check_paths(outputs, inputs)
     return spec
 
 
@@ -179,20 +188,22 @@ class RunPath:
     annotation_fields: Optional[Callable[[str], List[Any]]] = None
     count: RowCount = field(default_factory=RowCount)
 
-    def add(self, item: Any) -> None:
-        """One result in input order: a ``Scored`` record or a ``RecordError``."""
+    def add(self, item: Any) -> bool:
+        """One result in input order: a ``Scored`` record or a ``RecordError``. Returns whether
+        the record got its row (False: skipped or dropped), for a command that does more
+        with the records it keeps (explain explains them, evaluate scores them)."""
         if isinstance(item, RecordError):
             self._skip(item)
-            return
+            return False
         flags = item.applicability
         action, labelled = row_policy(flags, self.options.out_of_range)
         if action == "drop":
             self.summary.drop(flags)
-            return
+            return False
         if action == "error":
             self.summary.flag(flags)
             self._skip(out_of_range_error(item))
-            return
+            return False
         labels = predicted_labels(item.probs, self.classes, self.thresholds) if labelled else None
         extra = self.annotation_fields(item.id) if self.annotation_fields is not None else []
         if self.profile_row is not None:
@@ -200,6 +211,7 @@ class RunPath:
         self.writer.write(item.id, item.length, item.probs, extra, applicability=flags, labels=labels)
         self.count.rows += 1
         self.summary.add(item.length, labels, flags)
+        return True
 
     def _skip(self, error: RecordError) -> None:
         if self.options.on_error == "fail":
@@ -256,7 +268,8 @@ def _directory_lock(path: str) -> Iterator[None]:
 def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], classes: Sequence[str],
              thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
              class_prevalence: Optional[Sequence[float]] = None, annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
-             engine: str = "local", count: Optional[RowCount] = None) -> Iterator[RunPath]:
+             engine: str = "local", count: Optional[RowCount] = None, tool: str = "rnaloc-infer",
+             command_options: Optional[Dict[str, Any]] = None) -> Iterator[RunPath]:
     """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
 
     The block feeds it results (``run.add``); at the end this checks that some row came
@@ -267,6 +280,9 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     profile (``--profile``: the ``level`` and ``rel_`` columns). ``class_prevalence``: the
     same numbers whenever the model has them, whatever the options; BED/GFF3 rank their
     ``top_class`` and score by the lift over the prior with it (tables ignore it).
+    ``tool`` and ``command_options``: the command that ran and its options beyond
+    :class:`RunOptions` (explain's ``max_length``, evaluate's ``labels``), as the sidecar
+    records them: one sidecar schema for every command.
     """
     from ..profile import ProfileRow, profile_columns
     from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
@@ -282,8 +298,9 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     def write_metadata(digest: Optional[str]) -> None:
         annotation = getattr(options.annotation, "annotation", None)
         write_sidecar(sidecar, run_metadata(model=model, inputs=options.inputs, output=spec, columns=holder["columns"],
-                                            options={**options.record(), "fmt": spec.fmt}, summary=summary,
-                                            engine=engine, annotation=annotation, output_sha256=digest))
+                                            options={**options.record(), "fmt": spec.fmt, **(command_options or {})},
+                                            summary=summary, engine=engine, annotation=annotation, output_sha256=digest,
+                                            tool=tool))
 
     def publish(rename: Callable[[], None]) -> None:
         """Under the directory lock: the old sidecar goes, the output comes, its sidecar follows."""
