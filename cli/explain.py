@@ -9,7 +9,6 @@ per transcript, not one table, and it costs ~length² model work per transcript.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_option
 from rnaloc_infer.cli.common import (THREADS_HELP, configure_logging, exit_with_status, run_path_options,
                                      warn_errors_file_without_skip)
 from rnaloc_infer.cli.predict import _check_inputs
-from rnaloc_infer.errors import EXIT_OK, OutputError, RnalocError
+from rnaloc_infer.errors import EXIT_OK, RnalocError
 from rnaloc_infer.explain.ism import DEFAULT_MAX_LENGTH
 from rnaloc_infer.fasta import Record
 from rnaloc_infer.output.run import RunOptions
@@ -169,15 +168,8 @@ def run(options: RunOptions, explain: ExplainOptions) -> int:
     named_inputs = _inputs(options.inputs, annotation, explain.ids, model_path)
     plan = plan_outputs(explain.out_dir, [r.id for r in items if isinstance(r, Record)], force=explain.force,
                         inputs=named_inputs)
-    spec = resolve_run_output(options, named_inputs, creates=explain.out_dir)
-    created = not plan.out_dir.exists()
-    try:
-        _explain(options, explain, items, plan, spec, model_path, source, named_inputs)
-    except BaseException:
-        if created:  # a run stopped before any record was explained leaves no empty OUT_DIR behind
-            with contextlib.suppress(OSError):
-                plan.out_dir.rmdir()
-        raise
+    spec = resolve_run_output(options, named_inputs, create_dir=True)
+    _explain(options, explain, items, plan, spec, model_path, source, named_inputs)
     return EXIT_OK
 
 
@@ -209,13 +201,9 @@ def _explain(options: RunOptions, explain: ExplainOptions, items: list, plan, sp
     config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
     columns = list(source.columns) if source is not None else []
     fields = (lambda record_id: [source.fields[record_id][c] for c in columns]) if source is not None else None
-    try:
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {plan.out_dir}: {exc.strerror or exc}") from None
     with open_run(options, spec, model_identity(options.model, model_path, info), info.classes, info.thresholds,
                   class_prevalence=info.prevalence, annotation_columns=columns, annotation_fields=fields,
-                  tool="rnaloc-explain", command_options=explain.record()) as run_path:
+                  tool="rnaloc-explain", command_options=explain.record(), create_dir=True) as run_path:
         # every record judged (bad, out of range) before the first is explained
         kept = [item for item in predict_stream(items, session, config, on_error="skip", workers=workers)
                 if run_path.add(item)]

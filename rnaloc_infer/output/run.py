@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..applicability import OUT_OF_RANGE_POLICIES
-from ..errors import NoResults
+from ..errors import NoResults, OutputError
 from ..fasta import RecordError
 from ..modelfile.digest import file_sha256
 from .errors_report import MAX_ERRORS_SHOWN, SkipReport
@@ -103,13 +103,13 @@ def sidecar_target(options: RunOptions, spec: OutputSpec) -> Optional[str]:
     return sidecar_path(spec.path)
 
 
-def resolve_run_output(options: RunOptions, inputs: Sequence[tuple], *, creates: Optional[str] = None) -> OutputSpec:
+def resolve_run_output(options: RunOptions, inputs: Sequence[tuple], *, create_dir: bool = False) -> OutputSpec:
     """Before any work: no output is an input (or another output), through standard input and
     output too (checked first: the most important refusal); the output's name promises a
     format this tool writes; every output can be written. ``inputs``: (kind, path) of every
-    file read. ``creates``: a directory the command makes before the run opens (explain's
-    OUT_DIR, checked by the command to be creatable): while it does not exist, the outputs
-    in it are not checked for a writable directory. Returns where and how the table goes."""
+    file read. ``create_dir``: the table's directory may not exist yet (explain's OUT_DIR,
+    evaluate's --out-dir: ``open_run(create_dir=True)`` makes it); then it must be creatable.
+    Returns where and how the table goes."""
     from .files import refuse_overwrite
     from .formats import resolve_output
 
@@ -118,12 +118,58 @@ def resolve_run_output(options: RunOptions, inputs: Sequence[tuple], *, creates:
     refuse_overwrite(given, inputs)
     spec = resolve_output(options.output, options.fmt)
     outputs = given[:2] + [("metadata file", sidecar_target(options, spec))]
-    if creates is not None and not os.path.isdir(creates):
-        later = os.path.abspath(creates)
+    folder = _missing_folder(spec) if create_dir else None
+    if folder is not None:
+        _check_creatable(folder)
         outputs = [(kind, path) for kind, path in outputs
-                   if path is None or path == STREAM or os.path.dirname(os.path.abspath(path)) != later]
+                   if path is None or path == STREAM or os.path.dirname(os.path.abspath(path)) != folder]
     check_paths(outputs, inputs)
     return spec
+
+
+def _missing_folder(spec: OutputSpec) -> Optional[str]:
+    """The table's directory when it does not exist yet, else None."""
+    if spec.path is None or is_special(spec.path):
+        return None
+    folder = os.path.dirname(os.path.abspath(spec.path))
+    return None if os.path.isdir(folder) else folder
+
+
+def _check_creatable(folder: str) -> None:
+    """OutputError (exit 3) unless the nearest existing ancestor of ``folder`` is a writable directory."""
+    ancestor = folder
+    while not os.path.lexists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise OutputError(f"cannot create {folder}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create {folder}: directory {ancestor} is not writable")
+
+
+@contextlib.contextmanager
+def _output_folder(spec: OutputSpec, create: bool) -> Iterator[None]:
+    """With ``create``: make the table's directory when missing, and remove what was made
+    again (if still empty) when the run fails, so a refused or failed run leaves nothing."""
+    folder = _missing_folder(spec) if create else None
+    if folder is None:
+        yield
+        return
+    made = []
+    below = folder
+    while not os.path.lexists(below):
+        made.append(below)
+        below = os.path.dirname(below)
+    try:
+        os.makedirs(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    try:
+        yield
+    except BaseException:
+        for path in made:  # innermost first; a directory something was written into stays
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise
 
 
 @dataclass
@@ -269,7 +315,7 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
              thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
              class_prevalence: Optional[Sequence[float]] = None, annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
              engine: str = "local", count: Optional[RowCount] = None, tool: str = "rnaloc-infer",
-             command_options: Optional[Dict[str, Any]] = None) -> Iterator[RunPath]:
+             command_options: Optional[Dict[str, Any]] = None, create_dir: bool = False) -> Iterator[RunPath]:
     """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
 
     The block feeds it results (``run.add``); at the end this checks that some row came
@@ -282,7 +328,8 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     ``top_class`` and score by the lift over the prior with it (tables ignore it).
     ``tool`` and ``command_options``: the command that ran and its options beyond
     :class:`RunOptions` (explain's ``max_length``, evaluate's ``labels``), as the sidecar
-    records them: one sidecar schema for every command.
+    records them: one sidecar schema for every command. ``create_dir``: make the table's
+    directory if missing (removed again, if empty, when the run fails).
     """
     from ..profile import ProfileRow, profile_columns
     from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
@@ -313,6 +360,7 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
             write_metadata(file_sha256(spec.path))
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_output_folder(spec, create_dir))
         skipped = SkipReport.to_file(stack, options.errors_file)
         with atomic_output(spec.path, compression=spec.compression, name=spec.name,
                            publish=None if streamed else publish) as raw:
