@@ -247,3 +247,21 @@ def test_threads_means_cores_in_every_command():
         for name in ("on_error", "errors_file", "out_of_range"):
             assert names[name].help == {p.name: p for p in infer.params}[name].help, (command.name, name)
             assert names[name].default == {p.name: p for p in infer.params}[name].default
+
+
+def test_release_evaluation_goes_through_the_run_path_without_a_table(tcn_model, tmp_path):
+    """`rnaloc-train release` evaluates the model card with no table (os.devnull): the run path's
+    rule still applies (a bad record stops it), and only the card's files are written."""
+    from rnaloc_infer.cli.evaluate import evaluation_options, run_evaluation
+    from rnaloc_infer.errors import InputError
+
+    fasta, labels = _write(tmp_path, _records())
+    card = tmp_path / "card"
+    table = run_evaluation(evaluation_options(str(tcn_model), fasta, precision="fp32"), labels, card, plots=False)
+    assert table.macro is not None
+    assert sorted(p.name for p in card.iterdir()) == ["metrics.tsv", "specificity.tsv"]
+    bad, bad_labels = _write(tmp_path, _records(bad_at=0), name="bad.fa")
+    with pytest.raises(InputError, match="record 'broken' \\(#1\\)"):
+        run_evaluation(evaluation_options(str(tcn_model), bad, precision="fp32"), bad_labels, tmp_path / "card2",
+                       plots=False)
+    assert not (tmp_path / "card2").exists()
