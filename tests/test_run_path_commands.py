@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import CLASSES, random_seq, rewrite_model, write_fasta
+from conftest import CLASSES, random_seq, rewrite_model
 
 COMMANDS = ("infer", "explain", "evaluate")
 LENGTHS = (60, 150, 80, 200, 250, 120, 90, 180)  # < 100 nt: outside the ruled model's range
@@ -86,20 +86,13 @@ def _left_behind(tmp_path: Path, before: set) -> set:
 
 
 @pytest.fixture(scope="module")
-def ruled_model(tmp_path_factory, model_dir) -> Path:
+def ruled_model(tmp_path_factory, tcn_model) -> Path:
     """The tiny TCN with applicability rules: a record under 100 nt is too_short."""
     from rnaloc_infer.applicability import ApplicabilityRules
 
-    source = model_dir / "tcn.onnx"
-    if not source.exists():
-        import shutil
-
-        from conftest import FIXTURES
-
-        shutil.copyfile(FIXTURES / "tcn.onnx", source)
     rules = ApplicabilityRules(min_length=100, max_length=100_000, max_n_fraction=1.0, min_orf_codons=0,
                                max_ambiguous_fraction=1.0)
-    return rewrite_model(source, tmp_path_factory.mktemp("ruled") / "ruled.onnx",
+    return rewrite_model(tcn_model, tmp_path_factory.mktemp("ruled") / "ruled.onnx",
                          set_props={"rnaloc.applicability": rules.to_json()})
 
 
@@ -116,10 +109,6 @@ def test_bad_record_same_one_line_error_and_nothing_written(tcn_model, tmp_path)
     assert "record 'broken' (#3)" in messages["infer"]
 
 
-def _table(path: Path) -> str:
-    return path.read_text()
-
-
 def test_skipped_records_same_errors_file_and_rows(tcn_model, tmp_path):
     fasta, labels = _write(tmp_path, _records(bad_at=2))
     tables, errors = {}, {}
@@ -129,7 +118,7 @@ def test_skipped_records_same_errors_file_and_rows(tcn_model, tmp_path):
                              "--errors-file", str(errors_file))
         assert result.exit_code == 0, result.output
         assert "skipped" in result.stderr and "record 'broken' (#3)" in result.stderr
-        tables[command], errors[command] = _table(table), errors_file.read_text()
+        tables[command], errors[command] = table.read_text(), errors_file.read_text()
     assert tables["explain"] == tables["infer"] and tables["evaluate"] == tables["infer"]
     assert len(tables["infer"].splitlines()) == 1 + len(LENGTHS)
     assert errors["explain"] == errors["infer"] == errors["evaluate"]
@@ -159,7 +148,7 @@ def test_out_of_range_rows_identical(ruled_model, tmp_path, policy):
         result, table = _run(command, fasta, labels, ruled_model, tmp_path / command, "--out-of-range", policy)
         assert result.exit_code == 0, result.output
         assert "outside the model's training range" in result.stderr  # the run path's one warning
-        tables[command] = _table(table)
+        tables[command] = table.read_text()
     assert tables["explain"] == tables["infer"] and tables["evaluate"] == tables["infer"]
     rows = [line.split("\t") for line in tables["infer"].splitlines()]
     header, body = rows[0], {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
