@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import click
 
 from rnaloc_infer import __version__
-from rnaloc_infer.applicability import OUT_OF_RANGE_POLICIES
 from rnaloc_infer.batching import BatchConfig
-from rnaloc_infer.cli.common import configure_logging, exit_with_status
+from rnaloc_infer.cli.common import (THREADS_HELP, configure_logging, exit_with_status, run_path_options,
+                                     warn_errors_file_without_skip)
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
 from rnaloc_infer.errors import EXIT_BROKEN_PIPE, EXIT_OK, InputError
 from rnaloc_infer.output.formats import FORMATS
@@ -79,9 +79,7 @@ def run(options: RunOptions, count: Optional[RowCount] = None) -> int:
     from rnaloc_infer.output.run import resolve_run_output
     from rnaloc_infer.session import twin_file
 
-    if options.errors_file and options.on_error == "fail":
-        log.warning("--errors-file collects skipped records only with --on-error skip; "
-                    "with the default (fail) the first bad record stops the run")
+    warn_errors_file_without_skip(options.on_error, options.errors_file)
     try:
         config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
     except ValueError as exc:
@@ -188,19 +186,14 @@ def _silence_stdout() -> None:
 @click.option("--metadata", metavar="PATH", default=None,
               help="Run metadata JSON (versions, model sha256, options, counts). Default: OUTPUT.json beside -o; none on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (threads running model calls side by side). Default: every core this process may use (CPU affinity and cgroup quota; docs/PERFORMANCE.md).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help=THREADS_HELP)
 @click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
               help="auto: run the model's int8 twin on the CPU (fp16 on CUDA) when it ships one, faster and within 0.01 of fp32 (docs/EXPORT.md); fp32: the model file itself.")
 @click.option("--batch-nt", type=click.IntRange(min=1), default=RunOptions.batch_nt, show_default=True, help="Padded nucleotides per model call (batch size x longest record).")
 @click.option("--window-records", type=click.IntRange(min=1), default=RunOptions.window_records, show_default=True, help="Look-ahead window for length sorting: records.")
 @click.option("--window-nt", type=click.IntRange(min=1), default=RunOptions.window_nt, show_default=True, help="Look-ahead window for length sorting: nucleotides.")
 @click.option("--chunk-nt", type=click.IntRange(min=1), default=RunOptions.chunk_nt, show_default=True, help="Records longer than this are processed in exact chunks (rounded to the model stride).")
-@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True, help="Bad record: stop with an error, or report it and go on.")
-@click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
-@click.option("--out-of-range", type=click.Choice(OUT_OF_RANGE_POLICIES), default="keep", show_default=True,
-              help="Records outside the model's training range (applicability column not 'ok'): keep them with "
-                   "their probabilities but no labels (labels column NA), label them anyway, leave them out, or treat "
-                   "them as bad records (see --on-error).")
+@run_path_options
 @click.option("--profile", is_flag=True,
               help="Add the relative compartment profile: 'level' (log2 odds above a typical training mRNA, averaged over "
                    "the classes: how many compartments) and one 'rel_<class>' column per class (which compartment, "

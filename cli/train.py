@@ -473,7 +473,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     except ImportError as exc:
         raise click.ClickException(f"release needs the [train] extra (torch, onnx): {exc}") from None
 
-    from .evaluate import CARD_FILES, run_evaluation
+    from .evaluate import CARD_FILES, evaluation_options, run_evaluation
 
     root = root or REPO_ROOT
     folder = data_folder(data_dir, prefix, ("train", "valid"))
@@ -499,7 +499,8 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
                "refit": str(refit_path),
                "sha256": {path.name: file_sha256(path) for path in (files.onnx, files.onnx_fp16)}}
     if not no_evaluate:
-        table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card, precision="fp32")  # the card is the fp32 file's
+        table = run_evaluation(evaluation_options(str(files.onnx), valid_fasta, precision="fp32"),  # the card is the fp32 file's
+                               valid_labels, card)
         summary["model_card"] = str(card)
         summary["macro_auroc"] = round(float(table.macro["auroc"]), 4)
     click.echo(json.dumps(summary))

@@ -2,10 +2,12 @@
 
 Why one object: the per-row policy (out of range, labels, profile and annotation columns),
 the writer, the summary, the errors report and the sidecar used to live in the CLI between
-``predict_stream`` and the writer, with a second copy in the Ray engine and a third in
-explain. Each copy kept some promises and broke others. Now ``rnaloc-infer`` (local and
-Ray) and the Python API hand their results to a :class:`RunPath`, opened with
-:func:`open_run`, and the engines differ only in how they score.
+``predict_stream`` and the writer, with a second copy in the Ray engine, a third in
+explain and none at all in ``rnaloc-train evaluate``. Each copy kept some promises and broke
+others. Now ``rnaloc-infer`` (local and Ray), ``rnaloc-explain`` and ``rnaloc-train
+evaluate`` hand their results to a :class:`RunPath`, opened with :func:`open_run`, and
+differ only in how they score and what else they write (explain's per-record directories,
+evaluate's metrics); the Python API applies the same :func:`row_policy`.
 
 Order of events (the promises in docs/TROUBLESHOOTING.md):
 
@@ -34,7 +36,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, 
 import numpy as np
 
 from ..applicability import OUT_OF_RANGE_POLICIES
-from ..errors import NoResults, UsageProblem, output_error
+from ..errors import NoResults, OutputError, UsageProblem, output_error
 from ..fasta import RecordError
 from ..modelfile.digest import file_sha256
 from .errors_report import MAX_ERRORS_SHOWN, SkipReport
@@ -104,11 +106,13 @@ def sidecar_target(options: RunOptions, spec: OutputSpec) -> Optional[str]:
     return sidecar_path(spec.path)
 
 
-def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSpec:
+def resolve_run_output(options: RunOptions, inputs: Sequence[tuple], *, create_dir: bool = False) -> OutputSpec:
     """Before any work: no output is an input (or another output), through standard input and
     output too (checked first: the most important refusal); the output's name promises a
     format this tool writes; every output can be written. ``inputs``: (kind, path) of every
-    file read. Returns where and how the table goes."""
+    file read. ``create_dir``: the table's directory may not exist yet (explain's OUT_DIR,
+    evaluate's --out-dir: ``open_run(create_dir=True)`` makes it); then it must be creatable.
+    Returns where and how the table goes."""
     from .files import refuse_overwrite
     from .formats import resolve_output
 
@@ -120,7 +124,13 @@ def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSp
         report_compression(options.isoforms)
         if options.isoforms == STREAM and spec.path is None:
             raise UsageProblem("--isoforms - and the output both go to standard output: give one of them a file")
-    check_paths(given[:2] + [("metadata file", sidecar_target(options, spec)), given[3]], inputs)
+    outputs = given[:2] + [("metadata file", sidecar_target(options, spec)), given[3]]
+    folder = _missing_folder(spec) if create_dir else None
+    if folder is not None:
+        _check_creatable(folder)
+        outputs = [(kind, path) for kind, path in outputs
+                   if path is None or path == STREAM or os.path.dirname(os.path.abspath(path)) != folder]
+    check_paths(outputs, inputs)
     return spec
 
 
@@ -148,6 +158,52 @@ class RowReport(Protocol):
     def add(self, record_id: str, probs: np.ndarray, flags: Optional[Sequence[str]] = None) -> None: ...
 
     def write(self, stream: IO[str]) -> int: ...
+
+
+
+def _missing_folder(spec: OutputSpec) -> Optional[str]:
+    """The table's directory when it does not exist yet, else None."""
+    if spec.path is None or is_special(spec.path):
+        return None
+    folder = os.path.dirname(os.path.abspath(spec.path))
+    return None if os.path.isdir(folder) else folder
+
+
+def _check_creatable(folder: str) -> None:
+    """OutputError (exit 3) unless the nearest existing ancestor of ``folder`` is a writable directory."""
+    ancestor = folder
+    while not os.path.lexists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise OutputError(f"cannot create {folder}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create {folder}: directory {ancestor} is not writable")
+
+
+@contextlib.contextmanager
+def _output_folder(spec: OutputSpec, create: bool) -> Iterator[None]:
+    """With ``create``: make the table's directory when missing, and remove what was made
+    again (if still empty) when the run fails, so a refused or failed run leaves nothing."""
+    folder = _missing_folder(spec) if create else None
+    if folder is None:
+        yield
+        return
+    made = []
+    below = folder
+    while not os.path.lexists(below):
+        made.append(below)
+        below = os.path.dirname(below)
+    try:
+        os.makedirs(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    try:
+        yield
+    except BaseException:
+        for path in made:  # innermost first; a directory something was written into stays
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise
 
 
 @dataclass
@@ -213,20 +269,22 @@ class RunPath:
     count: RowCount = field(default_factory=RowCount)
     reports: Sequence[RowReport] = ()  # fed every row written (open_run's ``reports``)
 
-    def add(self, item: Any) -> None:
-        """One result in input order: a ``Scored`` record or a ``RecordError``."""
+    def add(self, item: Any) -> bool:
+        """One result in input order: a ``Scored`` record or a ``RecordError``. Returns whether
+        the record got its row (False: skipped or dropped), for a command that does more
+        with the records it keeps (explain explains them, evaluate scores them)."""
         if isinstance(item, RecordError):
             self._skip(item)
-            return
+            return False
         flags = item.applicability
         action, labelled = row_policy(flags, self.options.out_of_range)
         if action == "drop":
             self.summary.drop(flags)
-            return
+            return False
         if action == "error":
             self.summary.flag(flags)
             self._skip(out_of_range_error(item))
-            return
+            return False
         labels = predicted_labels(item.probs, self.classes, self.thresholds) if labelled else None
         extra = self.annotation_fields(item.id) if self.annotation_fields is not None else []
         if self.profile_row is not None:
@@ -236,6 +294,7 @@ class RunPath:
             report.add(item.id, item.probs, flags)
         self.count.rows += 1
         self.summary.add(item.length, labels, flags)
+        return True
 
     def _skip(self, error: RecordError) -> None:
         if self.options.on_error == "fail":
@@ -293,7 +352,8 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
              thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
              class_prevalence: Optional[Sequence[float]] = None, annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
              engine: str = "local", count: Optional[RowCount] = None,
-             reports: Sequence[Tuple[str, RowReport]] = ()) -> Iterator[RunPath]:
+             reports: Sequence[Tuple[str, RowReport]] = (), tool: str = "rnaloc-infer",
+             command_options: Optional[Dict[str, Any]] = None, create_dir: bool = False) -> Iterator[RunPath]:
     """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
 
     The block feeds it results (``run.add``); at the end this checks that some row came
@@ -309,6 +369,10 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     row written and is written at the end, to a temporary file renamed into place just after
     the output (a failed or interrupted run leaves none; paths checked by
     :func:`resolve_run_output`).
+    ``tool`` and ``command_options``: the command that ran and its options beyond
+    :class:`RunOptions` (explain's ``max_length``, evaluate's ``labels``), as the sidecar
+    records them: one sidecar schema for every command. ``create_dir``: make the table's
+    directory if missing (removed again, if empty, when the run fails).
     """
     from ..profile import ProfileRow, profile_columns
     from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
@@ -324,8 +388,9 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     def write_metadata(digest: Optional[str]) -> None:
         annotation = getattr(options.annotation, "annotation", None)
         write_sidecar(sidecar, run_metadata(model=model, inputs=options.inputs, output=spec, columns=holder["columns"],
-                                            options={**options.record(), "fmt": spec.fmt}, summary=summary,
-                                            engine=engine, annotation=annotation, output_sha256=digest))
+                                            options={**options.record(), "fmt": spec.fmt, **(command_options or {})},
+                                            summary=summary, engine=engine, annotation=annotation, output_sha256=digest,
+                                            tool=tool))
 
     def publish(rename: Callable[[], None]) -> None:
         """Under the directory lock: the old sidecar goes, the output comes, its sidecar follows."""
@@ -338,6 +403,7 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
             write_metadata(file_sha256(spec.path))
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_output_folder(spec, create_dir))
         skipped = SkipReport.to_file(stack, options.errors_file)
         report_streams = [(path, report, stack.enter_context(atomic_output(path, compression=report_compression(path),
                                                                            name=f"{report.kind} {path}")))
