@@ -205,6 +205,55 @@ def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...
                            "uninformative": report["uninformative"]}))
 
 
+@main.command("crossfit-refit")
+@click.argument("crossfit_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--blend", "blend_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="blend.json of `crossfit-blend`: the members to refit, and the standardisation, weights, "
+                   "calibration and thresholds of the model (required but with --dry-run).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Refit directory: one folder per member (kept and resumed), ensemble.pt and refit.json.")
+@click.option("--member", "members", multiple=True,
+              help="Refit only these members of the blend (repeatable; default: all). The model is assembled once "
+                   "every member is refit (here or in --members-from).")
+@click.option("--members-from", "members_from", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Another refit directory whose finished members (same folds, same choices) are used in place "
+                   "instead of being refit again (repeatable).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train and valid splits (default: the one the members read, from their source.json).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads the regression and the trees may use (BLAS, OpenMP); a network uses its config's.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--dry-run", is_flag=True,
+              help="Print what each member's folds chose (epochs, C, trees) and fit nothing.")
+@force_option
+@one_line_errors
+def crossfit_refit(crossfit_dir: Path, blend_path: Optional[Path], out_dir: Optional[Path], members: Tuple[str, ...],
+                   members_from: Tuple[Path, ...], data_dir: Optional[Path], prefix: str, threads: Optional[int],
+                   device: str, dry_run: bool, force: bool) -> None:
+    """Refit every member of a cross-fitted blend on all labelled records (train + valid) with what
+    its folds chose (networks: the median best epoch, on the config's full learning-rate
+    schedule; regression: the median C; forest: its fixed settings), then fold them with
+    BLEND's standardisation, weights, calibration and thresholds into OUT/ensemble.pt, which
+    `release` ships without refitting anything on valid (docs/RESULTS.md, "Cross-fitting")."""
+    from rnaloc_infer.training.crossfit_blend import member_names
+    from rnaloc_infer.training.crossfit_refit import (ENSEMBLE_FILE, REPORT_FILE, crossfit_refit as refit,
+                                                      ensemble_order, plan_member, read_blend)
+
+    if dry_run:
+        names = list(members) or (read_blend(blend_path)["members"] if blend_path else member_names(crossfit_dir))
+        for name in ensemble_order(names):
+            click.echo(json.dumps(plan_member(crossfit_dir, name).describe()))
+        return
+    if blend_path is None or out_dir is None:
+        raise click.UsageError("--blend and --out are required (but with --dry-run)")
+    check([("ensemble", out_dir / ENSEMBLE_FILE), ("refit report", out_dir / REPORT_FILE)],
+          [("blend", blend_path), ("folds file", crossfit_dir / "folds.tsv")], force)
+    summary = refit(crossfit_dir, blend_path, out_dir, members=members, members_from=members_from, data_dir=data_dir,
+                    prefix=prefix, device=device, threads=threads)
+    click.echo(json.dumps(summary))
+
+
 @main.command()
 @click.option("--k", "k", type=click.IntRange(2, 8), default=6, show_default=True, help="k-mer size.")
 @click.option("--dim", type=click.IntRange(min=1), default=32, show_default=True, help="Vector size.")
