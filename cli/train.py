@@ -481,6 +481,23 @@ def quantize(model: str, data_dir: Optional[Path], prefix: str, force: bool) -> 
     click.echo(json.dumps(report, indent=1))
 
 
+CARD_NOTE = "evaluation.json"  # beside the card's figures: on what they were computed, in-sample or not
+
+
+def evaluation_note(refit_report: dict) -> dict:
+    """What the card's valid figures are worth: for a cross-fitted release every figure is
+    in-sample (the valid records trained the members; out-of-fold figures are crossfit-blend's
+    report.json), otherwise the thresholds (and an ensemble's blend) were fitted on valid."""
+    if "fitting" in refit_report:
+        return {"split": "valid", "in_sample": True,
+                "why": "the members were refit on train + valid: every valid figure is in-sample; the out-of-fold "
+                       "estimate is crossfit-blend's report.json",
+                "fitting": refit_report["fitting"]}
+    return {"split": "valid", "in_sample": True,
+            "why": "the members trained on train only, but the thresholds (and an ensemble's weights and calibration) "
+                   "were fitted on valid: MCC, precision and recall are in-sample, AUROC/AUPRC of a stacked blend too"}
+
+
 @main.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", default="default", show_default=True, help="Bundled model name (default, fast, ...).")
@@ -509,7 +526,12 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     ROOT/benchmarks/results/refit_NAME.json), writes the eager-PyTorch expectation
     ROOT/tests/data/NAME_model_expected.json for ROOT/examples/example.fa (checked here
     against the runtime), and the evaluation on valid (metrics.tsv, roc.png, pr.png) in
-    ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME.
+    ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME, with evaluation.json saying
+    what those figures are worth.
+
+    A checkpoint of `crossfit-refit` keeps its out-of-fold thresholds (blend.json's; nothing is
+    fitted on valid, only the applicability rules on train), its files record where each part
+    was fitted (rnaloc.fitting), and its valid evaluation is marked in-sample.
     """
     from rnaloc_infer.bundled import TWIN_SUFFIXES
     from rnaloc_infer.output.files import atomic_write_text
@@ -533,7 +555,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     models = root / "rnaloc_infer" / "models"
     outputs = [("model", models / f"{name}{suffix}") for suffix in (".onnx", *TWIN_SUFFIXES, COMPANION_SUFFIX)]
     outputs += [("expectation", root / "tests" / "data" / f"{name}_model_expected.json"), ("refit report", refit_path)]
-    outputs += [] if no_evaluate else [("model card file", card / file) for file in CARD_FILES]
+    outputs += [] if no_evaluate else [("model card file", card / file) for file in (*CARD_FILES, CARD_NOTE)]
     check(outputs, [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("training labels", train_labels),
                     ("valid FASTA", valid_fasta), ("valid labels", valid_labels),
                     ("example FASTA", root / "examples" / "example.fa")], force)
@@ -549,8 +571,12 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
                "sha256": {path.name: file_sha256(path) for path in (files.onnx, files.onnx_fp16)}}
     if not no_evaluate:
         table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card, precision="fp32")  # the card is the fp32 file's
+        atomic_write_text(card / CARD_NOTE, json.dumps(evaluation_note(files.refit_report), indent=1) + "\n")
         summary["model_card"] = str(card)
         summary["macro_auroc"] = round(float(table.macro["auroc"]), 4)
+    if "fitting" in files.refit_report:
+        summary["thresholds"] = "out of fold (the checkpoint's, from blend.json)"
+        summary["valid_evaluation"] = "in-sample"
     click.echo(json.dumps(summary))
 
 

@@ -41,7 +41,7 @@ import logging
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -394,10 +394,6 @@ def labelled_records(crossfit_dir: Path, data_dir: Path, classes: Sequence[str],
     return data
 
 
-def plan_summary(plans: Sequence[MemberPlan]) -> List[dict]:
-    return [plan.describe() for plan in plans]
-
-
 def check_blend_folds(blend: dict, blend_path: Path, crossfit_dir: Path) -> None:
     if blend.get("folds_sha256") and blend["folds_sha256"] != folds_digest(crossfit_dir):
         raise ValueError(f"{blend_path}: fitted on other folds than {crossfit_dir / FOLDS_FILE} (folds_sha256 differs)")
@@ -464,6 +460,7 @@ def crossfit_refit(crossfit_dir: Path, blend_path: Path, out_dir: Path, *, membe
     extra = crossfit_extra(blend, blend_path, crossfit_dir, entries)
     assembled = assemble(blend, folders)
     first = _member_record(folders[assembled.order[0]]) or {}
+    out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_dir / ENSEMBLE_FILE, assembled.model, thresholds=checkpoint_thresholds(assembled.thresholds),
                     train_data_sha256=first.get("train_data_sha256") or files_sha256(files),
                     extra={"crossfit": extra, "network_checkpoints": [str(folders[n] / NETWORK_FILE)
