@@ -9,6 +9,11 @@ with the thresholds it ships), and the model card's evaluation on valid
 (``rnaloc-train release`` runs that last step through the runtime, as users run the model).
 Done by hand, a re-export without a new expectation, or an expectation from another
 checkpoint, is easy to miss.
+
+A checkpoint of ``rnaloc-train crossfit-refit`` (members refit on train + valid, blend fitted
+out of fold) is shipped without fitting anything on valid: its thresholds are ``blend.json``'s,
+only the applicability rules and prevalence come from train, and ``rnaloc.fitting`` records
+where each part was fitted.
 """
 
 from __future__ import annotations

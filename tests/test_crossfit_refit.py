@@ -27,7 +27,7 @@ K = 3
 BEST_EPOCHS = [1, 3, 2]  # median 2 of a 3-epoch schedule
 C_PER_FOLD = [0.01, 0.1, 0.01]  # median 0.01
 CONFIG = ('seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
-          '[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 4096\n'
+          '[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 2048\neval_token_budget = 4096\n'
           "[optim]\nepochs = 3\nwarmup_steps = 2\nsnapshots = true\n")
 
 
@@ -246,3 +246,38 @@ def test_refit_assemble_and_release(crossfit, tmp_path):
     assert note["in_sample"] and "train + valid" in note["why"]
     assert (root / "rnaloc_infer" / "models" / "tiny.ism.npz").is_file()  # explain's companion
     assert "int8" in refit_report  # the twin was tried (kept only within its bounds)
+
+
+def test_an_interrupted_network_resumes_to_the_same_weights(crossfit, tmp_path, monkeypatch):
+    """`--member net` refits that member only (no model yet: the others are missing); killed
+    after its first epoch, a rerun continues from last.pt and ends with the weights of an
+    uninterrupted refit."""
+    from rnaloc_infer.training.checkpoint import load_checkpoint
+    from rnaloc_infer.training.trainer import Trainer
+
+    cf, _, blend = crossfit
+    whole = tmp_path / "whole"
+    result = _refit(cf, blend, whole, "--member", "net")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["missing"] == ["regression", "forest"] and summary["ensemble"] is None
+    assert not (whole / "ensemble.pt").exists() and not (whole / "regression").exists()
+
+    epoch = Trainer.train_epoch
+
+    def dies_in_epoch_two(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt  # the process is stopped
+        return epoch(self)
+
+    cut = tmp_path / "cut"
+    monkeypatch.setattr(Trainer, "train_epoch", dies_in_epoch_two)
+    assert _refit(cf, blend, cut, "--member", "net").exit_code != 0
+    assert (cut / "net" / "last.pt").is_file() and not (cut / "net" / "model.pt").exists()
+    monkeypatch.setattr(Trainer, "train_epoch", epoch)
+    assert _refit(cf, blend, cut, "--member", "net").exit_code == 0
+    assert [json.loads(line)["epoch"] for line in (cut / "net" / "log.jsonl").read_text().splitlines()] == [1, 2]
+    a, _ = load_checkpoint(whole / "net" / "model.pt")
+    b, _ = load_checkpoint(cut / "net" / "model.pt")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
