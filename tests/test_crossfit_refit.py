@@ -189,7 +189,8 @@ def test_refit_assemble_and_release(crossfit, tmp_path):
     report = json.loads((refit / "refit.json").read_text())
     assert report["order"] == ["net", "regression", "forest"] and report["uninformative"] == {"Exosome": "prevalence 0.99"}
     assert [m["records"] for m in report["members"]] == [60, 60, 60]
-    assert report["members"][2]["trees_fitted"] and report["members"][0]["epochs"] == 2
+    assert list(report["members"][2]["trees_per_class"]) == CLASSES and report["members"][0]["epochs"] == 2
+    assert "refit on 60 records" in (refit / "forest" / "refit.log").read_text()
 
     model, payload = load_checkpoint(refit / "ensemble.pt")
     assert isinstance(model, EnsembleModel) and len(model.members) == 0 and len(model.forests) == 1
@@ -281,3 +282,15 @@ def test_an_interrupted_network_resumes_to_the_same_weights(crossfit, tmp_path, 
     b, _ = load_checkpoint(cut / "net" / "model.pt")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
+
+
+def test_null_thresholds_of_the_blend_are_never_labelled():
+    from rnaloc_infer.export.release import crossfit_fitting
+    from rnaloc_infer.modelfile.metadata import NO_LABEL
+
+    payload = {"extra": {"crossfit": {"thresholds": [0.3, None], "fitting": {"thresholds": "out of fold"},
+                                      "folds": 5, "uninformative": {"Exosome": "prevalence"}}}}
+    thresholds, fitting = crossfit_fitting(payload)
+    assert thresholds == [0.3, NO_LABEL] and fitting["uninformative"] == ["Exosome"] and fitting["folds"] == 5
+    assert crossfit_fitting({"extra": {}}) == (None, None)  # any other checkpoint: refit on valid as before
+

@@ -24,6 +24,7 @@ Layout of ``OUT`` (resumable: a member with ``member.json`` status ``done`` is k
 with ``last.pt`` continues; each member under a lock, so processes can share the members)::
 
     OUT/<member>/member.json           what the member was refit with, status, records
+    OUT/<member>/refit.log             the member's log lines (appended on every resume)
     OUT/<network>/model.pt             the refit network (and the trainer's last.pt, log.jsonl)
     OUT/regression/model.npz           the refit regression; OUT/forest/model.npz the forest
     OUT/ensemble.pt                    the EnsembleModel, thresholds from blend.json
@@ -35,13 +36,14 @@ are read in place when they were refit with the same choices from the same folds
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -58,6 +60,7 @@ NETWORK_FILE = "model.pt"
 MEMBER_FILE = "member.json"
 ENSEMBLE_FILE = "ensemble.pt"
 REPORT_FILE = "refit.json"
+LOG_FILE = "refit.log"
 DONE = "done"
 # what the released files record about where each part was fitted (rnaloc.fitting, export/release.py)
 FITTING = {
@@ -287,15 +290,36 @@ def refit_member(plan: MemberPlan, data: SequenceSet, directory: Path, data_dir:
             return None
         if finished(directory, plan):
             return _member_record(directory)
-        log.info("%s: refit on %d records with %s", plan.name, len(data), plan.chosen)
-        if plan.kind == "network":
-            info = refit_network(plan, data, directory, data_dir, train_sha256, device, quiet)
-        else:
-            from .crossfit_members import member_inputs
+        with member_log(directory / LOG_FILE):
+            log.info("%s: refit on %d records with %s", plan.name, len(data), plan.chosen)
+            if plan.kind == "network":
+                info = refit_network(plan, data, directory, data_dir, train_sha256, device, quiet)
+            else:
+                from .crossfit_members import member_inputs
 
-            info = refit_model(plan, data, member_inputs(plan.name, data.codes), directory)
-        _write_record(directory, plan, DONE, records=len(data), train_data_sha256=train_sha256, **info)
+                info = refit_model(plan, data, member_inputs(plan.name, data.codes), directory)
+            _write_record(directory, plan, DONE, records=len(data), train_data_sha256=train_sha256, **info)
+            log.info("%s: done -> %s", plan.name, directory / plan.file)
         return _member_record(directory)
+
+
+@contextlib.contextmanager
+def member_log(path: Path) -> Iterator[None]:
+    """Every log record of one member's refit also appended to ``path`` (``refit.log``), so a
+    refit running in the background has one readable log per member."""
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 def locate(plan: MemberPlan, out_dir: Path, elsewhere: Sequence[Path]) -> Optional[Path]:
@@ -399,15 +423,19 @@ def check_blend_folds(blend: dict, blend_path: Path, crossfit_dir: Path) -> None
         raise ValueError(f"{blend_path}: fitted on other folds than {crossfit_dir / FOLDS_FILE} (folds_sha256 differs)")
 
 
-def member_entry(plan: MemberPlan, folder: Path, out_dir: Path) -> dict:
-    """One member's line of the report and the checkpoint: its choices, file and digest."""
+def member_entry(plan: MemberPlan, folder: Path, out_dir: Path, classes: Sequence[str]) -> dict:
+    """One member's line of the report and the checkpoint: its choices, file and digest (and
+    the forest's trees kept per class)."""
     from rnaloc_infer.modelfile.digest import file_sha256
 
     record = _member_record(folder) or {}
     path = folder / plan.file
-    return {**plan.describe(), "file": str(path), "sha256": file_sha256(path),
-            "source": "refit here" if folder.parent.resolve() == out_dir.resolve() else f"reused from {folder.parent}",
-            **{key: record[key] for key in ("records", "epochs_trained", "trees_fitted", "C") if key in record}}
+    entry = {**plan.describe(), "file": str(path), "sha256": file_sha256(path),
+             "source": "refit here" if folder.parent.resolve() == out_dir.resolve() else f"reused from {folder.parent}",
+             **{key: record[key] for key in ("records", "epochs_trained", "C") if key in record}}
+    if "trees_fitted" in record:
+        entry["trees_per_class"] = dict(zip(classes, record["trees_fitted"]))
+    return entry
 
 
 def refit_report(extra: dict, assembled: Assembled) -> dict:
@@ -456,7 +484,7 @@ def crossfit_refit(crossfit_dir: Path, blend_path: Path, out_dir: Path, *, membe
     if missing:
         log.info("not assembled: %s not refit yet", ", ".join(missing))
         return summary
-    entries = [member_entry(plans[name], folders[name], out_dir) for name in plans]
+    entries = [member_entry(plans[name], folders[name], out_dir, blend["classes"]) for name in plans]
     extra = crossfit_extra(blend, blend_path, crossfit_dir, entries)
     assembled = assemble(blend, folders)
     first = _member_record(folders[assembled.order[0]]) or {}
