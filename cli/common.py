@@ -24,6 +24,11 @@ EXIT_INTERNAL = 4  # a bug: one line unless --debug (documented in each command'
 
 HELP_OPTION_NAMES = ["-h", "--help"]
 
+# What --threads means in every command that runs the model (rnaloc-infer, rnaloc-explain,
+# rnaloc-variants, rnaloc-train evaluate): one definition, so the help cannot drift (issue 31).
+THREADS_HELP = ("CPU cores to use: that many threads run model calls side by side, each on one core. "
+                "Default: every core this process may use (CPU affinity and cgroup quota; docs/PERFORMANCE.md).")
+
 
 def standard_options(command: click.Command, prog_name: str) -> click.Command:
     """Give ``command`` (and, for a group, each subcommand) ``-h`` and ``--version``."""
@@ -33,6 +38,35 @@ def standard_options(command: click.Command, prog_name: str) -> click.Command:
     for name, sub in getattr(command, "commands", {}).items():
         standard_options(sub, f"{prog_name} {name}")
     return command
+
+ON_ERROR_HELP = "Bad record: stop with an error, or report it and go on."
+ERRORS_FILE_HELP = "With --on-error skip: TSV of skipped records (source, record_number, id, problem)."
+OUT_OF_RANGE_HELP = ("Records outside the model's training range (applicability column not 'ok'): keep them with "
+                     "their probabilities but no labels (labels column NA), label them anyway, leave them out, or "
+                     "treat them as bad records (see --on-error).")
+
+
+def run_path_options(command: Callable) -> Callable:
+    """--on-error, --errors-file and --out-of-range, for every command whose records go through
+    the run path (rnaloc_infer.output.run): the same names, choices, defaults and help."""
+    from rnaloc_infer.applicability import OUT_OF_RANGE_POLICIES
+
+    for option in reversed((
+        click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+                     help=ON_ERROR_HELP),
+        click.option("--errors-file", metavar="PATH", default=None, help=ERRORS_FILE_HELP),
+        click.option("--out-of-range", type=click.Choice(OUT_OF_RANGE_POLICIES), default="keep", show_default=True,
+                     help=OUT_OF_RANGE_HELP),
+    )):
+        command = option(command)
+    return command
+
+
+def warn_errors_file_without_skip(on_error: str, errors_file: Optional[str]) -> None:
+    """--errors-file with the default --on-error fail collects nothing: say so once."""
+    if errors_file and on_error == "fail":
+        log.warning("--errors-file collects skipped records only with --on-error skip; "
+                    "with the default (fail) the first bad record stops the run")
 
 
 class _Formatter(logging.Formatter):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -19,10 +20,13 @@ import click
 
 from rnaloc_infer import __version__
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
-from rnaloc_infer.cli.common import configure_logging, exit_with_status
+from rnaloc_infer.cli.common import (THREADS_HELP, configure_logging, exit_with_status, run_path_options,
+                                     warn_errors_file_without_skip)
 from rnaloc_infer.cli.predict import _check_inputs
-from rnaloc_infer.errors import EXIT_OK, InputError, OutputError, RnalocError
+from rnaloc_infer.errors import EXIT_OK, RnalocError
 from rnaloc_infer.explain.ism import DEFAULT_MAX_LENGTH
+from rnaloc_infer.fasta import Record
+from rnaloc_infer.output.run import RunOptions
 
 log = logging.getLogger("rnaloc_infer.cli")
 
@@ -31,13 +35,18 @@ Writes OUT_DIR/<directory>/: ism.npz (delta[i, b, class], bases A C G T), region
 ism.png, <class>.mean.bedgraph and <class>.min.bedgraph (transcript coordinates) and, with
 --annotation, genome/<class>.*.bedgraph (genome coordinates). <directory> is the record id
 made file-system safe and unique (x/y -> x_y.<hash>); OUT_DIR/index.tsv lists id -> directory.
-An existing OUT_DIR/<directory> is refused unless --force, which replaces only these files in
-it; nothing else is ever deleted or replaced, and no input is written.
+OUT_DIR/predictions.tsv is this run's table, the rows rnaloc-infer --precision fp32 writes for
+the same records (replaced by each run, as rnaloc-infer -o; run metadata in
+predictions.tsv.json). An existing OUT_DIR/<directory> is refused unless --force, which
+replaces only these files in it; nothing else is ever deleted or replaced, and no input is
+written. Bad records, --on-error, --errors-file and --out-of-range work as in rnaloc-infer
+(a record longer than --max-length and a repeated id are bad records).
 \b
-Exit status: 0 success; 1 bad input, too long a record or unusable model; 2 usage error, or
-an output refused (exists without --force, or holds an input; nothing written); 3 output
-could not be written (OUT_DIR not writable, a file or symlink where a directory must go);
-4 internal error; 130/143 interrupted/terminated.
+Exit status: 0 success (with --on-error skip: bad records reported, the rest explained);
+1 bad input, too long a record or unusable model; 2 usage error, or an output refused
+(exists without --force, or holds an input; nothing written); 3 output could not be written
+(OUT_DIR not writable, a file or symlink where a directory must go); 4 internal error;
+5 no results: every record was skipped or dropped (no table); 130/143 interrupted/terminated.
 """
 
 
@@ -51,7 +60,9 @@ def _parse_ids(value: Optional[str]) -> Optional[List[str]]:
 
 
 def _select(records, ids: Optional[List[str]], max_length: int) -> list:
-    """The wanted records, all checked before any model work (errors name the record)."""
+    """The wanted records in input order, each a ``Record`` or a ``RecordError``: a bad record,
+    one longer than --max-length and a repeated id are bad records for the run path (the run
+    stops, or with --on-error skip they are listed and left out), as in ``rnaloc-infer``."""
     from rnaloc_infer.explain import length_problem
     from rnaloc_infer.fasta import RecordError
 
@@ -59,41 +70,23 @@ def _select(records, ids: Optional[List[str]], max_length: int) -> list:
     seen: Dict[str, int] = {}
     wanted = set(ids) if ids else None
     for item in records:
-        if isinstance(item, RecordError):
-            if wanted is None or item.id in wanted:
-                raise item.to_exception()
-            continue
         if wanted is not None and item.id not in wanted:
             continue
-        problem = length_problem(item.length, max_length, "--max-length")
-        if problem:
-            raise InputError(item.source, problem, item.id, item.number)
-        if item.id in seen:
-            raise InputError(item.source, f"duplicate id (also record #{seen[item.id]}): rnaloc-explain writes one "
-                             "directory per id; rename one of them", item.id, item.number)
-        seen[item.id] = item.number
+        if not isinstance(item, RecordError):
+            problem = length_problem(item.length, max_length, "--max-length")
+            if problem is None and item.id in seen:
+                problem = (f"duplicate id (also record #{seen[item.id]}): rnaloc-explain writes one directory per id; "
+                           "rename one of them")
+            if problem:
+                item = RecordError(item.source, item.number, item.id, problem)
+            else:
+                seen[item.id] = item.number
         chosen.append(item)
     if wanted is not None:
-        missing = sorted(wanted - {r.id for r in chosen})
+        missing = sorted(wanted - {item.id for item in chosen})
         if missing:
             raise RnalocError(f"--ids: no record {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} in the input")
     return chosen
-
-
-def _applicability(records: list, rules, out_of_range: str) -> Dict[str, Optional[tuple]]:
-    """Each record's flags under the model's applicability rules (as `rnaloc-infer` sets them),
-    all checked before any work: ``error`` stops at the first flagged record, ``keep`` warns."""
-    flags: Dict[str, Optional[tuple]] = {}
-    for record in records:
-        found = None if rules is None else rules.check(record.codes, record.ambiguous)
-        flags[record.id] = found
-        if found and out_of_range == "error":
-            raise InputError(record.source, f"outside the model's training range ({','.join(found)}; --out-of-range error)",
-                             record.id, record.number)
-        if found:
-            log.warning("%s is outside the model's training range (%s): its explanation explains an extrapolation",
-                        record.id, ",".join(found))
-    return flags
 
 
 def _inputs(inputs: Sequence[str], annotation: AnnotationOptions, ids: Optional[str], model_path: Path) -> list:
@@ -108,104 +101,154 @@ def _inputs(inputs: Sequence[str], annotation: AnnotationOptions, ids: Optional[
     return named + [("model", model_path), ("model", companion_path(model_path))]
 
 
-def run(inputs: Sequence[str], out_dir: str, model: str, device: str, intra_op_threads: Optional[int], workers: int,
-        ids: Optional[str], max_length: int, tolerance: float, region_nt: int, top_regions: int, plot: bool,
-        progress: bool, annotation: AnnotationOptions, out_of_range: str = "keep", force: bool = False) -> int:
+@dataclass
+class ExplainOptions:
+    """What explain does beyond a prediction run (:class:`RunOptions` holds the rest)."""
+
+    out_dir: str
+    ids: Optional[str] = None
+    max_length: int = DEFAULT_MAX_LENGTH
+    tolerance: float = 0.0
+    region_nt: int = 20
+    top_regions: int = 5
+    plot: bool = True
+    force: bool = False
+    intra_op_threads: Optional[int] = None
+
+    def record(self) -> Dict[str, object]:
+        """As the sidecar lists them, beside the run's options."""
+        return asdict(self)
+
+
+def run_options(inputs: Sequence[str], out_dir: str, **options) -> RunOptions:
+    """The run path's options of an explain run: its table is OUT_DIR/predictions.tsv (tsv,
+    sidecar beside it), scored by the fp32 model itself (what the explanation explains)."""
+    from rnaloc_infer.explain.dirnames import TABLE_NAME
+
+    return RunOptions(inputs=list(inputs), output=os.path.join(out_dir, TABLE_NAME), precision="fp32", **options)
+
+
+def run(options: RunOptions, explain: ExplainOptions) -> int:
     """Explain every selected record; returns the exit status.
 
-    Every output check (docs/EXPLAIN.md, "Where the files go") is made before the model
-    runs: OUT_DIR and each record's directory (explain.outdir), then, once the model's
-    classes name the files, no file in the way and none that is an input."""
-    from tqdm import tqdm
-
+    The records go through the run path (rnaloc_infer.output.run) as in ``rnaloc-infer``:
+    bad records, --on-error, --errors-file, --out-of-range, the table OUT_DIR/predictions.tsv
+    with its sidecar and the summary; each record the run path keeps is then explained into
+    its own directory. Every output check (docs/EXPLAIN.md, "Where the files go") is made
+    before the model runs, and every record is judged before the first is explained."""
     from rnaloc_infer.bundled import resolve_model
     from rnaloc_infer.cli import genome_options
-    from rnaloc_infer.explain import explain_codes
-    from rnaloc_infer.explain.outdir import check_files, plan_outputs
-    from rnaloc_infer.explain.report import GenomeMap, report_files, write_report
+    from rnaloc_infer.explain.outdir import plan_outputs
     from rnaloc_infer.fasta import read_fasta
-    from rnaloc_infer.modelfile.identity import describe_model
-    from rnaloc_infer.session import ModelSession
+    from rnaloc_infer.output.run import resolve_run_output
 
-    _check_inputs(inputs)
-    genome_options.check_usage(inputs, annotation)
-    if annotation.annotation and ids:
+    annotation = options.annotation or AnnotationOptions()
+    _check_inputs(options.inputs)
+    genome_options.check_usage(options.inputs, annotation)
+    if annotation.annotation and explain.ids:
         raise click.UsageError("with --annotation select transcripts with --transcripts or --genes, not --ids")
-    if plot:
+    if explain.plot:
         from rnaloc_infer.explain.plot import require_matplotlib
 
         try:
             require_matplotlib()
         except ImportError as exc:
             raise RnalocError(f"{exc} (--no-plot)") from None
-    source = genome_options.open_source(inputs[0], annotation) if annotation.annotation else None
-    maps: Dict[str, GenomeMap] = {}
+    source = genome_options.open_source(options.inputs[0], annotation) if annotation.annotation else None
     try:
-        if source is not None:
-            maps = {t.transcript_id: GenomeMap(t.chrom, t.strand, tuple(t.exons)) for t in source.transcripts}
-        records = _select(source if source is not None else read_fasta(inputs), _parse_ids(ids), max_length)
+        items = _select(source if source is not None else read_fasta(options.inputs), _parse_ids(explain.ids),
+                        explain.max_length)
     finally:
         if source is not None:
             source.close()
-    if not records:
+    if not items:
         log.warning("no records to explain")
         return EXIT_OK
-    model_path = resolve_model(model)
-    named_inputs = _inputs(inputs, annotation, ids, model_path)
-    plan = plan_outputs(out_dir, [r.id for r in records], force=force, inputs=named_inputs)
-    session = ModelSession(model_path, device=device, intra_op_threads=intra_op_threads, prefer_fp16=False,
-                           prefer_int8=False)
-    info = session.info
-    check_files(plan, {r.id: report_files(info.classes, genome=r.id in maps, plot=plot) for r in records}, named_inputs)
-    flags = _applicability(records, info.applicability, out_of_range)
-    model_id = describe_model(model, model_path, info)  # name, version, short sha256: the PNG title, track lines
-    log.info("explaining %d record(s) with model %s", len(records), model_id)
-    try:
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {plan.out_dir}: {exc.strerror or exc}") from None
-    done: List[str] = []
-    total = sum(3 * r.length + int((r.codes >= 4).sum()) for r in records)
-    with tqdm(total=total, unit="variant", unit_scale=True, desc="explaining", file=sys.stderr, dynamic_ncols=True,
-              disable=not progress or not sys.stderr.isatty()) as bar:
-        for record in records:
-            explanation = explain_codes(session, record.codes, tolerance=tolerance, workers=workers, progress=bar.update)
-            where = write_report(plan.folder(record.id), record.id, record.header, explanation, info.classes,
-                                 info.thresholds, model_id, create=record.id not in plan.existing,
-                                 genome=maps.get(record.id), region_nt=region_nt, top=top_regions, plot=plot,
-                                 applicability=flags[record.id], prevalence=info.prevalence)
-            done.append(record.id)
-            plan.write_index(done)
-            log.info("%s: %s nt explained -> %s", record.id, f"{record.length:,}", where)
+    model_path = resolve_model(options.model)
+    named_inputs = _inputs(options.inputs, annotation, explain.ids, model_path)
+    plan = plan_outputs(explain.out_dir, [r.id for r in items if isinstance(r, Record)], force=explain.force,
+                        inputs=named_inputs)
+    spec = resolve_run_output(options, named_inputs, create_dir=True)
+    _explain(options, explain, items, plan, spec, model_path, source, named_inputs)
     return EXIT_OK
+
+
+def _explain(options: RunOptions, explain: ExplainOptions, items: list, plan, spec, model_path: Path, source,
+             named_inputs: list) -> None:
+    """Score the selected records into the run path, then explain each one it keeps."""
+    from tqdm import tqdm
+
+    from rnaloc_infer.batching import BatchConfig, predict_stream
+    from rnaloc_infer.explain import explain_codes
+    from rnaloc_infer.explain.outdir import check_files
+    from rnaloc_infer.explain.report import GenomeMap, report_files, write_report
+    from rnaloc_infer.modelfile.identity import describe_model
+    from rnaloc_infer.output.run import open_run
+    from rnaloc_infer.output.sidecar import model_identity
+    from rnaloc_infer.parallel import worker_count
+    from rnaloc_infer.session import ModelSession
+
+    maps: Dict[str, GenomeMap] = {}
+    if source is not None:
+        maps = {t.transcript_id: GenomeMap(t.chrom, t.strand, tuple(t.exons)) for t in source.transcripts}
+    session = ModelSession(model_path, device=options.device, intra_op_threads=explain.intra_op_threads,
+                           prefer_fp16=False, prefer_int8=False)
+    workers = worker_count(options.threads, session.device)
+    info = session.info
+    records = {item.id: item for item in items if isinstance(item, Record)}
+    check_files(plan, {i: report_files(info.classes, genome=i in maps, plot=explain.plot) for i in records}, named_inputs)
+    model_id = describe_model(options.model, model_path, info)  # name, version, short sha256: the PNG title, track lines
+    config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
+    columns = list(source.columns) if source is not None else []
+    fields = (lambda record_id: [source.fields[record_id][c] for c in columns]) if source is not None else None
+    with open_run(options, spec, model_identity(options.model, model_path, info), info.classes, info.thresholds,
+                  class_prevalence=info.prevalence, annotation_columns=columns, annotation_fields=fields,
+                  tool="rnaloc-explain", command_options=explain.record(), create_dir=True) as run_path:
+        # every record judged (bad, out of range) before the first is explained
+        kept = [item for item in predict_stream(items, session, config, on_error="skip", workers=workers)
+                if run_path.add(item)]
+        log.info("explaining %d record(s) with model %s", len(kept), model_id)
+        done: List[str] = []
+        total = sum(3 * r.length + int((records[r.id].codes >= 4).sum()) for r in kept)
+        with tqdm(total=total, unit="variant", unit_scale=True, desc="explaining", file=sys.stderr, dynamic_ncols=True,
+                  disable=not options.progress or not sys.stderr.isatty()) as bar:
+            for scored in kept:
+                record = records[scored.id]
+                explanation = explain_codes(session, record.codes, tolerance=explain.tolerance, workers=workers,
+                                            progress=bar.update)
+                where = write_report(plan.folder(record.id), record.id, record.header, explanation, info.classes,
+                                     info.thresholds, model_id, create=record.id not in plan.existing,
+                                     genome=maps.get(record.id), region_nt=explain.region_nt, top=explain.top_regions,
+                                     plot=explain.plot, applicability=scored.applicability, prevalence=info.prevalence)
+                done.append(record.id)
+                plan.write_index(done)
+                log.info("%s: %s nt explained -> %s", record.id, f"{record.length:,}", where)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("-o", "--out-dir", required=True, metavar="DIR", help="Directory for the per-transcript directories and index.tsv (created).")
+@click.option("-o", "--out-dir", required=True, metavar="DIR", help="Directory for the per-transcript directories, index.tsv and predictions.tsv (created).")
 @click.option("--ids", metavar="LIST|FILE", default=None, help="FASTA input: explain only these record ids (comma list or file). Default: all.")
 @click.option("--model", default="default", show_default=True, metavar="NAME|PATH", help="Bundled model name or path to an .onnx file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
-@click.option("--threads", "--workers", "workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="CPU cores to use, as rnaloc-infer --threads: threads running model calls, or blocks of variants in the "
-                   "numpy engine, side by side (2 = both cores of a 2-core machine). --workers: its former name.")
+@click.option("--threads", "--workers", "threads", type=click.IntRange(min=1), default=None,
+              help=THREADS_HELP + " In the numpy engine a thread runs a block of variants. --workers: its former name.")
 @click.option("--intra-op-threads", type=click.IntRange(min=1), default=None,
               help="ONNX Runtime threads inside each model call (default 1; more cores go further as --threads).")
-@click.option("--max-length", type=click.IntRange(min=1), default=DEFAULT_MAX_LENGTH, show_default=True, help="Refuse longer transcripts (the work grows with length squared).")
+@click.option("--max-length", type=click.IntRange(min=1), default=DEFAULT_MAX_LENGTH, show_default=True, help="Longer transcripts are bad records (the work grows with length squared).")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True, help="ONNX Runtime path only (models without a numpy companion; the numpy engine is exact): stop following a mutation when the model's recurrent states differ from the reference's by at most this (0: exact, bit-equal).")
 @click.option("--region-nt", type=click.IntRange(min=1), default=20, show_default=True, help="Width of the top regions (regions.tsv, picture).")
 @click.option("--top-regions", type=click.IntRange(min=1), default=5, show_default=True, help="Top regions per class.")
-@click.option("--out-of-range", type=click.Choice(["keep", "error"]), default="keep", show_default=True,
-              help="Records the model's applicability rules flag (as in rnaloc-infer): explain them with a warning, or stop.")
+@run_path_options
 @click.option("--no-plot", is_flag=True, help="No PNG (no matplotlib needed).")
 @click.option("--force", is_flag=True,
               help="Write into existing OUT_DIR/<directory>s, replacing only explain's own files there (default: refuse).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar; errors only.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; errors only.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @annotation_options
 @click.version_option(__version__, "--version", prog_name="rnaloc-explain")
-def main(inputs, out_dir, ids, model, device, workers, intra_op_threads, max_length, tolerance, region_nt, top_regions, out_of_range,
-         no_plot, force, quiet, debug, **kwargs) -> None:
+def main(inputs, out_dir, ids, model, device, threads, intra_op_threads, max_length, tolerance, region_nt, top_regions,
+         on_error, errors_file, out_of_range, no_plot, force, quiet, debug, **kwargs) -> None:
     """Explain localisation predictions by exact in-silico mutagenesis.
 
     INPUT is a FASTA file of transcripts, or with --annotation a genome FASTA (select
@@ -213,10 +256,14 @@ def main(inputs, out_dir, ids, model, device, workers, intra_op_threads, max_len
     the change in each class's probability is computed exactly (docs/EXPLAIN.md).
     """
     configure_logging("rnaloc-explain", quiet, debug)
-    annotation = AnnotationOptions(**kwargs)
-    exit_with_status(lambda: run(list(inputs), out_dir, model, device, intra_op_threads, workers, ids, max_length, tolerance,
-                                 region_nt, top_regions, not no_plot, not quiet, annotation, out_of_range, force),
-                     debug=debug, stopped="finished transcripts are complete, the current one was not written")
+    warn_errors_file_without_skip(on_error, errors_file)
+    options = run_options(inputs, out_dir, model=model, device=device, threads=threads, on_error=on_error,
+                          errors_file=errors_file, out_of_range=out_of_range, progress=not quiet,
+                          annotation=AnnotationOptions(**kwargs))
+    explain = ExplainOptions(out_dir=out_dir, ids=ids, max_length=max_length, tolerance=tolerance, region_nt=region_nt,
+                             top_regions=top_regions, plot=not no_plot, force=force, intra_op_threads=intra_op_threads)
+    exit_with_status(lambda: run(options, explain), debug=debug,
+                     stopped="finished transcripts are complete, the current one was not written")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,8 +80,12 @@ def annotation_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def check_usage(inputs: Sequence[str], opts: AnnotationOptions) -> None:
+def check_usage(inputs: Sequence[str], opts: AnnotationOptions, *, isoforms: Optional[str] = None) -> None:
     """Reject option combinations that cannot work, before any file is read."""
+    if isoforms is not None and opts.annotation is None:
+        raise click.UsageError("--isoforms needs --annotation: isoforms are the transcripts of one gene in the annotation")
+    if isoforms is not None and opts.canonical:
+        raise click.UsageError("--isoforms with --canonical: one transcript per gene leaves no isoforms to compare")
     if opts.annotation is None:
         if opts.filters_given:
             raise click.UsageError(
@@ -102,6 +106,15 @@ def input_files(inputs: Sequence[str], opts: AnnotationOptions) -> List[Tuple[st
               if value and os.path.isfile(value)]
     named += [("genome index", inputs[0] + suffix) for suffix in (".fai", ".gzi")]
     return named
+
+
+def isoform_reports(path: Optional[str], source: Any, classes: Sequence[str]) -> List[Tuple[str, Any]]:
+    """``--isoforms PATH``: the (path, report) pair the run path fills and writes (none without)."""
+    if path is None or source is None:
+        return []
+    from rnaloc_infer.genome.isoforms import IsoformReport
+
+    return [(path, IsoformReport(source.transcripts, classes))]
 
 
 def open_source(genome: str, opts: AnnotationOptions):

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import click
 
 from rnaloc_infer import __version__
-from rnaloc_infer.applicability import OUT_OF_RANGE_POLICIES
 from rnaloc_infer.batching import BatchConfig
-from rnaloc_infer.cli.common import configure_logging, exit_with_status
+from rnaloc_infer.cli.common import (THREADS_HELP, configure_logging, exit_with_status, run_path_options,
+                                     warn_errors_file_without_skip)
 from rnaloc_infer.cli.genome_options import AnnotationOptions, annotation_options
 from rnaloc_infer.errors import EXIT_BROKEN_PIPE, EXIT_OK, InputError
 from rnaloc_infer.output.formats import FORMATS
@@ -38,7 +38,8 @@ record outside the model's range: no call, see --out-of-range), applicability
 ("ok", or why the record is outside the model's training data: too_short,
 too_long, many_n, no_orf, protein_like; "-" for a model without rules); with
 --annotation also chrom, start, end (1-based, inclusive), strand, gene_id,
-gene_name, transcript_type; with --profile also level and one rel_<class> per
+gene_name, transcript_type (--isoforms writes a second, per-gene
+table beside it); with --profile also level and one rel_<class> per
 class (the relative compartment profile). The header line is written with the first result:
 an interrupted run leaves no header-only output. Run metadata (model sha256,
 options, counts) goes to OUTPUT.json (--metadata).
@@ -78,9 +79,7 @@ def run(options: RunOptions, count: Optional[RowCount] = None) -> int:
     from rnaloc_infer.output.run import resolve_run_output
     from rnaloc_infer.session import twin_file
 
-    if options.errors_file and options.on_error == "fail":
-        log.warning("--errors-file collects skipped records only with --on-error skip; "
-                    "with the default (fail) the first bad record stops the run")
+    warn_errors_file_without_skip(options.on_error, options.errors_file)
     try:
         config = BatchConfig(options.batch_nt, options.window_records, options.window_nt, options.chunk_nt)
     except ValueError as exc:
@@ -90,7 +89,7 @@ def run(options: RunOptions, count: Optional[RowCount] = None) -> int:
     from rnaloc_infer.cli import genome_options
 
     annotation = options.annotation or AnnotationOptions()
-    genome_options.check_usage(options.inputs, annotation)
+    genome_options.check_usage(options.inputs, annotation, isoforms=options.isoforms)
     model_path = resolve_model(options.model)
     spec = resolve_run_output(options, [("input", path) for path in options.inputs]
                               + genome_options.input_files(options.inputs, annotation)
@@ -114,6 +113,7 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
                    count: Optional[RowCount]) -> None:
     """The local engine: stream records through the model into the run path."""
     from rnaloc_infer.batching import predict_stream
+    from rnaloc_infer.cli import genome_options
     from rnaloc_infer.cli.progress import RunProgress, input_bytes
     from rnaloc_infer.fasta import ReadMeter, read_fasta
     from rnaloc_infer.output.run import open_run
@@ -138,11 +138,13 @@ def _predict_local(options: RunOptions, config: BatchConfig, spec: "OutputSpec",
     )
     annotation_columns = list(source.columns) if source is not None else []
     fields = (lambda record_id: [source.fields[record_id][c] for c in annotation_columns]) if source is not None else None
+    reports = genome_options.isoform_reports(options.isoforms, source, info.classes)
     with contextlib.ExitStack() as stack:
         stack.callback(progress.close)
         run_path = stack.enter_context(open_run(
             options, spec, model, info.classes, info.thresholds, prevalence=prevalence, class_prevalence=info.prevalence,
-            annotation_columns=annotation_columns, annotation_fields=fields, engine="local", count=count))
+            annotation_columns=annotation_columns, annotation_fields=fields, engine="local", count=count,
+            reports=reports))
         records = source if source is not None else read_fasta(options.inputs, meter=meter)
         for item in predict_stream(records, session, config, on_error="skip", progress=progress.update, workers=workers):
             run_path.add(item)
@@ -184,19 +186,14 @@ def _silence_stdout() -> None:
 @click.option("--metadata", metavar="PATH", default=None,
               help="Run metadata JSON (versions, model sha256, options, counts). Default: OUTPUT.json beside -o; none on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto = CUDA when onnxruntime-gpu sees a GPU, else CPU.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (threads running model calls side by side). Default: every core this process may use (CPU affinity and cgroup quota; docs/PERFORMANCE.md).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help=THREADS_HELP)
 @click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
               help="auto: run the model's int8 twin on the CPU (fp16 on CUDA) when it ships one, faster and within 0.01 of fp32 (docs/EXPORT.md); fp32: the model file itself.")
 @click.option("--batch-nt", type=click.IntRange(min=1), default=RunOptions.batch_nt, show_default=True, help="Padded nucleotides per model call (batch size x longest record).")
 @click.option("--window-records", type=click.IntRange(min=1), default=RunOptions.window_records, show_default=True, help="Look-ahead window for length sorting: records.")
 @click.option("--window-nt", type=click.IntRange(min=1), default=RunOptions.window_nt, show_default=True, help="Look-ahead window for length sorting: nucleotides.")
 @click.option("--chunk-nt", type=click.IntRange(min=1), default=RunOptions.chunk_nt, show_default=True, help="Records longer than this are processed in exact chunks (rounded to the model stride).")
-@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True, help="Bad record: stop with an error, or report it and go on.")
-@click.option("--errors-file", metavar="PATH", default=None, help="With --on-error skip: TSV of skipped records (source, record_number, id, problem).")
-@click.option("--out-of-range", type=click.Choice(OUT_OF_RANGE_POLICIES), default="keep", show_default=True,
-              help="Records outside the model's training range (applicability column not 'ok'): keep them with "
-                   "their probabilities but no labels (labels column NA), label them anyway, leave them out, or treat "
-                   "them as bad records (see --on-error).")
+@run_path_options
 @click.option("--profile", is_flag=True,
               help="Add the relative compartment profile: 'level' (log2 odds above a typical training mRNA, averaged over "
                    "the classes: how many compartments) and one 'rel_<class>' column per class (which compartment, "
@@ -209,9 +206,13 @@ def _silence_stdout() -> None:
 @click.option("--num-workers", type=click.IntRange(min=1), default=None, help="With --engine ray: model actors. Default: cluster CPUs / --threads, or GPUs / --num-gpus-per-worker.")
 @click.option("--num-gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True, help="With --engine ray: GPUs per actor (fractions allowed); > 0 runs the model on CUDA.")
 @annotation_options
+@click.option("--isoforms", metavar="REPORT.tsv", default=None,
+              help="With --annotation: also write a per-gene isoform report (genes with 2 or more scored "
+                   "transcripts: per-class spread, the most different pair, the exons one has and the other "
+                   "lacks; docs/GENOME.md, \"Isoform report\"). The main output is unchanged.")
 @click.version_option(__version__, "--version", prog_name="rnaloc-infer")
 def main(inputs, output, model, fmt, metadata, device, threads, precision, batch_nt, window_records, window_nt, chunk_nt, on_error, errors_file, out_of_range, profile, quiet, debug,
-         engine, address, num_workers, num_gpus_per_worker, **annotation) -> None:
+         engine, address, num_workers, num_gpus_per_worker, isoforms, **annotation) -> None:
     """Predict subcellular localisation (probability per class + labels) for RNA sequences.
 
     INPUT is a FASTA file (plain, gzip/bgzip, bz2, xz or zstd; wrapped lines and CRLF are
@@ -223,7 +224,7 @@ def main(inputs, output, model, fmt, metadata, device, threads, precision, batch
         inputs=list(inputs), output=output, model=model, fmt=fmt, metadata=metadata, device=device, threads=threads,
         precision=precision, batch_nt=batch_nt, window_records=window_records, window_nt=window_nt, chunk_nt=chunk_nt,
         on_error=on_error, errors_file=errors_file, out_of_range=out_of_range, profile=profile, progress=not quiet,
-        annotation=AnnotationOptions(**annotation),
+        annotation=AnnotationOptions(**annotation), isoforms=isoforms,
         engine=engine, address=address, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
     )
     count = RowCount()

@@ -205,6 +205,55 @@ def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...
                            "uninformative": report["uninformative"]}))
 
 
+@main.command("crossfit-refit")
+@click.argument("crossfit_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--blend", "blend_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="blend.json of `crossfit-blend`: the members to refit, and the standardisation, weights, "
+                   "calibration and thresholds of the model (required but with --dry-run).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Refit directory: one folder per member (kept and resumed), ensemble.pt and refit.json.")
+@click.option("--member", "members", multiple=True,
+              help="Refit only these members of the blend (repeatable; default: all). The model is assembled once "
+                   "every member is refit (here or in --members-from).")
+@click.option("--members-from", "members_from", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Another refit directory whose finished members (same folds, same choices) are used in place "
+                   "instead of being refit again (repeatable).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder with the train and valid splits (default: the one the members read, from their source.json).")
+@click.option("--prefix", default="dm3loc", show_default=True, help="Split file prefix.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads the regression and the trees may use (BLAS, OpenMP); a network uses its config's.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--dry-run", is_flag=True,
+              help="Print what each member's folds chose (epochs, C, trees) and fit nothing.")
+@force_option
+@one_line_errors
+def crossfit_refit(crossfit_dir: Path, blend_path: Optional[Path], out_dir: Optional[Path], members: Tuple[str, ...],
+                   members_from: Tuple[Path, ...], data_dir: Optional[Path], prefix: str, threads: Optional[int],
+                   device: str, dry_run: bool, force: bool) -> None:
+    """Refit every member of a cross-fitted blend on all labelled records (train + valid) with what
+    its folds chose (networks: the median best epoch, on the config's full learning-rate
+    schedule; regression: the median C; forest: its fixed settings), then fold them with
+    BLEND's standardisation, weights, calibration and thresholds into OUT/ensemble.pt, which
+    `release` ships without refitting anything on valid (docs/RESULTS.md, "Cross-fitting")."""
+    from rnaloc_infer.training.crossfit_blend import member_names
+    from rnaloc_infer.training.crossfit_refit import (ENSEMBLE_FILE, REPORT_FILE, crossfit_refit as refit,
+                                                      ensemble_order, plan_member, read_blend)
+
+    if dry_run:
+        names = list(members) or (read_blend(blend_path)["members"] if blend_path else member_names(crossfit_dir))
+        for name in ensemble_order(names):
+            click.echo(json.dumps(plan_member(crossfit_dir, name).describe()))
+        return
+    if blend_path is None or out_dir is None:
+        raise click.UsageError("--blend and --out are required (but with --dry-run)")
+    check([("ensemble", out_dir / ENSEMBLE_FILE), ("refit report", out_dir / REPORT_FILE)],
+          [("blend", blend_path), ("folds file", crossfit_dir / "folds.tsv")], force)
+    summary = refit(crossfit_dir, blend_path, out_dir, members=members, members_from=members_from, data_dir=data_dir,
+                    prefix=prefix, device=device, threads=threads)
+    click.echo(json.dumps(summary))
+
+
 @main.command()
 @click.option("--k", "k", type=click.IntRange(2, 8), default=6, show_default=True, help="k-mer size.")
 @click.option("--dim", type=click.IntRange(min=1), default=32, show_default=True, help="Vector size.")
@@ -432,6 +481,23 @@ def quantize(model: str, data_dir: Optional[Path], prefix: str, force: bool) -> 
     click.echo(json.dumps(report, indent=1))
 
 
+CARD_NOTE = "evaluation.json"  # beside the card's figures: on what they were computed, in-sample or not
+
+
+def evaluation_note(refit_report: dict) -> dict:
+    """What the card's valid figures are worth: for a cross-fitted release every figure is
+    in-sample (the valid records trained the members; out-of-fold figures are crossfit-blend's
+    report.json), otherwise the thresholds (and an ensemble's blend) were fitted on valid."""
+    if "fitting" in refit_report:
+        return {"split": "valid", "in_sample": True,
+                "why": "the members were refit on train + valid: every valid figure is in-sample; the out-of-fold "
+                       "estimate is crossfit-blend's report.json",
+                "fitting": refit_report["fitting"]}
+    return {"split": "valid", "in_sample": True,
+            "why": "the members trained on train only, but the thresholds (and an ensemble's weights and calibration) "
+                   "were fitted on valid: MCC, precision and recall are in-sample, AUROC/AUPRC of a stacked blend too"}
+
+
 @main.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", default="default", show_default=True, help="Bundled model name (default, fast, ...).")
@@ -460,7 +526,12 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     ROOT/benchmarks/results/refit_NAME.json), writes the eager-PyTorch expectation
     ROOT/tests/data/NAME_model_expected.json for ROOT/examples/example.fa (checked here
     against the runtime), and the evaluation on valid (metrics.tsv, roc.png, pr.png) in
-    ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME.
+    ROOT/docs/model_card (NAME default) or ROOT/docs/model_card/NAME, with evaluation.json saying
+    what those figures are worth.
+
+    A checkpoint of `crossfit-refit` keeps its out-of-fold thresholds (blend.json's; nothing is
+    fitted on valid, only the applicability rules on train), its files record where each part
+    was fitted (rnaloc.fitting), and its valid evaluation is marked in-sample.
     """
     from rnaloc_infer.bundled import TWIN_SUFFIXES
     from rnaloc_infer.output.files import atomic_write_text
@@ -473,7 +544,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     except ImportError as exc:
         raise click.ClickException(f"release needs the [train] extra (torch, onnx): {exc}") from None
 
-    from .evaluate import CARD_FILES, run_evaluation
+    from .evaluate import CARD_FILES, evaluation_options, run_evaluation
 
     root = root or REPO_ROOT
     folder = data_folder(data_dir, prefix, ("train", "valid"))
@@ -484,7 +555,7 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
     models = root / "rnaloc_infer" / "models"
     outputs = [("model", models / f"{name}{suffix}") for suffix in (".onnx", *TWIN_SUFFIXES, COMPANION_SUFFIX)]
     outputs += [("expectation", root / "tests" / "data" / f"{name}_model_expected.json"), ("refit report", refit_path)]
-    outputs += [] if no_evaluate else [("model card file", card / file) for file in CARD_FILES]
+    outputs += [] if no_evaluate else [("model card file", card / file) for file in (*CARD_FILES, CARD_NOTE)]
     check(outputs, [("checkpoint", checkpoint), ("training FASTA", train_fasta), ("training labels", train_labels),
                     ("valid FASTA", valid_fasta), ("valid labels", valid_labels),
                     ("example FASTA", root / "examples" / "example.fa")], force)
@@ -499,9 +570,14 @@ def release(checkpoint: Path, name: str, root: Optional[Path], data_dir: Optiona
                "refit": str(refit_path),
                "sha256": {path.name: file_sha256(path) for path in (files.onnx, files.onnx_fp16)}}
     if not no_evaluate:
-        table = run_evaluation(str(files.onnx), valid_fasta, valid_labels, card, precision="fp32")  # the card is the fp32 file's
+        table = run_evaluation(evaluation_options(str(files.onnx), valid_fasta, precision="fp32"),  # the card is the fp32 file's
+                               valid_labels, card)
+        atomic_write_text(card / CARD_NOTE, json.dumps(evaluation_note(files.refit_report), indent=1) + "\n")
         summary["model_card"] = str(card)
         summary["macro_auroc"] = round(float(table.macro["auroc"]), 4)
+    if "fitting" in files.refit_report:
+        summary["thresholds"] = "out of fold (the checkpoint's, from blend.json)"
+        summary["valid_evaluation"] = "in-sample"
     click.echo(json.dumps(summary))
 
 

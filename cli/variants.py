@@ -13,7 +13,7 @@ from typing import Optional
 import click
 
 from rnaloc_infer import __version__
-from rnaloc_infer.cli.common import configure_logging, exit_with_status
+from rnaloc_infer.cli.common import THREADS_HELP, configure_logging, exit_with_status
 from rnaloc_infer.errors import EXIT_OK
 
 log = logging.getLogger("rnaloc_infer.cli")
@@ -83,7 +83,7 @@ def run(vcf: str, genome: str, annotation: str, out: str, annotation_format: str
 @click.option("--model", default="default", show_default=True, metavar="NAME|PATH",
               help="Bundled model name or path to an .onnx file (its fp32 file is used, never a reduced twin).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (default: all).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help=THREADS_HELP)
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="A record whose REF disagrees with the genome (or whose contig it lacks): stop, or keep it "
                    "unannotated with a warning.")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -80,26 +80,36 @@ def no_label_thresholds(thresholds: Sequence[float], classes: Sequence[str], no_
 
 def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fasta: Path,
                    siblings: Sequence[Path] = (), write: bool = True, train_labels: Optional[Path] = None,
-                   no_label: Sequence[str] = ()) -> Dict:
+                   no_label: Sequence[str] = (), thresholds: Optional[Sequence[float]] = None,
+                   extra: Optional[Mapping[str, str]] = None) -> Dict:
     """Fit thresholds on ``model``'s valid probabilities and rules on ``train_fasta`` (and, given
     ``train_labels``, the classes' training prevalence for rnaloc_infer.profile); write them
     into ``model`` and ``siblings`` (e.g. its fp16 file) unless ``write`` is False, and into
     ``model``'s int8 twin, re-tied to the rewritten file (its graph is unchanged, only the
     file's bytes are: export/quantize.py). ``no_label``: classes that get no threshold (JSON
-    null): never labelled (docs/MODEL_CARD.md, "Thresholds"). Returns a report."""
+    null): never labelled (docs/MODEL_CARD.md, "Thresholds"). ``thresholds``: keep these
+    (NO_LABEL: never labelled) instead of fitting them on valid, for a model whose thresholds
+    were fitted out of fold (``crossfit-refit``); the report's valid figures are then only a
+    description, not what fitted them. ``extra``: further metadata keys written with them.
+    Returns a report."""
     named = json.loads(read_metadata(model).get("rnaloc.classes", "[]"))
     no_label_thresholds([0.5] * len(named), named, no_label)  # a bad name fails before any work
     ids, probs, classes = file_scores(model, valid_fasta)
     classes = list(classes)
     y = match_labels(ids, read_labels(valid_labels, classes), pred_source=str(valid_fasta), label_source=str(valid_labels))
-    thresholds = no_label_thresholds(metrics.tune_thresholds(y, probs), classes, no_label)
+    if thresholds is not None and len(thresholds) != len(classes):
+        raise ValueError(f"{len(thresholds)} thresholds given for the {len(classes)} classes of {model}")
+    fitted_on = "valid" if thresholds is None else "given (not fitted here)"
+    thresholds = no_label_thresholds(metrics.tune_thresholds(y, probs) if thresholds is None else thresholds,
+                                     classes, no_label)
     rules, stats = derive_rules([train_fasta])
     flagged: Dict[str, int] = {}
     for item in read_fasta(valid_fasta, warn_duplicates=False):
         if isinstance(item, Record):
             text = flag_text(rules.check(item.codes, item.ambiguous))
             flagged[text] = flagged.get(text, 0) + 1
-    updates = {"rnaloc.thresholds": json.dumps([threshold_json(t) for t in thresholds]), METADATA_KEY: rules.to_json()}
+    updates = {"rnaloc.thresholds": json.dumps([threshold_json(t) for t in thresholds]), METADATA_KEY: rules.to_json(),
+               **(extra or {})}
     prevalence = None
     if train_labels is not None:
         prevalence = prevalence_from_labels(read_labels(train_labels, classes).y)
@@ -116,7 +126,8 @@ def refit_metadata(model: Path, valid_fasta: Path, valid_labels: Path, train_fas
             written.append(str(twin))
     without_label = int(np.sum(~np.any(probs >= np.asarray(thresholds), axis=1)))
     return {
-        "model": str(model), "written": written, "valid_records": len(ids), "records_without_label": without_label,
+        "model": str(model), "written": written, "thresholds_fitted_on": fitted_on, "valid_records": len(ids),
+        "records_without_label": without_label,
         "classes": class_report(y, probs, classes, thresholds), "unlabelled_classes": list(no_label),
         "applicability": json.loads(rules.to_json()), "train_stats": stats.__dict__, "prevalence": prevalence,
         "valid_applicability": flagged,

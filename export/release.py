@@ -9,6 +9,11 @@ with the thresholds it ships), and the model card's evaluation on valid
 (``rnaloc-train release`` runs that last step through the runtime, as users run the model).
 Done by hand, a re-export without a new expectation, or an expectation from another
 checkpoint, is easy to miss.
+
+A checkpoint of ``rnaloc-train crossfit-refit`` (members refit on train + valid, blend fitted
+out of fold) is shipped without fitting anything on valid: its thresholds are ``blend.json``'s,
+only the applicability rules and prevalence come from train, and ``rnaloc.fitting`` records
+where each part was fitted.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -27,7 +32,7 @@ from rnaloc_infer.bundled import twin_path
 from rnaloc_infer.fasta import RecordError, read_file
 from rnaloc_infer.output.files import atomic_write_text
 from rnaloc_infer.modelfile.digest import file_sha256
-from rnaloc_infer.modelfile.metadata import read_metadata
+from rnaloc_infer.modelfile.metadata import NO_LABEL, read_metadata
 from rnaloc_infer.training.checkpoint import load_checkpoint
 from rnaloc_infer.training.models import StreamingModel
 
@@ -38,7 +43,8 @@ from .refit import refit_metadata
 
 log = logging.getLogger(__name__)
 
-EXPECTATION_ATOL = 1e-5  # tests/test_bundled_model.py: shipped fp32 file vs eager PyTorch
+EXPECTATION_ATOL = 1e-5
+FITTING_KEY = "rnaloc.fitting"  # where a cross-fitted release's parts were fitted (docs/DESIGN.md)  # tests/test_bundled_model.py: shipped fp32 file vs eager PyTorch
 
 
 @dataclass
@@ -92,6 +98,20 @@ def check_against_runtime(onnx_path: Path, expectation: Path, root: Path) -> flo
     return diff
 
 
+def crossfit_fitting(payload: dict) -> Tuple[Optional[List[float]], Optional[dict]]:
+    """(thresholds, fitting) of a checkpoint written by ``crossfit-refit``: blend.json's
+    thresholds (None -> NO_LABEL: never labelled) and what was fitted where (the value of
+    ``rnaloc.fitting``); (None, None) for any other checkpoint, whose thresholds are refit on
+    valid as before."""
+    crossfit = (payload.get("extra") or {}).get("crossfit")
+    if not crossfit:
+        return None, None
+    thresholds = [NO_LABEL if t is None else float(t) for t in crossfit["thresholds"]]
+    fitting = {**crossfit["fitting"], "folds": crossfit.get("folds"), "records": crossfit.get("records"),
+               "blend_sha256": crossfit.get("blend_sha256"), "uninformative": sorted(crossfit.get("uninformative", {}))}
+    return thresholds, fitting
+
+
 def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path, fasta: Path, root: Path,
             train_fasta: Path, valid_fasta: Path, valid_labels: Path, fuse: bool = True, int8: bool = True,
             train_labels: Optional[Path] = None, no_label: Sequence[str] = ()) -> ReleasedFiles:
@@ -104,13 +124,19 @@ def release(checkpoint: Path, name: str, *, models_dir: Path, expectation: Path,
     twin where it stays within its bounds (:func:`rnaloc_infer.export.quantize.quantise_checked`,
     report under ``"int8"``); either way no twin of the replaced file is left behind.
     ``no_label``: classes shipped without a threshold (JSON null: never labelled), as
-    ``refit-metadata --no-label``."""
+    ``refit-metadata --no-label``. A checkpoint of ``crossfit-refit`` keeps its out-of-fold
+    thresholds (nothing is fitted on valid) and its files record ``rnaloc.fitting``
+    (:func:`crossfit_fitting`)."""
     model, payload = load_checkpoint(checkpoint)
     meta = checkpoint_metadata(payload)
+    thresholds, fitting = crossfit_fitting(payload)
     fp32 = export_onnx(model, models_dir / f"{name}.onnx", fuse=fuse, **meta)
     fp16 = export_onnx(model, models_dir / f"{name}.fp16.onnx", precision="fp16", fuse=fuse, **meta)
     report = refit_metadata(fp32, valid_fasta, valid_labels, train_fasta, [fp16], train_labels=train_labels,
-                            no_label=no_label)
+                            no_label=no_label, thresholds=thresholds,
+                            extra=None if fitting is None else {FITTING_KEY: json.dumps(fitting)})
+    if fitting is not None:
+        report["fitting"] = fitting
     write_companion(fp32)  # after the refit: the companion carries the final file's digest
     write_expectation(model, fp32, fasta, expectation, root)
     diff = check_against_runtime(fp32, expectation, root)

@@ -148,6 +148,12 @@ class Predictor:
         """
         return self._stack([s.probs for s in predict_stream(records, self.session, self.config, workers=self.workers)])  # type: ignore[union-attr]
 
+    def score(self, items: Iterable[Union[Record, RecordError]]) -> Iterator[Union[Scored, RecordError]]:
+        """Records already read, bad ones (``RecordError``) passed through in their place, scored
+        in input order as ``rnaloc-infer`` scores them: what a command hands to the run path
+        (:func:`rnaloc_infer.output.run.open_run`; ``rnaloc-train evaluate`` does)."""
+        return predict_stream(items, self.session, self.config, on_error="skip", workers=self.workers)
+
     def predict_fasta(
         self,
         paths: Union[PathArg, Sequence[PathArg]],

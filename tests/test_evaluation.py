@@ -301,13 +301,27 @@ class _StubPredictor:
     def __init__(self, model="default", **_):
         import types
 
-        self.model = model
-        self.info = types.SimpleNamespace(prevalence=self.prevalence)
+        from rnaloc_infer.bundled import resolve_model
 
-    def predict_records(self, records):
+        self.model = model
+        self.model_path = resolve_model(model)  # the sidecar names the model by its file's sha256
+        self.info = types.SimpleNamespace(prevalence=self.prevalence, version="stub", kind="stub", train_data_sha256="",
+                                          classes=self.classes, thresholds=self.thresholds, package_version="stub")
+
+    def _probs(self, records):
         # GC fraction, shifted per class so the classes differ (codes: C=1, G=2)
         gc = np.array([np.isin(r.codes, (1, 2)).mean() for r in records])
         return np.clip(gc[:, None] + np.linspace(-0.2, 0.2, len(CLASSES))[None, :] * gc[:, None], 0, 1).astype(np.float32)
+
+    def score(self, items):
+        from rnaloc_infer.batching import Scored
+        from rnaloc_infer.fasta import RecordError
+
+        for item in items:
+            if isinstance(item, RecordError):
+                yield item
+            else:
+                yield Scored(item.id, item.header, item.length, item.source, item.number, self._probs([item])[0])
 
     def relative_profile(self, probs):
         from rnaloc_infer.profile import relative_profile
@@ -335,7 +349,7 @@ def test_cli_with_stub_predictor(tmp_path, stub_api):
     out = tmp_path / "out"
     result = CliRunner().invoke(evaluate, ["default", str(fasta), str(labels), "--out-dir", str(out), "--no-plots"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0].split()[:2] == ["class", "n_pos"]
+    assert result.stdout.splitlines()[0].split()[:2] == ["class", "n_pos"]  # the log goes to stderr
     with open(out / "metrics.tsv", newline="") as fh:
         rows = {r["class"]: r for r in csv.DictReader(fh, delimiter="\t")}
     assert set(rows) == set(CLASSES) | {"macro"}
@@ -379,7 +393,7 @@ def test_cli_stub_missing_ids_is_one_line_error(tmp_path, stub_api):
     result = CliRunner().invoke(evaluate, ["default", str(fasta), str(labels), "--out-dir", str(tmp_path / "o")])
     assert result.exit_code == 1
     err = result.output.strip()
-    assert err.count("\n") == 0 and err.startswith("Error:")
+    assert err.count("\n") == 0 and err.startswith("rnaloc-train evaluate: error:")  # as rnaloc-infer writes it
     assert "NM_only_fasta" in err and "NM_only_label" in err
     assert not (tmp_path / "o" / "metrics.tsv").exists()
 

@@ -214,7 +214,7 @@ def test_cli_fasta(tcn_model, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, [str(fasta), "-o", str(out), "--model", str(tcn_model), "--ids", "second",
                                        "--top-regions", "2", "--threads", "2"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["index.tsv", "second"]
+    assert sorted(p.name for p in out.iterdir()) == ["index.tsv", "predictions.tsv", "predictions.tsv.json", "second"]
     assert (out / "index.tsv").read_text() == "record_id\tdirectory\nsecond\tsecond\n"
     predictor = Predictor(tcn_model, device="cpu")
     label = f"tcn.onnx {predictor.info.package_version} {_short_sha(predictor)}"

@@ -173,7 +173,7 @@ def test_standard_input_is_an_output_refused(tcn_model, tmp_path):
 
 
 def test_colliding_ids_get_their_own_directories(tcn_model, tmp_path):
-    ids = ["x/y", "x_y", "ABC", "abc", "..", ".hidden", "index.tsv"]
+    ids = ["x/y", "x_y", "ABC", "abc", "..", ".hidden", "index.tsv", "predictions.tsv"]
     fasta = _fasta(tmp_path / "in.fa", ids)
     out = tmp_path / "out"
     result = _explain([fasta, "-o", out], tcn_model)
@@ -185,7 +185,8 @@ def test_colliding_ids_get_their_own_directories(tcn_model, tmp_path):
         assert (out / name).parent == out and not name.startswith(".")
         with np.load(out / name / "ism.npz") as npz:
             assert str(npz["record_id"]) == record_id  # each directory holds its own record
-    assert sorted(p.name for p in out.iterdir()) == sorted(list(rows.values()) + ["index.tsv"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(list(rows.values()) + ["index.tsv", "predictions.tsv",
+                                                                                   "predictions.tsv.json"])
 
 
 def test_duplicate_ids_refused(tcn_model, tmp_path):

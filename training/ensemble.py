@@ -112,6 +112,36 @@ def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel],
     return model.eval()
 
 
+def fold_blend(primary: EnsembleModel, others: Sequence[LocalizationModel], forest: Optional[FittedForest],
+               mean: Sequence[np.ndarray], std: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+               a: np.ndarray, b: np.ndarray) -> Tuple[EnsembleModel, List[np.ndarray], np.ndarray]:
+    """(model, per-member coefficients, bias): the ensemble of ``primary`` (first network and
+    regression), ``others`` and ``forest`` whose logits are ``a * sum_m weights[m] * (score_m -
+    mean[m]) / std[m] + b`` per class.
+
+    Members are indexed networks first (``primary``'s, then ``others``), then the regression,
+    then the forest; each entry of ``mean``, ``std`` and ``weights`` is per class. Why one
+    place: ``rnaloc-train ensemble`` (statistics and weights fitted here) and ``crossfit-refit``
+    (taken from a cross-fitted ``blend.json``) must fold them into the same affine rows:
+    coefficient = a * w / s, bias = b - a * sum(w * m / s); the forest's coefficient goes into
+    its leaves."""
+    coefficients = [np.asarray(a) * w / s for w, s in zip(weights, std)]
+    bias = np.asarray(b) - np.asarray(a) * sum(w * m / s for w, m, s in zip(weights, mean, std))
+    n_networks = 1 + len(others)
+    if len(coefficients) != n_networks + 1 + (forest is not None):
+        raise ValueError(f"{len(coefficients)} members' statistics for {n_networks} network(s), the regression"
+                         f"{' and the forest' if forest is not None else ''}")
+    if forest is not None:  # its weight goes into its leaves
+        forest = FittedForest(forest.trees.scaled(coefficients[-1]), forest.ks, forest.classes, forest.features,
+                              forest.trees_fitted)
+    model = with_members(primary, others, forest)
+    # blend rows: 0 first network, 1 regression, 2 bias, 3.. further networks
+    rows = np.stack([coefficients[0], coefficients[n_networks], bias, *coefficients[1:n_networks]])
+    with torch.no_grad():
+        model.blend.copy_(torch.from_numpy(rows).float())
+    return model, coefficients, bias
+
+
 def regression_scores(model: EnsembleModel, data: SequenceSet, token_budget: int,
                       features: Optional[np.ndarray] = None) -> np.ndarray:
     """The in-graph regression's scores of every record (one pass with a regression-only blend)."""
@@ -167,19 +197,8 @@ def build_ensemble(networks: Sequence[LocalizationModel], logreg_path: str | Pat
     standardised = standardise(on_valid, mean, std)  # records, classes, members
     fitted = fit_blend(standardised, valid.labels, classes, blend)
     stacked = fitted.stacked
-    weights = list(fitted.weights.T)  # each member's per-class weight before calibration
     a, b = fitted.a, fitted.b
-    coefficients = [a * w / s for w, s in zip(weights, std)]
-    bias = b - a * sum(w * m / s for w, m, s in zip(weights, mean, std))
-    n_networks = len(networks)
-    if forest is not None:  # its weight goes into its leaves
-        forest = FittedForest(forest.trees.scaled(coefficients[-1]), forest.ks, forest.classes, forest.features,
-                              forest.trees_fitted)
-    model = with_members(primary, networks[1:], forest)
-    # blend rows: 0 first network, 1 regression, 2 bias, 3.. further networks
-    rows = np.stack([coefficients[0], coefficients[n_networks], bias, *coefficients[1:n_networks]])
-    with torch.no_grad():
-        model.blend.copy_(torch.from_numpy(rows).float())
+    model, coefficients, bias = fold_blend(primary, networks[1:], forest, mean, std, fitted.weights.T, a, b)
     # the model's output is this same affine blend of the members: no further pass over valid
     probs = 1.0 / (1.0 + np.exp(-(sum(c * v for c, v in zip(coefficients, on_valid)) + bias)))
     thresholds = metrics.tune_thresholds(valid.labels, probs)

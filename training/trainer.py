@@ -155,7 +155,15 @@ class Trainer:
         train: Optional[SequenceSet] = None,
         valid: Optional[SequenceSet] = None,
         train_sha256: Optional[str] = None,
+        stop_after: Optional[int] = None,
     ):
+        """``stop_after``: train exactly this many epochs of the config's schedule (the learning
+        rate follows ``optim.epochs``, as in the runs whose length it copies) with no validation:
+        no early stopping, no ``best.pt``, ``valid`` unused. The refit of a cross-fitted member on
+        every labelled record (:mod:`.crossfit_refit`), where no record is left to stop on."""
+        if stop_after is not None and not 1 <= stop_after <= config.optim.epochs:
+            raise ValueError(f"stop after {stop_after} epochs: must be 1..optim.epochs ({config.optim.epochs})")
+        self.stop_after = stop_after
         self.config = config
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +172,7 @@ class Trainer:
         if self.device.type == "cpu" and config.optim.threads > 0:
             torch.set_num_threads(config.optim.threads)
         torch.manual_seed(config.seed)
-        if train is None or valid is None:
+        if train is None or (valid is None and stop_after is None):
             train, valid, train_sha256 = self._load_data()
         self.train_set, self.valid_set = train, valid
         self.train_sha256 = train_sha256 or ""
@@ -194,7 +202,8 @@ class Trainer:
         self.valid_features: Optional[np.ndarray] = None
         if self.model.n_features:
             self.train_features = coding_feature_matrix(train.codes)
-            self.valid_features = coding_feature_matrix(valid.codes)  # once, not every epoch
+            if valid is not None:
+                self.valid_features = coding_feature_matrix(valid.codes)  # once, not every epoch
             if self.model.n_head_features:
                 set_feature_scaling(self.model, self.train_features)
 
@@ -323,9 +332,12 @@ class Trainer:
         cfg = self.config
         atomic_write_text(self.out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
         log.info("model %s: %d parameters, device %s, %d train / %d valid records",
-                 cfg.model.kind, count_parameters(self.model), self.device, len(self.train_set), len(self.valid_set))
+                 cfg.model.kind, count_parameters(self.model), self.device, len(self.train_set),
+                 0 if self.valid_set is None else len(self.valid_set))
         epochs_run = 0
         log_mode = "a" if self.resumed else "w"
+        if self.stop_after is not None:
+            return self._fit_fixed(log_mode, on_epoch)
         while self.epoch < cfg.optim.epochs and self.bad_epochs < cfg.optim.patience:
             epoch_start = time.perf_counter()
             train_stats = self.train_epoch()
@@ -368,3 +380,25 @@ class Trainer:
         if self.bad_epochs >= cfg.optim.patience:
             log.info("early stop: no selection-score gain for %d epochs", self.bad_epochs)
         return FitResult(self.out_dir, self.best_epoch, float(self.best_auroc), epochs_run)
+
+    def _fit_fixed(self, log_mode: str, on_epoch: Optional[Callable[[dict], None]]) -> FitResult:
+        """``stop_after`` epochs, no validation (see ``__init__``): ``last.pt`` after each epoch
+        (resumable), the final model is ``last.pt`` at epoch ``stop_after``."""
+        epochs_run = 0
+        while self.epoch < self.stop_after:
+            epoch_start = time.perf_counter()
+            train_stats = self.train_epoch()
+            self.epoch += 1
+            epochs_run += 1
+            self._save_last()
+            record = {"epoch": self.epoch, **train_stats, "epoch_seconds": time.perf_counter() - epoch_start,
+                      "stop_after": self.stop_after, "schedule_epochs": self.config.optim.epochs}
+            with open(self.out_dir / "log.jsonl", log_mode) as handle:
+                handle.write(json.dumps(record) + "\n")
+            log_mode = "a"
+            log.info("epoch %d of %d (schedule of %d): loss %.4f, %.0f s, %.0f nt/s", self.epoch, self.stop_after,
+                     self.config.optim.epochs, train_stats["train_loss"], record["epoch_seconds"],
+                     train_stats["train_nt_per_s"])
+            if on_epoch is not None:
+                on_epoch(record)
+        return FitResult(self.out_dir, self.epoch, float("nan"), epochs_run)

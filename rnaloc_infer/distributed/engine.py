@@ -296,6 +296,8 @@ def predict_distributed(
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {options.on_error!r}")
     if not merge and shard_dir is None:
         raise ValueError("merge=False needs shard_dir (otherwise nothing would be written)")
+    if options.isoforms is not None:
+        raise ValueError("isoforms (the isoform report) needs genome input (--annotation), which the Ray engine does not read")
     threads = options.threads or 1
     if options.num_gpus_per_worker < 0 or threads < 1 or (options.num_workers is not None and options.num_workers < 1):
         raise ValueError("num_gpus_per_worker must be >= 0, threads and num_workers >= 1")

@@ -8,7 +8,8 @@ name that is
 
 * safe: only ``A-Z a-z 0-9 . _ -``, no leading ``.`` or ``-`` (no hidden directory, nothing
   read as an option), no trailing ``.``, at most :data:`MAX_NAME` characters, never a
-  Windows device name, never ``index.tsv``;
+  Windows device name, never ``index.tsv`` nor the run's table ``predictions.tsv`` (and its
+  sidecar ``predictions.tsv.json``);
 * unique, case-insensitively, among this run's ids and the names an earlier run recorded
   in the same OUT_DIR;
 * deterministic: an id that is already a safe name keeps it; any other id (changed by the
@@ -30,6 +31,8 @@ from typing import Dict, Iterable, Mapping, Optional
 
 INDEX_NAME = "index.tsv"
 INDEX_HEADER = "record_id\tdirectory"
+TABLE_NAME = "predictions.tsv"  # the run's table (output.run: rnaloc-infer's columns), and its sidecar
+RESERVED = frozenset({INDEX_NAME, TABLE_NAME, TABLE_NAME + ".json"})
 MAX_NAME = 100
 HASH_HEX = 8
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -45,7 +48,7 @@ def id_hash(record_id: str) -> str:
 def is_safe_name(name: str) -> bool:
     """True for a name this module could have produced (used to validate a read index)."""
     return (bool(_SAFE.fullmatch(name)) and not name.endswith(".") and len(name) <= MAX_NAME + 2 * HASH_HEX
-            and name.casefold() != INDEX_NAME and name.split(".")[0].upper() not in _WINDOWS_DEVICES)
+            and name.casefold() not in RESERVED and name.split(".")[0].upper() not in _WINDOWS_DEVICES)
 
 
 def base_name(record_id: str) -> str:
@@ -67,7 +70,7 @@ def directory_names(ids: Iterable[str], recorded: Optional[Mapping[str, str]] = 
     recorded = dict(recorded or {})
     wanted = sorted(set(ids))
     names = {i: recorded[i] for i in wanted if i in recorded}
-    taken = {INDEX_NAME} | {name.casefold() for name in recorded.values()}
+    taken = set(RESERVED) | {name.casefold() for name in recorded.values()}
     fresh = [i for i in wanted if i not in names]
     clean = [i for i in fresh if base_name(i) == i]  # settled first: an id that is a safe name keeps it if it can
     for record_id in clean + [i for i in fresh if base_name(i) != i]:

@@ -14,7 +14,9 @@ Three promises, kept the same way by ``rnaloc-infer`` (local and Ray), ``rnaloc-
 3. **Nothing existing is replaced without being asked** (:func:`refuse_existing`): commands
    that make artefacts (explain, export, training) refuse an existing output unless
    ``--force``. ``rnaloc-infer``'s table is the exception that every pipeline tool makes:
-   ``-o out.tsv`` names the result of this run, and a rerun replaces it (atomically).
+   ``-o out.tsv`` names the result of this run, and a rerun replaces it (atomically); so is
+   the same run table of ``rnaloc-explain`` (``OUT_DIR/predictions.tsv``, beside its index,
+   which a rerun into OUT_DIR rewrites too).
 
 Paths that are not regular files (/dev/null, /dev/stdout, FIFOs) are written in place and
 never refused: writing them replaces nothing.

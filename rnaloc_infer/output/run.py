@@ -2,10 +2,12 @@
 
 Why one object: the per-row policy (out of range, labels, profile and annotation columns),
 the writer, the summary, the errors report and the sidecar used to live in the CLI between
-``predict_stream`` and the writer, with a second copy in the Ray engine and a third in
-explain. Each copy kept some promises and broke others. Now ``rnaloc-infer`` (local and
-Ray) and the Python API hand their results to a :class:`RunPath`, opened with
-:func:`open_run`, and the engines differ only in how they score.
+``predict_stream`` and the writer, with a second copy in the Ray engine, a third in
+explain and none at all in ``rnaloc-train evaluate``. Each copy kept some promises and broke
+others. Now ``rnaloc-infer`` (local and Ray), ``rnaloc-explain`` and ``rnaloc-train
+evaluate`` hand their results to a :class:`RunPath`, opened with :func:`open_run`, and
+differ only in how they score and what else they write (explain's per-record directories,
+evaluate's metrics); the Python API applies the same :func:`row_policy`.
 
 Order of events (the promises in docs/TROUBLESHOOTING.md):
 
@@ -29,10 +31,12 @@ import hashlib
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
+
+import numpy as np
 
 from ..applicability import OUT_OF_RANGE_POLICIES
-from ..errors import NoResults
+from ..errors import NoResults, OutputError, UsageProblem, output_error
 from ..fasta import RecordError
 from ..modelfile.digest import file_sha256
 from .errors_report import MAX_ERRORS_SHOWN, SkipReport
@@ -72,6 +76,7 @@ class RunOptions:
     profile: bool = False  # add the relative compartment profile columns (rnaloc_infer.profile)
     progress: bool = True
     annotation: Optional[Any] = None  # genome input: cli.genome_options.AnnotationOptions
+    isoforms: Optional[str] = None  # genome input: the per-gene isoform report (rnaloc_infer.genome.isoforms)
     engine: str = "local"  # "ray": rnaloc_infer.distributed.engine (docs/DISTRIBUTED.md)
     address: Optional[str] = None
     num_workers: Optional[int] = None
@@ -101,20 +106,104 @@ def sidecar_target(options: RunOptions, spec: OutputSpec) -> Optional[str]:
     return sidecar_path(spec.path)
 
 
-def resolve_run_output(options: RunOptions, inputs: Sequence[tuple]) -> OutputSpec:
+def resolve_run_output(options: RunOptions, inputs: Sequence[tuple], *, create_dir: bool = False) -> OutputSpec:
     """Before any work: no output is an input (or another output), through standard input and
     output too (checked first: the most important refusal); the output's name promises a
     format this tool writes; every output can be written. ``inputs``: (kind, path) of every
-    file read. Returns where and how the table goes."""
+    file read. ``create_dir``: the table's directory may not exist yet (explain's OUT_DIR,
+    evaluate's --out-dir: ``open_run(create_dir=True)`` makes it); then it must be creatable.
+    Returns where and how the table goes."""
     from .files import refuse_overwrite
     from .formats import resolve_output
 
     given = [("output", options.output or STREAM), ("errors file", options.errors_file),
-             ("metadata file", options.metadata)]
+             ("metadata file", options.metadata), ("isoform report", options.isoforms)]
     refuse_overwrite(given, inputs)
     spec = resolve_output(options.output, options.fmt)
-    check_paths(given[:2] + [("metadata file", sidecar_target(options, spec))], inputs)
+    if options.isoforms is not None:
+        report_compression(options.isoforms)
+        if options.isoforms == STREAM and spec.path is None:
+            raise UsageProblem("--isoforms - and the output both go to standard output: give one of them a file")
+    outputs = given[:2] + [("metadata file", sidecar_target(options, spec)), given[3]]
+    folder = _missing_folder(spec) if create_dir else None
+    if folder is not None:
+        _check_creatable(folder)
+        outputs = [(kind, path) for kind, path in outputs
+                   if path is None or path == STREAM or os.path.dirname(os.path.abspath(path)) != folder]
+    check_paths(outputs, inputs)
     return spec
+
+
+def report_compression(path: str) -> Optional[str]:
+    """The compression a report's name asks for (``.tsv.gz`` -> gzip); a usage error (exit 2)
+    for a name that promises another format than TSV. Standard output and special files: none
+    (a directory is refused by files.check_writable, exit 3)."""
+    from .formats import format_from_extension, split_suffixes
+
+    if path == STREAM or is_special(path) or os.path.isdir(path):
+        return None
+    if format_from_extension(path) != "tsv":
+        raise UsageProblem(f"cannot write isoform report {path}: it is a TSV table; name it .tsv "
+                           "(optionally .gz, .bz2, .xz or .zst)")
+    return split_suffixes(path)[0]
+
+
+class RowReport(Protocol):
+    """A second table made from the rows of the main output, written when the run succeeds
+    (e.g. rnaloc_infer.genome.isoforms.IsoformReport): the run path owns the file, the
+    report its content. ``kind`` names it in messages ("isoform report")."""
+
+    kind: str
+
+    def add(self, record_id: str, probs: np.ndarray, flags: Optional[Sequence[str]] = None) -> None: ...
+
+    def write(self, stream: IO[str]) -> int: ...
+
+
+
+def _missing_folder(spec: OutputSpec) -> Optional[str]:
+    """The table's directory when it does not exist yet, else None."""
+    if spec.path is None or is_special(spec.path):
+        return None
+    folder = os.path.dirname(os.path.abspath(spec.path))
+    return None if os.path.isdir(folder) else folder
+
+
+def _check_creatable(folder: str) -> None:
+    """OutputError (exit 3) unless the nearest existing ancestor of ``folder`` is a writable directory."""
+    ancestor = folder
+    while not os.path.lexists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise OutputError(f"cannot create {folder}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create {folder}: directory {ancestor} is not writable")
+
+
+@contextlib.contextmanager
+def _output_folder(spec: OutputSpec, create: bool) -> Iterator[None]:
+    """With ``create``: make the table's directory when missing, and remove what was made
+    again (if still empty) when the run fails, so a refused or failed run leaves nothing."""
+    folder = _missing_folder(spec) if create else None
+    if folder is None:
+        yield
+        return
+    made = []
+    below = folder
+    while not os.path.lexists(below):
+        made.append(below)
+        below = os.path.dirname(below)
+    try:
+        os.makedirs(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    try:
+        yield
+    except BaseException:
+        for path in made:  # innermost first; a directory something was written into stays
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise
 
 
 @dataclass
@@ -178,28 +267,34 @@ class RunPath:
     profile_row: Optional[Callable[[Any], List[float]]] = None
     annotation_fields: Optional[Callable[[str], List[Any]]] = None
     count: RowCount = field(default_factory=RowCount)
+    reports: Sequence[RowReport] = ()  # fed every row written (open_run's ``reports``)
 
-    def add(self, item: Any) -> None:
-        """One result in input order: a ``Scored`` record or a ``RecordError``."""
+    def add(self, item: Any) -> bool:
+        """One result in input order: a ``Scored`` record or a ``RecordError``. Returns whether
+        the record got its row (False: skipped or dropped), for a command that does more
+        with the records it keeps (explain explains them, evaluate scores them)."""
         if isinstance(item, RecordError):
             self._skip(item)
-            return
+            return False
         flags = item.applicability
         action, labelled = row_policy(flags, self.options.out_of_range)
         if action == "drop":
             self.summary.drop(flags)
-            return
+            return False
         if action == "error":
             self.summary.flag(flags)
             self._skip(out_of_range_error(item))
-            return
+            return False
         labels = predicted_labels(item.probs, self.classes, self.thresholds) if labelled else None
         extra = self.annotation_fields(item.id) if self.annotation_fields is not None else []
         if self.profile_row is not None:
             extra = [*extra, *self.profile_row(item.probs)]
         self.writer.write(item.id, item.length, item.probs, extra, applicability=flags, labels=labels)
+        for report in self.reports:
+            report.add(item.id, item.probs, flags)
         self.count.rows += 1
         self.summary.add(item.length, labels, flags)
+        return True
 
     def _skip(self, error: RecordError) -> None:
         if self.options.on_error == "fail":
@@ -256,7 +351,9 @@ def _directory_lock(path: str) -> Iterator[None]:
 def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], classes: Sequence[str],
              thresholds: Sequence[float], *, prevalence: Optional[Sequence[float]] = None,
              class_prevalence: Optional[Sequence[float]] = None, annotation_columns: Sequence[str] = (), annotation_fields: Optional[Callable[[str], List[Any]]] = None,
-             engine: str = "local", count: Optional[RowCount] = None) -> Iterator[RunPath]:
+             engine: str = "local", count: Optional[RowCount] = None,
+             reports: Sequence[Tuple[str, RowReport]] = (), tool: str = "rnaloc-infer",
+             command_options: Optional[Dict[str, Any]] = None, create_dir: bool = False) -> Iterator[RunPath]:
     """A :class:`RunPath` for one run; the output appears whole when the block ends without error.
 
     The block feeds it results (``run.add``); at the end this checks that some row came
@@ -267,6 +364,15 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     profile (``--profile``: the ``level`` and ``rel_`` columns). ``class_prevalence``: the
     same numbers whenever the model has them, whatever the options; BED/GFF3 rank their
     ``top_class`` and score by the lift over the prior with it (tables ignore it).
+
+    ``reports``: (path, :class:`RowReport`) pairs, e.g. ``--isoforms``: each report sees every
+    row written and is written at the end, to a temporary file renamed into place just after
+    the output (a failed or interrupted run leaves none; paths checked by
+    :func:`resolve_run_output`).
+    ``tool`` and ``command_options``: the command that ran and its options beyond
+    :class:`RunOptions` (explain's ``max_length``, evaluate's ``labels``), as the sidecar
+    records them: one sidecar schema for every command. ``create_dir``: make the table's
+    directory if missing (removed again, if empty, when the run fails).
     """
     from ..profile import ProfileRow, profile_columns
     from .sidecar import record_fields, remove_stale_sidecar, run_metadata, write_sidecar
@@ -282,8 +388,9 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
     def write_metadata(digest: Optional[str]) -> None:
         annotation = getattr(options.annotation, "annotation", None)
         write_sidecar(sidecar, run_metadata(model=model, inputs=options.inputs, output=spec, columns=holder["columns"],
-                                            options={**options.record(), "fmt": spec.fmt}, summary=summary,
-                                            engine=engine, annotation=annotation, output_sha256=digest))
+                                            options={**options.record(), "fmt": spec.fmt, **(command_options or {})},
+                                            summary=summary, engine=engine, annotation=annotation, output_sha256=digest,
+                                            tool=tool))
 
     def publish(rename: Callable[[], None]) -> None:
         """Under the directory lock: the old sidecar goes, the output comes, its sidecar follows."""
@@ -296,7 +403,11 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
             write_metadata(file_sha256(spec.path))
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_output_folder(spec, create_dir))
         skipped = SkipReport.to_file(stack, options.errors_file)
+        report_streams = [(path, report, stack.enter_context(atomic_output(path, compression=report_compression(path),
+                                                                           name=f"{report.kind} {path}")))
+                          for path, report in reports]
         with atomic_output(spec.path, compression=spec.compression, name=spec.name,
                            publish=None if streamed else publish) as raw:
             stream: Union[IO[str], _HashingStream] = _HashingStream(raw) if streamed and sidecar else raw
@@ -306,11 +417,17 @@ def open_run(options: RunOptions, spec: OutputSpec, model: Dict[str, Any], class
             holder["columns"] = writer.columns
             run = RunPath(options, spec, model, classes, thresholds, writer, skipped, summary,
                           profile_row=ProfileRow(prevalence) if prevalence is not None else None,
-                          annotation_fields=annotation_fields, count=count)
+                          annotation_fields=annotation_fields, count=count,
+                          reports=[report for _, report, _ in report_streams])
             yield run
             if summary.records == 0 and summary.skipped + summary.dropped:
                 raise NoResults(run.nothing_left_message())
             writer.finish()
+            for path, report, report_stream in report_streams:  # inside: a failed report keeps the output back too
+                try:
+                    report.write(report_stream)
+                except OSError as exc:
+                    raise output_error(f"{report.kind} {path}", exc) from None
             summary.finish()
         if sidecar and streamed:  # standard output or a special file: the digest of what went out
             write_metadata(stream.digest.hexdigest() if isinstance(stream, _HashingStream) else None)

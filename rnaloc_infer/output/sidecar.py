@@ -92,12 +92,13 @@ def run_metadata(
     engine: str = "local",
     annotation: Optional[str] = None,
     output_sha256: Optional[str] = None,
+    tool: str = "rnaloc-infer",
 ) -> Dict[str, Any]:
     """The sidecar's content (JSON-ready). ``output_sha256``: the digest of the output as it
     was put in place, so a sidecar can be matched with its table (a stale one cannot)."""
     return {
         "schema": SCHEMA,
-        "tool": "rnaloc-infer",
+        "tool": tool,
         "version": __version__,
         "command": list(sys.argv),
         "started": _iso(summary.started),
