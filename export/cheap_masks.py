@@ -73,8 +73,10 @@ def rewrite_masks(proto: onnx.ModelProto) -> int:
                 nodes.append(helper.make_node("Cast", [name + "_not"], [name], to=elem_type, name=name))
             else:
                 dtype = helper.tensor_dtype_to_np_dtype(elem_type)
-                graph.initializer.extend([numpy_helper.from_array(np.array(np.inf, dtype=dtype), name + "_pinf"),
-                                          numpy_helper.from_array(np.array(-np.inf, dtype=dtype), name + "_ninf")])
+                # Constant nodes, not initializers: from_onnx reads every initializer as a weight
+                for suffix, value in (("_pinf", np.inf), ("_ninf", -np.inf)):
+                    nodes.append(helper.make_node("Constant", [], [name + suffix], name=name + suffix,
+                                                  value=numpy_helper.from_array(np.array(value, dtype=dtype))))
                 nodes.append(helper.make_node("Where", [mask, name + "_pinf", name + "_ninf"], [name], name=name))
             made[key] = name
         return made[key]
