@@ -8,8 +8,10 @@ reference is scored once and kept while the VCF stays near it (VCFs are position
 Exactness: the session given must be the fp32 file (``Predictor(..., precision="fp32")``);
 D is then the model's own difference, not a reduced-precision twin's.
 
-TODO(#34): SNVs could reuse the exact ISM engine (rnaloc_infer.explain.numpy_ism: a change
-at position i leaves the state before i untouched), scoring from the change onwards only.
+SNVs (with a model that has explain's numpy weights, on the CPU) go to the exact ISM engine
+instead (rnaloc_infer.explain.numpy_ism: a change at position i leaves the state before i
+untouched): one reference pass per transcript and the chunk's SNVs of it run from their
+positions onwards, transcripts side by side on the workers (docs/VARIANTS.md, "Speed").
 """
 
 from __future__ import annotations
