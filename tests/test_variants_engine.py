@@ -98,9 +98,23 @@ def test_snv_flags_equal_one_check_per_alt(monkeypatch):
     assert scoring._snv_flags(None, codes, sequence, positions, bases, alts) == [None] * len(alts)
 
 
-def test_transcripts_side_by_side_give_the_same_entries(tmp_path):
-    """Two worker threads (transcripts side by side) and one give identical deltas, equal to re-scoring."""
+@pytest.mark.parametrize("block_rows", [512, 8], ids=["side_by_side", "blocks"])
+def test_transcripts_side_by_side_give_the_same_entries(tmp_path, monkeypatch, block_rows):
+    """Two worker threads and one give identical deltas, equal to re-scoring: transcripts side
+    by side (tens of SNVs each), or, for a transcript with more SNVs than a block of rows, its
+    blocks on the threads (BLOCK_ROWS 8 here, so each transcript's ~20 SNVs make blocks)."""
     pytest.importorskip("pyfaidx")
+    from rnaloc_infer.variants import scoring
+
+    monkeypatch.setattr(numpy_ism, "BLOCK_ROWS", block_rows)
+    with_pool = []
+    record = scoring.explain_record
+
+    def spy(*args):
+        with_pool.append(args[-1] is not None)
+        return record(*args)
+
+    monkeypatch.setattr(scoring, "explain_record", spy)
     from rnaloc_infer.genome.annotation import read_annotation
     from rnaloc_infer.genome.index import IndexedGenome
     from rnaloc_infer.variants.scoring import Variant, VariantScorer
@@ -123,6 +137,9 @@ def test_transcripts_side_by_side_give_the_same_entries(tmp_path):
             results = list(scorer.annotate(variants))
             assert scorer.tally.by_ism == len(variants)  # every SNV by the ISM engine
             runs[workers] = {(r.variant.label, e.transcript.transcript_id): e for r in results for e in r.entries}
+            # one thread: no pool; two: a pool for the blocks of a transcript with more SNVs than a block, else none
+            assert with_pool == [workers == 2 and block_rows == 8] * 3
+            with_pool.clear()
     assert set(runs[1]) == set(runs[2]) and len(runs[1]) == len(variants)
     assert len({tid for _, tid in runs[1]}) == 3
     for key, entry in runs[1].items():

@@ -28,6 +28,7 @@ from ..alphabet import count_ambiguous, encode
 from ..applicability import FLAGS
 from ..batching import BatchConfig, Scored, predict_stream
 from ..errors import InputError
+from ..explain import numpy_ism
 from ..explain.ism import numpy_model_for
 from ..explain.numpy_ism import explain_record, single_threaded_blas
 from ..features.registry import variant_features
@@ -233,9 +234,11 @@ class VariantScorer:
 
         Why transcripts side by side on ``workers`` threads: a VCF gives a transcript tens of
         SNVs, not the thousands of explain's all-substitution ISM, so one transcript's rows
-        are too few to split over the cores (explain splits blocks of 512); its features, the
-        reference pass and the variants' tails run on one thread, the next transcript on the
-        other (numpy releases the GIL in its loops). BLAS stays single-threaded throughout."""
+        are too few to split over the cores (explain splits blocks of BLOCK_ROWS); its features,
+        the reference pass and the variants' tails run on one thread, the next transcript on
+        the other (numpy releases the GIL in its loops). A transcript with more SNVs than a
+        block (a saturation-mutagenesis VCF) runs as explain runs it: its blocks of rows on the
+        workers. BLAS stays single-threaded throughout."""
         groups: Dict[str, List[int]] = {}
         for i, j in enumerate(jobs):
             if j.snv is not None:
@@ -244,22 +247,27 @@ class VariantScorer:
             # ascending positions, as explain produces them (its engine and features assume that order)
             members.sort(key=lambda i: jobs[i].snv)  # type: ignore[arg-type,return-value]
         done: Dict[int, Entry] = {}
-        pool = ThreadPoolExecutor(self.workers) if self.workers > 1 and len(groups) > 1 else None
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 1 and groups else None
         try:
             with single_threaded_blas():
-                work = [(jobs, plus, members) for members in groups.values()]
-                results = pool.map(self._snv_group, *zip(*work)) if pool is not None else (self._snv_group(*w) for w in work)
-                for members, entries in zip(groups.values(), results):
+                side_by_side = {tid: pool.submit(self._snv_group, jobs, plus, members)
+                                for tid, members in groups.items()
+                                if pool is not None and len(members) <= numpy_ism.BLOCK_ROWS}
+                for tid, members in groups.items():
+                    found = side_by_side.get(tid)
+                    entries = found.result() if found is not None else self._snv_group(jobs, plus, members, pool)
                     done.update(zip(members, entries))
                     if self.progress is not None:
                         self.progress(len(members), len(members) * entries[0].transcript.length)
         finally:
             if pool is not None:
-                pool.shutdown()
+                pool.shutdown(cancel_futures=True)
         return done
 
-    def _snv_group(self, jobs: List[_Job], plus: Dict[str, str], members: List[int]) -> List[Entry]:
-        """The entries of one transcript's SNV jobs (``members``, by ascending position)."""
+    def _snv_group(self, jobs: List[_Job], plus: Dict[str, str], members: List[int],
+                   pool: Optional[ThreadPoolExecutor] = None) -> List[Entry]:
+        """The entries of one transcript's SNV jobs (``members``, by ascending position);
+        ``pool``: threads for its blocks of rows (None: this thread)."""
         t = jobs[members[0]].transcript
         tid = t.transcript_id
         ref_seq = reverse_complement(plus[tid]) if t.strand == "-" else plus[tid]
@@ -268,7 +276,7 @@ class VariantScorer:
         bases = np.array([jobs[i].snv[1] for i in members], dtype=np.uint8)  # type: ignore[index]
         features = self.session.record_features([codes])
         var_features = None if features is None else variant_features(codes, positions, bases, self.session.info.features)
-        ref_p, var_p, _ = explain_record(self._ism, codes, positions, bases, features, var_features)
+        ref_p, var_p, _ = explain_record(self._ism, codes, positions, bases, features, var_features, pool)
         flags = _snv_flags(self.session.info.applicability, codes, ref_seq, positions, bases,
                            [jobs[i].sequence for i in members])
         delta = var_p.astype(np.float64) - ref_p.astype(np.float64)
