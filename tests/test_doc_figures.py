@@ -1,4 +1,5 @@
-"""The figures in README.md and docs/MODEL_CARD.md are the committed results files' values (issue 33).
+"""The figures in README.md, docs/MODEL_CARD.md, docs/EXPLAIN.md and docs/VARIANTS.md are the
+committed results files' values (issue 33).
 
 Every entry of FIGURES names one number in a doc (a regex whose first group is the number,
 or a markdown table cell: the table whose header holds a marker, the row, the column, the
@@ -592,6 +593,42 @@ _other_rel_moves.source = ISO_PROFILE  # type: ignore[attr-defined]
 FIGURES.append(Figure("genome.iso_other_rel_bound", GENOME, Text(r"the other `rel_` values\s+move by less than (0\.\d+)"),
                       _other_rel_moves, check="bound"))
 
+# ---- docs/VARIANTS.md: rnaloc-variants' speed (benchmarks/variants_speed.py) and how large a D is
+VARIANTS = "docs/VARIANTS.md"
+VAR_SPEED = "benchmarks/results/variants_speed.tsv"  # python benchmarks/variants_speed.py --sizes ... --rounds 2
+VAR_PCT = "benchmarks/results/variant_delta_percentiles.tsv"  # python benchmarks/variant_delta_percentiles.py
+SPEEDTABLE = "re-scoring: wall s (CPU s)"
+for snvs, transcripts in ((10_000, 200), (5_000, 100)):
+    for rnd in ("1", "2"):
+        label = f"{snvs:,} / {transcripts}, round {rnd}"
+        where = dict(snvs=str(snvs), transcripts=str(transcripts), round=rnd)
+        FIGURES += [
+            Figure(f"variants.speed.{snvs}.{rnd}.rescore_wall", VARIANTS, Cell(SPEEDTABLE, label, 1),
+                   tsv(VAR_SPEED, "wall_s", engine="rescore", **where), digits=0),
+            Figure(f"variants.speed.{snvs}.{rnd}.rescore_cpu", VARIANTS, Cell(SPEEDTABLE, label, 1),
+                   tsv(VAR_SPEED, "cpu_s", engine="rescore", **where), nth=1, digits=0),
+            Figure(f"variants.speed.{snvs}.{rnd}.ism_wall", VARIANTS, Cell(SPEEDTABLE, label, 2),
+                   tsv(VAR_SPEED, "wall_s", engine="ism", **where), digits=0),
+            Figure(f"variants.speed.{snvs}.{rnd}.ism_cpu", VARIANTS, Cell(SPEEDTABLE, label, 2),
+                   tsv(VAR_SPEED, "cpu_s", engine="ism", **where), nth=1, digits=0),
+            Figure(f"variants.speed.{snvs}.{rnd}.wall_ratio", VARIANTS, Cell(SPEEDTABLE, label, 3),
+                   tsv(VAR_SPEED, "wall_ratio", engine="ism", **where), digits=1),
+            Figure(f"variants.speed.{snvs}.{rnd}.cpu_ratio", VARIANTS, Cell(SPEEDTABLE, label, 3),
+                   tsv(VAR_SPEED, "cpu_ratio", engine="ism", **where), nth=1, digits=1),
+            Figure(f"variants.speed.{snvs}.{rnd}.load", VARIANTS, Cell(SPEEDTABLE, label, 4),
+                   tsv(VAR_SPEED, "load_1min", engine="ism", **where), digits=0),
+        ]
+PCTTABLE = "of every SNV | median"
+for cls in (*CLASSES, "any class"):
+    FIGURES += [Figure(f"variants.pct.{cls}.{col}", VARIANTS, Cell(PCTTABLE, cls, i + 1), tsv(VAR_PCT, col, **{"class": cls}))
+                for i, col in enumerate(("p50", "p90", "p99", "p99.9", "max"))]
+FIGURES += [
+    Figure("variants.pct.snvs", VARIANTS, Text(r"nt, \*\*([\d,]+) SNVs\*\*"), tsv(VAR_PCT, "snvs", **{"class": "any class"})),
+    Figure("variants.pct.nt", VARIANTS, Text(r"mRNAs of\s+DM3Loc \(([\d,]+) nt, \*\*"), tsv(VAR_PCT, "nt", **{"class": "any class"})),
+    Figure("variants.pct.records", VARIANTS, Text(r"SNV \(3 per position\) of (\d+) validation mRNAs"),
+           tsv(VAR_PCT, "records", **{"class": "any class"})),
+]
+
 # Figures the docs give without a committed results file: (doc, text that must stay beside them).
 NOT_BACKED = [
     (README, "0.755 out of fold (measured at release, no results file)"),
@@ -599,6 +636,7 @@ NOT_BACKED = [
     (CARD, "**Not backed by a results file**: `fast`'s out-of-fold figures, its equal-weight figures and its\n0.80 ER weight"),
     (CARD, "**Not backed by a results file**: the member 1 and member 2 columns"),
     (README, "at about 250 MiB (measured, no results file: docs/PERFORMANCE.md)"),
+    (VARIANTS, "(two threads of large matrix products), measured, no results file"),
 ]
 
 

@@ -197,6 +197,10 @@ def test_multi_allelic_one_entry_per_allele_and_transcript(inputs, tcn_model, tm
     assert {e.split("|")[2] for e in multi} == {"TP"}
     assert len(info["snv_plus_two_tx"]) == 2
     assert description.endswith("Format: ALLELE|GENE|TRANSCRIPT|" + "|".join(f"D_{c}" for c in CLASSES) + "|FLAGS")
+    # the header says where to read how large a D is, and that section exists
+    assert "all SNVs of 100 mRNAs: docs/VARIANTS.md#reading-a-d). Format:" in description
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "VARIANTS.md").read_text()
+    assert "\n## Reading a D\n" in doc
     for entry in multi:
         assert len(entry.split("|")) == 3 + len(CLASSES) + 1
 

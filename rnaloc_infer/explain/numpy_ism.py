@@ -200,16 +200,31 @@ class _Tail:
         return lo + k
 
 
+GATE_BLOCK = 32  # steps of M_t built at a time: the temporary (block, hidden, 3 hidden) stays in cache
+
+
 def _gate_matrices(net: QrnnNetwork, trace, f1: np.ndarray, o1: np.ndarray) -> np.ndarray:
     """(steps, hidden + 1, 3 hidden): per step t, ``M_t`` (module docstring, step 4) and the
-    reference's second-layer gates as the last row; F and O columns halved (tanh form)."""
+    reference's second-layer gates as the last row; F and O columns halved (tanh form).
+
+    Built in place, GATE_BLOCK steps at a time, from weights halved once: the whole-array
+    expression made four temporaries of the full size, and for a record with few variants
+    (rnaloc-variants: tens per transcript) building M cost as much as running them. Halving
+    is exact in floating point, so the matrices are bit for bit those of the plain formula."""
     hidden, steps = net.hidden, trace.steps
     w_prev, w_now, _ = net.layers[1]
-    mt = np.zeros((steps, hidden + 1, 3 * hidden), dtype=np.float32)
-    if steps > 1:
-        mt[1:, :hidden] = o1[:-1, :, None] * w_prev[None] + (o1[1:] * f1[1:])[:, :, None] * w_now[None]
-    mt[:, hidden] = trace.gates[1]
-    mt[:, :, hidden:] *= 0.5
+    half = np.ones(3 * hidden, dtype=np.float32)
+    half[hidden:] = 0.5
+    w_prev, w_now = w_prev * half, w_now * half
+    mt = np.empty((steps, hidden + 1, 3 * hidden), dtype=np.float32)
+    mt[0, :hidden] = 0.0
+    after = o1[1:] * f1[1:]
+    for a in range(1, steps, GATE_BLOCK):
+        b = min(a + GATE_BLOCK, steps)
+        block = mt[a:b, :hidden]
+        np.multiply(o1[a - 1 : b - 1, :, None], w_prev[None], out=block)
+        block += after[a - 1 : b - 1, :, None] * w_now[None]
+    mt[:, hidden] = trace.gates[1] * half
     return mt
 
 
@@ -306,10 +321,10 @@ def _forest_reference(model: NumpyModel, codes: np.ndarray, features: Optional[n
     x = np.concatenate([frequencies_from_counts(counts5[None], forest.ks)[0], forest_features(forest, features).reshape(-1)])
     node = trees.roots.copy()
     inner = trees.left != np.arange(len(trees.left))
-    uses = np.zeros((len(x), len(node)), dtype=bool)
+    tested = []  # (column, tree) pairs as column * trees + tree
     for _ in range(trees.depth):  # the walk of trees.scores, one row, recording the columns read on the way
         testing = np.flatnonzero(inner[node])
-        uses[trees.feature[node[testing]], testing] = True
+        tested.append(trees.feature[node[testing]].astype(np.int64) * len(node) + testing)
         node = np.where(x[trees.feature[node]] <= trees.threshold[node], trees.left[node], trees.right[node])
     leaves = trees.value[node]
     score = leaves.reshape(trees.classes, -1).sum(axis=1, dtype=np.float32) + trees.baseline
@@ -324,13 +339,18 @@ def _forest_reference(model: NumpyModel, codes: np.ndarray, features: Optional[n
         columns.append(column)
         start += 4**k
     return _ForestReference(x, counts, totals, starts, columns, leaves, score[None].astype(np.float64),
-                            *_column_lists(uses))
+                            *_column_lists(np.concatenate(tested), len(x), len(node)))
 
 
-def _column_lists(uses: np.ndarray) -> tuple:
-    """(start, trees) of a (columns, trees) bool matrix: each column's trees, back to back."""
-    column, tree = np.nonzero(uses)
-    return np.concatenate([[0], np.cumsum(np.bincount(column, minlength=uses.shape[0]))]), tree
+def _column_lists(pairs: np.ndarray, n_columns: int, n_trees: int) -> tuple:
+    """(start, trees): each column's trees, back to back, from (column * n_trees + tree) pairs.
+
+    Why pairs, not a (columns, trees) bool matrix: that matrix (~4,000 x 1,812 for the
+    bundled forest) cost ~20 ms per record to scan, as much as a short record's whole ISM;
+    the walk tests at most trees x depth pairs."""
+    key = np.unique(pairs)
+    column, tree = key // n_trees, key % n_trees
+    return np.concatenate([[0], np.cumsum(np.bincount(column, minlength=n_columns))]), tree
 
 
 def _forest_variants(model: NumpyModel, ref: _ForestReference, codes: np.ndarray, positions: np.ndarray,
@@ -418,15 +438,32 @@ def explain_numpy(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, b
     """(reference probabilities (classes,), variants' probabilities (variants, classes), pooled
     steps run for the variants, the mean over networks)."""
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    # The products here are small (a block of rows times 64 x 192): a multi-threaded BLAS
-    # only adds synchronisation (measured 50x slower on a busy 2-core machine); the
-    # ``workers`` threads share the cores instead.
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            return _explain(model, codes, positions, bases, features, var_features, pool)
+        with single_threaded_blas():
+            return explain_record(model, codes, positions, bases, features, var_features, pool)
     finally:
         if pool is not None:
             pool.shutdown()
+
+
+def single_threaded_blas():
+    """The context :func:`explain_record` must run in: BLAS on one thread.
+
+    The products here are small (a block of rows times 64 x 192): a multi-threaded BLAS
+    only adds synchronisation (measured 50x slower on a busy 2-core machine); the caller's
+    worker threads share the cores instead. Entering it costs ~1 ms (threadpoolctl looks the
+    libraries up), so a caller scoring many records (rnaloc-variants: one per transcript)
+    enters it once around all of them."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def explain_record(model: NumpyModel, codes: np.ndarray, positions: np.ndarray, bases: np.ndarray,
+                   features: Optional[np.ndarray], var_features: Optional[np.ndarray],
+                   pool: Optional[ThreadPoolExecutor] = None) -> tuple:
+    """:func:`explain_numpy` without its set-up, for callers that score many records: run it
+    inside :func:`single_threaded_blas`; ``pool`` (None: this thread) advances blocks of rows.
+    Records may run side by side on threads (numpy releases the GIL in its loops)."""
+    return _explain(model, codes, positions, bases, features, var_features, pool)
 
 
 def _explain(model, codes, positions, bases, features, var_features, pool) -> tuple:

@@ -8,14 +8,17 @@ reference is scored once and kept while the VCF stays near it (VCFs are position
 Exactness: the session given must be the fp32 file (``Predictor(..., precision="fp32")``);
 D is then the model's own difference, not a reduced-precision twin's.
 
-TODO(#34): SNVs could reuse the exact ISM engine (rnaloc_infer.explain.numpy_ism: a change
-at position i leaves the state before i untouched), scoring from the change onwards only.
+SNVs (with a model that has explain's numpy weights, on the CPU) go to the exact ISM engine
+instead (rnaloc_infer.explain.numpy_ism: a change at position i leaves the state before i
+untouched): one reference pass per transcript and the chunk's SNVs of it run from their
+positions onwards, transcripts side by side on the workers (docs/VARIANTS.md, "Speed").
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -25,8 +28,9 @@ from ..alphabet import count_ambiguous, encode
 from ..applicability import FLAGS
 from ..batching import BatchConfig, Scored, predict_stream
 from ..errors import InputError
+from ..explain import numpy_ism
 from ..explain.ism import numpy_model_for
-from ..explain.numpy_ism import explain_numpy
+from ..explain.numpy_ism import explain_record, single_threaded_blas
 from ..features.registry import variant_features
 from ..fasta import Record, RecordError
 from ..genome.annotation import Transcript
@@ -120,6 +124,29 @@ def _snv(t: Transcript, offset: int, edit) -> Optional[Tuple[int, int]]:
     return offset, "ACGT".index(edit.inserted.upper())
 
 
+FLAG_ROWS = 256  # alt transcripts checked together (their codes: rows x length bytes)
+
+
+def _snv_flags(rules, codes: np.ndarray, ref_seq: str, positions: np.ndarray, bases: np.ndarray,
+               alt_sequences: Sequence[str]) -> List[Optional[Tuple[str, ...]]]:
+    """Each SNV's flags: the reference's and its alt transcript's together (None: no rules).
+
+    Why ``check_many``: one longest-ORF search per alt transcript cost ~250 us of numpy calls,
+    as much as scoring the SNV; vectorised over the alts (in blocks of FLAG_ROWS rows) it is
+    a few us each, with the same flags."""
+    if rules is None:
+        return [None] * len(positions)
+    ref_flags = rules.check(codes, count_ambiguous(ref_seq))
+    flags: List[Optional[Tuple[str, ...]]] = []
+    for a in range(0, len(positions), FLAG_ROWS):
+        rows = np.arange(a, min(a + FLAG_ROWS, len(positions)))
+        alts = np.repeat(codes[None, :], len(rows), axis=0)
+        alts[np.arange(len(rows)), positions[rows]] = bases[rows]
+        found = rules.check_many(list(alts), [count_ambiguous(alt_sequences[r]) for r in rows])
+        flags.extend(_merge_flags(ref_flags, f) for f in found)
+    return flags
+
+
 class VariantScorer:
     """Annotate variants with D = p(alt transcript) - p(ref transcript) for every overlapping transcript."""
 
@@ -203,35 +230,57 @@ class VariantScorer:
         return jobs, left_out
 
     def _score_snvs(self, jobs: List[_Job], plus: Dict[str, str]) -> Dict[int, Entry]:
-        """Entries for the SNV jobs by explain's exact ISM engine, one call per transcript."""
+        """Entries for the SNV jobs by explain's exact ISM engine, one record per transcript.
+
+        Why transcripts side by side on ``workers`` threads: a VCF gives a transcript tens of
+        SNVs, not the thousands of explain's all-substitution ISM, so one transcript's rows
+        are too few to split over the cores (explain splits blocks of BLOCK_ROWS); its features,
+        the reference pass and the variants' tails run on one thread, the next transcript on
+        the other (numpy releases the GIL in its loops). A transcript with more SNVs than a
+        block (a saturation-mutagenesis VCF) runs as explain runs it: its blocks of rows on the
+        workers. BLAS stays single-threaded throughout."""
         groups: Dict[str, List[int]] = {}
         for i, j in enumerate(jobs):
             if j.snv is not None:
                 groups.setdefault(j.transcript.transcript_id, []).append(i)
-        rules = self.session.info.applicability
-        done: Dict[int, Entry] = {}
-        for tid, members in groups.items():
-            t = jobs[members[0]].transcript
+        for members in groups.values():
             # ascending positions, as explain produces them (its engine and features assume that order)
             members.sort(key=lambda i: jobs[i].snv)  # type: ignore[arg-type,return-value]
-            ref_seq = reverse_complement(plus[tid]) if t.strand == "-" else plus[tid]
-            codes = encode(ref_seq)
-            positions = np.array([jobs[i].snv[0] for i in members], dtype=np.int64)  # type: ignore[index]
-            bases = np.array([jobs[i].snv[1] for i in members], dtype=np.uint8)  # type: ignore[index]
-            features = self.session.record_features([codes])
-            var_features = None if features is None else variant_features(codes, positions, bases, self.session.info.features)
-            ref_p, var_p, _ = explain_numpy(self._ism, codes, positions, bases, features, var_features, self.workers)
-            ref_flags = None if rules is None else rules.check(codes, count_ambiguous(ref_seq))
-            for k, i in enumerate(members):
-                flags = None
-                if rules is not None:
-                    alt_codes = codes.copy()
-                    alt_codes[positions[k]] = bases[k]
-                    flags = _merge_flags(ref_flags, rules.check(alt_codes, count_ambiguous(jobs[i].sequence)))
-                done[i] = Entry(jobs[i].allele, t, var_p[k].astype(np.float64) - ref_p.astype(np.float64), flags)
-            if self.progress is not None:
-                self.progress(len(members), len(members) * len(codes))
+        done: Dict[int, Entry] = {}
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 1 and groups else None
+        try:
+            with single_threaded_blas():
+                side_by_side = {tid: pool.submit(self._snv_group, jobs, plus, members)
+                                for tid, members in groups.items()
+                                if pool is not None and len(members) <= numpy_ism.BLOCK_ROWS}
+                for tid, members in groups.items():
+                    found = side_by_side.get(tid)
+                    entries = found.result() if found is not None else self._snv_group(jobs, plus, members, pool)
+                    done.update(zip(members, entries))
+                    if self.progress is not None:
+                        self.progress(len(members), len(members) * entries[0].transcript.length)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         return done
+
+    def _snv_group(self, jobs: List[_Job], plus: Dict[str, str], members: List[int],
+                   pool: Optional[ThreadPoolExecutor] = None) -> List[Entry]:
+        """The entries of one transcript's SNV jobs (``members``, by ascending position);
+        ``pool``: threads for its blocks of rows (None: this thread)."""
+        t = jobs[members[0]].transcript
+        tid = t.transcript_id
+        ref_seq = reverse_complement(plus[tid]) if t.strand == "-" else plus[tid]
+        codes = encode(ref_seq)
+        positions = np.array([jobs[i].snv[0] for i in members], dtype=np.int64)  # type: ignore[index]
+        bases = np.array([jobs[i].snv[1] for i in members], dtype=np.uint8)  # type: ignore[index]
+        features = self.session.record_features([codes])
+        var_features = None if features is None else variant_features(codes, positions, bases, self.session.info.features)
+        ref_p, var_p, _ = explain_record(self._ism, codes, positions, bases, features, var_features, pool)
+        flags = _snv_flags(self.session.info.applicability, codes, ref_seq, positions, bases,
+                           [jobs[i].sequence for i in members])
+        delta = var_p.astype(np.float64) - ref_p.astype(np.float64)
+        return [Entry(jobs[i].allele, t, delta[k], flags[k]) for k, i in enumerate(members)]
 
     def _plus(self, t: Transcript) -> str:
         c = t.coords

@@ -62,10 +62,18 @@ def output_files(path: PathLike) -> List[Tuple[str, str]]:
     return files
 
 
+#: Where the docs say how large a D is (percentiles over every SNV of 100 mRNAs).
+READING_A_D = "docs/VARIANTS.md#reading-a-d"
+
+
 def info_description(classes: Sequence[str]) -> str:
+    """The ``##INFO=<ID=RNALOC>`` Description. It ends with the entry format, as SpliceAI's
+    does: tools read the fields from the text after ``Format:``, so the pointer to the
+    percentiles of D (how to read one) comes before it."""
     columns = "|".join(["ALLELE", "GENE", "TRANSCRIPT"] + [f"D_{c}" for c in classes] + ["FLAGS"])
     return ("rnaloc-infer variant effect on localisation: per ALT allele and overlapping transcript, "
-            f"p(alt transcript) - p(reference transcript) per class. Format: {columns}")
+            "p(alt transcript) - p(reference transcript) per class (how large a D is, percentiles over "
+            f"all SNVs of 100 mRNAs: {READING_A_D}). Format: {columns}")
 
 
 def _safe(text: str) -> str:
