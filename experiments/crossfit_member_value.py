@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--crossfit", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS),
+                        help="member sets to compare (default: all); each costs five stacking fits per fold")
     args = parser.parse_args()
-    members = sorted({m for s in SETS.values() for m in s})
+    sets = {name: SETS[name] for name in args.sets}
+    members = sorted({m for s in sets.values() for m in s})
     folds_done = sorted(set.intersection(*(finished_folds(args.crossfit, m) for m in members)))
     if len(folds_done) < 2:
         raise SystemExit(f"need at least two folds finished by every member; have {folds_done}")
@@ -67,7 +70,7 @@ def main() -> None:
     folds = np.array([renumber[stored[i]] for i in ids])
     pair = (CLASSES.index(PAIR[0]), CLASSES.index(PAIR[1]))
     rows = []
-    for name, chosen in SETS.items():
+    for name, chosen in sets.items():
         oof = OutOfFold(ids, folds, y, CLASSES, chosen, [scores[m] for m in chosen], [])
         odds, decided, _ = nested(oof)
         values = figures(y, odds, decided, pair)
