@@ -78,16 +78,19 @@ class MemberPlan:
 
     name: str
     kind: str  # "network", "regression" or "forest"
-    chosen: dict  # network: epochs, schedule_epochs, best_epochs; regression: C, C_per_fold; forest: trees_per_fold
+    chosen: dict  # network: epochs, schedule_epochs, best_epochs; regression: C, C_per_fold; forest: settings
     config: Optional[Path] = None  # a network's fold config
     folds_sha256: str = ""
+    # what the folds reported without choosing anything (forest: trees per fold); shown, not compared on
+    # reuse, so a forest refit (fixed settings) may start before its last fold has finished
+    reported: dict = field(default_factory=dict)
 
     @property
     def file(self) -> str:
         return NETWORK_FILE if self.kind == "network" else MODEL_FILE
 
     def describe(self) -> dict:
-        return {"member": self.name, "kind": self.kind, **self.chosen,
+        return {"member": self.name, "kind": self.kind, **self.chosen, **self.reported,
                 **({"config": str(self.config)} if self.config else {})}
 
 
@@ -201,7 +204,8 @@ def plan_member(crossfit_dir: Path, name: str) -> MemberPlan:
         from .forest import SETTINGS
 
         trees = [info.get("trees_fitted") for info in infos]
-        return MemberPlan(name, name, {"settings": dict(SETTINGS), "trees_per_fold": trees}, folds_sha256=digest)
+        return MemberPlan(name, name, {"settings": dict(SETTINGS)}, folds_sha256=digest,
+                          reported={"trees_per_fold": trees})
     config_path = _network_config(member_dir, k)
     from .config import load_config
 
