@@ -113,7 +113,11 @@ def count_fasta(path: Path) -> Tuple[int, int]:
 
 def run(command: List[str], fasta: Path, out: Path, model: str, threads: Optional[int]) -> Tuple[float, float, float]:
     """(wall s, child CPU s, peak RSS MiB) of one command-line run."""
-    cmd = command + [str(fasta), "-o", str(out), "--model", model, "-q"] + (["--threads", str(threads)] if threads else [])
+    return timed(command + [str(fasta), "-o", str(out), "--model", model, "-q"] + (["--threads", str(threads)] if threads else []))
+
+
+def timed(cmd: List[str]) -> Tuple[float, float, float]:
+    """(wall s, child CPU s, peak RSS MiB) of one child process; exits naming the command if it fails."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -35,13 +35,15 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from end_to_end import timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "dm3loc_valid.fa.gz"
@@ -135,15 +137,8 @@ def make_inputs(folder: Path, n_snvs: int, n_transcripts: int, seed: int = 34) -
 
 def run(command: List[str], files: Dict[str, Path], out: Path, threads: int) -> Tuple[float, float, float]:
     """(wall s, child CPU s, peak RSS MiB) of one command-line run."""
-    cmd = command + [str(files["vcf"]), "--genome", str(files["fa"]), "--annotation", str(files["gtf"]), "-o", str(out),
-                     "--threads", str(threads), "-q"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed with status {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return timed(command + [str(files["vcf"]), "--genome", str(files["fa"]), "--annotation", str(files["gtf"]),
+                            "-o", str(out), "--threads", str(threads), "-q"])
 
 
 def entries(path: Path) -> Dict[Tuple[str, str, str], np.ndarray]:
