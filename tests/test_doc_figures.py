@@ -203,6 +203,16 @@ BOOT_PREV = "benchmarks/results/bootstrap_default_vs_previous.tsv"
 SPEC = "benchmarks/results/specificity_valid.tsv"  # python benchmarks/specificity.py
 KMER, KMER_CODING = "benchmarks/results/kmer_baseline.tsv", "benchmarks/results/kmer_coding_baseline.tsv"
 REFIT_DEFAULT, REFIT_FAST = "benchmarks/results/refit_default.json", "benchmarks/results/refit_fast.json"
+# the cross-fitted default's out-of-fold report (rnaloc-train crossfit-blend; copied from runs/crossfit_blend)
+CROSSFIT_REPORT = "benchmarks/results/crossfit/report.tsv"
+# the previous release (2026-11-29, blend fitted on valid): its valid evaluation, kept when the default changed
+PREVIOUS = "docs/model_card/release_2026-11-29"
+PREVIOUS_METRICS, PREVIOUS_REFIT = f"{PREVIOUS}/metrics.tsv", f"{PREVIOUS}/refit_default.json"
+
+
+def cf(section: str, cls: str, column: str = "value", figure: str = "auroc") -> Callable[[], float]:
+    """A figure of the cross-fitted default's out-of-fold report."""
+    return tsv(CROSSFIT_REPORT, column, section=section, figure=figure, **{"class": cls})
 ISM_QUIET = "benchmarks/results/ism_speed_quiet.tsv"  # python benchmarks/ism_speed.py ... --out ism_speed_quiet.tsv
 APPLICABILITY = "benchmarks/results/applicability_check.tsv"
 EXAMPLE = "benchmarks/results/explain_example.json"  # python benchmarks/explain_example.py
@@ -213,22 +223,24 @@ ME = "Membrane-only_vs_ER-only"
 EVAL = "k-mer LR AUROC | k-mer + coding LR AUROC"  # MODEL_CARD "Evaluation" table header
 BOOTTABLE = "default AUROC (95% CI)"
 SPECTABLE = "figure (valid) | **default**"
-THRESH = "`default` threshold"
+THRESH = "| `default` threshold | precision | recall | `fast` threshold"
 INT8_DEFAULT = (REFIT_DEFAULT, "int8", "attempts", -1)
 INT8_FAST = (REFIT_FAST, "int8", "attempts", -1)
 
 FIGURES: List[Figure] = [
     # ---- README: the headline paragraph
-    Figure("readme.macro", README, Text(r"scores (0\.\d+) macro AUROC on the DM3Loc"), tsv(METRICS, "auroc", **{"class": "macro"}), digits=3),
-    Figure("readme.macro_oof", README, Text(r"(0\.\d+) when its member weights are fitted without"),
-           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="macro"), digits=3),
-    Figure("readme.macro_no_exo", README, Text(r"\((0\.\d+) and 0\.\d+\s+without the 99%-positive"),
-           tsv(BLEND, "value", section="in_sample", blend="stacked", figure="without_exosome"), digits=3),
-    Figure("readme.macro_no_exo_oof", README, Text(r"\(0\.\d+ and (0\.\d+)\s+without the 99%-positive"),
-           tsv(BLEND, "value", section="out_of_fold", blend="stacked", figure="without_exosome"), digits=3),
-    Figure("readme.cytosol", README, Text(r"from (0\.\d+) for Cytosol and ER"), tsv(METRICS, "auroc", **{"class": "Cytosol"})),
-    Figure("readme.er", README, Text(r"from (0\.\d+) for Cytosol and ER"), tsv(METRICS, "auroc", **{"class": "ER"})),
-    Figure("readme.exosome", README, Text(r"to (0\.\d+) for\s+Exosome"), tsv(METRICS, "auroc", **{"class": "Exosome"})),
+    Figure("readme.macro", README, Text(r"reaches \*\*(0\.\d+) macro AUROC\*\*"), cf("estimate", "macro"), digits=3),
+    Figure("readme.macro_low", README, Text(r"\(95% interval (0\.\d+)–0\.\d+\)"), cf("estimate", "macro", "low"), digits=3),
+    Figure("readme.macro_high", README, Text(r"\(95% interval 0\.\d+–(0\.\d+)\)"), cf("estimate", "macro", "high"), digits=3),
+    Figure("readme.exosome", README, Text(r"from\s+(0\.\d+) for Exosome"), cf("estimate", "Exosome"), digits=3),
+    Figure("readme.er", README, Text(r"and (0\.\d+) for ER to"), cf("estimate", "ER"), digits=3),
+    Figure("readme.nucleus", README, Text(r"to (0\.\d+) for\s+Nucleus"), cf("estimate", "Nucleus"), digits=3),
+    Figure("readme.previous_valid", README, Text(r"reported (0\.\d+) on valid"),
+           tsv(PREVIOUS_METRICS, "auroc", **{"class": "macro"}), digits=3),
+    Figure("readme.nc_corr", README, Text(r"log-odds correlation (0\.\d+)"),
+           cf("estimate_specificity", "Nucleus-Cytosol", figure="pearson_nucleus_cytosol"), digits=3),
+    Figure("readme.nc_pair", README, Text(r"Cytosol-only ones with\s+AUROC (0\.\d+) only"),
+           cf("estimate_specificity", "Nucleus-Cytosol"), digits=3),
     Figure("readme.fast_macro", README, Text(r"scores\s+(0\.\d+) macro \(0\.\d+ without Exosome\)"), tsv(FAST_METRICS, "auroc", **{"class": "macro"}), digits=3),
     Figure("readme.fast_no_exo", README, Text(r"scores\s+0\.\d+ macro \((0\.\d+) without Exosome\)"),
            tsv(BOOT_FAST, "reference_auroc", **{"class": "macro_without_exosome"}), digits=3),
@@ -243,17 +255,15 @@ FIGURES: List[Figure] = [
            js(*INT8_FAST, "max_probability_difference"), check="bound"),
     # README: which compartment (the `level`/`rel_` column row)
     Figure("readme.nc_log_odds", README, Text(r"Cytosol-only mRNAs at AUROC (0\.\d+)"),
-           tsv(SPEC, "default", section="pair_auroc_log_odds", name=NC), digits=3),
-    Figure("readme.nc_prob", README, Text(r"p\(Nucleus\) − p\(Cytosol\) at (0\.\d+)"), tsv(SPEC, "default", section="pair_auroc", name=NC),
-           digits=3),
+           cf("estimate_specificity", "Nucleus-Cytosol"), digits=3),
     # README: explain
     Figure("readme.ism_error", README, Text(r"Exact \(within (\de-\d)"), tsv(ISM_QUIET, "max_abs_error", engine="numpy", workers="2"),
            check="bound"),
     Figure("readme.ism_speedup", README, Text(r"on two cores, (\d+)x less than brute force"),
            tsv(ISM_QUIET, "speedup", engine="numpy", workers="2")),
     # ---- MODEL_CARD: front matter
-    Figure("card.meta_macro", CARD, Text(r"name: macro AUROC, value: (0\.\d+)"), tsv(METRICS, "auroc", **{"class": "macro"}), digits=3),
-    Figure("card.meta_auprc", CARD, Text(r"name: macro AUPRC, value: (0\.\d+)"), tsv(METRICS, "auprc", **{"class": "macro"}), digits=3),
+    Figure("card.meta_macro", CARD, Text(r"name: macro AUROC, value: (0\.\d+)"), cf("estimate", "macro"), digits=3),
+    Figure("card.meta_auprc", CARD, Text(r"name: macro AUPRC, value: (0\.\d+)"), cf("estimate", "macro", figure="auprc"), digits=3),
     # ---- MODEL_CARD: int8 bounds
     Figure("card.int8_default_p", CARD, Text(r"every probability within (0\.\d+) of the fp32 file and every class"),
            js(*INT8_DEFAULT, "max_probability_difference"), digits=4),
@@ -262,7 +272,7 @@ FIGURES: List[Figure] = [
     Figure("card.int8_fast_p", CARD, Text(r"within (0\.\d+) of `fast\.onnx` on valid"), js(*INT8_FAST, "max_probability_difference"),
            digits=4),
     # ---- MODEL_CARD: records without a label
-    Figure("card.unlabelled_default", CARD, Text(r"now (\d+) \(`default`\)"), js(REFIT_DEFAULT, "records_without_label")),
+    Figure("card.unlabelled_default", CARD, Text(r"now (\d+) \(`default`, the previous release\)"), js(PREVIOUS_REFIT, "records_without_label")),
     Figure("card.unlabelled_fast", CARD, Text(r"\(`default`\) / (\d+) \(`fast`\)"), js(REFIT_FAST, "records_without_label")),
     # ---- MODEL_CARD: out of fold, text
     Figure("card.nc_oof", CARD, Text(r"\((0\.\d+) on log-odds out of fold, `experiments/results/blend_weights.tsv`\)"),
@@ -295,10 +305,10 @@ FIGURES: List[Figure] = [
 for cls in (*CLASSES, "macro"):
     label = cls
     FIGURES += [
-        Figure(f"card.eval.{cls}.default_auroc", CARD, Cell(EVAL, label, 10), tsv(METRICS, "auroc", **{"class": cls}), digits=3),
-        Figure(f"card.eval.{cls}.default_auprc", CARD, Cell(EVAL, label, 11), tsv(METRICS, "auprc", **{"class": cls}), digits=3),
-        Figure(f"card.eval.{cls}.default_mcc", CARD, Cell(EVAL, label, 12), tsv(METRICS, "mcc", **{"class": cls}), digits=3),
-        Figure(f"card.eval.{cls}.default_f1", CARD, Cell(EVAL, label, 13), tsv(METRICS, "f1", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_auroc", CARD, Cell(EVAL, label, 10), tsv(PREVIOUS_METRICS, "auroc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_auprc", CARD, Cell(EVAL, label, 11), tsv(PREVIOUS_METRICS, "auprc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_mcc", CARD, Cell(EVAL, label, 12), tsv(PREVIOUS_METRICS, "mcc", **{"class": cls}), digits=3),
+        Figure(f"card.eval.{cls}.default_f1", CARD, Cell(EVAL, label, 13), tsv(PREVIOUS_METRICS, "f1", **{"class": cls}), digits=3),
         Figure(f"card.eval.{cls}.fast_auroc", CARD, Cell(EVAL, label, 7), tsv(FAST_METRICS, "auroc", **{"class": cls}), digits=3),
         Figure(f"card.eval.{cls}.kmer", CARD, Cell(EVAL, label, 1), tsv(KMER, "auroc", method=KMER_METHOD, **{"class": cls}), digits=3),
         Figure(f"card.eval.{cls}.kmer_coding", CARD, Cell(EVAL, label, 2),
@@ -399,11 +409,33 @@ FIGURES += [
 ]
 
 # MODEL_CARD thresholds table (refit reports)
-for cls in CLASSES:
-    for refit, first in ((REFIT_DEFAULT, 2), (REFIT_FAST, 6)):
-        FIGURES += [Figure(f"card.thresholds.{cls}.{refit.split('_')[-1][:-5]}.{field}", CARD, Cell(THRESH, cls, first + i),
-                           js(refit, "classes", ("class", cls), field), digits=3)
-                    for i, field in enumerate(("threshold", "precision", "recall", "f1"))]
+CROSSFIT_BLEND = "benchmarks/results/crossfit/blend.json"  # rnaloc-train crossfit-blend (copied from runs/crossfit_blend)
+for index, cls in enumerate(CLASSES):
+    FIGURES += [Figure(f"card.thresholds.{cls}.fast.{field}", CARD, Cell(THRESH, cls, 4 + i),
+                       js(REFIT_FAST, "classes", ("class", cls), field), digits=3)
+                for i, field in enumerate(("threshold", "precision", "recall", "f1"))]
+    if cls == "Exosome":  # the default ships no Exosome label (release --no-label Exosome)
+        continue
+    FIGURES += [Figure(f"card.thresholds.{cls}.default.threshold", CARD, Cell(THRESH, cls, 1),
+                       js(CROSSFIT_BLEND, "thresholds", index), digits=3)]
+    FIGURES += [Figure(f"card.thresholds.{cls}.default.{field}", CARD, Cell(THRESH, cls, 2 + i),
+                       cf("estimate", cls, figure=field), digits=3) for i, field in enumerate(("precision", "recall"))]
+FIGURES += [
+    Figure("card.thresholds.exosome_mcc", CARD, Text(r"its label had MCC (0\.\d+) at its threshold"), cf("estimate", "Exosome", figure="mcc"),
+           digits=3),
+    Figure("card.thresholds.exosome_mcc_low", CARD, Text(r"\(95%\s+interval (−0\.\d+) to 0\.\d+\)"),
+           cf("estimate", "Exosome", "low", figure="mcc"), digits=3),
+    Figure("card.thresholds.exosome_mcc_high", CARD, Text(r"\(95%\s+interval −0\.\d+ to (0\.\d+)\)"),
+           cf("estimate", "Exosome", "high", figure="mcc"), digits=3),
+    Figure("card.thresholds.er_precision_pct", CARD, Text(r"fold, (\d+)% of the mRNAs labelled ER"),
+           cf("estimate", "ER", figure="precision"), scale=100),
+    Figure("card.thresholds.er_prevalence_pct", CARD, Text(r"annotated ER \(prevalence (\d+)%\)"),
+           cf("estimate", "ER", figure="prevalence"), scale=100),
+    Figure("card.thresholds.membrane_precision_pct", CARD, Text(r"and (\d+)% of those\s+labelled Membrane"),
+           cf("estimate", "Membrane", figure="precision"), scale=100),
+    Figure("card.thresholds.membrane_prevalence_pct", CARD, Text(r"annotated Membrane \(prevalence (\d+)%\)"),
+           cf("estimate", "Membrane", figure="prevalence"), scale=100),
+]
 
 # MODEL_CARD "Evaluation" table: the three-member default and member 4 alone (research runs' results)
 TREE_MEMBERS = "experiments/results/tree_members.tsv"  # python experiments/forest_variants.py / tree_heads.py
@@ -470,7 +502,7 @@ for cls in NOT_EXOSOME:
 
 # MODEL_CARD: Exosome's MCC, the --profile overhead, the model files' sizes
 FIGURES += [
-    Figure("card.exosome_mcc_default", CARD, Text(r"\(MCC (0\.\d+) / −0\.\d+\)"), tsv(METRICS, "mcc", **{"class": "Exosome"}), digits=3),
+    Figure("card.exosome_mcc_default", CARD, Text(r"\(MCC (0\.\d+) / −0\.\d+\)"), tsv(PREVIOUS_METRICS, "mcc", **{"class": "Exosome"}), digits=3),
     Figure("card.exosome_mcc_fast", CARD, Text(r"\(MCC 0\.\d+ / (−0\.\d+)\)"), tsv(FAST_METRICS, "mcc", **{"class": "Exosome"}), digits=3),
     Figure("card.profile_overhead_low", CARD, Text(r"(\d\.\d+)–\d\.\d+× the time without it"),
            txt("benchmarks/results/profile_overhead.txt", r"ratio (\d\.\d+)", min)),
