@@ -210,6 +210,14 @@ PREVIOUS = "docs/model_card/release_2026-11-29"
 PREVIOUS_METRICS, PREVIOUS_REFIT = f"{PREVIOUS}/metrics.tsv", f"{PREVIOUS}/refit_default.json"
 
 
+def difference(first: Callable[[], float], second: Callable[[], float]) -> Callable[[], float]:
+    """first - second (a gain between two rows of one results file)."""
+    def read() -> float:
+        return first() - second()
+    read.source = first.source  # type: ignore[attr-defined]
+    return read
+
+
 def cf(section: str, cls: str, column: str = "value", figure: str = "auroc") -> Callable[[], float]:
     """A figure of the cross-fitted default's out-of-fold report."""
     return tsv(CROSSFIT_REPORT, column, section=section, figure=figure, **{"class": cls})
@@ -273,7 +281,7 @@ FIGURES: List[Figure] = [
            digits=4),
     # ---- MODEL_CARD: records without a label
     Figure("card.unlabelled_default", CARD, Text(r"now (\d+) \(`default`, the previous release\)"), js(PREVIOUS_REFIT, "records_without_label")),
-    Figure("card.unlabelled_fast", CARD, Text(r"\(`default`\) / (\d+) \(`fast`\)"), js(REFIT_FAST, "records_without_label")),
+    Figure("card.unlabelled_fast", CARD, Text(r"the previous release\) / (\d+) \(`fast`\)"), js(REFIT_FAST, "records_without_label")),
     # ---- MODEL_CARD: out of fold, text
     Figure("card.nc_oof", CARD, Text(r"\((0\.\d+) on log-odds out of fold, `experiments/results/blend_weights.tsv`\)"),
            tsv(BLEND, "value", section="out_of_fold_pairs", blend="stacked", figure="Nucleus_only_vs_Cytosol_only"), digits=3),
@@ -437,6 +445,56 @@ FIGURES += [
            cf("estimate", "Membrane", figure="prevalence"), scale=100),
 ]
 
+# ---- MODEL_CARD "This release": the cross-fitted default's out-of-fold figures (benchmarks/results/crossfit/report.tsv),
+# the previous release's valid and held-out columns, and which members earn their place
+OOF_TABLE = "out-of-fold AUROC (95% CI)"
+HELDOUT = "docs/model_card/heldout.tsv"  # one row per release, scored outside this repository (issue 33)
+HELDOUT_PREVIOUS = "2026-11-29 (d1bd70c: four members, stacked on valid)"
+MEMBER_VALUE = "experiments/results/crossfit_member_value_folds0123.tsv"  # python experiments/crossfit_member_value.py
+for cls in (*CLASSES, "macro"):
+    for col, figure in ((1, "auroc"), (2, "auprc"), (3, "mcc")):
+        FIGURES += [Figure(f"card.oof.{cls}.{figure}.{part}", CARD, Cell(OOF_TABLE, cls, col), cf("estimate", cls, part, figure),
+                           nth=nth, digits=3) for nth, part in enumerate(("value", "low", "high"))]
+    FIGURES += [
+        Figure(f"card.oof.{cls}.forest", CARD, Cell(OOF_TABLE, cls, 4), cf(f"member:forest", cls), digits=3),
+        Figure(f"card.oof.{cls}.previous_valid", CARD, Cell(OOF_TABLE, cls, 5), tsv(PREVIOUS_METRICS, "auroc", **{"class": cls}),
+               digits=3),
+        Figure(f"card.oof.{cls}.previous_heldout", CARD, Cell(OOF_TABLE, cls, 6), tsv(HELDOUT, cls, release=HELDOUT_PREVIOUS),
+               digits=3),
+    ]
+for members in ("qrnn_motif_long + qrnn_motif_coding + regression + forest", "qrnn_motif_coding + regression + forest",
+                "regression + forest", "qrnn_motif_long + regression"):
+    where = {"members": members.replace(" + ", "+")}
+    FIGURES += [Figure(f"card.members.{members}.{column}", CARD, Cell("| members | macro AUROC |", f"({members})", i + 1),
+                       tsv(MEMBER_VALUE, column, **where), digits=d)
+                for i, (column, d) in enumerate((("macro_auroc", 4), ("nucleus_only_vs_cytosol_only_auroc", 4),
+                                                 ("corr_logit_nucleus_cytosol", 3)))]
+FIGURES += [
+    Figure("card.oof.nc_pair", CARD, Text(r"logit\(pNucleus\) − logit\(pCytosol\) with AUROC\s+(0\.\d+) \("),
+           cf("estimate_specificity", "Nucleus-Cytosol"), digits=3),
+    Figure("card.oof.nc_pair_low", CARD, Text(r"with AUROC\s+0\.\d+ \((0\.\d+)–"), cf("estimate_specificity", "Nucleus-Cytosol", "low"),
+           digits=3),
+    Figure("card.oof.nc_pair_high", CARD, Text(r"with AUROC\s+0\.\d+ \(0\.\d+–(0\.\d+)\)"),
+           cf("estimate_specificity", "Nucleus-Cytosol", "high"), digits=3),
+    Figure("card.oof.nc_same", CARD, Text(r"(0\.\d+) within equal label counts, and the"),
+           cf("estimate_specificity", "Nucleus-Cytosol", figure="auroc_same_label_count"), digits=3),
+    Figure("card.oof.nc_corr", CARD, Text(r"log-odds correlate at (0\.\d+): the scores still rank"),
+           cf("estimate_specificity", "Nucleus-Cytosol", figure="pearson_nucleus_cytosol"), digits=3),
+    Figure("card.oof.previous_heldout_pair", CARD, Text(r"\(the previous release: (0\.\d+) and"),
+           tsv(HELDOUT, "nucleus_only_vs_cytosol_only_logit", release=HELDOUT_PREVIOUS), digits=3),
+    Figure("card.oof.in_sample_valid", CARD, Text(r"`docs/model_card/metrics.tsv`, macro (0\.\d+), says"),
+           tsv(METRICS, "auroc", **{"class": "macro"}), digits=3),
+    Figure("card.oof.forest_alone", CARD, Text(r"The trees alone score (0\.\d+) macro out of fold"), cf("member:forest", "macro"), digits=3),
+    Figure("card.oof.blend", CARD, Text(r"and the regression (0\.\d+)\. Each member"), cf("estimate", "macro"), digits=3),
+    Figure("card.oof.member_qrnn", CARD, Text(r"\(`member:\*` rows\): QRNN (0\.\d+)"), cf("member:qrnn_motif_coding", "macro"), digits=3),
+    Figure("card.oof.member_regression", CARD, Text(r"rows\): QRNN 0\.\d+, regression (0\.\d+)"), cf("member:regression", "macro"),
+           digits=3),
+    Figure("card.oof.member_trees", CARD, Text(r"regression 0\.\d+, trees (0\.\d+) macro"), cf("member:forest", "macro"), digits=3),
+    Figure("card.arch.member1_gain", CARD, Text(r"it adds \+(0\.\d+) macro AUROC to the three members"),
+           difference(tsv(MEMBER_VALUE, "macro_auroc", members="qrnn_motif_long+qrnn_motif_coding+regression+forest"),
+                      tsv(MEMBER_VALUE, "macro_auroc", members="qrnn_motif_coding+regression+forest")), digits=3),
+]
+
 # MODEL_CARD "Evaluation" table: the three-member default and member 4 alone (research runs' results)
 TREE_MEMBERS = "experiments/results/tree_members.tsv"  # python experiments/forest_variants.py / tree_heads.py
 UTR_FOREST = "experiments/results/utr_forest.tsv"  # python experiments/utr_forest.py
@@ -502,8 +560,6 @@ for cls in NOT_EXOSOME:
 
 # MODEL_CARD: Exosome's MCC, the --profile overhead, the model files' sizes
 FIGURES += [
-    Figure("card.exosome_mcc_default", CARD, Text(r"\(MCC (0\.\d+) / −0\.\d+\)"), tsv(PREVIOUS_METRICS, "mcc", **{"class": "Exosome"}), digits=3),
-    Figure("card.exosome_mcc_fast", CARD, Text(r"\(MCC 0\.\d+ / (−0\.\d+)\)"), tsv(FAST_METRICS, "mcc", **{"class": "Exosome"}), digits=3),
     Figure("card.profile_overhead_low", CARD, Text(r"(\d\.\d+)–\d\.\d+× the time without it"),
            txt("benchmarks/results/profile_overhead.txt", r"ratio (\d\.\d+)", min)),
     Figure("card.profile_overhead_high", CARD, Text(r"\d\.\d+–(\d\.\d+)× the time without it"),
