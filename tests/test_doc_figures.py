@@ -702,7 +702,7 @@ FIGURES.append(Figure("genome.iso_other_rel_bound", GENOME, Text(r"the other `re
 VARIANTS = "docs/VARIANTS.md"
 VAR_SPEED = "benchmarks/results/variants_speed.tsv"  # python benchmarks/variants_speed.py --sizes ... --rounds 2
 VAR_PCT = "benchmarks/results/variant_delta_percentiles.tsv"  # python benchmarks/variant_delta_percentiles.py
-SPEEDTABLE = "re-scoring: wall s (CPU s)"
+SPEEDTABLE = "| re-scoring: wall s (CPU s) | ISM engine"
 for snvs, transcripts in ((10_000, 200), (5_000, 100)):
     for rnd in ("1", "2"):
         label = f"{snvs:,} / {transcripts}, round {rnd}"
@@ -723,6 +723,30 @@ for snvs, transcripts in ((10_000, 200), (5_000, 100)):
             Figure(f"variants.speed.{snvs}.{rnd}.load", VARIANTS, Cell(SPEEDTABLE, label, 4),
                    tsv(VAR_SPEED, "load_1min", engine="ism", **where), digits=0),
         ]
+# docs/VARIANTS.md: the full sizes on the idle machine
+VAR_IDLE, VAR_IDLE_50K = "benchmarks/results/variants_speed_idle.tsv", "benchmarks/results/variants_speed_idle_50k.tsv"
+IDLETABLE = "| SNVs / transcripts (idle) |"
+FIGURES += [
+    Figure("variants.idle.100k.ism_wall", VARIANTS, Cell(IDLETABLE, "100,000 / 2,000", 1), tsv(VAR_IDLE, "wall_s", snvs="100000"), digits=0),
+    Figure("variants.idle.100k.ism_cpu", VARIANTS, Cell(IDLETABLE, "100,000 / 2,000", 1), tsv(VAR_IDLE, "cpu_s", snvs="100000"), nth=1,
+           digits=0),
+    Figure("variants.idle.50k.ism_wall", VARIANTS, Cell(IDLETABLE, "50,000 / 1,000", 1),
+           tsv(VAR_IDLE_50K, "wall_s", engine="ism"), digits=0),
+    Figure("variants.idle.50k.ism_cpu", VARIANTS, Cell(IDLETABLE, "50,000 / 1,000", 1),
+           tsv(VAR_IDLE_50K, "cpu_s", engine="ism"), nth=1, digits=0),
+    Figure("variants.idle.50k.rescore_wall", VARIANTS, Cell(IDLETABLE, "50,000 / 1,000", 2),
+           tsv(VAR_IDLE_50K, "wall_s", engine="rescore"), digits=0),
+    Figure("variants.idle.50k.rescore_cpu", VARIANTS, Cell(IDLETABLE, "50,000 / 1,000", 2),
+           tsv(VAR_IDLE_50K, "cpu_s", engine="rescore"), nth=1, digits=0),
+    Figure("variants.idle.50k.wall_ratio", VARIANTS, Cell(IDLETABLE, "50,000 / 1,000", 3),
+           tsv(VAR_IDLE_50K, "wall_ratio", engine="ism"), digits=1),
+    Figure("variants.idle.50k.cpu_ratio", VARIANTS, Cell(IDLETABLE, "50,000 / 1,000", 3),
+           tsv(VAR_IDLE_50K, "cpu_ratio", engine="ism"), nth=1, digits=1),
+    Figure("variants.idle.100k.text", VARIANTS, Text(r"All three targets are met: (\d+) s for 100,000"),
+           tsv(VAR_IDLE, "wall_s", snvs="100000"), digits=0),
+    Figure("variants.idle.50k.text", VARIANTS, Text(r"s \(target 120 s\), (\d+) s for 50,000"),
+           tsv(VAR_IDLE_50K, "wall_s", engine="ism"), digits=0),
+]
 PCTTABLE = "of every SNV | median"
 for cls in (*CLASSES, "any class"):
     FIGURES += [Figure(f"variants.pct.{cls}.{col}", VARIANTS, Cell(PCTTABLE, cls, i + 1), tsv(VAR_PCT, col, **{"class": cls}))
@@ -741,7 +765,6 @@ NOT_BACKED = [
     (CARD, "**Not backed by a results file**: `fast`'s out-of-fold figures, its equal-weight figures and its\n0.80 ER weight"),
     (CARD, "**Not backed by a results file**: the member 1 and member 2 columns"),
     (README, "at about 250 MiB (measured, no results file: docs/PERFORMANCE.md)"),
-    (VARIANTS, "(two threads of large matrix products), measured, no results file"),
 ]
 
 
