@@ -294,3 +294,33 @@ def test_null_thresholds_of_the_blend_are_never_labelled():
     assert thresholds == [0.3, NO_LABEL] and fitting["uninformative"] == ["Exosome"] and fitting["folds"] == 5
     assert crossfit_fitting({"extra": {}}) == (None, None)  # any other checkpoint: refit on valid as before
 
+
+
+def test_a_network_refit_is_continued_when_a_later_fold_moves_its_median_up(crossfit, tmp_path, monkeypatch):
+    """Refit for 1 epoch while the folds chose fewer (a fold unfinished), then rerun once they
+    choose 2: the same --out continues from last.pt and ends with the weights of a refit for 2
+    epochs from the start; a refit for a different schedule is still refused."""
+    from rnaloc_infer.training import crossfit_refit
+    from rnaloc_infer.training.checkpoint import load_checkpoint
+
+    cf, _, blend = crossfit
+    whole = tmp_path / "whole"
+    assert _refit(cf, blend, whole, "--member", "net").exit_code == 0
+    early = tmp_path / "early"
+    monkeypatch.setattr(crossfit_refit, "middle", lambda values: 1)
+    assert _refit(cf, blend, early, "--member", "net").exit_code == 0
+    assert json.loads((early / "net" / "member.json").read_text())["chosen"]["epochs"] == 1
+    monkeypatch.undo()
+    result = _refit(cf, blend, early, "--member", "net")
+    assert result.exit_code == 0, result.output
+    record = json.loads((early / "net" / "member.json").read_text())
+    assert record["status"] == "done" and record["chosen"]["epochs"] == 2
+    assert [json.loads(line)["epoch"] for line in (early / "net" / "log.jsonl").read_text().splitlines()] == [1, 2]
+    a, _ = load_checkpoint(whole / "net" / "model.pt")
+    b, _ = load_checkpoint(early / "net" / "model.pt")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+    record["chosen"]["schedule_epochs"] = 5  # another schedule: its last.pt is not on the way
+    (early / "net" / "member.json").write_text(json.dumps(record))
+    result = _refit(cf, blend, early, "--member", "net")
+    assert result.exit_code == 1 and "was refit with other choices" in result.output

@@ -78,11 +78,12 @@ class MemberPlan:
 
     name: str
     kind: str  # "network", "regression" or "forest"
-    chosen: dict  # network: epochs, schedule_epochs, best_epochs; regression: C, C_per_fold; forest: settings
+    chosen: dict  # network: epochs, schedule_epochs; regression: C, C_per_fold; forest: settings
     config: Optional[Path] = None  # a network's fold config
     folds_sha256: str = ""
-    # what the folds reported without choosing anything (forest: trees per fold); shown, not compared on
-    # reuse, so a forest refit (fixed settings) may start before its last fold has finished
+    # what the folds reported beside the choice (network: best epoch per fold; forest: trees per fold); shown,
+    # not compared on reuse, so a refit may start before the last fold ends when that fold cannot change
+    # the choice (the forest's fixed settings), or be continued when it moves a network's median up
     reported: dict = field(default_factory=dict)
 
     @property
@@ -219,8 +220,8 @@ def plan_member(crossfit_dir: Path, name: str) -> MemberPlan:
         if not 1 <= epoch <= schedule:
             raise ValueError(f"{path}: best epoch {epoch} outside the config's 1..{schedule}")
         best.append(epoch)
-    return MemberPlan(name, "network", {"epochs": int(middle(best)), "schedule_epochs": schedule, "best_epochs": best},
-                      config_path, digest)
+    return MemberPlan(name, "network", {"epochs": int(middle(best)), "schedule_epochs": schedule},
+                      config_path, digest, reported={"best_epochs": best})
 
 
 def _member_record(directory: Path) -> Optional[dict]:
@@ -234,10 +235,27 @@ def finished(directory: Path, plan: MemberPlan) -> bool:
     record = _member_record(directory)
     if record is None:
         return False
-    if record.get("chosen") != json.loads(json.dumps(plan.chosen)) or record.get("folds_sha256") != plan.folds_sha256:
+    # records written before the per-fold figures moved out of ``chosen`` still hold them there
+    chosen = {key: value for key, value in (record.get("chosen") or {}).items() if key not in plan.reported}
+    if chosen != json.loads(json.dumps(plan.chosen)) or record.get("folds_sha256") != plan.folds_sha256:
+        if extends(record, plan):
+            log.info("%s: refit for %s epochs; the folds now choose %s: continued from last.pt", plan.name,
+                     record["chosen"]["epochs"], plan.chosen["epochs"])
+            return False
         raise ValueError(f"{directory / MEMBER_FILE}: {plan.name} was refit with other choices or folds "
                          f"({record.get('chosen')}) than {plan.chosen}; use another --out")
     return record.get("status") == DONE and (directory / plan.file).is_file()
+
+
+def extends(record: dict, plan: MemberPlan) -> bool:
+    """Whether a network refit for fewer epochs of the same schedule, from the same folds, can
+    be continued to ``plan``'s epochs (a fold that finished later moved the median up): its
+    ``last.pt`` is where an uninterrupted refit passes on its way, the learning rates being
+    the schedule's."""
+    before = record.get("chosen") or {}
+    return (plan.kind == "network" and record.get("kind") == "network" and record.get("folds_sha256") == plan.folds_sha256
+            and before.get("schedule_epochs") == plan.chosen["schedule_epochs"]
+            and isinstance(before.get("epochs"), int) and before["epochs"] < plan.chosen["epochs"])
 
 
 def _write_record(directory: Path, plan: MemberPlan, status: str, **more) -> None:
