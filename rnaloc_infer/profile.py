@@ -111,14 +111,24 @@ class ProfileRow:
         level = sum(enrichment) / len(enrichment)
         return [round(level, DECIMALS), *(round(e - level, DECIMALS) for e in enrichment)]
 
-    def top(self, probs: Sequence[float]) -> Tuple[int, float]:
+    def top(self, probs: Sequence[float], among: Optional[Sequence[int]] = None) -> Tuple[int, float]:
         """(index, rel value) of the class with the largest lift over its prior: the
         compartment the record favours most, the ``top_class`` of BED/GFF3 output and the
-        explain picture's headline. The rel value is >= 0 (a record's values sum to zero);
-        ties go to the first class in model order."""
+        explain picture's headline. ``among``: the classes that may be named (default: all;
+        :func:`named_classes` leaves out the never-labelled ones); the rel value is still the
+        ``rel_`` column's, relative to every class. Ties go to the first class in model order."""
         enrichment = [_log2_odds(p) - r for p, r in zip(probs, self._reference)]
-        best = max(range(len(enrichment)), key=enrichment.__getitem__)
+        best = max(among if among else range(len(enrichment)), key=enrichment.__getitem__)
         return best, enrichment[best] - sum(enrichment) / len(enrichment)
+
+
+def named_classes(thresholds: Sequence[float]) -> Optional[List[int]]:
+    """The classes a ``top_class`` may name: those with a label (a finite threshold). A class
+    the model never labels (a null threshold in its metadata, +inf in memory: Exosome on the
+    bundled default, positive for 99 % of training mRNAs) carries no information as a label,
+    and no more as the compartment a record "favours". None when every class has a label."""
+    named = [i for i, t in enumerate(thresholds) if math.isfinite(t)]
+    return named if named and len(named) < len(thresholds) else None
 
 
 def lift_score(rel: float) -> float:

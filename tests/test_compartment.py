@@ -203,3 +203,28 @@ def test_explain_png_title_carries_the_headline(tmp_path, monkeypatch):
                          {c: [] for c in CLASSES}, None, prevalence=PREVALENCE)
     assert titles and titles[0].startswith("rec: favours ER: rel +")
     assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_class_the_model_never_labels_is_never_the_top_class():
+    """Exosome with a null threshold (+inf in memory, as the bundled default ships it): a
+    record whose largest lift is Exosome's is named by its next class, in BED, GFF3 and the
+    explain headline; the score and the rel value stay the rel_ column's of the class named."""
+    from rnaloc_infer.explain.plot import headline
+    from rnaloc_infer.output.genome_formats import Gff3Writer
+    from rnaloc_infer.profile import named_classes
+
+    probs = np.array([0.72, 0.9995, 0.57, 0.33, 0.22, 0.14])  # Exosome far above its 99 %, the rest near theirs
+    _, rel = relative_profile(probs[None], PREVALENCE)
+    assert CLASSES[int(np.argmax(rel[0]))] == "Exosome"
+    thresholds = [0.5, math.inf, 0.5, 0.5, 0.5, 0.5]
+    assert named_classes(thresholds) == [0, 2, 3, 4, 5] and named_classes([0.5] * 6) is None
+    second = max((i for i in range(6) if i != 1), key=lambda i: rel[0][i])
+    bed, gff = io.StringIO(), io.StringIO()
+    BedWriter(bed, CLASSES, thresholds, extra_columns=COORDS, prevalence=PREVALENCE).write(
+        "r", 100, probs, ["chr1", 1, 100, "+"], labels=[])
+    Gff3Writer(gff, CLASSES, thresholds, extra_columns=COORDS, prevalence=PREVALENCE).write("r", 100, probs, ["chr1", 1, 100, "+"])
+    row = _bed_rows(bed.getvalue())[0]
+    assert row[6] == CLASSES[second] and int(row[4]) == round(1000 * lift_score(rel[0][second]))
+    assert f"top_class={CLASSES[second]}" in gff.getvalue()
+    assert headline(CLASSES, probs, PREVALENCE, thresholds).startswith(f"favours {CLASSES[second]}: rel {rel[0][second]:+.2f}")
+    assert headline(CLASSES, probs, PREVALENCE).startswith("favours Exosome")  # no thresholds given: every class

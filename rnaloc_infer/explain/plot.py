@@ -10,7 +10,7 @@ from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..profile import ProfileRow
+from ..profile import ProfileRow, named_classes
 from .tracks import Region
 
 
@@ -22,16 +22,18 @@ def require_matplotlib() -> None:
         raise ImportError("the PNG needs matplotlib: pip install 'rnaloc-infer[plots]' (or leave the picture out)") from None
 
 
-def headline(classes: Sequence[str], reference: Sequence[float], prevalence: Optional[Sequence[float]] = None) -> str:
+def headline(classes: Sequence[str], reference: Sequence[float], prevalence: Optional[Sequence[float]] = None,
+             thresholds: Optional[Sequence[float]] = None) -> str:
     """The picture's first line: which compartment the record favours.
 
     With the model's training prevalence, the class with the largest lift over its prior
     (the largest ``rel_`` value of the relative profile, rnaloc_infer.profile) with that
     value and its probability: the highest probability names the class with the highest base
     rate for almost every record (Exosome on the bundled default), which says nothing.
+    A class the model never labels (``thresholds`` +inf) is not named, as in BED/GFF3.
     Without prevalence, the class with the highest probability, as before."""
     if prevalence is not None:
-        top, rel = ProfileRow(prevalence).top(reference)
+        top, rel = ProfileRow(prevalence).top(reference, named_classes(thresholds) if thresholds is not None else None)
         return (f"favours {classes[top]}: rel {rel:+.2f} (log2 odds over its training base rate, relative to "
                 f"the record's other classes), P={float(reference[top]):.2f}")
     top = int(np.argmax(reference))
@@ -86,7 +88,7 @@ def plot_explanation(out: IO[bytes], record_id: str, model_id: str, classes: Seq
     axes[-1, 0].set_xlim(0.5, length + 0.5)
     handles, labels = top.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{record_id}: {headline(classes, reference, prevalence)}\n"
+    fig.suptitle(f"{record_id}: {headline(classes, reference, prevalence, thresholds)}\n"
                  f"change in probability per point mutation (in-silico mutagenesis, model {model_id})\n"
                  "blue = the sequence there supports the class (mutating it lowers P); numbers = top regions "
                  "(regions.tsv)", fontsize=9)

@@ -24,8 +24,9 @@ where GFF3 requires it.
 ``top_class`` and the score say *which* compartment (issue #33). For a model with training
 prevalence (``rnaloc.prevalence``, the bundled models have it) ``top_class`` is the class
 with the largest lift over its prior, the largest ``rel_`` value of the relative profile
-(rnaloc_infer.profile), and the score is :func:`~rnaloc_infer.profile.lift_score` of that
-rel value: BED ``round(1000 x tanh(rel / 2))``, GFF3 ``tanh(rel / 2)`` with 4 decimals.
+(rnaloc_infer.profile) among the classes the model labels (a class whose threshold is null,
+never labelled, is never named: :func:`~rnaloc_infer.profile.named_classes`), and the score
+is :func:`~rnaloc_infer.profile.lift_score` of that rel value: BED ``round(1000 x tanh(rel / 2))``, GFF3 ``tanh(rel / 2)`` with 4 decimals.
 The highest probability names the class with the highest base rate for almost every
 record (Exosome, 99 % of training mRNAs, for all 2,776 validation records), so it said
 nothing. A model without prevalence keeps the class with the highest probability and
@@ -42,7 +43,7 @@ import numpy as np
 
 from ..applicability import flag_text
 from ..errors import output_error
-from ..profile import ProfileRow, lift_score
+from ..profile import ProfileRow, lift_score, named_classes
 from .tables import PROB_DECIMALS, cell_text, label_text
 
 COORDINATE_COLUMNS = ("chrom", "start", "end", "strand")
@@ -73,6 +74,7 @@ class _GenomeWriter:
         self._others = [c for c in self._extra_columns if c not in COORDINATE_COLUMNS]
         self._name = name
         self._lift = ProfileRow(prevalence) if prevalence is not None else None
+        self._named = named_classes(self._thresholds)
         self.columns: List[str] = []
         self._header = ""
         self._header_written = False
@@ -99,7 +101,7 @@ class _GenomeWriter:
         self._start()
         fields: Dict[str, Any] = dict(zip(self._extra_columns, extra))
         if self._lift is not None:
-            top, rel = self._lift.top(probs)
+            top, rel = self._lift.top(probs, self._named)
             return fields, self._classes[top], lift_score(rel)
         top = int(np.argmax(probs))
         return fields, self._classes[top], float(probs[top])
