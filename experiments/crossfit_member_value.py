@@ -19,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaloc_infer.evaluation.labels import read_labels
-from rnaloc_infer.training.crossfit import read_folds, read_oof
-from rnaloc_infer.training.crossfit_blend import OutOfFold, PAIR, figures, nested
+from rnaloc_infer.training.crossfit_blend import PAIR, OutOfFold, figures, gather, nested
 
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
 SETS = {
@@ -51,23 +49,10 @@ def main() -> None:
     folds_done = sorted(set.intersection(*(finished_folds(args.crossfit, m) for m in members)))
     if len(folds_done) < 2:
         raise SystemExit(f"need at least two folds finished by every member; have {folds_done}")
-    stored = read_folds(args.crossfit / "folds.tsv")
-    labels = {}
-    for split in ("train", "valid"):
-        table = read_labels(args.data_dir / f"dm3loc_{split}_labels.tsv", CLASSES)
-        labels.update(zip(table.ids, table.y))
-    ids = [i for i, f in stored.items() if f in folds_done]
-    position = {i: n for n, i in enumerate(ids)}
-    renumber = {f: n for n, f in enumerate(folds_done)}
-    scores = {}
-    for member in members:
-        out = np.full((len(ids), len(CLASSES)), np.nan)
-        for fold in folds_done:
-            part = read_oof(args.crossfit / member / f"fold{fold}" / "oof.npz")
-            out[[position[i] for i in part["ids"]]] = part["logits"]
-        scores[member] = out
-    y = np.array([labels[i] for i in ids]).astype(np.int64)
-    folds = np.array([renumber[stored[i]] for i in ids])
+    everything = gather(args.crossfit, args.data_dir, members=members, classes=CLASSES, folds=folds_done)
+    scores = dict(zip(everything.members, everything.scores))
+    ids, y = everything.ids, everything.labels
+    folds = np.searchsorted(folds_done, everything.folds)  # 0.. in order: nested() leaves each out in turn
     pair = (CLASSES.index(PAIR[0]), CLASSES.index(PAIR[1]))
     rows = []
     for name, chosen in sets.items():

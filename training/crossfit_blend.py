@@ -82,9 +82,10 @@ def member_names(out_dir: Path) -> List[str]:
     return [n for n in names if n not in LAST_MEMBERS] + [n for n in LAST_MEMBERS if n in names]
 
 
-def oof_paths(out_dir: Path, members: Optional[Sequence[str]] = None) -> Tuple[Dict[str, int], List[str], List[List[Path]]]:
-    """(folds by id, member names, per member its fold files): one line naming the first
-    member and fold that is missing."""
+def oof_paths(out_dir: Path, members: Optional[Sequence[str]] = None,
+              folds: Optional[Sequence[int]] = None) -> Tuple[Dict[str, int], List[str], List[List[Path]]]:
+    """(folds by id, member names, per member its fold files, in the order of ``folds``,
+    default every fold): one line naming the first member and fold that is missing."""
     folds_path = out_dir / FOLDS_FILE
     if not folds_path.is_file():
         raise ValueError(f"{folds_path}: missing; {out_dir} is not a cross-fitting directory (rnaloc-train crossfit)")
@@ -95,8 +96,8 @@ def oof_paths(out_dir: Path, members: Optional[Sequence[str]] = None) -> Tuple[D
         raise ValueError(f"{out_dir}: no cross-fitted member (no <member>/source.json)")
     paths = []
     for name in names:
-        paths.append([out_dir / name / f"fold{fold}" / OOF_FILE for fold in range(k)])
-        for fold, path in enumerate(paths[-1]):
+        paths.append([out_dir / name / f"fold{fold}" / OOF_FILE for fold in (range(k) if folds is None else folds)])
+        for fold, path in zip(range(k) if folds is None else folds, paths[-1]):
             if not path.is_file():
                 raise ValueError(f"{path}: missing: member {name} has no out-of-fold scores for fold {fold} "
                                  f"(of {k}) yet; cross-fit it first (rnaloc-train crossfit)")
@@ -117,12 +118,14 @@ def data_source(out_dir: Path, names: Sequence[str], data_dir: Optional[Path]) -
 
 
 def gather(out_dir: Path, data_dir: Path, prefix: str = "dm3loc", members: Optional[Sequence[str]] = None,
-           classes: Optional[Sequence[str]] = None) -> OutOfFold:
-    """Every member's out-of-fold scores (all folds present, each fold's file holding exactly
-    the fold's records) and the records' labels (train + valid labels of ``data_dir``)."""
-    stored, names, paths = oof_paths(out_dir, members)
-    ids = list(stored)
-    folds = np.array([stored[i] for i in ids], dtype=np.int64)
+           classes: Optional[Sequence[str]] = None, folds: Optional[Sequence[int]] = None) -> OutOfFold:
+    """Every member's out-of-fold scores (all folds present, or those of ``folds``, each
+    fold's file holding exactly the fold's records) and the records' labels (train + valid
+    labels of ``data_dir``)."""
+    stored, names, paths = oof_paths(out_dir, members, folds)
+    wanted = list(range(len(paths[0]))) if folds is None else list(folds)
+    ids = [i for i, fold in stored.items() if fold in wanted]
+    fold_of = np.array([stored[i] for i in ids], dtype=np.int64)
     label_files = [split_paths(data_dir, split, prefix)[1] for split in ("train", "valid")]
     parts = [read_labels(path, classes) for path in label_files]
     classes = parts[0].classes
@@ -136,7 +139,7 @@ def gather(out_dir: Path, data_dir: Path, prefix: str = "dm3loc", members: Optio
     scores = []
     for name, member_paths in zip(names, paths):
         out = np.full((len(ids), len(classes)), np.nan)
-        for fold, path in enumerate(member_paths):
+        for fold, path in zip(wanted, member_paths):
             part = read_oof(path)
             expected = {i for i, f in stored.items() if f == fold}
             if set(part["ids"]) != expected or len(part["ids"]) != len(expected):
@@ -146,7 +149,7 @@ def gather(out_dir: Path, data_dir: Path, prefix: str = "dm3loc", members: Optio
             out[[position[i] for i in part["ids"]]] = part["logits"]
         scores.append(out)
     sources = [out_dir / FOLDS_FILE, *label_files, *(p for member_paths in paths for p in member_paths)]
-    return OutOfFold(ids, folds, labels, list(classes), names, scores, sources)
+    return OutOfFold(ids, fold_of, labels, list(classes), names, scores, sources)
 
 
 def fit_on(oof: OutOfFold, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, BlendFit]:
