@@ -38,12 +38,14 @@ class _Fp32Pool(nn.Module):
 
 def to_half(folded: StreamingModel) -> StreamingModel:
     """In place on an already folded copy: bodies in fp16; every network's pooling and head,
-    and an ensemble's regression, forest and blend, in fp32. The head-feature statistics are cast back
+    and an ensemble's regression, forest, blend and class mixing, in fp32. The head-feature statistics are cast back
     to fp32 after the model-wide ``half()``, so their values are fp16-rounded (as in every
     file shipped so far); the forest keeps its exact fp32 thresholds and leaves (a threshold
     rounded to fp16 would send records down other branches)."""
     forests = [{key: value.clone() for key, value in forest.state_dict().items()}
                for forest in getattr(folded, "forests", [])]
+    mixings = [{key: value.clone() for key, value in mixing.state_dict().items()}
+               for mixing in getattr(folded, "mixings", [])]
     folded.half()
     networks = [folded.network, *folded.members] if isinstance(folded, EnsembleModel) else [folded]
     for network in networks:
@@ -60,6 +62,9 @@ def to_half(folded: StreamingModel) -> StreamingModel:
         for forest, state in zip(folded.forests, forests):
             forest.float()
             forest.load_state_dict(state)
+        for mixing, state in zip(folded.mixings, mixings):  # the class-mixing map: exact fp32
+            mixing.float()
+            mixing.load_state_dict(state)
     return folded
 
 

@@ -87,9 +87,10 @@ def with_logreg(network: LocalizationModel, fitted: FittedRegression) -> Ensembl
 
 
 def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel],
-                 forest: Optional[FittedForest] = None) -> EnsembleModel:
-    """A copy of ``primary`` (its network and regression) with ``others`` as member networks and
-    ``forest`` (its trees as fitted: weight 1) as the forest member."""
+                 forest: Optional[FittedForest] = None, class_mixing: bool = False) -> EnsembleModel:
+    """A copy of ``primary`` (its network and regression) with ``others`` as member networks,
+    ``forest`` (its trees as fitted: weight 1) as the forest member and, with ``class_mixing``,
+    an identity class-mixing map to fit."""
     shape = {}
     if forest is not None:
         # the forest may read a wider set than the regression: the ensemble then takes the wider one
@@ -99,7 +100,8 @@ def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel],
         trees = forest.trees
         shape = {"ks": list(forest.ks), "nodes": len(trees.value), "trees": len(trees.roots), "depth": trees.depth}
     config = EnsembleConfig(primary.config.network, [network.config for network in others],
-                            list(primary.config.linear_ks), forest.features if forest else primary.config.features, shape)
+                            list(primary.config.linear_ks), forest.features if forest else primary.config.features, shape,
+                            class_mixing)
     model = EnsembleModel(config)
     model.network.load_state_dict(primary.network.state_dict())
     model.regression.load_state_dict(primary.regression.state_dict())
@@ -114,10 +116,12 @@ def with_members(primary: EnsembleModel, others: Sequence[LocalizationModel],
 
 def fold_blend(primary: EnsembleModel, others: Sequence[LocalizationModel], forest: Optional[FittedForest],
                mean: Sequence[np.ndarray], std: Sequence[np.ndarray], weights: Sequence[np.ndarray],
-               a: np.ndarray, b: np.ndarray) -> Tuple[EnsembleModel, List[np.ndarray], np.ndarray]:
+               a: np.ndarray, b: np.ndarray, mixing: Optional[Tuple[np.ndarray, np.ndarray]] = None
+               ) -> Tuple[EnsembleModel, List[np.ndarray], np.ndarray]:
     """(model, per-member coefficients, bias): the ensemble of ``primary`` (first network and
     regression), ``others`` and ``forest`` whose logits are ``a * sum_m weights[m] * (score_m -
-    mean[m]) / std[m] + b`` per class.
+    mean[m]) / std[m] + b`` per class, then, with ``mixing`` = (weight (classes, classes),
+    bias), ``weight @ logits + bias`` (:class:`.ensemble_model.ClassMixing`).
 
     Members are indexed networks first (``primary``'s, then ``others``), then the regression,
     then the forest; each entry of ``mean``, ``std`` and ``weights`` is per class. Why one
@@ -134,17 +138,27 @@ def fold_blend(primary: EnsembleModel, others: Sequence[LocalizationModel], fore
     if forest is not None:  # its weight goes into its leaves
         forest = FittedForest(forest.trees.scaled(coefficients[-1]), forest.ks, forest.classes, forest.features,
                               forest.trees_fitted)
-    model = with_members(primary, others, forest)
+    model = with_members(primary, others, forest, class_mixing=mixing is not None)
     # blend rows: 0 first network, 1 regression, 2 bias, 3.. further networks
     rows = np.stack([coefficients[0], coefficients[n_networks], bias, *coefficients[1:n_networks]])
     with torch.no_grad():
         model.blend.copy_(torch.from_numpy(rows).float())
+        if mixing is not None:
+            weight, offset = (np.asarray(v, dtype=np.float64) for v in mixing)
+            n = len(bias)
+            if weight.shape != (n, n) or offset.shape != (n,):
+                raise ValueError(f"class mixing of shape {weight.shape} + {offset.shape} for {n} classes")
+            model.mixings[0].matrix.copy_(torch.from_numpy(weight.T).float())
+            model.mixings[0].bias.copy_(torch.from_numpy(offset).float())
     return model, coefficients, bias
 
 
 def regression_scores(model: EnsembleModel, data: SequenceSet, token_budget: int,
                       features: Optional[np.ndarray] = None) -> np.ndarray:
-    """The in-graph regression's scores of every record (one pass with a regression-only blend)."""
+    """The in-graph regression's scores of every record (one pass with a regression-only blend;
+    before any class mixing is fitted, which would mix them)."""
+    if len(model.mixings):
+        raise ValueError("regression_scores reads an ensemble without class mixing")
     original = model.blend.clone()
     try:
         with torch.no_grad():

@@ -9,7 +9,10 @@ checkpoints, a fitted regression (:mod:`.regression`) and fitted trees (:mod:`.f
 
 ``logits = blend[0] * network + blend[1] * regression + blend[2] + sum_i blend[3 + i] * member_i
 + forest`` (per class; the row order is that of the checkpoints written since ensembles exist;
-the forest's weight is in its leaves).
+the forest's weight is in its leaves). With ``class_mixing`` the per-class logits then pass
+through one linear map across classes (:class:`ClassMixing`): each class's output reads every
+class's blended log-odds, which is what a cross-fitted blend found to pay (docs/RESULTS.md,
+"Class mixing").
 
 State layout: every part's half-precision-safe states first (the network's, the
 regression's k-mer contexts, each member's, the forest's context), then every part's fp32
@@ -33,7 +36,7 @@ from .forest import KmerForest
 from .kmers import KmerFrequencyLinear, kmer_counts, kmer_index, vocabulary_size
 from .models import LocalizationModel, ModelConfig, StreamingModel
 
-ENSEMBLE_KEYS = ("linear_ks", "members", "features", "forest")
+ENSEMBLE_KEYS = ("linear_ks", "members", "features", "forest", "class_mixing")
 
 
 @dataclass
@@ -53,6 +56,8 @@ class EnsembleConfig:
     features: str = ""
     # {} or the forest member's shape (:class:`.forest.KmerForest`): ks, nodes, trees, depth
     forest: Dict[str, object] = field(default_factory=dict)
+    # a class-mixing map after the blend (:class:`ClassMixing`); False in every file before it
+    class_mixing: bool = False
 
     @property
     def kind(self) -> str:
@@ -71,6 +76,8 @@ class EnsembleConfig:
                "members": [member.to_dict() for member in self.members], "features": self.features}
         if self.forest:  # absent otherwise: files without a forest keep their hparams byte for byte
             out["forest"] = dict(self.forest)
+        if self.class_mixing:  # absent otherwise, for the same reason
+            out["class_mixing"] = True
         return out
 
     @classmethod
@@ -83,7 +90,11 @@ class EnsembleConfig:
         forest = dict(data.get("forest") or {})
         if forest and set(forest) != {"ks", "nodes", "trees", "depth"}:
             raise ValueError(f"forest shape needs ks, nodes, trees and depth, got {sorted(forest)}")
-        return cls(ModelConfig.from_dict(data), members, list(data.get("linear_ks", [])), data.get("features", ""), forest)
+        mixing = data.get("class_mixing", False)
+        if not isinstance(mixing, bool):
+            raise ValueError(f"class_mixing must be true or false, got {mixing!r}")
+        return cls(ModelConfig.from_dict(data), members, list(data.get("linear_ks", [])), data.get("features", ""), forest,
+                   mixing)
 
     @staticmethod
     def describes(data: dict) -> bool:
@@ -151,6 +162,22 @@ class KmerRegression(nn.Module):
         return score, contexts + accumulators
 
 
+class ClassMixing(nn.Module):
+    """``logits @ matrix + bias``: every class's output log-odds from all classes' blended
+    log-odds (``matrix``: classes in x classes out). Why: out of fold, a class's annotation is
+    predicted better with the other classes' scores beside its own (Exosome, 99 % positive, most
+    of all). fp32 buffers, used as stored, so the exported graph keeps them as named
+    initializers (``mixings.0.matrix``); identity until fitted."""
+
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.register_buffer("matrix", torch.eye(n_classes))
+        self.register_buffer("bias", torch.zeros(n_classes))
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return logits @ self.matrix + self.bias
+
+
 class EnsembleModel(StreamingModel):
     def __init__(self, config: EnsembleConfig):
         super().__init__()
@@ -179,6 +206,9 @@ class EnsembleModel(StreamingModel):
         blend = torch.zeros(3 + len(config.members), n_classes)
         blend[0] = 1.0
         self.register_buffer("blend", blend)
+        # 0 or 1 class-mixing map after the blend (a ModuleList, as the forest, so TorchScript
+        # compiles a model without one)
+        self.mixings = nn.ModuleList(ClassMixing(n_classes) for _ in range(1 if config.class_mixing else 0))
         # the regression's widest k-mers are the forest's: one count scatter serves both
         self.share_counts = bool(config.forest) and bool(config.linear_ks) and \
             max(config.linear_ks) == max(config.forest["ks"])
@@ -255,6 +285,8 @@ class EnsembleModel(StreamingModel):
             logits = logits + forest_score
             news.append(new)
             part += 1
+        for mixing in self.mixings:
+            logits = mixing(logits)
         return logits, self._join_states(news)
 
 

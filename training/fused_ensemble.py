@@ -70,7 +70,8 @@ class FusedEnsembleModel(EnsembleModel):
             raise ValueError(f"the ensemble's networks are not isomorphic networks of a fusable kind ({', '.join(kinds_with('fusable'))}) "
                              "with a motif front end: cannot fuse")
         groups = 1 + len(config.members)
-        super().__init__(EnsembleConfig(_wide_config(config), [], list(config.linear_ks), config.features, config.forest))
+        super().__init__(EnsembleConfig(_wide_config(config), [], list(config.linear_ks), config.features, config.forest,
+                                        config.class_mixing))
         wide = self.network.config
         grouped = KINDS[wide.kind].grouped
         assert grouped is not None  # fusable() checked the kind
@@ -133,7 +134,7 @@ def _fused_state(model: EnsembleModel, networks: List[LocalizationModel],
     if readers:
         out["network.feature_mean"] = readers[0].feature_mean
         out["network.feature_scale"] = readers[0].feature_scale
-    out.update({key: value for key, value in model.state_dict().items() if key.startswith(("regression.", "forests."))})
+    out.update({key: value for key, value in model.state_dict().items() if key.startswith(("regression.", "forests.", "mixings."))})
     # the networks' blend is in the head now: weight 1 for the fused network
     out["blend"] = torch.stack([torch.ones_like(blend[0]), blend[1], blend[2]])
     return out
