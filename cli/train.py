@@ -176,10 +176,14 @@ def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path,
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads of the stacking's fits (BLAS). Default: all; 1 on a machine busy training.")
+@click.option("--class-mixing/--no-class-mixing", default=False, show_default=True,
+              help="End the blend in a class mixing: each class's output log-odds from every class's calibrated "
+                   "log-odds (an L2 logistic regression per class, fitted inside the same nesting).")
 @force_option
 @one_line_errors
 def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...], data_dir: Optional[Path],
-                   prefix: str, resamples: int, seed: int, threads: Optional[int], force: bool) -> None:
+                   prefix: str, resamples: int, seed: int, threads: Optional[int], class_mixing: bool,
+                   force: bool) -> None:
     """Fit the ensemble's blend (stacked per-class weights, Platt calibration, thresholds) on the
     members' out-of-fold scores in CROSSFIT_DIR (every fold of every member must be there), and
     report out-of-fold figures: nested (blend fitted without the fold it scores: the estimate)
@@ -196,7 +200,7 @@ def crossfit_blend(crossfit_dir: Path, report_dir: Path, members: Tuple[str, ...
 
     oof = gather(crossfit_dir, folder, prefix, names)
     with threadpool_limits(threads):
-        blend, report = blend_report(oof, resamples, seed)
+        blend, report = blend_report(oof, resamples, seed, class_mixing)
     written = write_outputs(report_dir, blend, report)
     estimate = report["estimate"]
     click.echo(json.dumps({"out": [str(p) for p in written], "records": report["records"], "members": names,

@@ -257,3 +257,37 @@ def test_blend_report_equals_a_direct_computation(tmp_path):
     assert _blend(out, report_dir).exit_code == 2
     assert (report_dir / "blend.json").read_bytes() == before
     assert _blend(out, report_dir, "--force").exit_code == 0
+
+
+def test_blend_with_class_mixing_is_fitted_and_nested_like_the_rest(tmp_path):
+    """--class-mixing: blend.json carries the mixing fitted on every out-of-fold score, and the
+    estimate scores each fold with a blend *and* mixing fitted on the other folds."""
+    from rnaloc_infer.training.stacking import fit_blend, member_standardisation, standardise
+
+    out, labels, folds, scores = _oof_dir(tmp_path)
+    report_dir = tmp_path / "report"
+    result = _blend(out, report_dir, "--class-mixing")
+    assert result.exit_code == 0, result.output
+    blend = json.loads((report_dir / "blend.json").read_text())
+    report = json.loads((report_dir / "report.json").read_text())
+    names = ["net", "regression", "forest"]
+    member_list = [scores[n] for n in names]
+    mean, std = member_standardisation(names, CLASSES, member_list)
+    fitted = fit_blend(standardise(member_list, mean, std), labels, CLASSES, class_mixing=True)
+    np.testing.assert_allclose(blend["mixing"]["weight"], fitted.mixing.weight, atol=1e-5)  # lbfgs tolerance
+    np.testing.assert_allclose(blend["mixing"]["bias"], fitted.mixing.bias, atol=1e-5)
+    assert blend["mixing"]["C"] == fitted.mixing.c and "mixing.weight" in blend["use"]
+    assert np.allclose(blend["thresholds"], fitted.thresholds)
+    nested = np.zeros(labels.shape)
+    for fold in range(5):
+        fit, held = folds != fold, folds == fold
+        m, s = member_standardisation(names, CLASSES, [v[fit] for v in member_list])
+        f = fit_blend(standardise([v[fit] for v in member_list], m, s), labels[fit], CLASSES, class_mixing=True)
+        nested[held] = f.log_odds(standardise([v[held] for v in member_list], m, s))
+        assert report["estimate"]["per_fold"][fold]["mixing_C"] == f.mixing.c
+    for c, cls in enumerate(CLASSES):
+        # lbfgs stops within its tolerance, which other BLAS thread counts reach by other paths
+        assert report["estimate"][cls]["auroc"]["value"] == pytest.approx(metrics.roc_auc(labels[:, c], nested[:, c]),
+                                                                          abs=5e-4)
+    assert _blend(out, tmp_path / "plain").exit_code == 0  # without the flag: no mixing
+    assert "mixing" not in json.loads((tmp_path / "plain" / "blend.json").read_text())

@@ -57,8 +57,12 @@ def _member(out: Path, name: str, source: dict, folds: np.ndarray, ids, rng) -> 
     return member
 
 
-def _blend(path: Path, out: Path, members, rng) -> Path:
+def _blend(path: Path, out: Path, members, rng, mixing: bool = False) -> Path:
+    """A blend.json of ``members`` with random numbers; with ``mixing``, a class mixing whose
+    off-diagonal entries are large enough that a transposed or skipped map shows."""
     n = len(CLASSES)
+    extra = {"mixing": {"weight": (np.eye(n) + 0.4 * rng.normal(size=(n, n))).tolist(),
+                        "bias": rng.normal(size=n).tolist(), "C": 0.1}} if mixing else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "format": "rnaloc-crossfit-blend", "format_version": 1, "classes": CLASSES, "members": list(members),
@@ -67,7 +71,7 @@ def _blend(path: Path, out: Path, members, rng) -> Path:
                             "std": {m: (rng.random(n) + 0.5).tolist() for m in members}},
         "weights": {m: rng.normal(size=n).tolist() for m in members},
         "platt": {"a": (rng.random(n) + 0.5).tolist(), "b": rng.normal(size=n).tolist()},
-        "thresholds": (rng.random(n) * 0.6 + 0.2).tolist()}))
+        "thresholds": (rng.random(n) * 0.6 + 0.2).tolist(), **extra}))
     (path.parent / "report.json").write_text(json.dumps({"uninformative": {"Exosome": "prevalence 0.99"}}))
     return path
 
@@ -99,7 +103,7 @@ def crossfit(tmp_path):
         for fold in range(K):
             info = {"C": C_PER_FOLD[fold]} if name == "regression" else {"trees_fitted": [5, 4, 5, 3, 5, 5]}
             (member / f"fold{fold}" / "fold.json").write_text(json.dumps({"member": name, "fold": fold, **info}))
-    return out, data_dir, _blend(tmp_path / "blend" / "blend.json", out, ["net", "regression", "forest"], rng)
+    return out, data_dir, _blend(tmp_path / "blend" / "blend.json", out, ["net", "regression", "forest"], rng, mixing=True)
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +149,8 @@ def test_a_missing_fold_is_one_line(crossfit, tmp_path):
 
 
 def _by_hand(refit: Path, blend: dict, data) -> np.ndarray:
-    """sigmoid(a * sum_m w_m * (score_m - mean_m) / std_m + b) from the refit members' own files."""
+    """sigmoid(a * sum_m w_m * (score_m - mean_m) / std_m + b), then the class mixing if the blend
+    has one, from the refit members' own files."""
     from rnaloc_infer.features.registry import CODING_UTR
     from rnaloc_infer.training.checkpoint import load_checkpoint
     from rnaloc_infer.training.forest import forest_inputs, load_forest
@@ -159,7 +164,10 @@ def _by_hand(refit: Path, blend: dict, data) -> np.ndarray:
     z = {m: (scores[m] - np.array(blend["standardisation"]["mean"][m])) / np.array(blend["standardisation"]["std"][m])
          for m in scores}
     score = sum(np.array(blend["weights"][m]) * z[m] for m in z)
-    return 1 / (1 + np.exp(-(np.array(blend["platt"]["a"]) * score + np.array(blend["platt"]["b"]))))
+    odds = np.array(blend["platt"]["a"]) * score + np.array(blend["platt"]["b"])
+    if "mixing" in blend:
+        odds = odds @ np.array(blend["mixing"]["weight"]).T + np.array(blend["mixing"]["bias"])
+    return 1 / (1 + np.exp(-odds))
 
 
 def test_refit_assemble_and_release(crossfit, tmp_path):
@@ -194,6 +202,7 @@ def test_refit_assemble_and_release(crossfit, tmp_path):
 
     model, payload = load_checkpoint(refit / "ensemble.pt")
     assert isinstance(model, EnsembleModel) and len(model.members) == 0 and len(model.forests) == 1
+    assert model.config.class_mixing and len(model.mixings) == 1
     assert payload["thresholds"] == pytest.approx(blend["thresholds"])
     assert payload["extra"]["crossfit"]["thresholds"] == blend["thresholds"]
     data = read_labelled(data_dir, CLASSES, "tiny")
@@ -220,7 +229,7 @@ def test_refit_assemble_and_release(crossfit, tmp_path):
     sources = {m["member"]: m["source"] for m in json.loads((fast / "refit.json").read_text())["members"]}
     assert sources == {"net": f"reused from {refit}", "regression": f"reused from {refit}"}
     fast_model, _ = load_checkpoint(fast / "ensemble.pt")
-    assert len(fast_model.forests) == 0
+    assert len(fast_model.forests) == 0 and len(fast_model.mixings) == 0  # its blend has no mixing
 
     # release: blend.json's thresholds (Exosome never labelled), nothing fitted on valid
     root = tmp_path / "repo"

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from rnaloc_infer.evaluation.metrics import roc_auc
-from rnaloc_infer.training.stacking import C_GRID, stack_members
+from rnaloc_infer.training.stacking import C_GRID, MIXING_GRID, fit_blend, fit_class_mixing, stack_members
 
 
 def _members(n: int = 600, seed: int = 0):
@@ -56,3 +56,36 @@ def test_rare_classes_use_fewer_folds_and_too_rare_ones_are_refused():
         stack_members(scores, labels)
     with pytest.raises(ValueError, match="^ER: 1 positive or negative valid record.*--blend equal"):
         stack_members(scores, labels, ["Nucleus", "ER"])
+
+
+def test_class_mixing_reads_a_class_from_the_others():
+    """Class 2 is annotated where classes 0 and 1 are both annotated, and no member scores it
+    itself: the per-class blend is near chance for it, the class mixing recovers it from the
+    other classes' log-odds; judged on records neither was fitted on."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    labels = (rng.random((n, 3)) < [0.5, 0.5, 0.0]).astype(int)
+    labels[:, 2] = labels[:, 0] & labels[:, 1]
+    scores = rng.standard_normal((n, 3, 2))
+    scores[:, 0, 0] += 2.0 * labels[:, 0]
+    scores[:, 1, 1] += 2.0 * labels[:, 1]
+    fit, held = slice(0, 800), slice(800, None)
+    plain = fit_blend(scores[fit], labels[fit], ["a", "b", "c"])
+    mixed = fit_blend(scores[fit], labels[fit], ["a", "b", "c"], class_mixing=True)
+    assert plain.mixing is None and mixed.mixing.c in MIXING_GRID
+    assert mixed.mixing.weight.shape == (3, 3) and mixed.mixing.bias.shape == (3,)
+    assert mixed.mixing.weight[2, 0] > 0.3 and mixed.mixing.weight[2, 1] > 0.3  # c reads a and b
+    before = roc_auc(labels[held, 2], plain.log_odds(scores[held])[:, 2])
+    after = roc_auc(labels[held, 2], mixed.log_odds(scores[held])[:, 2])
+    assert before < 0.6 and after > 0.8
+    # the mixing is applied after the calibrated blend: log-odds @ weight.T + bias
+    calibrated = mixed.a * mixed.score(scores[held]) + mixed.b
+    np.testing.assert_allclose(mixed.log_odds(scores[held]), calibrated @ mixed.mixing.weight.T + mixed.mixing.bias)
+    np.testing.assert_allclose(mixed.probabilities(scores[held]), 1 / (1 + np.exp(-mixed.log_odds(scores[held]))))
+
+
+def test_class_mixing_refuses_a_class_without_negatives():
+    labels = np.ones((50, 2), dtype=int)
+    labels[:25, 0] = 0
+    with pytest.raises(ValueError, match="class 1: too few"):
+        fit_class_mixing(np.random.default_rng(0).standard_normal((50, 2)), labels)

@@ -16,6 +16,9 @@ and a threshold per class) is fitted too:
   folds' held-out probabilities, and MCC, precision and recall use each fold's own thresholds.
   95 % intervals: percentile bootstrap over records (:mod:`rnaloc_infer.evaluation.bootstrap`;
   the fitted blends are held fixed).
+* with ``--class-mixing`` the blend ends in a class mixing (:func:`.stacking.fit_class_mixing`:
+  each class's output log-odds from every class's calibrated log-odds), fitted inside the
+  same nesting.
 * **in_sample**: the blend fitted on all out-of-fold scores (``blend.json``, what a refit and
   release takes), scored on the same records: optimistic by the blend's own fit.
 
@@ -152,29 +155,32 @@ def gather(out_dir: Path, data_dir: Path, prefix: str = "dm3loc", members: Optio
     return OutOfFold(ids, fold_of, labels, list(classes), names, scores, sources)
 
 
-def fit_on(oof: OutOfFold, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, BlendFit]:
-    """(mean, std, blend) fitted on the out-of-fold scores of ``rows`` only."""
+def fit_on(oof: OutOfFold, rows: np.ndarray, class_mixing: bool = False) -> Tuple[np.ndarray, np.ndarray, BlendFit]:
+    """(mean, std, blend) fitted on the out-of-fold scores of ``rows`` only (with
+    ``class_mixing``, the mixing too: :func:`.stacking.fit_class_mixing`)."""
     mean, std = member_standardisation(oof.members, oof.classes, [s[rows] for s in oof.scores])
-    fitted = fit_blend(standardise([s[rows] for s in oof.scores], mean, std), oof.labels[rows], oof.classes)
+    fitted = fit_blend(standardise([s[rows] for s in oof.scores], mean, std), oof.labels[rows], oof.classes,
+                       class_mixing=class_mixing)
     return mean, std, fitted
 
 
 def log_odds(oof: OutOfFold, rows: np.ndarray, mean: np.ndarray, std: np.ndarray, fitted: BlendFit) -> np.ndarray:
-    """(rows, classes) calibrated log-odds a * blend + b of ``rows``."""
-    return fitted.a * fitted.score(standardise([s[rows] for s in oof.scores], mean, std)) + fitted.b
+    """(rows, classes) the output log-odds of ``rows``: calibrated a * blend + b, then the mixing if any."""
+    return fitted.log_odds(standardise([s[rows] for s in oof.scores], mean, std))
 
 
-def nested(oof: OutOfFold) -> Tuple[np.ndarray, np.ndarray, List[dict]]:
+def nested(oof: OutOfFold, class_mixing: bool = False) -> Tuple[np.ndarray, np.ndarray, List[dict]]:
     """(log-odds, decisions, per-fold details): each fold scored by the blend fitted on the others."""
     odds = np.zeros(oof.labels.shape)
     decided = np.zeros(oof.labels.shape, dtype=bool)
     details = []
     for fold in range(int(oof.folds.max()) + 1):
         fit_rows, held = np.flatnonzero(oof.folds != fold), np.flatnonzero(oof.folds == fold)
-        mean, std, fitted = fit_on(oof, fit_rows)
+        mean, std, fitted = fit_on(oof, fit_rows, class_mixing)
         odds[held] = log_odds(oof, held, mean, std, fitted)
         decided[held] = _sigmoid(odds[held]) >= np.asarray(fitted.thresholds)
-        details.append({"fold": fold, "C": fitted.stacked.c, "thresholds": fitted.thresholds})
+        details.append({"fold": fold, "C": fitted.stacked.c, "thresholds": fitted.thresholds,
+                        **({"mixing_C": fitted.mixing.c} if fitted.mixing else {})})
     return odds, decided, details
 
 
@@ -248,16 +254,18 @@ def _specificity(oof: OutOfFold, pair: Optional[Tuple[int, int]], values: np.nda
             f"pearson_{PAIR[0].lower()}_{PAIR[1].lower()}": entry(1)}
 
 
-def blend_report(oof: OutOfFold, resamples: int = RESAMPLES, seed: int = 0) -> Tuple[dict, dict]:
+def blend_report(oof: OutOfFold, resamples: int = RESAMPLES, seed: int = 0,
+                 class_mixing: bool = False) -> Tuple[dict, dict]:
     """(blend, report): the blend fitted on all out-of-fold scores (what a refit and release
-    takes) and the report (module docstring)."""
+    takes) and the report (module docstring); with ``class_mixing``, the blend ends in a class
+    mixing, fitted (and nested) like the rest."""
     everything = np.arange(len(oof.ids))
-    mean, std, fitted = fit_on(oof, everything)
+    mean, std, fitted = fit_on(oof, everything, class_mixing)
     classes = oof.classes
     pair = (classes.index(PAIR[0]), classes.index(PAIR[1])) if all(c in classes for c in PAIR) else None
     in_odds = log_odds(oof, everything, mean, std, fitted)
     in_decided = _sigmoid(in_odds) >= np.asarray(fitted.thresholds)
-    nested_odds, nested_decided, details = nested(oof)
+    nested_odds, nested_decided, details = nested(oof, class_mixing)
     point = figures(oof.labels, nested_odds, nested_decided, pair)
     draws = bootstrap_draws(lambda rows: figures(oof.labels[rows], nested_odds[rows], nested_decided[rows], pair),
                             len(oof.ids), resamples, seed)
@@ -291,6 +299,11 @@ def blend_report(oof: OutOfFold, resamples: int = RESAMPLES, seed: int = 0) -> T
         "thresholds": fitted.thresholds,
         "use": "p = sigmoid(a * sum_m weights[m] * (score_m - mean[m]) / std[m] + b) per class; label when p >= threshold",
     }
+    if fitted.mixing is not None:
+        blend["mixing"] = {"weight": fitted.mixing.weight.tolist(), "bias": fitted.mixing.bias.tolist(),
+                           "C": fitted.mixing.c, "cv_log_loss": {str(c): v for c, v in fitted.mixing.cv_log_loss.items()}}
+        blend["use"] = ("z = a * sum_m weights[m] * (score_m - mean[m]) / std[m] + b per class; "
+                        "p = sigmoid(mixing.weight @ z + mixing.bias); label when p >= threshold")
     report = {
         "records": len(oof.ids), "folds": blend["folds"], "members": oof.members, "classes": classes,
         "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95, "over": "records; fitted blends held fixed"},

@@ -393,7 +393,10 @@ def assemble(blend: dict, folders: Dict[str, Path]) -> Assembled:
     a = np.asarray(blend["platt"]["a"], dtype=np.float64)
     b = np.asarray(blend["platt"]["b"], dtype=np.float64)
     primary = with_logreg(networks[0], regression)
-    model, coefficients, bias = fold_blend(primary, networks[1:], forest, mean, std, weights, a, b)
+    mixing = None
+    if blend.get("mixing") is not None:
+        mixing = (np.asarray(blend["mixing"]["weight"], dtype=np.float64), np.asarray(blend["mixing"]["bias"], dtype=np.float64))
+    model, coefficients, bias = fold_blend(primary, networks[1:], forest, mean, std, weights, a, b, mixing)
     return Assembled(model, list(blend["thresholds"]), order, coefficients, bias)
 
 

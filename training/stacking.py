@@ -145,30 +145,84 @@ def standardise(scores: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray)
     return np.stack([(v - m) / s for v, m, s in zip(scores, mean, std)], axis=2)
 
 
+MIXING_GRID = (0.01, 0.1, 1.0)  # inverse L2 strength of the class-mixing regressions, on log-odds
+
+
+@dataclass
+class ClassMixingFit:
+    """Per output class, an L2 logistic regression on every class's calibrated blend log-odds
+    (:class:`.ensemble_model.ClassMixing` in the graph). Why: out of fold, the blend scores of
+    the other classes carry information on a class's annotation (docs/RESULTS.md, "Class
+    mixing"); the penalty is chosen like the stacked weights', by inner out-of-fold log-loss."""
+
+    weight: np.ndarray  # (classes out, classes in)
+    bias: np.ndarray  # (classes,)
+    c: float
+    cv_log_loss: dict  # {C: inner out-of-fold log-loss, mean over records and classes}
+
+    def apply(self, log_odds: np.ndarray) -> np.ndarray:
+        return log_odds @ self.weight.T + self.bias
+
+
+def fit_class_mixing(log_odds: np.ndarray, labels: np.ndarray, grid: Sequence[float] = MIXING_GRID,
+                     folds: int = FOLDS, seed: int = 0) -> ClassMixingFit:
+    """:class:`ClassMixingFit` of ``log_odds`` (records, classes: calibrated blend log-odds) and
+    0/1 ``labels``; C from ``grid`` by the log-loss of a stratified ``folds``-fold split per
+    class (a class with fewer minority records than folds gets as many folds as it has)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    n, n_classes = labels.shape
+    minority = np.minimum(labels.sum(axis=0), n - labels.sum(axis=0)).astype(int)
+    if minority.min() < 2:
+        raise ValueError(f"class {int(minority.argmin())}: too few positive or negative records to fit class mixing")
+    held = {c: np.zeros(labels.shape) for c in grid}
+    for k in range(n_classes):
+        y = labels[:, k]
+        for train, test in StratifiedKFold(min(folds, minority[k]), shuffle=True, random_state=seed).split(log_odds, y):
+            for c in grid:
+                model = LogisticRegression(C=c, max_iter=2000).fit(log_odds[train], y[train])
+                held[c][test, k] = np.clip(model.predict_proba(log_odds[test])[:, 1], 1e-12, 1 - 1e-12)
+    y = labels.astype(np.float64)
+    loss = {c: float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))) for c, p in held.items()}
+    best = min(grid, key=lambda c: loss[c])
+    fitted = [LogisticRegression(C=best, max_iter=2000).fit(log_odds, labels[:, k]) for k in range(n_classes)]
+    log.info("class mixing: C = %g (inner out-of-fold log-loss %s)", best, {c: round(v, 5) for c, v in loss.items()})
+    return ClassMixingFit(np.stack([m.coef_[0] for m in fitted]), np.array([m.intercept_[0] for m in fitted]), best, loss)
+
+
 @dataclass
 class BlendFit:
-    """Per-class blend of standardised member scores, Platt calibration and thresholds, as
-    ``rnaloc-train ensemble`` fits them on valid and ``crossfit-blend`` on out-of-fold scores."""
+    """Per-class blend of standardised member scores, Platt calibration, optionally a class
+    mixing, and thresholds, as ``rnaloc-train ensemble`` fits them on valid and
+    ``crossfit-blend`` on out-of-fold scores."""
 
     weights: np.ndarray  # (classes, members) on standardised scores, before calibration
     a: np.ndarray  # (classes,) Platt slope
     b: np.ndarray  # (classes,) Platt intercept
     thresholds: List[float]  # per class, evaluation.metrics.policy_threshold on the fitted records
     stacked: Optional[StackedWeights]  # None for equal weights
+    mixing: Optional[ClassMixingFit] = None
 
     def score(self, standardised: np.ndarray) -> np.ndarray:
         """(records, classes) blend scores before calibration."""
         return (standardised * self.weights[None]).sum(axis=2)
 
+    def log_odds(self, standardised: np.ndarray) -> np.ndarray:
+        """(records, classes) the model's output log-odds: calibrated blend, then the mixing."""
+        calibrated = self.a * self.score(standardised) + self.b
+        return calibrated if self.mixing is None else self.mixing.apply(calibrated)
+
     def probabilities(self, standardised: np.ndarray) -> np.ndarray:
-        return _sigmoid(self.a * self.score(standardised) + self.b)
+        return _sigmoid(self.log_odds(standardised))
 
 
 def fit_blend(standardised: np.ndarray, labels: np.ndarray, classes: Sequence[str], blend: str = "stacked",
-              grid: Sequence[float] = C_GRID) -> BlendFit:
+              grid: Sequence[float] = C_GRID, class_mixing: bool = False) -> BlendFit:
     """Weights (stacked: :func:`stack_members`; equal: 1/members), then per class Platt scaling
-    of the blend score and the policy thresholds of the calibrated probabilities, all on the
-    records given (``standardised``: records, classes, members)."""
+    of the blend score, with ``class_mixing`` the mixing of the calibrated log-odds
+    (:func:`fit_class_mixing`), and the policy thresholds of the final probabilities, all on
+    the records given (``standardised``: records, classes, members)."""
     from rnaloc_infer.evaluation import metrics
 
     n_members = standardised.shape[2]
@@ -178,5 +232,7 @@ def fit_blend(standardised: np.ndarray, labels: np.ndarray, classes: Sequence[st
     score = fit.score(standardised)
     for c in range(len(classes)):
         fit.a[c], fit.b[c] = platt(score[:, c], labels[:, c])
+    if class_mixing:
+        fit.mixing = fit_class_mixing(fit.log_odds(standardised), labels)
     fit.thresholds = [float(t) for t in metrics.tune_thresholds(labels, fit.probabilities(standardised))]
     return fit
