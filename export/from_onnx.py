@@ -7,7 +7,9 @@ by the exporter into ``onnx::*`` initializers; they are recognised by the node t
 them: the regression's offset (``Add``, shape [1, C]) and feature weights (``MatMul``,
 transposed), a network's feature mean (``Sub``) and scale (``Div``), identified by the node's
 name scope, and the blend rows (``Mul``: the network, a member or the regression, by what
-the other operand is computed from; ``Add``, shape [C]: the bias row). Files written before
+the other operand is computed from; ``Add``, shape [C]: the bias row). The class-mixing map
+(``model.mixings.0.matrix`` and ``.bias``, read last) is named, so it comes with the others;
+no folded constant is read in its scope. Files written before
 the ensemble had its own modules (the regression at ``linear.*``) are read too
 (:func:`..training.ensemble_model.upgrade_state_dict`).
 
@@ -36,6 +38,7 @@ from .pad_channel import strip_pad_channel
 from .tree_node import forest_from_graph
 
 PREFIX = "model."
+MIXING_SCOPE = "/model/mixings."  # the class-mixing map's nodes (named initializers only)
 _SCOPE = re.compile(r"^/model/(?:network/)?(members\.\d+/)?")
 _HEAD_OUTPUT = re.compile(r"^model\.(?:network\.)?(members\.(\d+)\.)?head\.3\.weight$")
 
@@ -54,6 +57,9 @@ def model_from_onnx(path: str | Path) -> StreamingModel:
         state.update(_folded_keys(proto.graph))
         motif = state.get("network.motif.conv.weight")  # fused: k times as many filters as one network's
         fused = motif is not None and motif.size(0) != config.network.hidden
+        mixing = sorted(key for key in state if key.startswith("mixings."))
+        if mixing and not config.class_mixing:
+            raise ValueError(f"{path}: the graph has a class-mixing map ({', '.join(mixing)}) its hparams do not declare")
         model: StreamingModel = (FusedEnsembleModel if fused else EnsembleModel)(config)
         if config.forest:  # its trees are the attributes of one ONNX-ML node, not initializers
             trees = forest_from_graph(proto.graph, int(config.forest["depth"]))
@@ -89,6 +95,8 @@ def _folded_keys(graph: onnx.GraphProto) -> Dict[str, torch.Tensor]:
     out: Dict[str, torch.Tensor] = {}
     blend_rows: Dict[int, np.ndarray] = {}
     for node, index, value in folded:
+        if node.name.startswith(MIXING_SCOPE):
+            raise ValueError(f"unrecognised folded constant read by the class-mixing map's {node.op_type} node {node.name!r}")
         scope_match = _SCOPE.match(node.name)
         scope = "network." if scope_match is None or not scope_match.group(1) else scope_match.group(1).replace("/", ".")
         tensor = torch.from_numpy(value.copy())

@@ -5,7 +5,8 @@ and reading the graph that the runtime scores with guarantees the companion hold
 weights. Named initializers give the layers, the ONNX-ML tree node's attributes the forest's
 trees; the few constants the exporter folds (blend rows, regression offset and feature
 weights, feature standardisation) are recognised by the node that consumes them, in graph
-order. Nothing is trusted blindly: the numpy forward
+order, outside the class-mixing map's scope (``/model/mixings.0/``: its MatMul and Add read
+the named ``model.mixings.0.matrix`` and ``.bias``, applied last). Nothing is trusted blindly: the numpy forward
 pass must reproduce ONNX Runtime's probabilities on test records (incl. N and a partial
 last step) within ``MAX_DIFF``, or no companion is written.
 
@@ -25,7 +26,8 @@ import onnx
 from onnx import numpy_helper
 
 from rnaloc_infer.features.registry import CODING, record_feature_matrix
-from rnaloc_infer.explain.numpy_model import KmerRegression, NumpyForest, NumpyModel, QrnnNetwork, save_companion
+from rnaloc_infer.explain.numpy_model import (ClassMixing, KmerRegression, NumpyForest, NumpyModel, QrnnNetwork,
+                                              save_companion)
 from rnaloc_infer.modelfile.metadata import read_metadata, require_fp32
 from rnaloc_infer.session import ModelSession
 from rnaloc_infer.training.model_kinds import kinds_with, supports
@@ -36,6 +38,8 @@ from .tree_node import forest_from_graph
 log = logging.getLogger(__name__)
 
 MAX_DIFF = 1e-5  # probability; float32 rounding between numpy and ONNX Runtime is ~1e-7
+MIXING_SCOPE = "/model/mixings."  # the class-mixing map's nodes: none of the folded constants are its
+MIXING = ("model.mixings.0.matrix", "model.mixings.0.bias")
 
 
 def unsupported(config: dict) -> Optional[str]:
@@ -74,7 +78,7 @@ def _folded_constants(proto: onnx.ModelProto) -> dict:
             init[node.output[0]] = init[node.input[0]]
     found: dict = {"Mul": [], "Add": [], "MatMul": [], "Sub": {}, "Div": {}}
     for node in proto.graph.node:
-        if node.op_type == "Identity":
+        if node.op_type == "Identity" or node.name.startswith(MIXING_SCOPE):
             continue
         for name in node.input:
             if name not in init:
@@ -99,6 +103,31 @@ def _forest(proto: onnx.ModelProto, config: dict) -> Optional[NumpyForest]:
     if len(forest.trees.value) != int(shape["nodes"]) or len(forest.trees.roots) != int(shape["trees"]):
         raise ValueError("the forest's trees differ from its hparams")
     return forest
+
+
+def _mixing(proto: onnx.ModelProto, config: dict, n_classes: int) -> Optional[ClassMixing]:
+    """The class-mixing map (training/ensemble_model.py ``ClassMixing``), or None: its two named
+    initializers, read by the graph as ``logits @ matrix + bias``; hparams and graph must agree."""
+    named = {i.name: i for i in proto.graph.initializer if i.name in MIXING}
+    for node in proto.graph.node:  # an equal tensor stored once is named through Identity
+        if node.op_type == "Identity" and node.output[0] in MIXING:
+            source = next((i for i in proto.graph.initializer if i.name == node.input[0]), None)
+            if source is not None:
+                named[node.output[0]] = source
+    declared = bool(config.get("class_mixing"))
+    if not declared:
+        if named:
+            raise ValueError("the graph has a class-mixing map its hparams do not declare")
+        return None
+    if set(named) != set(MIXING):
+        raise ValueError("the hparams declare a class-mixing map the graph lacks")
+    reads = [node for node in proto.graph.node if node.op_type == "MatMul" and list(node.input)[1:] == [MIXING[0]]]
+    if len(reads) != 1:
+        raise ValueError("the class-mixing matrix is not read as logits @ matrix")
+    matrix, bias = (numpy_helper.to_array(named[name]).astype(np.float32) for name in MIXING)
+    if matrix.shape != (n_classes, n_classes) or bias.shape != (n_classes,):
+        raise ValueError(f"class mixing of shape {matrix.shape} + {bias.shape} for {n_classes} classes")
+    return ClassMixing(matrix, bias)
 
 
 def _is_fused(init: Dict[str, np.ndarray], config: dict) -> bool:
@@ -155,7 +184,8 @@ def from_onnx(path: Path) -> NumpyModel:
     n_classes = len(config["classes"])
     if not (members or ks or config.get("forest")):  # a plain network
         net = _network(init, "model.", config, consts, "/model/", np.ones(n_classes, np.float32))
-        return NumpyModel([net], None, np.zeros(n_classes, np.float32), int(config["stride"]))
+        return NumpyModel([net], None, np.zeros(n_classes, np.float32), int(config["stride"]),
+                          mixing=_mixing(proto, config, n_classes))
     top = [a for scope, a in consts["Mul"] if scope == "/model/"]  # blend rows 0, 1, 3, 4, ...
     bias = [a for scope, a in consts["Add"] if scope == "/model/" and a.shape == (n_classes,)]
     fused = _is_fused(init, config)
@@ -176,7 +206,8 @@ def from_onnx(path: Path) -> NumpyModel:
     if ks:
         regression = KmerRegression(list(ks), [init[table.format(j)] for j in range(len(ks))], offsets[0].reshape(-1),
                                     weights[0].T.copy() if config.get("features") else None, top[1])
-    return NumpyModel(networks, regression, bias[0], int(config["stride"]), _forest(proto, config))
+    return NumpyModel(networks, regression, bias[0], int(config["stride"]), _forest(proto, config),
+                      _mixing(proto, config, n_classes))
 
 
 def check_against_session(model: NumpyModel, path: Path, lengths=(1, 7, 150, 613), seed: int = 0) -> float:

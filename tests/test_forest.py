@@ -1,9 +1,11 @@
 """The forest member (training/forest.py, rnaloc_infer/trees.py): sklearn's trees as arrays give
 sklearn's scores, in numpy and in the graph (eager, TorchScript, ONNX one-shot and chunked,
-fp16, rebuilt from ONNX), and an ensemble with a forest is built, saved and loaded."""
+fp16, rebuilt from ONNX), and an ensemble with a forest is built, saved and loaded; with a
+class-mixing map after the blend too (training/ensemble_model.py ``ClassMixing``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import List
 
 import numpy as np
@@ -22,7 +24,7 @@ from rnaloc_infer.export.tree_node import forest_from_graph
 from rnaloc_infer.export.torchscript_export import script_model
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
 from rnaloc_infer.training.forest import FittedForest, fit_forest, forest_inputs, load_forest, trees_from_sklearn
-from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
+from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel, fuse_members
 from rnaloc_infer.training.regression import feature_matrix
 from rnaloc_infer.trees import TreeEnsemble, frequencies_from_counts
 
@@ -131,6 +133,24 @@ def forest_ensemble(trees: TreeEnsemble, seed: int = 0, linear_ks=(1, 2), featur
     return model
 
 
+def mixed(model: EnsembleModel, seed: int = 0) -> EnsembleModel:
+    """``model`` with a class-mixing map after its blend: a random matrix (off-diagonals as large
+    as the diagonal, so a transposed map scores differently) and bias; every other weight ``model``'s."""
+    out = EnsembleModel(dataclasses.replace(model.config, class_mixing=True)).eval()
+    generator = torch.Generator().manual_seed(seed)
+    n = len(model.config.classes)
+    state = {**model.state_dict(), "mixings.0.matrix": torch.eye(n) + 0.6 * torch.randn(n, n, generator=generator),
+             "mixings.0.bias": 0.5 * torch.randn(n, generator=generator)}
+    out.load_state_dict(state)
+    return out
+
+
+def _logits(model, texts=TEXTS) -> np.ndarray:
+    with torch.no_grad():
+        return np.stack([model.predict_logits(torch.from_numpy(encode(t))[None], torch.tensor([len(t)]))[0].double().numpy()
+                         for t in texts])
+
+
 def _eager(model, texts=TEXTS) -> np.ndarray:
     with torch.no_grad():
         return np.stack([torch.sigmoid(model.predict_logits(torch.from_numpy(encode(t))[None], torch.tensor([len(t)])))[0].numpy()
@@ -150,11 +170,31 @@ def test_in_graph_forest_scores_as_the_fitted_one(fitted):
             np.testing.assert_allclose(got[0].numpy(), row, rtol=0, atol=1e-5)
 
 
-def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path):
+def test_class_mixing_maps_the_blended_logits(fitted):
+    """Eager, unfused and fused: the mixed ensemble's logits are the unmixed one's @ matrix + bias
+    (logits: probabilities saturate), and the transposed map would give other numbers."""
     model = forest_ensemble(fitted.trees, features=fitted.features)
+    mixing = mixed(model)
+    matrix, bias = (mixing.mixings[0].matrix.double().numpy(), mixing.mixings[0].bias.double().numpy())
+    assert (matrix[~np.eye(6, dtype=bool)] != 0).all()
+    blended = _logits(model)
+    expected = blended @ matrix + bias
+    fused = fuse_members(mixing)
+    assert isinstance(fused, FusedEnsembleModel) and fused.config.class_mixing and len(fused.mixings) == 1
+    for candidate, name in ((mixing, "unfused"), (fused, "fused")):
+        np.testing.assert_allclose(_logits(candidate), expected, rtol=1e-5, atol=1e-4, err_msg=name)
+    assert np.abs(blended @ matrix.T + bias - expected).max() > 0.1
+    assert np.abs(expected - blended).max() > 0.5  # the map moves the output
+
+
+@pytest.mark.parametrize("mixing", [False, True], ids=["unmixed", "mixed"])
+def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path, mixing):
+    model = forest_ensemble(fitted.trees, features=fitted.features)
+    zeroed = forest_ensemble(fitted.trees.scaled(np.zeros(6)), features=fitted.features)
+    if mixing:  # the same map on both
+        model, zeroed = mixed(model), mixed(zeroed)
     reference = _eager(model)
-    without = _eager(forest_ensemble(fitted.trees.scaled(np.zeros(6)), features=fitted.features))
-    assert np.abs(reference - without).max() > 0.05  # the forest moves the output
+    assert np.abs(reference - _eager(zeroed)).max() > 0.05  # the forest moves the output
     scripted = script_model(model, fuse=False)
     with torch.no_grad():
         codes = torch.from_numpy(encode(TEXTS[0]))[None]
@@ -169,11 +209,22 @@ def test_ensemble_with_forest_exports_and_rebuilds(fitted, tmp_path):
         rebuilt = model_from_onnx(path)
         assert type(rebuilt) is (FusedEnsembleModel if fuse else EnsembleModel) and rebuilt.config == model.config
         np.testing.assert_allclose(_eager(rebuilt), reference, rtol=0, atol=1e-6)
-        if not fuse:
-            for key, value in model.state_dict().items():
-                torch.testing.assert_close(rebuilt.state_dict()[key], value, rtol=0, atol=0, msg=key)
+        assert len(rebuilt.mixings) == mixing
+        keys = model.state_dict() if not fuse else {k: v for k, v in model.state_dict().items() if k.startswith("mixings.")}
+        for key, value in keys.items():
+            torch.testing.assert_close(rebuilt.state_dict()[key], value, rtol=0, atol=0, msg=key)
     half = export_onnx(model, tmp_path / "m.fp16.onnx", precision="fp16")
     assert np.abs(Predictor(half, device="cpu", threads=1).predict(TEXTS) - reference).max() <= 1e-2
+    if mixing:  # the fp16 file keeps the map fp32, bit for bit, as named initializers
+        from onnx import numpy_helper
+
+        import onnx
+
+        stored = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(half)).graph.initializer if "mixings" in i.name}
+        assert sorted(stored) == ["model.mixings.0.bias", "model.mixings.0.matrix"]
+        for name, value in stored.items():
+            assert value.dtype == np.float32
+            np.testing.assert_array_equal(value, model.state_dict()[name[len("model."):]].numpy())
     # the trees are one ONNX-ML node (not a walk in standard ops), in both files, and the fp16
     # file keeps them fp32: its thresholds are the fitted ones, bit for bit
     import onnx
@@ -196,6 +247,11 @@ def test_forest_configs_are_checked(fitted):
                                   "forest": {"ks": [1], "nodes": 3}})
     plain = EnsembleConfig(_network(), [], [1], CODING)
     assert "forest" not in plain.to_dict()  # files without a forest keep their hparams
+    assert "class_mixing" not in plain.to_dict()  # nor those without a class-mixing map
+    mixing = EnsembleConfig(_network(), [], [1], CODING, class_mixing=True)
+    assert mixing.to_dict()["class_mixing"] is True and EnsembleConfig.from_dict(mixing.to_dict()) == mixing
+    with pytest.raises(ValueError, match="class_mixing must be true or false"):
+        EnsembleConfig.from_dict({**mixing.to_dict(), "class_mixing": "yes"})
     with_forest = EnsembleConfig(_network(), [], [1], CODING, shape)
     assert EnsembleConfig.from_dict(with_forest.to_dict()) == with_forest
 

@@ -2,10 +2,12 @@
 protein features (coding-v1) or those and the UTR k-mers (coding-utr-v1): the companion carries
 the trees and their set, the numpy forward equals ONNX Runtime, and ISM (the numpy engine, which
 walks only the trees a substitution can move, and the ONNX Runtime path) equals brute force,
-fused and unfused."""
+fused and unfused, with and without a class-mixing map after the blend (applied last by every
+engine; its companion takes format version 4, which older engines refuse)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,10 @@ from rnaloc_infer.alphabet import encode
 from rnaloc_infer.features.coding import longest_orf
 from rnaloc_infer.explain import brute_force, explain_codes
 from rnaloc_infer.explain import numpy_ism
-from rnaloc_infer.explain.numpy_model import (FEATURE_SET_FORMAT_VERSION, FOREST_FORMAT_VERSION, NumpyForest, NumpyModel,
-                                              companion_path, forest_counts, forest_scores, load_companion)
+from rnaloc_infer.explain import numpy_model
+from rnaloc_infer.explain.numpy_model import (FEATURE_SET_FORMAT_VERSION, FOREST_FORMAT_VERSION, MIXING_FORMAT_VERSION,
+                                              ClassMixing, NumpyForest, NumpyModel, companion_path, forest_counts,
+                                              forest_scores, load_companion)
 from rnaloc_infer.features.variants import moves_orf_signals, substitutions
 from rnaloc_infer.export.ism_weights import MAX_DIFF, check_against_session, from_onnx, write_companion
 from rnaloc_infer.export.onnx_export import export_onnx
@@ -33,7 +37,7 @@ from rnaloc_infer.training.forest import fit_forest, forest_inputs, trees_from_s
 from rnaloc_infer.trees import TreeEnsemble
 
 from conftest import CLASSES, random_seq
-from test_forest import _labels, _records as _train_records, _sklearn, forest_ensemble
+from test_forest import _labels, _records as _train_records, _sklearn, forest_ensemble, mixed
 
 ROUNDING = 2e-6  # float32 rounding between numpy and ONNX Runtime (tests/test_numpy_engine.py)
 FORMATS = {CODING: FOREST_FORMAT_VERSION, CODING_UTR: FEATURE_SET_FORMAT_VERSION}
@@ -58,12 +62,25 @@ def forest(request) -> Forest:
     return Forest(fitted.trees, CODING_UTR)
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["fused", "unfused"])
+@pytest.fixture(scope="module", params=[(True, False), (False, False), (True, True), (False, True)],
+                ids=["fused", "unfused", "fused-mixed", "unfused-mixed"])
 def exported(request, forest, tmp_path_factory) -> Path:
+    fuse, mixing = request.param
     model = forest_ensemble(forest.trees, features=forest.features)
-    path = export_onnx(model, tmp_path_factory.mktemp("forest") / "model.onnx", fuse=request.param)
+    if mixing:
+        model = mixed(model)
+    path = export_onnx(model, tmp_path_factory.mktemp("forest") / "model.onnx", fuse=fuse)
     assert write_companion(path) == companion_path(path)
     return path
+
+
+def _graph_mixing(path: Path):
+    """The class-mixing map's (matrix, bias) as the graph stores them, or None."""
+    import onnx
+    from onnx import numpy_helper
+
+    stored = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer if "mixings" in i.name}
+    return (stored["model.mixings.0.matrix"], stored["model.mixings.0.bias"]) if stored else None
 
 
 def _orf_record(rng: np.random.Generator, utr5: int, codons: int, utr3: int) -> str:
@@ -100,10 +117,19 @@ def test_companion_carries_the_forest(exported, forest):
     assert model.forest.ks == [1, 2, 3, 4, 5] and model.forest.features == forest.features
     for name, value in forest.trees.to_arrays().items():
         np.testing.assert_array_equal(getattr(model.forest.trees, name), value, err_msg=name)
+    mixing = _graph_mixing(exported)
     with np.load(companion_path(exported), allow_pickle=False) as data:
-        # engines without the forest (or without the set) reject it; coding-v1 keeps version 2's bytes
-        assert int(data["format_version"]) == FORMATS[forest.features]
+        # engines without the forest (or without the set, or the map) reject it; coding-v1 keeps
+        # version 2's bytes, and a companion without a map keeps its version and keys
+        assert int(data["format_version"]) == (FORMATS[forest.features] if mixing is None else MIXING_FORMAT_VERSION)
         assert ("forest.features" in data.files) == (forest.features != CODING)
+        assert ("mixing.matrix" in data.files) == ("mixing.bias" in data.files) == (mixing is not None)
+    if mixing is not None:  # the graph's map, bit for bit, and through the arrays
+        for got in (model.mixing, NumpyModel.from_arrays(model.to_arrays()).mixing):
+            np.testing.assert_array_equal(got.matrix, mixing[0])
+            np.testing.assert_array_equal(got.bias, mixing[1])
+    else:
+        assert model.mixing is None
     again = NumpyModel.from_arrays(model.to_arrays())
     assert again.forest.features == forest.features
     for name, value in model.forest.trees.to_arrays().items():
@@ -124,18 +150,51 @@ def test_companion_with_an_unknown_feature_set_falls_back(exported, tmp_path):
     assert explain_codes(predictor.session, encode("ACGTTGCA")).engine == "onnx"
 
 
+def test_mixed_companion_is_refused_by_older_engines(exported, monkeypatch, tmp_path):
+    """An engine that predates the map (its format versions end at 3) takes the ONNX path rather
+    than give unmixed probabilities; a graph whose hparams do not declare its map gets no companion."""
+    monkeypatch.setattr(numpy_model, "FORMAT_VERSIONS", (1, FOREST_FORMAT_VERSION, FEATURE_SET_FORMAT_VERSION))
+    assert (load_companion(exported) is None) == (_graph_mixing(exported) is not None)
+    if _graph_mixing(exported) is None:
+        return
+    import json
+
+    from rnaloc_infer.export.from_onnx import model_from_onnx
+    from rnaloc_infer.export.metadata import rewrite_onnx_metadata
+    from rnaloc_infer.modelfile.metadata import read_metadata
+
+    path = tmp_path / "undeclared.onnx"
+    shutil.copyfile(exported, path)
+    hparams = json.loads(read_metadata(path)["rnaloc.hparams"])
+    del hparams["class_mixing"]
+    rewrite_onnx_metadata(path, {"rnaloc.hparams": json.dumps(hparams)})
+    with pytest.raises(ValueError, match="class-mixing map its hparams do not declare"):
+        from_onnx(path)
+    with pytest.raises(ValueError, match="class-mixing map .* its hparams do not declare"):
+        model_from_onnx(path)
+    assert write_companion(path) is None
+
+
 def test_numpy_forward_equals_onnx_runtime(exported, forest):
     model = load_companion(exported)
-    without = NumpyModel(model.networks, model.regression, model.bias, model.stride)
+    without = NumpyModel(model.networks, model.regression, model.bias, model.stride, mixing=model.mixing)
+    variants = {}  # with a map: the same model without it, or with it transposed, scores differently
+    if model.mixing is not None:
+        variants = {"unmixed": dataclasses.replace(model, mixing=None),
+                    "transposed": dataclasses.replace(model, mixing=ClassMixing(model.mixing.matrix.T, model.mixing.bias))}
     sequences = _records() + ["A", "GATTACA" * 40]
     expected = Predictor(exported, device="cpu", threads=1, precision="fp32").predict(sequences)
     moved = 0.0
+    off = dict.fromkeys(variants, 0.0)
     for sequence, want in zip(sequences, expected):
         codes = encode(sequence)
         features = record_feature_matrix([codes], forest.features)[0]
         np.testing.assert_allclose(model.probs(codes, features), want, atol=1e-6, rtol=0)
         moved = max(moved, float(np.abs(without.probs(codes, features) - want).max()))
+        for name, other in variants.items():
+            off[name] = max(off[name], float(np.abs(other.probs(codes, features) - want).max()))
     assert moved > 1e-2  # the forest counts
+    assert all(value > 1e-2 for value in off.values()), off  # the map counts, the right way round
 
 
 @pytest.mark.parametrize("engine", ["numpy", "onnx"])

@@ -6,8 +6,9 @@ built in blocks are bit for bit the whole-array formula's; the forest's per-colu
 from the walk's (column, tree) pairs equal the dense scan's; the applicability flags checked
 for all alt transcripts at once equal one check per alt; and transcripts scored side by side
 on two threads give exactly the entries of one thread, which equal re-scoring the alt
-transcripts (the brute-force check of every fixture kind is tests/test_variants.py's).
-No torch needed.
+transcripts (the brute-force check of every fixture kind is tests/test_variants.py's), also for
+the default with a class-mixing map appended to its graph (applied last by the ISM engine).
+No torch needed (the mixed model needs the ``onnx`` package).
 """
 
 from __future__ import annotations
@@ -27,6 +28,53 @@ from rnaloc_infer.explain.numpy_model import gate_values, load_companion, networ
 from conftest import random_seq
 
 DEFAULT = Path(resolve_model("default"))
+
+
+def with_class_mixing(source: Path, out: Path, seed: int = 0) -> Path:
+    """``source``'s graph with a random class-mixing map before its sigmoid, as the exporter writes
+    one (training/ensemble_model.py ``ClassMixing``: named initializers ``model.mixings.0.matrix``
+    and ``.bias``, ``logits @ matrix + bias`` in scope ``/model/mixings.0/``), declared in its
+    hparams, with its numpy companion. Off-diagonals as large as the diagonal: a transposed map
+    scores differently."""
+    onnx = pytest.importorskip("onnx")
+    import json
+
+    from onnx import helper, numpy_helper
+
+    from rnaloc_infer.export.ism_weights import write_companion
+
+    proto = onnx.load(str(source))
+    n = len(json.loads(next(p.value for p in proto.metadata_props if p.key == "rnaloc.classes")))
+    rng = np.random.default_rng(seed)
+    matrix = (np.eye(n) + 0.6 * rng.standard_normal((n, n))).astype(np.float32)
+    bias = (0.5 * rng.standard_normal(n)).astype(np.float32)
+    proto.graph.initializer.extend([numpy_helper.from_array(matrix, "model.mixings.0.matrix"),
+                                    numpy_helper.from_array(bias, "model.mixings.0.bias")])
+    sigmoid_node = next(node for node in proto.graph.node if node.op_type == "Sigmoid" and list(node.output) == ["probs"])
+    blended = sigmoid_node.input[0]
+    at = list(proto.graph.node).index(sigmoid_node)
+    proto.graph.node.insert(at, helper.make_node("Add", ["/model/mixings.0/MatMul_output_0", "model.mixings.0.bias"],
+                                                 ["/model/mixings.0/Add_output_0"], name="/model/mixings.0/Add"))
+    proto.graph.node.insert(at, helper.make_node("MatMul", [blended, "model.mixings.0.matrix"],
+                                                 ["/model/mixings.0/MatMul_output_0"], name="/model/mixings.0/MatMul"))
+    sigmoid_node.input[0] = "/model/mixings.0/Add_output_0"
+    for prop in proto.metadata_props:
+        if prop.key == "rnaloc.hparams":
+            prop.value = json.dumps({**json.loads(prop.value), "class_mixing": True})
+    onnx.save(proto, str(out))
+    assert write_companion(out) is not None  # the numpy forward reproduces ONNX Runtime's, map included
+    loaded = load_companion(out)
+    assert loaded is not None and loaded.mixing is not None
+    np.testing.assert_array_equal(loaded.mixing.matrix, matrix)
+    return out
+
+
+@pytest.fixture(scope="module", params=["default", "mixed"])
+def model_path(request, tmp_path_factory) -> Path:
+    """The bundled default, or the default with a class-mixing map."""
+    if request.param == "default":
+        return DEFAULT
+    return with_class_mixing(DEFAULT, tmp_path_factory.mktemp("mixed") / "mixed.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +147,11 @@ def test_snv_flags_equal_one_check_per_alt(monkeypatch):
 
 
 @pytest.mark.parametrize("block_rows", [512, 8], ids=["side_by_side", "blocks"])
-def test_transcripts_side_by_side_give_the_same_entries(tmp_path, monkeypatch, block_rows):
+def test_transcripts_side_by_side_give_the_same_entries(tmp_path, monkeypatch, block_rows, model_path):
     """Two worker threads and one give identical deltas, equal to re-scoring: transcripts side
     by side (tens of SNVs each), or, for a transcript with more SNVs than a block of rows, its
-    blocks on the threads (BLOCK_ROWS 8 here, so each transcript's ~20 SNVs make blocks)."""
+    blocks on the threads (BLOCK_ROWS 8 here, so each transcript's ~20 SNVs make blocks); with
+    the default and with the default plus a class-mixing map (mixed after the summed parts)."""
     pytest.importorskip("pyfaidx")
     from rnaloc_infer.variants import scoring
 
@@ -129,7 +178,7 @@ def test_transcripts_side_by_side_give_the_same_entries(tmp_path, monkeypatch, b
     sites = sorted(rnd.sample([p for _, spans in exons.values() for s, e in spans for p in range(s, e)], 60))
     variants = [(Variant("c", p + 1, contig[p], ("ACGT".replace(contig[p], "")[i % 3],), f"v{i}", i + 1), None)
                 for i, p in enumerate(sites)]
-    predictor = Predictor(DEFAULT, device="cpu", threads=1, precision="fp32")
+    predictor = Predictor(model_path, device="cpu", threads=1, precision="fp32")
     runs = {}
     with IndexedGenome(tmp_path / "g.fa") as genome:
         for workers in (1, 2):

@@ -30,6 +30,9 @@ that work is not needed. For a substitution at position i (pooled step s0 = i //
    tests a column whose value changed (k-mer frequency, protein feature or UTR k-mer
    frequency) are walked again; **per-record features**: each variant's own
    (:mod:`rnaloc_infer.features.variants`, of the model's set); then each head runs once on all variants.
+7. **Class mixing** (where the ensemble has one): the summed logits of the record and of every
+   variant pass through the map last, as in the graph (it mixes classes, so no part may be
+   mixed alone).
 
 The result equals brute force to float32 rounding (tests and benchmarks/ism_speed.py
 measure it: ~2e-7 on the bundled models, against the issue's 1e-4 bound).
@@ -483,4 +486,6 @@ def _explain(model, codes, positions, bases, features, var_features, pool) -> tu
         forest = _forest_reference(model, codes, features)
         ref_logits += forest.score
         var_logits += _forest_variants(model, forest, codes, positions, bases, var_features)
+    # the class-mixing map reads every class's blended logit: after all the parts, before the sigmoid
+    ref_logits, var_logits = model.mixed(ref_logits), model.mixed(var_logits)
     return sigmoid(ref_logits[0]).astype(np.float32), sigmoid(var_logits).astype(np.float32), int(work)

@@ -13,7 +13,8 @@ Supported: networks of QRNN layers (1 or 2, convolution window 2) on a one-hot e
 with a motif (causal convolution, ReLU, max-pool by stride) or patch front end, masked
 mean+max pooling, optional standardised coding features in the head; alone or blended with
 further such networks, the k-mer regression (k-mer frequencies + coding features) and the
-forest (gradient-boosted trees on k-mer frequencies + a per-record feature set, :mod:`rnaloc_infer.trees`).
+forest (gradient-boosted trees on k-mer frequencies + a per-record feature set, :mod:`rnaloc_infer.trees`),
+and optionally a class-mixing map applied last (:class:`ClassMixing`).
 The networks and the regression read the leading ``coding-v1`` columns of the model's feature
 set; the forest reads all of its set (``coding-v1``, or ``coding-utr-v1`` with the UTR k-mers).
 """
@@ -40,7 +41,10 @@ FOREST_FORMAT_VERSION = 2  # with a forest: older engines reject the file (ONNX 
 # with a forest reading a wider feature set than coding-v1 (named in ``forest.features``): engines
 # that predate the set reject the file rather than feed its trees 91 columns
 FEATURE_SET_FORMAT_VERSION = 3
-FORMAT_VERSIONS = (FORMAT_VERSION, FOREST_FORMAT_VERSION, FEATURE_SET_FORMAT_VERSION)
+# with a class-mixing map after the blend: engines that predate it reject the file rather than
+# give unmixed probabilities (companions without one keep their version and bytes)
+MIXING_FORMAT_VERSION = 4
+FORMAT_VERSIONS = (FORMAT_VERSION, FOREST_FORMAT_VERSION, FEATURE_SET_FORMAT_VERSION, MIXING_FORMAT_VERSION)
 N_ONE_HOT = 5  # A, C, G, T, N; the padding code is a zero row
 
 
@@ -109,12 +113,28 @@ class NumpyForest:
 
 
 @dataclass
+class ClassMixing:
+    """The ensemble's class-mixing map (training/ensemble_model.py ``ClassMixing``): the final
+    logits are ``blended @ matrix + bias``, every class's output reading every class's blended
+    log-odds. Linear on the whole logit vector, so every engine applies it once, after all the
+    parts and the blend bias are summed, before the sigmoid."""
+
+    matrix: np.ndarray  # (classes in, classes out) float32, as in the graph
+    bias: np.ndarray  # (classes,) float32
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        """(..., classes) float64 mixed logits of (..., classes) blended ones."""
+        return np.asarray(logits, dtype=np.float64) @ self.matrix.astype(np.float64) + self.bias.astype(np.float64)
+
+
+@dataclass
 class NumpyModel:
     networks: List[QrnnNetwork]
     regression: Optional[KmerRegression]
     bias: np.ndarray  # (classes,) added to the blended logits
     stride: int
     forest: Optional[NumpyForest] = None
+    mixing: Optional[ClassMixing] = None  # applied to the blended logits, last
 
     # -- serialisation --------------------------------------------------------------------
     def to_arrays(self) -> Dict[str, np.ndarray]:
@@ -142,6 +162,8 @@ class NumpyModel:
             if self.forest.features != CODING:  # absent: coding-v1 (version 2 files keep their bytes)
                 out["forest.features"] = np.array(self.forest.features)
             out.update(self.forest.trees.to_arrays("forest."))
+        if self.mixing is not None:  # absent otherwise: older companions keep their bytes
+            out["mixing.matrix"], out["mixing.bias"] = self.mixing.matrix, self.mixing.bias
         return out
 
     @classmethod
@@ -166,10 +188,18 @@ class NumpyModel:
             check_feature_set(features)  # a set this version lacks: ValueError, the ONNX path
             forest = NumpyForest([int(k) for k in a["forest.ks"]], TreeEnsemble.from_arrays(a, "forest."), features)
             forest.trees.check(forest.columns)  # a walk must not read past the k-mer and feature columns
-        return cls(networks, regression, a["bias"], int(a["stride"]), forest)
+        mixing = None
+        if "mixing.matrix" in a:
+            n = len(a["bias"])
+            mixing = ClassMixing(a["mixing.matrix"], a["mixing.bias"])
+            if mixing.matrix.shape != (n, n) or mixing.bias.shape != (n,):
+                raise ValueError(f"class mixing of shape {mixing.matrix.shape} + {mixing.bias.shape} for {n} classes")
+        return cls(networks, regression, a["bias"], int(a["stride"]), forest, mixing)
 
     @property
     def format_version(self) -> int:
+        if self.mixing is not None:
+            return MIXING_FORMAT_VERSION
         if self.forest is None:
             return FORMAT_VERSION
         return FOREST_FORMAT_VERSION if self.forest.features == CODING else FEATURE_SET_FORMAT_VERSION
@@ -194,7 +224,12 @@ class NumpyModel:
         if self.forest is not None:  # already weighted: its leaves carry the blend
             total += forest_scores(self.forest, forest_counts(self.forest, codes)[None],
                                    None if features is None else features[None])[0]
-        return total
+        return self.mixed(total)
+
+    def mixed(self, blended: np.ndarray) -> np.ndarray:
+        """The final logits (..., classes) from the blended ones (every part and the bias summed):
+        through the class-mixing map where the model has one, else as they are."""
+        return blended if self.mixing is None else self.mixing.apply(blended)
 
     def probs(self, codes: np.ndarray, features: Optional[np.ndarray]) -> np.ndarray:
         return sigmoid(self.logits(codes, features)).astype(np.float32)
