@@ -716,6 +716,86 @@ for anchor, name in ((r"\*\*Why stacked weights\*\*", "why"), (FIRST, "first")):
 for f in FIGURES[-4:]:
     f.read.source = BLEND  # type: ignore[attr-defined]
 
+# ---- docs/RESULTS.md, "Cross-fitting": the bundled default, the blend without the class mixing, fast, "Class mixing"
+RESULTS = "docs/RESULTS.md"
+R_DEFAULT = r"\*\*Figures \(2026-12-06\), the bundled default\.\*\*"
+R_PLAIN = r"The same members without the class mixing \(the first release of the day"
+R_FAST = r"\*\*`fast`, cross-fitted \(shipped 2026-12-06\)\.\*\*"
+R_WHAT = r"What it did: macro"
+R_WHERE = r"Where to put it, an exploratory check"
+NC_CORR = dict(figure="pearson_nucleus_cytosol")
+
+
+def _report_figures(prefix: str, anchor: str, read: Callable[..., Callable[[], float]], in_sample: bool) -> List[Figure]:
+    """One results paragraph's per-class AUROCs, macro with its interval, the pair and the correlation."""
+    figures = [
+        Figure(f"{prefix}.macro", RESULTS, Para(anchor, r"\*\*(?:macro AUROC )?(0\.\d+) \("), read("estimate", "macro"), digits=3),
+        Figure(f"{prefix}.low", RESULTS, Para(anchor, r"\*\*(?:macro AUROC )?0\.\d+ \((?:95 % interval )?(0\.\d+)–"),
+               read("estimate", "macro", "low"), digits=3),
+        Figure(f"{prefix}.high", RESULTS, Para(anchor, r"\*\*(?:macro AUROC )?0\.\d+ \((?:95 % interval )?0\.\d+–(0\.\d+)\)"),
+               read("estimate", "macro", "high"), digits=3),
+        *[Figure(f"{prefix}.{cls}", RESULTS, Para(anchor, rf"\b{cls}\s+(0\.\d+)"), read("estimate", cls), digits=3) for cls in CLASSES],
+        Figure(f"{prefix}.nc_pair", RESULTS, Para(anchor, r"Nucleus-only vs Cytosol-only(?: by the logit difference)?\s+(0\.\d+)"),
+               read("estimate_specificity", "Nucleus-Cytosol"), digits=3),
+        Figure(f"{prefix}.corr", RESULTS, Para(anchor, r"correlat(?:e at|ion)\s+(0\.\d+)"),
+               read("estimate_specificity", "Nucleus-Cytosol", **NC_CORR), digits=3),
+    ]
+    if in_sample:
+        figures.append(Figure(f"{prefix}.in_sample", RESULTS, Para(anchor, r"(?:the macro is|in sample)\s+(0\.\d+)"),
+                              read("in_sample", "macro"), digits=3))
+    return figures
+
+
+FIGURES += [
+    *_report_figures("results.default", R_DEFAULT, cf, True),
+    Figure("results.default.auprc", RESULTS, Para(R_DEFAULT, r"macro\s+AUPRC (0\.\d+)"), cf("estimate", "macro", figure="auprc"), digits=3),
+    Figure("results.default.mcc", RESULTS, Para(R_DEFAULT, r"macro MCC (0\.\d+)"), cf("estimate", "macro", figure="mcc"), digits=3),
+    Figure("results.default.exosome_mcc", RESULTS, Para(R_DEFAULT, r"\(MCC (0\.\d+)\)"), cf("estimate", "Exosome", figure="mcc"), digits=3),
+    *_report_figures("results.plain", R_PLAIN, cf0, True),
+    Figure("results.plain.overstate", RESULTS, Para(R_PLAIN, r"overstate it by (0\.\d+)"),
+           difference(cf0("in_sample", "macro"), cf0("estimate", "macro")), digits=3),
+    *[f for f in _report_figures("results.fast", R_FAST, cf_fast, False) if not f.id.endswith(".corr")],
+    Figure("results.fast.corr", RESULTS, Para(R_FAST, r"log-odds correlation (0\.\d+)\s+\("),
+           cf_fast("estimate_specificity", "Nucleus-Cytosol", **NC_CORR), digits=3),
+    Figure("results.fast.plain", RESULTS, Para(R_FAST, r"Without the mixing (0\.\d+)"),
+           tsv(FAST_NO_MIXING_REPORT, "value", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
+    Figure("results.fast.plain_low", RESULTS, Para(R_FAST, r"Without the mixing 0\.\d+\s+\((0\.\d+)–"),
+           tsv(FAST_NO_MIXING_REPORT, "low", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
+    Figure("results.fast.plain_high", RESULTS, Para(R_FAST, r"Without the mixing 0\.\d+\s+\(0\.\d+–(0\.\d+)\)"),
+           tsv(FAST_NO_MIXING_REPORT, "high", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
+    Figure("results.fast.plain_corr", RESULTS, Para(R_FAST, r"correlation (0\.\d+) \(`benchmarks/results/crossfit_fast/"),
+           tsv(FAST_NO_MIXING_REPORT, "value", section="estimate_specificity", figure="pearson_nucleus_cytosol",
+               **{"class": "Nucleus-Cytosol"}), digits=3),
+    Figure("results.mixing.gain", RESULTS, Para(R_WHAT, r"macro \+(0\.\d+) out of fold"),
+           difference(cf("estimate", "macro"), cf0("estimate", "macro")), digits=3),
+    Figure("results.mixing.from", RESULTS, Para(R_WHAT, r"\((0\.\d+) → 0\.\d+\), Exosome"), cf0("estimate", "macro"), digits=3),
+    Figure("results.mixing.to", RESULTS, Para(R_WHAT, r"\(0\.\d+ → (0\.\d+)\), Exosome"), cf("estimate", "macro"), digits=3),
+    Figure("results.mixing.exosome", RESULTS, Para(R_WHAT, r"Exosome \+(0\.\d+)"),
+           difference(cf("estimate", "Exosome"), cf0("estimate", "Exosome")), digits=3),
+    Figure("results.mixing.exosome_from", RESULTS, Para(R_WHAT, r"Exosome \+0\.\d+ \((0\.\d+) →"), cf0("estimate", "Exosome"), digits=3),
+    Figure("results.mixing.exosome_to", RESULTS, Para(R_WHAT, r"Exosome \+0\.\d+ \(0\.\d+ → (0\.\d+)\)"), cf("estimate", "Exosome"),
+           digits=3),
+    Figure("results.mixing.five", RESULTS, Para(R_WHAT, r"five other classes \+(0\.\d+) on average"),
+           difference(tsv_mean(CROSSFIT_REPORT, "value", NOT_EXOSOME, "class", section="estimate", figure="auroc"),
+                      tsv_mean(NO_MIXING_REPORT, "value", NOT_EXOSOME, "class", section="estimate", figure="auroc")), digits=3),
+    *[Figure(f"results.mixing.{cls}", RESULTS, Para(R_WHAT, rf"{cls} ([+−]0\.\d+)"), difference(cf("estimate", cls), cf0("estimate", cls)),
+             digits=3) for cls in ("Membrane", "ER")],
+    Figure("results.mixing.corr", RESULTS, Para(R_WHAT, r"correlate at (0\.\d+) \(was"),
+           cf("estimate_specificity", "Nucleus-Cytosol", **NC_CORR), digits=3),
+    Figure("results.mixing.corr_was", RESULTS, Para(R_WHAT, r"correlate at 0\.\d+ \(was (0\.\d+)\)"),
+           cf0("estimate_specificity", "Nucleus-Cytosol", **NC_CORR), digits=3),
+    Figure("results.mixing.pair", RESULTS, Para(R_WHAT, r"is unchanged \((0\.\d+), was"), cf("estimate_specificity", "Nucleus-Cytosol"),
+           digits=3),
+    Figure("results.mixing.pair_was", RESULTS, Para(R_WHAT, r"is unchanged \(0\.\d+, was (0\.\d+)\)"),
+           cf0("estimate_specificity", "Nucleus-Cytosol"), digits=3),
+    Figure("results.mixing.exploratory_blend", RESULTS, Para(R_WHERE, r"gave (0\.\d+) macro"), cf("estimate", "macro"), digits=4),
+    Figure("results.mixing.C", RESULTS, Text(r"\(C = (0\.\d+) for both models;"), js(CROSSFIT_BLEND, "mixing", "C")),
+    Figure("results.mixing.C_fast", RESULTS, Text(r"\(C = (0\.\d+) for both models;"),
+           js("benchmarks/results/crossfit_fast_mixing/blend.json", "mixing", "C")),
+    Figure("results.mixing.exosome_negatives", RESULTS, Text(r"has few negatives \((\d+) of 13,837\)"),
+           difference(js(CROSSFIT_BLEND, "records"), cf("estimate", "Exosome", figure="positives"))),
+]
+
 # ---- docs/EXPLAIN.md and the explain example (benchmarks/explain_example.py)
 FIGURES += [
     Figure("explain.example_p_er", EXPLAIN, Text(r"P\(ER\) = (0\.\d+)\), made with"), js(EXAMPLE, "probabilities", "ER"), digits=3),
@@ -857,6 +937,9 @@ NOT_BACKED = [
     (CARD, "**Not backed by a results file**: `fast`'s out-of-fold figures, its equal-weight figures and its\n0.80 ER weight"),
     (CARD, "**Not backed by a results file**: the member 1 and member 2 columns"),
     (README, "at about 250 MiB (measured, no results file: docs/PERFORMANCE.md)"),
+    (CARD, "Whether the macro gain holds up under resampling: **no interval yet**"),
+    ("docs/RESULTS.md", "a mixing on all 18 member scores (0.7711)"),
+    ("docs/RESULTS.md", "Where to put it, an exploratory check on the out-of-fold files (no results file)"),
 ]
 
 
