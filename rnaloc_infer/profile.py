@@ -136,7 +136,7 @@ def lift_score(rel: float) -> float:
 
     Why this mapping: it is monotone, 0 for a record that favours no compartment (every
     ``rel_`` 0) and approaches 1 as the top rel value grows, and on the bundled default over
-    the validation mRNAs it spreads BED scores (1000 x this) from 350 (5th percentile) to 894
+    the validation mRNAs it spreads BED scores (1000 x this) from 169 (5th percentile) to 862
     (95th), where 1000 x the top probability put 95 % of them between 971 and 999
     (docs/GENOME.md, "Scores"). rel 1 (the top class's odds twice the record's average, by the
     training base rates) gives 0.462, rel 2 0.762, rel 3 0.905.

@@ -1,0 +1,80 @@
+"""Does a stronger network earn its place in the blend? Stride 4 and width 128 against the
+released network, on fold 0 of the cross-fitting (issue 33, "stronger networks").
+
+Why one fold: a variant's fold costs 2-3x the released network's (35-60 min on a shared core),
+five folds of each would take most of a day. On fold 0's 2,768 records (scored by networks that
+never saw them), each variant replaces the released network (``qrnn_motif_coding``) in the
+three-member blend; the blend is fitted and scored nested within fold 0 (five sub-folds,
+stratified on the label sets, :func:`rnaloc_infer.training.crossfit_blend.nested`), with the
+class mixing as released. Paired over the same records: per class AUROC, macro and macro
+without Exosome, and the gain over the released network with a bootstrap interval.
+
+    python experiments/network_variants_fold0.py --crossfit /work/crossfit --data-dir ../shared/data \\
+        --variants qrnn_motif_coding_s4 qrnn_motif_coding_w128 --out experiments/results/network_variants_fold0.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rnaloc_infer.evaluation import metrics
+from rnaloc_infer.evaluation.bootstrap import RESAMPLES, bootstrap_draws, interval
+from rnaloc_infer.output.files import atomic_output
+from rnaloc_infer.training.crossfit import assign_folds
+from rnaloc_infer.training.crossfit_blend import gather, nested
+
+RELEASED = "qrnn_motif_coding"
+OTHERS = ["regression", "forest"]
+
+
+def aurocs(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
+    per = np.array([metrics.roc_auc(labels[:, c], odds[:, c]) for c in range(len(classes))])
+    keep = [c for c, name in enumerate(classes) if name != "Exosome"]
+    return np.concatenate([per, [per.mean(), per[keep].mean()]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crossfit", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--variants", nargs="+", required=True)
+    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    odds, member_aurocs = {}, {}
+    for network in [RELEASED, *args.variants]:
+        oof = gather(args.crossfit, args.data_dir, members=[network, *OTHERS], folds=[args.fold])
+        oof = replace(oof, folds=assign_folds(oof.labels, 5, 0))  # sub-folds within the fold
+        odds[network], _, _ = nested(oof, class_mixing=True)
+        member_aurocs[network] = aurocs(oof.labels, oof.scores[0], oof.classes)
+    labels, classes = oof.labels, oof.classes
+    names = [*classes, "macro", "macro_without_exosome"]
+    order = [RELEASED, *args.variants]
+
+    def stats(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([aurocs(labels[rows], odds[m][rows], classes) for m in order])
+
+    point = stats(np.arange(len(labels)))
+    draws = bootstrap_draws(stats, len(labels), args.resamples, 0)
+    n = len(names)
+    with atomic_output(args.out) as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["network", "figure", "member_auroc", "blend_auroc", "blend_gain", "gain_low", "gain_high", "records"])
+        for j, network in enumerate(order):
+            gain = draws[:, j * n:(j + 1) * n] - draws[:, :n]
+            low, high = interval(gain)
+            for i, name in enumerate(names):
+                value = point[j * n + i]
+                writer.writerow([network, name, f"{member_aurocs[network][i]:.4f}", f"{value:.4f}",
+                                 f"{value - point[i]:+.4f}", f"{low[i]:+.4f}", f"{high[i]:+.4f}", len(labels)])
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
