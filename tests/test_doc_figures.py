@@ -1,5 +1,5 @@
-"""The figures in README.md, docs/MODEL_CARD.md, docs/EXPLAIN.md and docs/VARIANTS.md are the
-committed results files' values (issue 33).
+"""The figures in README.md, docs/MODEL_CARD.md, docs/EXPLAIN.md, docs/VARIANTS.md, docs/GENOME.md and docs/RESULTS.md
+("Cross-fitting") are the committed results files' values (issue 33).
 
 Every entry of FIGURES names one number in a doc (a regex whose first group is the number,
 or a markdown table cell: the table whose header holds a marker, the row, the column, the
