@@ -1,14 +1,14 @@
 """rnaloc-variants' speed-ups of the exact ISM engine (issue 34) change no number.
 
 Each rewrite is checked against the formulation it replaced, on the bundled default model
-(two two-layer QRNNs, the k-mer regression and the forest): the second layer's step matrices
+(a two-layer QRNN, the k-mer regression, the forest and the class mixing): the second layer's step matrices
 built in blocks are bit for bit the whole-array formula's; the forest's per-column tree lists
 from the walk's (column, tree) pairs equal the dense scan's; the applicability flags checked
 for all alt transcripts at once equal one check per alt; and transcripts scored side by side
 on two threads give exactly the entries of one thread, which equal re-scoring the alt
-transcripts (the brute-force check of every fixture kind is tests/test_variants.py's), also for
-the default with a class-mixing map appended to its graph (applied last by the ISM engine).
-No torch needed (the mixed model needs the ``onnx`` package).
+transcripts (the brute-force check of every fixture kind is tests/test_variants.py's), for the
+bundled default (whose class-mixing map the ISM engine applies last) and for the same graph
+with the map cut out. No torch needed (the unmixed model needs the ``onnx`` package).
 """
 
 from __future__ import annotations
@@ -30,51 +30,46 @@ from conftest import random_seq
 DEFAULT = Path(resolve_model("default"))
 
 
-def with_class_mixing(source: Path, out: Path, seed: int = 0) -> Path:
-    """``source``'s graph with a random class-mixing map before its sigmoid, as the exporter writes
-    one (training/ensemble_model.py ``ClassMixing``: named initializers ``model.mixings.0.matrix``
-    and ``.bias``, ``logits @ matrix + bias`` in scope ``/model/mixings.0/``), declared in its
-    hparams, with its numpy companion. Off-diagonals as large as the diagonal: a transposed map
-    scores differently."""
+def without_class_mixing(source: Path, out: Path) -> Path:
+    """``source``'s graph (the bundled default, which ends in a class-mixing map: training/
+    ensemble_model.py ``ClassMixing``, ``logits @ matrix + bias`` in scope ``/model/mixings.0/``)
+    with the map cut out and undeclared in its hparams, with its numpy companion: the engine's
+    path without a map, on the same weights."""
     onnx = pytest.importorskip("onnx")
     import json
-
-    from onnx import helper, numpy_helper
 
     from rnaloc_infer.export.ism_weights import write_companion
 
     proto = onnx.load(str(source))
-    n = len(json.loads(next(p.value for p in proto.metadata_props if p.key == "rnaloc.classes")))
-    rng = np.random.default_rng(seed)
-    matrix = (np.eye(n) + 0.6 * rng.standard_normal((n, n))).astype(np.float32)
-    bias = (0.5 * rng.standard_normal(n)).astype(np.float32)
-    proto.graph.initializer.extend([numpy_helper.from_array(matrix, "model.mixings.0.matrix"),
-                                    numpy_helper.from_array(bias, "model.mixings.0.bias")])
-    sigmoid_node = next(node for node in proto.graph.node if node.op_type == "Sigmoid" and list(node.output) == ["probs"])
-    blended = sigmoid_node.input[0]
-    at = list(proto.graph.node).index(sigmoid_node)
-    proto.graph.node.insert(at, helper.make_node("Add", ["/model/mixings.0/MatMul_output_0", "model.mixings.0.bias"],
-                                                 ["/model/mixings.0/Add_output_0"], name="/model/mixings.0/Add"))
-    proto.graph.node.insert(at, helper.make_node("MatMul", [blended, "model.mixings.0.matrix"],
-                                                 ["/model/mixings.0/MatMul_output_0"], name="/model/mixings.0/MatMul"))
-    sigmoid_node.input[0] = "/model/mixings.0/Add_output_0"
+    mixing = [node for node in proto.graph.node if node.name.startswith("/model/mixings.0/")]
+    assert [node.op_type for node in mixing] == ["MatMul", "Add"], "the bundled default has no class-mixing map"
+    blended, mixed = mixing[0].input[0], mixing[1].output[0]
+    for node in mixing:
+        proto.graph.node.remove(node)
+    for node in proto.graph.node:
+        for i, name in enumerate(node.input):
+            if name == mixed:
+                node.input[i] = blended
+    for init in [i for i in proto.graph.initializer if i.name.startswith("model.mixings.0.")]:
+        proto.graph.initializer.remove(init)
     for prop in proto.metadata_props:
         if prop.key == "rnaloc.hparams":
-            prop.value = json.dumps({**json.loads(prop.value), "class_mixing": True})
+            prop.value = json.dumps({k: v for k, v in json.loads(prop.value).items() if k != "class_mixing"})
     onnx.save(proto, str(out))
-    assert write_companion(out) is not None  # the numpy forward reproduces ONNX Runtime's, map included
+    assert write_companion(out) is not None  # the numpy forward reproduces ONNX Runtime's without the map
     loaded = load_companion(out)
-    assert loaded is not None and loaded.mixing is not None
-    np.testing.assert_array_equal(loaded.mixing.matrix, matrix)
+    assert loaded is not None and loaded.mixing is None
+    assert np.abs(Predictor(out, device="cpu", threads=1).predict(["ACGT" * 200])
+                  - Predictor(source, device="cpu", threads=1).predict(["ACGT" * 200])).max() > 1e-3  # the map mattered
     return out
 
 
-@pytest.fixture(scope="module", params=["default", "mixed"])
+@pytest.fixture(scope="module", params=["default", "unmixed"])
 def model_path(request, tmp_path_factory) -> Path:
-    """The bundled default, or the default with a class-mixing map."""
+    """The bundled default (its graph ends in a class-mixing map), or the same without the map."""
     if request.param == "default":
         return DEFAULT
-    return with_class_mixing(DEFAULT, tmp_path_factory.mktemp("mixed") / "mixed.onnx")
+    return without_class_mixing(DEFAULT, tmp_path_factory.mktemp("unmixed") / "unmixed.onnx")
 
 
 @pytest.fixture(scope="module")
