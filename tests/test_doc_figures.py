@@ -946,6 +946,26 @@ FIGURES += [
            tsv(VAR_PCT, "records", **{"class": "any class"})),
 ]
 
+# RESULTS "Stronger networks (issue 33)": stride 4 and width 128 in the blend, on fold 0
+NETWORK_VARIANTS = "experiments/results/network_variants_fold0.tsv"  # python experiments/network_variants_fold0.py
+VARTABLE = "| network in the blend | member alone, macro (without Exosome)"
+for row, network in (("released", "qrnn_motif_coding"), ("stride 4", "qrnn_motif_coding_s4"),
+                     ("hidden 128", "qrnn_motif_coding_w128")):
+    cells = [(1, "member_auroc", "macro", 0), (1, "member_auroc", "macro_without_exosome", 1),
+             (2, "blend_auroc", "macro", 0), (4, "blend_auroc", "macro_without_exosome", 0)]
+    if network != "qrnn_motif_coding":
+        cells += [(3, column, "macro", n) for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))]
+        cells += [(5, column, "macro_without_exosome", n) for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))]
+    FIGURES += [Figure(f"results.network_variants.{network}.{col}.{figure}.{n}", RESULTS, Cell(VARTABLE, row, col),
+                       tsv(NETWORK_VARIANTS, column, network=network, figure=figure), nth=n, digits=3)
+                for col, column, figure, n in cells]
+
+FIGURES += [Figure(f"card.network_variants.{network}.{n}", CARD, Text(pattern), tsv(NETWORK_VARIANTS, column, network=network,
+                                                                                  figure="macro"), nth=n, digits=3)
+            for network, pattern in (("qrnn_motif_coding_s4", r"changes the macro\s+AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+                                     ("qrnn_motif_coding_w128", r"\) and ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\)), at 2-3x"))
+            for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))]
+
 # Figures the docs give without a committed results file: (doc, text that must stay beside them).
 NOT_BACKED = [
     (CARD, "0.755 (0.760)"),
