@@ -966,6 +966,33 @@ FIGURES += [Figure(f"card.network_variants.{network}.{n}", CARD, Text(pattern), 
                                      ("qrnn_motif_coding_w128", r"\) and ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\)), at 2-3x"))
             for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))]
 
+# README "BED" and docs/GENOME.md "Scores": BED score and top_class over valid (python benchmarks/bed_scores.py)
+BED_SCORES = "benchmarks/results/bed_scores_valid.tsv"
+FIGURES += [
+    Figure("readme.bed.lift_p5", README, Text(r"on the validation mRNAs (\d+) to \d+"), tsv(BED_SCORES, "value", figure="bed_score_lift", key="p5")),
+    Figure("readme.bed.lift_p95", README, Text(r"on the validation mRNAs \d+ to (\d+)"), tsv(BED_SCORES, "value", figure="bed_score_lift", key="p95")),
+    Figure("readme.bed.prob_p5", README, Text(r"for every record and score (\d+)–\d+"),
+           tsv(BED_SCORES, "value", figure="bed_score_top_probability", key="p5")),
+    Figure("readme.bed.prob_p95", README, Text(r"for every record and score \d+–(\d+)"),
+           tsv(BED_SCORES, "value", figure="bed_score_top_probability", key="p95")),
+    Figure("genome.scores.exosome_highest", GENOME, Text(r"has the highest probability for \*\*([\d,]+) of"),
+           tsv(BED_SCORES, "value", figure="highest_probability", key="Exosome")),
+    Figure("genome.scores.records", GENOME, Text(r"has the highest probability for \*\*[\d,]+ of\s+([\d,]+)\*\*"),
+           tsv(BED_SCORES, "value", figure="records", key="all")),
+    Figure("genome.scores.prob_p5", GENOME, Text(r"scored (\d+) \(5th percentile\) to \d+"),
+           tsv(BED_SCORES, "value", figure="bed_score_top_probability", key="p5")),
+    Figure("genome.scores.prob_p95", GENOME, Text(r"\(5th percentile\) to (\d+) \(95th\)"),
+           tsv(BED_SCORES, "value", figure="bed_score_top_probability", key="p95")),
+    *[Figure(f"genome.scores.lift.{q}", GENOME, Cell("| BED score | 5th pct", "round(1000 × tanh(rel / 2)) (now)", i + 1),
+             tsv(BED_SCORES, "value", figure="bed_score_lift", key=q)) for i, q in enumerate(("p5", "p25", "p50", "p75", "p95"))],
+    *[Figure(f"genome.scores.prob.{q}", GENOME, Cell("| BED score | 5th pct", "1000 × top probability (before)", col),
+             tsv(BED_SCORES, "value", figure="bed_score_top_probability", key=q)) for col, q in ((1, "p5"), (3, "p50"), (5, "p95"))],
+    *[Figure(f"genome.scores.top_class.{cls}", GENOME, Text(rf"{cls} ([\d,]+)[,.]"), tsv(BED_SCORES, "value", figure="top_class", key=cls))
+      for cls in ("Nucleus", "ER", "Ribosome", "Membrane", "Cytosol")],
+    Figure("genome.scores.exosome_would_lead", GENOME, Text(r"Its lift would have led for ([\d,]+) records"),
+           tsv(BED_SCORES, "value", figure="top_class_if_every_class_could_lead", key="Exosome")),
+]
+
 # Figures the docs give without a committed results file: (doc, text that must stay beside them).
 NOT_BACKED = [
     (CARD, "0.755 (0.760)"),
