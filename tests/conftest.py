@@ -132,6 +132,39 @@ def _write_split(folder: Path, split: str, n: int, rng: np.random.Generator) -> 
     (folder / f"tiny_{split}_labels.tsv").write_text("\n".join(rows) + "\n")
 
 
+# three label sets, so folds stratified on the label sets get several records of each
+LABEL_SETS = ([1, 1, 0, 1, 0, 0], [0, 1, 1, 0, 1, 0], [1, 0, 1, 0, 0, 1])
+
+
+def write_label_set_data(folder: Path, n_train: int, n_valid: int, max_length: int) -> Path:
+    """``tiny_{train,valid}.fa.gz`` and their labels in ``folder``: random 60 to ``max_length``
+    nt records, record i with label set ``LABEL_SETS[i % 3]`` (the cross-fitting tests' data)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("valid", n_valid)):
+        ids = [f"{split}{i}" for i in range(n)]
+        with gzip.open(folder / f"tiny_{split}.fa.gz", "wt") as handle:
+            for i in ids:
+                handle.write(f">{i}\n{''.join(rng.choice(list('ACGT'), size=int(rng.integers(60, max_length))))}\n")
+        rows = ["id\tgene_id\tgene_name\t" + "\t".join(CLASSES)]
+        rows += [f"{i}\t{n}\tG{n}\t" + "\t".join(map(str, LABEL_SETS[n % 3])) for n, i in enumerate(ids)]
+        (folder / f"tiny_{split}_labels.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def genome(tmp_path_factory) -> Path:
+    """A synthetic genome FASTA and GTF (tests/test_annotation.py's contigs and transcripts),
+    read-only, shared by the genome-mode tests."""
+    pytest.importorskip("pyfaidx", reason="needs the [genome] extra")
+    from test_annotation import _contigs, _write_fasta, _write_gtf
+
+    root = tmp_path_factory.mktemp("genome")
+    _write_fasta(root / "genome.fa", _contigs())
+    _write_gtf(root / "ann.gtf")
+    return root
+
+
 @pytest.fixture
 def tiny_data(tmp_path):
     rng = np.random.default_rng(0)

@@ -79,17 +79,6 @@ def test_lift_score_is_monotone_from_zero():
 
 
 # --------------------------------------------------------------------------- genome runs
-@pytest.fixture(scope="module")
-def genome(tmp_path_factory):
-    pytest.importorskip("pyfaidx", reason="needs the [genome] extra")
-    from test_annotation import _contigs, _write_fasta, _write_gtf
-
-    root = tmp_path_factory.mktemp("genome_which")
-    _write_fasta(root / "genome.fa", _contigs())
-    _write_gtf(root / "ann.gtf")
-    return root
-
-
 def test_genome_bed_top_class_varies_and_scores_spread(tcn_model, genome, tmp_path):
     """On the synthetic genome, with a prevalence at the tiny model's own average output (a
     model's outputs average near its training prevalence), the BED's top_class and score follow

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from conftest import LABEL_SETS, write_label_set_data
 
 from rnaloc_infer.cli.train import main
 from rnaloc_infer.evaluation import metrics
@@ -25,7 +26,6 @@ from rnaloc_infer.training.crossfit import (OOF_FILE, assign_folds, fold_lock, f
                                             read_oof, write_folds, write_oof)
 
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
-SETS = ([1, 1, 0, 1, 0, 0], [0, 1, 1, 0, 1, 0], [1, 0, 1, 0, 0, 1])
 
 
 def _labels_file(path: Path, ids, labels) -> None:
@@ -34,21 +34,13 @@ def _labels_file(path: Path, ids, labels) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-def _sequence_data(folder: Path, n_train: int = 30, n_valid: int = 15) -> Path:
+def _sequence_data(folder: Path) -> Path:
     """FASTA + labels with three label sets (stratified folds need several records per set)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("valid", n_valid)):
-        ids = [f"{split}{i}" for i in range(n)]
-        with gzip.open(folder / f"tiny_{split}.fa.gz", "wt") as handle:
-            for i in ids:
-                handle.write(f">{i}\n{''.join(rng.choice(list('ACGT'), size=int(rng.integers(60, 160))))}\n")
-        _labels_file(folder / f"tiny_{split}_labels.tsv", ids, [SETS[i % 3] for i in range(n)])
-    return folder
+    return write_label_set_data(folder, 30, 15, 160)
 
 
 def test_fold_plans_are_stratified_and_stable(tmp_path):
-    labels = np.array([SETS[i % 3] for i in range(60)])
+    labels = np.array([LABEL_SETS[i % 3] for i in range(60)])
     folds = assign_folds(labels, k=5, seed=0)
     assert np.array_equal(folds, assign_folds(labels, k=5, seed=0))
     assert not np.array_equal(folds, assign_folds(labels, k=5, seed=1))

@@ -5,7 +5,6 @@ the members refit for real (a one-layer QRNN, the regression, a 5-tree forest)."
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -13,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from conftest import LABEL_SETS, write_label_set_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
@@ -22,7 +23,6 @@ from rnaloc_infer.output.files import TEMP_MARK  # noqa: E402
 from rnaloc_infer.training.crossfit import OOF_FILE, assign_folds, write_folds, write_oof  # noqa: E402
 
 CLASSES = ["Nucleus", "Exosome", "Cytosol", "Ribosome", "Membrane", "ER"]
-SETS = ([1, 1, 0, 1, 0, 0], [0, 1, 1, 0, 1, 0], [1, 0, 1, 0, 0, 1])
 K = 3
 BEST_EPOCHS = [1, 3, 2]  # median 2 of a 3-epoch schedule
 C_PER_FOLD = [0.01, 0.1, 0.01]  # median 0.01
@@ -31,18 +31,8 @@ CONFIG = ('seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\
           "[optim]\nepochs = 3\nwarmup_steps = 2\nsnapshots = true\n")
 
 
-def _data(folder: Path, n_train: int = 40, n_valid: int = 20) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("valid", n_valid)):
-        ids = [f"{split}{i}" for i in range(n)]
-        with gzip.open(folder / f"tiny_{split}.fa.gz", "wt") as handle:
-            for i in ids:
-                handle.write(f">{i}\n{''.join(rng.choice(list('ACGT'), size=int(rng.integers(60, 200))))}\n")
-        rows = ["id\tgene_id\tgene_name\t" + "\t".join(CLASSES)]
-        rows += [f"{i}\t{n}\tG{n}\t" + "\t".join(map(str, SETS[n % 3])) for n, i in enumerate(ids)]
-        (folder / f"tiny_{split}_labels.tsv").write_text("\n".join(rows) + "\n")
-    return folder
+def _data(folder: Path) -> Path:
+    return write_label_set_data(folder, 40, 20, 200)
 
 
 def _member(out: Path, name: str, source: dict, folds: np.ndarray, ids, rng) -> Path:

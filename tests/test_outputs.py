@@ -168,17 +168,6 @@ def test_progress_reaches_the_compressed_size(tcn_model, fasta, tmp_path, monkey
 
 
 # --------------------------------------------------------------------------- genome mode
-@pytest.fixture(scope="module")
-def genome(tmp_path_factory):
-    pytest.importorskip("pyfaidx", reason="needs the [genome] extra")
-    from test_annotation import _contigs, _write_fasta, _write_gtf
-
-    root = tmp_path_factory.mktemp("genome_out")
-    _write_fasta(root / "genome.fa", _contigs())
-    _write_gtf(root / "ann.gtf")
-    return root
-
-
 def _genome_run(tcn_model, genome, out, *extra):
     result = invoke(genome / "genome.fa", "--annotation", genome / "ann.gtf", "--model", tcn_model, "-q", "-o", out, *extra)
     assert result.exit_code == 0, result.output
