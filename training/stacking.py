@@ -70,6 +70,13 @@ def platt(score: np.ndarray, labels: np.ndarray, steps: int = 100) -> Tuple[floa
     return float(a), float(b)
 
 
+def _log_loss(labels: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary log-loss of probabilities ``p`` (records, classes), or (repeats, records,
+    classes), against 0/1 ``labels`` (records, classes)."""
+    y = labels.astype(np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
 def _calibrated(score_train: np.ndarray, y_train: np.ndarray, score_test: np.ndarray) -> np.ndarray:
     """Held-out probabilities after Platt scaling on the fold's training part (:func:`platt`, as the
     ensemble calibrates)."""
@@ -104,19 +111,15 @@ def stack_members(scores: np.ndarray, labels: np.ndarray, classes: Optional[Sequ
                     w = _fit(x[train], y[train], c)
                     oof[c][r, test, k] = _calibrated(x[train] @ w, y[train], x[test] @ w)
 
-    def log_loss(p: np.ndarray) -> float:
-        y = labels[None].astype(np.float64)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
-
     def auroc(p: np.ndarray) -> np.ndarray:
         return np.mean([[roc_auc(labels[:, k], p[r, :, k]) for k in range(n_classes)] for r in range(repeats)], axis=0)
 
-    mean_loss = {c: log_loss(oof[c]) for c in grid}
+    mean_loss = {c: _log_loss(labels, oof[c]) for c in grid}
     best = min(grid, key=lambda c: mean_loss[c])
     weights = np.stack([_fit(scores[:, k], labels[:, k], best) for k in range(n_classes)])
     log.info("stacked blend: C = %g (out-of-fold log-loss %s; equal weights %.5f)", best,
-             {c: round(v, 5) for c, v in mean_loss.items()}, log_loss(equal))
-    return StackedWeights(weights, best, mean_loss, auroc(oof[best]), auroc(equal), log_loss(equal), oof[best], equal)
+             {c: round(v, 5) for c, v in mean_loss.items()}, _log_loss(labels, equal))
+    return StackedWeights(weights, best, mean_loss, auroc(oof[best]), auroc(equal), _log_loss(labels, equal), oof[best], equal)
 
 
 def members_table(names: List[str], classes: List[str], weights: np.ndarray) -> dict:
@@ -183,8 +186,7 @@ def fit_class_mixing(log_odds: np.ndarray, labels: np.ndarray, grid: Sequence[fl
             for c in grid:
                 model = LogisticRegression(C=c, max_iter=2000).fit(log_odds[train], y[train])
                 held[c][test, k] = np.clip(model.predict_proba(log_odds[test])[:, 1], 1e-12, 1 - 1e-12)
-    y = labels.astype(np.float64)
-    loss = {c: float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))) for c, p in held.items()}
+    loss = {c: _log_loss(labels, p) for c, p in held.items()}
     best = min(grid, key=lambda c: loss[c])
     fitted = [LogisticRegression(C=best, max_iter=2000).fit(log_odds, labels[:, k]) for k in range(n_classes)]
     log.info("class mixing: C = %g (inner out-of-fold log-loss %s)", best, {c: round(v, 5) for c, v in loss.items()})
