@@ -34,11 +34,11 @@ from rnaloc_infer.modelfile.metadata import PRECISION_KEY, read_metadata, requir
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel, upgrade_state_dict
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel
 from rnaloc_infer.training.models import LocalizationModel, ModelConfig, StreamingModel
+from .ism_weights import MIXING_SCOPE  # the class-mixing map's nodes (named initializers only)
 from .pad_channel import strip_pad_channel
 from .tree_node import forest_from_graph
 
 PREFIX = "model."
-MIXING_SCOPE = "/model/mixings."  # the class-mixing map's nodes (named initializers only)
 _SCOPE = re.compile(r"^/model/(?:network/)?(members\.\d+/)?")
 _HEAD_OUTPUT = re.compile(r"^model\.(?:network\.)?(members\.(\d+)\.)?head\.3\.weight$")
 
