@@ -109,13 +109,19 @@ def test_bad_record_same_one_line_error_and_nothing_written(tcn_model, tmp_path)
     assert "record 'broken' (#3)" in messages["infer"]
 
 
+def _run_skipping(command: str, fasta, labels, tcn_model, tmp_path: Path):
+    """(result, table, errors file) of ``command`` with ``--on-error skip --errors-file``."""
+    errors_file = tmp_path / f"{command}.errors.tsv"
+    result, table = _run(command, fasta, labels, tcn_model, tmp_path / command, "--on-error", "skip",
+                         "--errors-file", str(errors_file))
+    return result, table, errors_file
+
+
 def test_skipped_records_same_errors_file_and_rows(tcn_model, tmp_path):
     fasta, labels = _write(tmp_path, _records(bad_at=2))
     tables, errors = {}, {}
     for command in COMMANDS:
-        errors_file = tmp_path / f"{command}.errors.tsv"
-        result, table = _run(command, fasta, labels, tcn_model, tmp_path / command, "--on-error", "skip",
-                             "--errors-file", str(errors_file))
+        result, table, errors_file = _run_skipping(command, fasta, labels, tcn_model, tmp_path)
         assert result.exit_code == 0, result.output
         assert "skipped" in result.stderr and "record 'broken' (#3)" in result.stderr
         tables[command], errors[command] = table.read_text(), errors_file.read_text()
@@ -129,9 +135,7 @@ def test_every_record_bad_is_no_results_everywhere(tcn_model, tmp_path):
     fasta, labels = _write(tmp_path, [BAD, ("worse", "AC!GT")])
     messages, errors = {}, {}
     for command in COMMANDS:
-        errors_file = tmp_path / f"{command}.errors.tsv"
-        result, table = _run(command, fasta, labels, tcn_model, tmp_path / command, "--on-error", "skip",
-                             "--errors-file", str(errors_file))
+        result, table, errors_file = _run_skipping(command, fasta, labels, tcn_model, tmp_path)
         assert result.exit_code == 5, result.output
         assert not table.exists() and not Path(str(table) + ".json").exists()
         messages[command] = _error_line(result, PROGS[command]).replace(str(errors_file), "ERRORS")
