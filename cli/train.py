@@ -124,13 +124,15 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
               help="Split file prefix of the --member data (a network reads its config's).")
 @click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=None,
               help="--member regression: fix C instead of choosing it on an 80/20 split of each fold's training part.")
+@click.option("--forest-bags", "bags", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--member forest: average this many forests per class, each stopping on its own early-stopping split.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="--member: CPU threads the regression and the trees may use (BLAS, OpenMP). Default: all; on a "
                    "machine that trains something else too, 1 (OpenMP threads that wait for a busy core spin).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @one_line_errors
 def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path, k: int, only_folds: Tuple[int, ...],
-             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], threads: Optional[int],
+             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], bags: int, threads: Optional[int],
              device: str) -> None:
     """Cross-fit ensemble members over train + valid: per fold, fit on the other folds and save the
     fold's out-of-fold scores. CONFIGS are networks (early stopping on an inner split of the
@@ -158,7 +160,7 @@ def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path,
 
         with threadpool_limits(threads):  # None: as configured
             results = crossfit_member(member, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
-                                      data_dir=data_dir, prefix=prefix, c=c)
+                                      data_dir=data_dir, prefix=prefix, c=c, bags=bags if member == "forest" else 1)
         click.echo(json.dumps({"member": member, "folds_done": len(results)}))
 
 
@@ -321,9 +323,11 @@ def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[
 @click.option("--features", "feature_set", type=click.Choice(list(FEATURE_SETS)), default=CODING_UTR,
               show_default=True, help="Per-record features beside the k-mer frequencies: the protein's, and the UTRs' "
               "k-mer frequencies (the default forest's inputs) or the protein's only (the regression's inputs).")
+@click.option("--bags", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Average this many forests per class, each stopping on its own early-stopping split.")
 @force_option
 @one_line_errors
-def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, force: bool) -> None:
+def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, bags: int, force: bool) -> None:
     """Fit gradient-boosted trees per class on the train split's k-mer frequencies and per-record
     features (settings fixed in advance), the forest member of `rnaloc-train ensemble --forest`
     (needs scikit-learn, in the [train] extra)."""
@@ -334,9 +338,10 @@ def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, f
     paths = split_paths(data_folder(data_dir, prefix, ("train",)), "train", prefix)
     check([("output", out)], [("train data", path) for path in paths], force)
     train = read_split(*paths, CLASSES)
-    fitted = fit_forest(forest_inputs(train.codes, features=feature_set), train.labels, CLASSES, features=feature_set)
+    fitted = fit_forest(forest_inputs(train.codes, features=feature_set), train.labels, CLASSES, features=feature_set,
+                        bags=bags)
     fitted.save(out)
-    click.echo(json.dumps({"out": str(out), "trees": dict(zip(CLASSES, fitted.trees_fitted)),
+    click.echo(json.dumps({"out": str(out), "bags": bags, "trees": dict(zip(CLASSES, fitted.trees_fitted)),
                            "nodes": int(len(fitted.trees.value)), "depth": fitted.trees.depth,
                            "train_records": len(train)}))
 

@@ -76,7 +76,7 @@ def test_members_never_fit_the_fold_they_score_and_resume(tmp_path, monkeypatch)
     data_dir = _sequence_data(tmp_path / "data")
     fitted = {}
 
-    def fake_fit(member, train, x, run_dir, c=None):
+    def fake_fit(member, train, x, run_dir, c=None, bags=1):
         fitted[run_dir.name] = list(train.ids)
         return (lambda rows: np.tile(rows[:, :1], (1, len(CLASSES)))), {}
 
@@ -129,6 +129,27 @@ def test_crossfit_member_command_fits_real_members(tmp_path, monkeypatch):
     assert load_forest(out / "forest" / "fold1" / "model.npz").features == "coding-utr-v1"
     assert not list(out.rglob(f"*{TEMP_MARK}*"))
     assert CliRunner().invoke(main, ["crossfit", "--out", str(out)]).exit_code == 2  # nothing named
+
+
+def test_crossfit_forest_bags_are_recorded_and_never_mixed(tmp_path, monkeypatch):
+    """--forest-bags 2: each fold's forest is a bag of 2, said in fold.json and the file; the same
+    directory continued with another number of bags is refused in one line."""
+    pytest.importorskip("torch")
+    from rnaloc_infer.training import forest
+    from rnaloc_infer.training.forest import load_forest
+
+    monkeypatch.setitem(forest.SETTINGS, "max_iter", 5)
+    data_dir = _sequence_data(tmp_path / "data")
+    out = tmp_path / "cf"
+    args = ["crossfit", "--member", "forest", "--out", str(out), "--folds", "2", "--data-dir", str(data_dir),
+            "--prefix", "tiny", "--threads", "1"]
+    result = CliRunner().invoke(main, [*args, "--fold", "0", "--forest-bags", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "forest" / "fold0" / "fold.json").read_text())["bags"] == 2
+    assert load_forest(out / "forest" / "fold0" / "model.npz").bags == 2
+    result = CliRunner().invoke(main, [*args, "--fold", "1"])
+    assert result.exit_code == 1 and "fitted with 2 bag(s), not 1" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (out / "forest" / "fold1").exists()
 
 
 # --- the blend ---------------------------------------------------------------------------

@@ -433,6 +433,15 @@ def test_forest_member_cli_end_to_end(tiny_data, tmp_path, monkeypatch):
     assert runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny", "--features", "coding-v1",
                                 "--out", str(tmp_path / "f1.npz")]).exit_code == 0
     assert load_forest(tmp_path / "f1.npz").features == "coding-v1" and load_forest(tmp_path / "f1.npz").columns == 1455
+    # --bags 2 without early stopping: two copies of the same trees (no split to differ on), each
+    # worth half, so the bag scores as the single forest does
+    result = runner.invoke(main, ["forest", "--data-dir", str(tiny_data), "--prefix", "tiny", "--features", "coding-v1",
+                                  "--bags", "2", "--out", str(tmp_path / "f2.npz")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["trees"] == dict.fromkeys(CLASSES, 16)
+    single, bag = load_forest(tmp_path / "f1.npz"), load_forest(tmp_path / "f2.npz")
+    rows = np.random.default_rng(0).random((20, single.columns), dtype=np.float32)
+    assert bag.bags == 2 and np.allclose(bag.scores(rows), single.scores(rows), atol=1e-5)
     from rnaloc_infer.evaluation import metrics
     from rnaloc_infer.training.data import read_split
     from rnaloc_infer.training.trainer import predict_probs

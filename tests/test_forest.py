@@ -89,6 +89,41 @@ def test_arrays_score_as_sklearn_does():
     np.testing.assert_allclose(trees.scaled(weights).scores(x), expected * weights, rtol=1e-5, atol=1e-5)
 
 
+def test_a_bag_scores_the_mean_of_its_forests():
+    """A bag per class: the flat arrays give the mean of the bag's sklearn decision scores."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    estimators, x = _sklearn(4)
+    y = _labels(x)
+    # a second forest per class that differs (another subsample of rows, other sizes)
+    others = [HistGradientBoostingClassifier(max_iter=3 + 2 * c, max_leaf_nodes=5, min_samples_leaf=8,
+                                             early_stopping=False).fit(x[c::2], y[c::2, c]) for c in range(6)]
+    trees, kept = trees_from_sklearn([[a, b] for a, b in zip(estimators, others)])
+    assert kept == [4 + c + 3 + 2 * c for c in range(6)]
+    expected = np.stack([(a.decision_function(x) + b.decision_function(x)) / 2 for a, b in zip(estimators, others)], axis=1)
+    np.testing.assert_allclose(trees.scores(x), expected, rtol=0, atol=2e-6)
+    assert not np.allclose(expected, np.stack([a.decision_function(x) for a in estimators], axis=1), atol=1e-3)
+
+
+def test_fit_forest_bags_average_forests_on_their_own_splits(tmp_path):
+    """bags=2: bag 0 is the single forest (random_state 0), bag 1 stops on another split; the
+    fitted file scores their mean and says how many bags it holds."""
+    x = forest_inputs(_records(), features=CODING)
+    y = _labels(x)
+    settings = dict(max_iter=30, early_stopping=True, validation_fraction=0.3, n_iter_no_change=2, min_samples_leaf=10)
+    single = fit_forest(x, y, CLASSES, features=CODING, settings=settings)
+    second = fit_forest(x, y, CLASSES, features=CODING, settings={**settings, "random_state": 1})
+    bag = fit_forest(x, y, CLASSES, features=CODING, settings=settings, bags=2)
+    assert bag.bags == 2 and single.bags == 1
+    assert bag.trees_fitted == [a + b for a, b in zip(single.trees_fitted, second.trees_fitted)]
+    np.testing.assert_allclose(bag.scores(x), (single.scores(x) + second.scores(x)) / 2, rtol=0, atol=5e-6)
+    assert not np.allclose(single.scores(x), second.scores(x), atol=1e-3)  # the bags differ
+    loaded = load_forest(bag.save(tmp_path / "bag.npz"))
+    assert loaded.bags == 2 and loaded.trees_fitted == bag.trees_fitted
+    with pytest.raises(ValueError, match="bags must be at least 1"):
+        fit_forest(x, y, CLASSES, features=CODING, settings=settings, bags=0)
+
+
 def test_frequencies_from_counts_are_the_regression_features():
     records = _records(20)
     x = feature_matrix(records)

@@ -205,8 +205,11 @@ def plan_member(crossfit_dir: Path, name: str) -> MemberPlan:
         from .forest import SETTINGS
 
         trees = [info.get("trees_fitted") for info in infos]
-        return MemberPlan(name, name, {"settings": dict(SETTINGS)}, folds_sha256=digest,
-                          reported={"trees_per_fold": trees})
+        bags = {int(info.get("bags", 1)) for info in infos}
+        if len(bags) != 1:
+            raise ValueError(f"{member_dir}: its folds were fitted with different numbers of bags {sorted(bags)}")
+        chosen = {"settings": dict(SETTINGS), **({"bags": bags.pop()} if bags != {1} else {})}
+        return MemberPlan(name, name, chosen, folds_sha256=digest, reported={"trees_per_fold": trees})
     config_path = _network_config(member_dir, k)
     from .config import load_config
 
@@ -297,7 +300,7 @@ def refit_model(plan: MemberPlan, data: SequenceSet, x: np.ndarray, directory: P
 
     directory.mkdir(parents=True, exist_ok=True)
     _write_record(directory, plan, "training", records=len(data))
-    _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"))
+    _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"), plan.chosen.get("bags", 1))
     return {key: value for key, value in info.items() if key != "C_chosen_on"}
 
 

@@ -52,7 +52,8 @@ class FittedForest:
     ks: List[int]
     classes: List[str]
     features: str  # the per-record feature set after the k-mer blocks ("" = none; rnaloc_infer.features.registry)
-    trees_fitted: List[int]  # boosting iterations kept per class (the rest of a class's rows are empty trees)
+    trees_fitted: List[int]  # boosting iterations kept per class, over all bags (the rest of a class's rows are empty trees)
+    bags: int = 1  # forests averaged per class, each with its own early-stopping split (random_state 0..bags-1)
 
     @property
     def columns(self) -> int:
@@ -65,7 +66,7 @@ class FittedForest:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         header = {"format": FOREST_FORMAT, "format_version": 1, "ks": self.ks, "classes": self.classes,
-                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": SETTINGS}
+                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": SETTINGS, "bags": self.bags}
         return save_npz(path, self.trees.to_arrays(), header)
 
 
@@ -81,7 +82,7 @@ def load_forest(path: str | Path) -> FittedForest:
     if header.get("features", "") not in ("", *FEATURE_SETS):
         raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {', '.join(FEATURE_SETS)})")
     forest = FittedForest(trees, list(header["ks"]), list(header["classes"]), header.get("features", ""),
-                          list(header.get("trees_fitted", [])))
+                          list(header.get("trees_fitted", [])), int(header.get("bags", 1)))
     try:
         trees.check(forest.columns)
     except ValueError as exc:
@@ -92,10 +93,15 @@ def load_forest(path: str | Path) -> FittedForest:
 
 
 def trees_from_sklearn(estimators: Sequence) -> Tuple[TreeEnsemble, List[int]]:
-    """One fitted binary ``HistGradientBoostingClassifier`` per class -> flat arrays (module docstring
-    of :mod:`rnaloc_infer.trees`); classes with fewer trees are padded with single-leaf zero trees."""
-    per_class = [[stage[0].nodes for stage in estimator._predictors] for estimator in estimators]
-    for nodes in (n for trees in per_class for n in trees):
+    """Fitted binary ``HistGradientBoostingClassifier`` models, one per class or a bag (a list) per
+    class -> flat arrays (module docstring of :mod:`rnaloc_infer.trees`). A bag's trees are
+    one class's trees with their leaf values and baselines divided by the bag's size, so the
+    class scores the mean of its forests' decision scores; classes with fewer trees are
+    padded with single-leaf zero trees."""
+    bags = [list(e) if isinstance(e, (list, tuple)) else [e] for e in estimators]
+    per_class = [[(stage[0].nodes, 1.0 / len(bag)) for estimator in bag for stage in estimator._predictors]
+                 for bag in bags]
+    for nodes, _ in (n for trees in per_class for n in trees):
         if nodes["is_categorical"].any():
             raise ValueError("categorical splits are not supported")
     width = max(len(trees) for trees in per_class)
@@ -104,7 +110,7 @@ def trees_from_sklearn(estimators: Sequence) -> Tuple[TreeEnsemble, List[int]]:
     for trees in per_class:
         for i in range(width):
             if i < len(trees):
-                nodes = trees[i]
+                nodes, scale = trees[i]
                 leaf = nodes["is_leaf"].astype(bool)
                 own = np.arange(len(nodes))
                 # float32 at or below the float64 threshold: x32 <= t32 exactly when x32 <= t64
@@ -114,14 +120,15 @@ def trees_from_sklearn(estimators: Sequence) -> Tuple[TreeEnsemble, List[int]]:
                 threshold.append(np.where(leaf, 0.0, t32).astype(np.float32))
                 left.append(start + np.where(leaf, own, nodes["left"]))
                 right.append(start + np.where(leaf, own, nodes["right"]))
-                value.append(np.where(leaf, nodes["value"], 0.0))
+                value.append(np.where(leaf, nodes["value"] * scale, 0.0))
                 depth = max(depth, int(nodes["depth"].max()))
             else:  # padding: one leaf worth 0
                 feature.append(np.zeros(1, np.int64)), threshold.append(np.zeros(1, np.float32))
                 left.append(np.array([start])), right.append(np.array([start])), value.append(np.zeros(1))
             roots.append(start)
             start += len(feature[-1])
-    baseline = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators], dtype=np.float32)
+    baseline = np.array([np.mean([float(np.ravel(e._baseline_prediction)[0]) for e in bag]) for bag in bags],
+                        dtype=np.float32)
     trees = TreeEnsemble(np.concatenate(feature).astype(np.int64), np.concatenate(threshold).astype(np.float32),
                          np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64),
                          np.concatenate(value).astype(np.float32), np.array(roots, dtype=np.int64), baseline, depth)
@@ -143,19 +150,27 @@ def forest_inputs(codes: Sequence[np.ndarray], ks: Sequence[int] = KS, features:
 
 
 def fit_forest(x: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, ks: Sequence[int] = KS,
-               features: str = CODING_UTR, settings: Optional[dict] = None) -> FittedForest:
+               features: str = CODING_UTR, settings: Optional[dict] = None, bags: int = 1) -> FittedForest:
     """One forest per class on train feature rows ``x`` (:func:`forest_inputs`, float32
-    as the graph computes them); ``settings`` override :data:`SETTINGS` (tests only). Needs
-    scikit-learn (the [train] extra)."""
+    as the graph computes them), or with ``bags`` > 1 the mean of that many per class, each
+    stopping on its own early-stopping split (``random_state`` 0..bags-1; bag 0 is the single
+    forest): averaging forests that stopped on different held-out parts lowers the variance
+    of the member the blend leans on most. ``settings`` override :data:`SETTINGS` (tests
+    only). Needs scikit-learn (the [train] extra)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    if bags < 1:
+        raise ValueError(f"bags must be at least 1, got {bags}")
     x = np.asarray(x, dtype=np.float32)
+    chosen = {**SETTINGS, **(settings or {})}
     estimators = []
     for c, name in enumerate(classes):
-        estimators.append(HistGradientBoostingClassifier(**{**SETTINGS, **(settings or {})}).fit(x, labels[:, c]))
-        log.info("forest %s: %d trees", name, estimators[-1].n_iter_)
+        bag = [HistGradientBoostingClassifier(**{**chosen, "random_state": chosen["random_state"] + seed}).fit(x, labels[:, c])
+               for seed in range(bags)]
+        estimators.append(bag)
+        log.info("forest %s: %s trees", name, "+".join(str(e.n_iter_) for e in bag))
     trees, fitted = trees_from_sklearn(estimators)
-    return FittedForest(trees, list(ks), list(classes), features, fitted)
+    return FittedForest(trees, list(ks), list(classes), features, fitted, bags)
 
 
 class KmerForest(nn.Module):
