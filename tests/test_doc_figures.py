@@ -966,6 +966,35 @@ FIGURES += [Figure(f"card.network_variants.{network}.{n}", CARD, Text(pattern), 
                                      ("qrnn_motif_coding_w128", r"\) and ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\)), at 2-3x"))
             for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))]
 
+# RESULTS "A bag of forests": the bagged forest in the blend, paired and nested over all folds (not shipped)
+FOREST_BAG = "experiments/results/forest_bag_gain.tsv"  # python experiments/forest_bag_gain.py
+BAG_REPORT = "benchmarks/results/crossfit_bag3/report.tsv"  # rnaloc-train crossfit-blend on artifacts/crossfit_bag3
+BAG_SPEED = "benchmarks/results/end_to_end_2026-12-07_forest_bag3.md"  # benchmarks/end_to_end.py, candidate vs shipped
+BAGTABLE = "| AUROC, out of fold, nested | one forest (released)"
+for row, figure in (*((c, c) for c in CLASSES), ("macro", "macro"), ("macro without Exosome", "macro_without_exosome"),
+                    ("Nucleus-only vs Cytosol-only", "nucleus_only_vs_cytosol_only")):
+    FIGURES += [Figure(f"results.forest_bag.{figure}.{column}.{n}", RESULTS, Cell(BAGTABLE, row, col),
+                       tsv(FOREST_BAG, column, figure=figure), nth=n)
+                for col, column, n in ((1, "one_forest", 0), (2, "bag_of_forests", 0), (3, "gain", 0), (3, "gain_low", 1),
+                                       (3, "gain_high", 2))]
+BAG_PARA = r"\*\*A bag of forests \(2026-12-07\)"
+FIGURES += [
+    Figure("results.forest_bag.member_bag", RESULTS, Para(BAG_PARA, r"forest alone scores (0\.\d+) macro"),
+           cf("member:forest", "macro", report=BAG_REPORT), digits=3),
+    Figure("results.forest_bag.member_single", RESULTS, Para(BAG_PARA, r"against the single forest's (0\.\d+)"),
+           cf("member:forest", "macro"), digits=3),
+    Figure("results.forest_bag.gain_text", RESULTS, Para(r"Every class gains a little", r"the gain, ([+]0\.\d+), falls short"),
+           tsv(FOREST_BAG, "gain", figure="macro"), digits=4),
+    Figure("results.forest_bag.speed_valid", RESULTS, Para(r"Every class gains a little", r"(\d\.\d+)x on the\s+validation set"),
+           txt(BAG_SPEED, r"valid, default: baseline / this branch, wall [\d. ]+\(median ([\d.]+)x\)", max), digits=2),
+    Figure("results.forest_bag.speed_pieces", RESULTS, Para(r"Every class gains a little", r"and (\d\.\d+)x on 100,000"),
+           txt(BAG_SPEED, r"pieces, default: baseline / this branch, wall [\d. ]+\(median ([\d.]+)x\)", max), digits=2),
+]
+
+FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro AUROC by ([+]0\.\d+ \([+]0\.\d+ to [+]0\.\d+\))"),
+                   tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
+            for n, column in enumerate(("gain", "gain_low", "gain_high"))]
+
 # README "BED" and docs/GENOME.md "Scores": BED score and top_class over valid (python benchmarks/bed_scores.py)
 BED_SCORES = "benchmarks/results/bed_scores_valid.tsv"
 FIGURES += [
