@@ -118,9 +118,9 @@ def crossfit_member(member: str, out_dir: Path, *, k: int = 5, seed: int = 0,
     member_dir = out_dir / member
     member_dir.mkdir(parents=True, exist_ok=True)
     source = member_dir / "source.json"
-    if source.is_file() and int(json.loads(source.read_text()).get("bags", 1)) != bags:
-        raise ValueError(f"{source}: its folds were fitted with {json.loads(source.read_text()).get('bags', 1)} "
-                         f"bag(s), not {bags}; use another --out")
+    stored_bags = int(json.loads(source.read_text()).get("bags", 1)) if source.is_file() else bags
+    if stored_bags != bags:
+        raise ValueError(f"{source}: its folds were fitted with {stored_bags} bag(s), not {bags}; use another --out")
     atomic_write_text(source, json.dumps(
         {"member": member, "features": MEMBERS[member], "data_dir": str(resolved), "prefix": prefix, "k": k,
          "seed": seed, "C": c, **({"bags": bags} if bags > 1 else {})}, indent=2))
