@@ -39,6 +39,29 @@ def summary(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
     return np.concatenate([per, [per.mean(), per[keep].mean(), pair, corr]])
 
 
+def write_paired_gain(out: Path, labels: np.ndarray, classes: list, before: np.ndarray, after: np.ndarray,
+                      columns: tuple, members: list, resamples: int) -> None:
+    """:func:`summary` of two sets of log-odds of the same records, the gain and its paired
+    bootstrap interval (``resamples`` draws of the records, seed 0), as a TSV whose first two
+    value columns are named ``columns``."""
+    names = [*classes, "macro", "macro_without_exosome", "nucleus_only_vs_cytosol_only", "corr_logit_nucleus_cytosol"]
+
+    def paired(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([summary(labels[rows], before[rows], classes), summary(labels[rows], after[rows], classes)])
+
+    point = paired(np.arange(len(labels)))
+    draws = bootstrap_draws(paired, len(labels), resamples, 0)
+    n = len(names)
+    gain_low, gain_high = interval(draws[:, n:] - draws[:, :n])
+    with atomic_output(out) as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["figure", *columns, "gain", "gain_low", "gain_high", "records", "members"])
+        for i, name in enumerate(names):
+            writer.writerow([name, f"{point[i]:.4f}", f"{point[n + i]:.4f}", f"{point[n + i] - point[i]:+.4f}",
+                             f"{gain_low[i]:+.4f}", f"{gain_high[i]:+.4f}", len(labels), "+".join(members)])
+    print(out.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crossfit", type=Path, required=True)
@@ -50,23 +73,8 @@ def main() -> None:
     oof = gather(args.crossfit, args.data_dir, members=args.members)
     plain, _, _ = nested(oof)
     mixed, _, _ = nested(oof, class_mixing=True)
-    names = [*oof.classes, "macro", "macro_without_exosome", "nucleus_only_vs_cytosol_only", "corr_logit_nucleus_cytosol"]
-
-    def paired(rows: np.ndarray) -> np.ndarray:
-        return np.concatenate([summary(oof.labels[rows], plain[rows], oof.classes),
-                               summary(oof.labels[rows], mixed[rows], oof.classes)])
-
-    point = paired(np.arange(len(oof.ids)))
-    draws = bootstrap_draws(paired, len(oof.ids), args.resamples, 0)
-    n = len(names)
-    gain_low, gain_high = interval(draws[:, n:] - draws[:, :n])
-    with atomic_output(args.out) as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["figure", "without_mixing", "with_mixing", "gain", "gain_low", "gain_high", "records", "members"])
-        for i, name in enumerate(names):
-            writer.writerow([name, f"{point[i]:.4f}", f"{point[n + i]:.4f}", f"{point[n + i] - point[i]:+.4f}",
-                             f"{gain_low[i]:+.4f}", f"{gain_high[i]:+.4f}", len(oof.ids), "+".join(args.members)])
-    print(args.out.read_text())
+    write_paired_gain(args.out, oof.labels, oof.classes, plain, mixed, ("without_mixing", "with_mixing"), args.members,
+                      args.resamples)
 
 
 if __name__ == "__main__":

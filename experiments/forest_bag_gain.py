@@ -9,7 +9,7 @@ blend with the bagged forest, both nested on the same folds
 (:func:`rnaloc_infer.training.crossfit_blend.nested`), and bootstraps the paired difference
 over records: per class, macro, macro without Exosome, the Nucleus-only vs Cytosol-only
 logit-difference AUROC and the Nucleus/Cytosol log-odds correlation
-(:func:`class_mixing_gain.summary`).
+(:func:`class_mixing_gain.write_paired_gain`).
 
     python experiments/forest_bag_gain.py --crossfit artifacts/crossfit --candidate artifacts/crossfit_bag3 \\
         --data-dir ../shared/data --members qrnn_motif_coding regression forest \\
@@ -19,14 +19,12 @@ logit-difference AUROC and the Nucleus/Cytosol log-odds correlation
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from class_mixing_gain import summary
-from rnaloc_infer.evaluation.bootstrap import RESAMPLES, bootstrap_draws, interval
-from rnaloc_infer.output.files import atomic_output
+from class_mixing_gain import write_paired_gain
+from rnaloc_infer.evaluation.bootstrap import RESAMPLES
 from rnaloc_infer.training.crossfit_blend import gather, nested
 
 
@@ -46,23 +44,8 @@ def main() -> None:
         raise SystemExit(f"{args.candidate}: other records or folds than {args.crossfit}")
     before, _, _ = nested(base, class_mixing=True)
     after, _, _ = nested(candidate, class_mixing=True)
-    names = [*base.classes, "macro", "macro_without_exosome", "nucleus_only_vs_cytosol_only", "corr_logit_nucleus_cytosol"]
-
-    def paired(rows: np.ndarray) -> np.ndarray:
-        return np.concatenate([summary(base.labels[rows], before[rows], base.classes),
-                               summary(base.labels[rows], after[rows], base.classes)])
-
-    point = paired(np.arange(len(base.ids)))
-    draws = bootstrap_draws(paired, len(base.ids), args.resamples, 0)
-    n = len(names)
-    gain_low, gain_high = interval(draws[:, n:] - draws[:, :n])
-    with atomic_output(args.out) as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["figure", "one_forest", "bag_of_forests", "gain", "gain_low", "gain_high", "records", "members"])
-        for i, name in enumerate(names):
-            writer.writerow([name, f"{point[i]:.4f}", f"{point[n + i]:.4f}", f"{point[n + i] - point[i]:+.4f}",
-                             f"{gain_low[i]:+.4f}", f"{gain_high[i]:+.4f}", len(base.ids), "+".join(args.members)])
-    print(args.out.read_text())
+    write_paired_gain(args.out, base.labels, base.classes, before, after, ("one_forest", "bag_of_forests"), args.members,
+                      args.resamples)
 
 
 if __name__ == "__main__":
