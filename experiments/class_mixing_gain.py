@@ -26,17 +26,22 @@ from rnaloc_infer.output.files import atomic_output
 from rnaloc_infer.training.crossfit_blend import PAIR, gather, nested
 
 
-def summary(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
-    """Per class AUROC, macro, macro without Exosome, the pair AUROC and the pair's correlation."""
+def aurocs(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
+    """Per class AUROC, then macro and macro without Exosome."""
     per = np.array([metrics.roc_auc(labels[:, c], odds[:, c]) for c in range(len(classes))])
     keep = [c for c, name in enumerate(classes) if name != "Exosome"]
+    return np.concatenate([per, [per.mean(), per[keep].mean()]])
+
+
+def summary(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
+    """:func:`aurocs`, then the pair AUROC and the pair's correlation."""
     a, b = classes.index(PAIR[0]), classes.index(PAIR[1])
     first = (labels[:, a] == 1) & (labels[:, b] == 0)
     second = (labels[:, b] == 1) & (labels[:, a] == 0)
     rows = first | second
     pair = metrics.roc_auc(first[rows].astype(float), odds[rows, a] - odds[rows, b])
     corr = np.corrcoef(odds[:, a], odds[:, b])[0, 1]
-    return np.concatenate([per, [per.mean(), per[keep].mean(), pair, corr]])
+    return np.concatenate([aurocs(labels, odds, classes), [pair, corr]])
 
 
 def write_paired_gain(out: Path, labels: np.ndarray, classes: list, before: np.ndarray, after: np.ndarray,

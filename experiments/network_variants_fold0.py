@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaloc_infer.evaluation import metrics
+from class_mixing_gain import aurocs
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES, bootstrap_draws, interval
 from rnaloc_infer.output.files import atomic_output
 from rnaloc_infer.training.crossfit import assign_folds
@@ -30,12 +30,6 @@ from rnaloc_infer.training.crossfit_blend import gather, nested
 
 RELEASED = "qrnn_motif_coding"
 OTHERS = ["regression", "forest"]
-
-
-def aurocs(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
-    per = np.array([metrics.roc_auc(labels[:, c], odds[:, c]) for c in range(len(classes))])
-    keep = [c for c, name in enumerate(classes) if name != "Exosome"]
-    return np.concatenate([per, [per.mean(), per[keep].mean()]])
 
 
 def main() -> None:
