@@ -144,6 +144,8 @@ def test_a_bagged_forest_is_refit_with_its_folds_bags(crossfit, tmp_path):
     assert result.exit_code == 0, result.output
     forest = load_forest(tmp_path / "refit" / "forest" / "model.npz")
     assert forest.bags == 2 and all(n >= 2 for n in forest.trees_fitted)  # 1 to 5 trees in each of 2 bags
+    record = json.loads((tmp_path / "refit" / "forest" / "member.json").read_text())
+    assert record["chosen"]["bags"] == 2 and "bags" not in record  # the plan's choice, recorded once
     path = cf / "forest" / "fold1" / "fold.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "bags": 1}))
     result = _refit(cf, blend, tmp_path / "other")

@@ -301,7 +301,8 @@ def refit_model(plan: MemberPlan, data: SequenceSet, x: np.ndarray, directory: P
     directory.mkdir(parents=True, exist_ok=True)
     _write_record(directory, plan, "training", records=len(data))
     _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"), plan.chosen.get("bags", 1))
-    return {key: value for key, value in info.items() if key != "C_chosen_on"}
+    # how C was chosen and the bags are the plan's (``chosen``), not the refit's to record again
+    return {key: value for key, value in info.items() if key not in ("C_chosen_on", "bags")}
 
 
 def refit_member(plan: MemberPlan, data: SequenceSet, directory: Path, data_dir: Path, train_sha256: str,
