@@ -126,20 +126,24 @@ def fit(config: Path, out_dir: Optional[Path], resume: bool, epochs: Optional[in
               help="--member regression: fix C instead of choosing it on an 80/20 split of each fold's training part.")
 @click.option("--forest-bags", "bags", type=click.IntRange(min=1), default=1, show_default=True,
               help="--member forest: average this many forests per class, each stopping on its own early-stopping split.")
+@click.option("--forest-max-features", "max_features", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
+              show_default=True, help="--member forest: the fraction of the columns each split chooses from "
+              "(scikit-learn's per-split column sampling).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="--member: CPU threads the regression and the trees may use (BLAS, OpenMP). Default: all; on a "
                    "machine that trains something else too, 1 (OpenMP threads that wait for a busy core spin).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @one_line_errors
 def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path, k: int, only_folds: Tuple[int, ...],
-             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], bags: int, threads: Optional[int],
-             device: str) -> None:
+             seed: int, data_dir: Optional[Path], prefix: str, c: Optional[float], bags: int, max_features: float,
+             threads: Optional[int], device: str) -> None:
     """Cross-fit ensemble members over train + valid: per fold, fit on the other folds and save the
     fold's out-of-fold scores. CONFIGS are networks (early stopping on an inner split of the
     training part); --member adds the regression or the forest. Interrupted runs resume, and
     several processes share the folds (one lock per fold). Then `crossfit-blend`."""
     from rnaloc_infer.training.crossfit import crossfit_network
     from rnaloc_infer.training.crossfit_members import crossfit_member
+    from rnaloc_infer.training.forest import ForestRecipe
 
     if not configs and not members:
         raise click.UsageError("name at least one network CONFIG or one --member")
@@ -160,7 +164,8 @@ def crossfit(configs: Tuple[Path, ...], members: Tuple[str, ...], out_dir: Path,
 
         with threadpool_limits(threads):  # None: as configured
             results = crossfit_member(member, out_dir, k=k, seed=seed, only_folds=list(only_folds) or None,
-                                      data_dir=data_dir, prefix=prefix, c=c, bags=bags if member == "forest" else 1)
+                                      data_dir=data_dir, prefix=prefix, c=c,
+                                      recipe=ForestRecipe(bags, max_features) if member == "forest" else None)
         click.echo(json.dumps({"member": member, "folds_done": len(results)}))
 
 
@@ -325,23 +330,26 @@ def regression(data_dir: Optional[Path], prefix: str, coding: bool, c: Optional[
               "k-mer frequencies (the default forest's inputs) or the protein's only (the regression's inputs).")
 @click.option("--bags", type=click.IntRange(min=1), default=1, show_default=True,
               help="Average this many forests per class, each stopping on its own early-stopping split.")
+@click.option("--max-features", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
+              help="The fraction of the columns each split chooses from (scikit-learn's per-split column sampling).")
 @force_option
 @one_line_errors
-def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, bags: int, force: bool) -> None:
+def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, bags: int, max_features: float,
+           force: bool) -> None:
     """Fit gradient-boosted trees per class on the train split's k-mer frequencies and per-record
     features (settings fixed in advance), the forest member of `rnaloc-train ensemble --forest`
     (needs scikit-learn, in the [train] extra)."""
     from rnaloc_infer.training.data import read_split, split_paths
-    from rnaloc_infer.training.forest import fit_forest, forest_inputs
+    from rnaloc_infer.training.forest import ForestRecipe, fit_forest, forest_inputs
     from rnaloc_infer.training.models import CLASSES
 
     paths = split_paths(data_folder(data_dir, prefix, ("train",)), "train", prefix)
     check([("output", out)], [("train data", path) for path in paths], force)
     train = read_split(*paths, CLASSES)
     fitted = fit_forest(forest_inputs(train.codes, features=feature_set), train.labels, CLASSES, features=feature_set,
-                        bags=bags)
+                        recipe=ForestRecipe(bags, max_features))
     fitted.save(out)
-    click.echo(json.dumps({"out": str(out), "bags": bags, "trees": dict(zip(CLASSES, fitted.trees_fitted)),
+    click.echo(json.dumps({"out": str(out), "bags": bags, "max_features": max_features, "trees": dict(zip(CLASSES, fitted.trees_fitted)),
                            "nodes": int(len(fitted.trees.value)), "depth": fitted.trees.depth,
                            "train_records": len(train)}))
 

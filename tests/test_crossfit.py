@@ -76,7 +76,7 @@ def test_members_never_fit_the_fold_they_score_and_resume(tmp_path, monkeypatch)
     data_dir = _sequence_data(tmp_path / "data")
     fitted = {}
 
-    def fake_fit(member, train, x, run_dir, c=None, bags=1):
+    def fake_fit(member, train, x, run_dir, c=None, recipe=None):
         fitted[run_dir.name] = list(train.ids)
         return (lambda rows: np.tile(rows[:, :1], (1, len(CLASSES)))), {}
 
@@ -131,9 +131,10 @@ def test_crossfit_member_command_fits_real_members(tmp_path, monkeypatch):
     assert CliRunner().invoke(main, ["crossfit", "--out", str(out)]).exit_code == 2  # nothing named
 
 
-def test_crossfit_forest_bags_are_recorded_and_never_mixed(tmp_path, monkeypatch):
-    """--forest-bags 2: each fold's forest is a bag of 2, said in fold.json and the file; the same
-    directory continued with another number of bags is refused in one line."""
+def test_crossfit_forest_recipe_is_recorded_and_never_mixed(tmp_path, monkeypatch):
+    """--forest-bags 2 --forest-max-features 0.5: each fold's forest is a bag of 2 on half the
+    columns per split, said in source.json, fold.json and the file; the same directory
+    continued with another recipe is refused in one line."""
     pytest.importorskip("torch")
     from rnaloc_infer.training import forest
     from rnaloc_infer.training.forest import load_forest
@@ -143,13 +144,18 @@ def test_crossfit_forest_bags_are_recorded_and_never_mixed(tmp_path, monkeypatch
     out = tmp_path / "cf"
     args = ["crossfit", "--member", "forest", "--out", str(out), "--folds", "2", "--data-dir", str(data_dir),
             "--prefix", "tiny", "--threads", "1"]
-    result = CliRunner().invoke(main, [*args, "--fold", "0", "--forest-bags", "2"])
+    result = CliRunner().invoke(main, [*args, "--fold", "0", "--forest-bags", "2", "--forest-max-features", "0.5"])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "forest" / "fold0" / "fold.json").read_text())["bags"] == 2
-    assert load_forest(out / "forest" / "fold0" / "model.npz").bags == 2
-    result = CliRunner().invoke(main, [*args, "--fold", "1"])
-    assert result.exit_code == 1 and "fitted with 2 bag(s), not 1" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and not (out / "forest" / "fold1").exists()
+    fold = json.loads((out / "forest" / "fold0" / "fold.json").read_text())
+    assert fold["bags"] == 2 and fold["max_features"] == 0.5
+    assert json.loads((out / "forest" / "source.json").read_text())["max_features"] == 0.5
+    fitted = load_forest(out / "forest" / "fold0" / "model.npz")
+    assert fitted.bags == 2 and fitted.max_features == 0.5
+    for other, said in ((["--forest-max-features", "0.5"], "not 1 bag(s) on 50% of the columns"),
+                        (["--forest-bags", "2"], "not 2 bag(s) on 100% of the columns")):
+        result = CliRunner().invoke(main, [*args, "--fold", "1", *other])
+        assert result.exit_code == 1 and "fitted with 2 bag(s) on 50% of the columns, " + said in result.output
+        assert len(result.output.strip().splitlines()) == 1 and not (out / "forest" / "fold1").exists()
 
 
 # --- the blend ---------------------------------------------------------------------------

@@ -128,28 +128,32 @@ def test_dry_run_reads_the_fold_choices(crossfit):
     assert result.exit_code == 1 and "marks epoch 1 best" in result.output
 
 
-def test_a_bagged_forest_is_refit_with_its_folds_bags(crossfit, tmp_path):
-    """Folds fitted with --forest-bags 2: the refit forest is a bag of 2 too; folds that disagree
-    on the number of bags are refused in one line, before anything is fitted."""
+def test_a_bagged_forest_is_refit_with_its_folds_recipe(crossfit, tmp_path):
+    """Folds fitted with --forest-bags 2 --forest-max-features 0.5: the refit forest is a bag of
+    2 on half the columns too; folds that disagree on the recipe are refused in one line,
+    before anything is fitted."""
     from rnaloc_infer.training.forest import load_forest
 
     cf, _, blend = crossfit
     for fold in range(K):
         path = cf / "forest" / f"fold{fold}" / "fold.json"
-        path.write_text(json.dumps({**json.loads(path.read_text()), "bags": 2}))
+        path.write_text(json.dumps({**json.loads(path.read_text()), "bags": 2, "max_features": 0.5}))
     result = CliRunner().invoke(main, ["crossfit-refit", str(cf), "--blend", str(blend), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[2])["bags"] == 2
+    planned = json.loads(result.output.strip().splitlines()[2])
+    assert planned["bags"] == 2 and planned["max_features"] == 0.5 and planned["settings"]["max_features"] == 0.5
     result = _refit(cf, blend, tmp_path / "refit", "--member", "forest")
     assert result.exit_code == 0, result.output
     forest = load_forest(tmp_path / "refit" / "forest" / "model.npz")
-    assert forest.bags == 2 and all(n >= 2 for n in forest.trees_fitted)  # 1 to 5 trees in each of 2 bags
+    assert forest.bags == 2 and forest.max_features == 0.5 and all(n >= 2 for n in forest.trees_fitted)
     record = json.loads((tmp_path / "refit" / "forest" / "member.json").read_text())
     assert record["chosen"]["bags"] == 2 and "bags" not in record  # the plan's choice, recorded once
+    assert record["chosen"]["max_features"] == 0.5 and "max_features" not in record
     path = cf / "forest" / "fold1" / "fold.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "bags": 1}))
     result = _refit(cf, blend, tmp_path / "other")
-    assert result.exit_code == 1 and "different numbers of bags [1, 2]" in result.output
+    assert result.exit_code == 1 and ("different recipes: 1 bag(s) on 50% of the columns; 2 bag(s) on 50% of the columns"
+                                      in result.output)
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "other").exists()
 
 

@@ -23,7 +23,8 @@ from rnaloc_infer.export.onnx_export import export_onnx
 from rnaloc_infer.export.tree_node import forest_from_graph
 from rnaloc_infer.export.torchscript_export import script_model
 from rnaloc_infer.training.ensemble_model import EnsembleConfig, EnsembleModel
-from rnaloc_infer.training.forest import FittedForest, fit_forest, forest_inputs, load_forest, trees_from_sklearn
+from rnaloc_infer.training.forest import (SETTINGS, FittedForest, ForestRecipe, fit_forest, forest_inputs, load_forest,
+                                         trees_from_sklearn)
 from rnaloc_infer.training.fused_ensemble import FusedEnsembleModel, fuse_members
 from rnaloc_infer.training.regression import feature_matrix
 from rnaloc_infer.trees import TreeEnsemble, frequencies_from_counts
@@ -113,7 +114,7 @@ def test_fit_forest_bags_average_forests_on_their_own_splits(tmp_path):
     settings = dict(max_iter=30, early_stopping=True, validation_fraction=0.3, n_iter_no_change=2, min_samples_leaf=10)
     single = fit_forest(x, y, CLASSES, features=CODING, settings=settings)
     second = fit_forest(x, y, CLASSES, features=CODING, settings={**settings, "random_state": 1})
-    bag = fit_forest(x, y, CLASSES, features=CODING, settings=settings, bags=2)
+    bag = fit_forest(x, y, CLASSES, features=CODING, settings=settings, recipe=ForestRecipe(bags=2))
     assert bag.bags == 2 and single.bags == 1
     assert bag.trees_fitted == [a + b for a, b in zip(single.trees_fitted, second.trees_fitted)]
     np.testing.assert_allclose(bag.scores(x), (single.scores(x) + second.scores(x)) / 2, rtol=0, atol=5e-6)
@@ -121,7 +122,32 @@ def test_fit_forest_bags_average_forests_on_their_own_splits(tmp_path):
     loaded = load_forest(bag.save(tmp_path / "bag.npz"))
     assert loaded.bags == 2 and loaded.trees_fitted == bag.trees_fitted
     with pytest.raises(ValueError, match="bags must be at least 1"):
-        fit_forest(x, y, CLASSES, features=CODING, settings=settings, bags=0)
+        ForestRecipe(bags=0)
+
+
+def test_fit_forest_max_features_samples_columns_per_split(tmp_path):
+    """max_features 0.3: each split chooses from a random 30 % of the columns, so the trees
+    differ from those on all columns; scikit-learn's forest with that setting scores the same,
+    and the file says what it was fitted with."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = forest_inputs(_records(), features=CODING)
+    y = _labels(x)
+    settings = dict(max_iter=5, early_stopping=False, min_samples_leaf=10)
+    full = fit_forest(x, y, CLASSES, features=CODING, settings=settings)
+    sampled = fit_forest(x, y, CLASSES, features=CODING, settings=settings, recipe=ForestRecipe(max_features=0.3))
+    assert not np.allclose(full.scores(x), sampled.scores(x), atol=1e-3)
+    reference = np.stack([HistGradientBoostingClassifier(**{**SETTINGS, **settings, "max_features": 0.3})
+                          .fit(x, y[:, c]).decision_function(x) for c in range(len(CLASSES))], axis=1)
+    np.testing.assert_allclose(sampled.scores(x), reference, rtol=0, atol=5e-6)
+    loaded = load_forest(sampled.save(tmp_path / "sampled.npz"))
+    assert loaded.recipe == ForestRecipe(max_features=0.3) and full.recipe == ForestRecipe()
+    assert ForestRecipe(bags=3, max_features=0.5).record() == {"bags": 3, "max_features": 0.5}
+    assert ForestRecipe.from_record({"bags": 3, "max_features": 0.5, "trees_fitted": [1]}) == ForestRecipe(3, 0.5)
+    assert ForestRecipe().record() == {}
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="max_features must lie in"):
+            ForestRecipe(max_features=bad)
 
 
 def test_frequencies_from_counts_are_the_regression_features():

@@ -202,13 +202,16 @@ def plan_member(crossfit_dir: Path, name: str) -> MemberPlan:
                 raise ValueError(f"{member_dir / f'fold{bad[0]}' / FOLD_FILE}: no chosen C (a positive number)")
             return MemberPlan(name, name, {"C": float(middle(values)), "C_per_fold": [float(c) for c in values]},
                               folds_sha256=digest)
-        from .forest import SETTINGS
+        from .crossfit_members import describe
+        from .forest import ForestRecipe
 
         trees = [info.get("trees_fitted") for info in infos]
-        bags = {int(info.get("bags", 1)) for info in infos}
-        if len(bags) != 1:
-            raise ValueError(f"{member_dir}: its folds were fitted with different numbers of bags {sorted(bags)}")
-        chosen = {"settings": dict(SETTINGS), **({"bags": bags.pop()} if bags != {1} else {})}
+        recipes = {ForestRecipe.from_record(info) for info in infos}
+        if len(recipes) != 1:
+            raise ValueError(f"{member_dir}: its folds were fitted with different recipes: "
+                             + "; ".join(sorted(map(describe, recipes))))
+        recipe = recipes.pop()
+        chosen = {"settings": recipe.settings(), **recipe.record()}
         return MemberPlan(name, name, chosen, folds_sha256=digest, reported={"trees_per_fold": trees})
     config_path = _network_config(member_dir, k)
     from .config import load_config
@@ -300,9 +303,14 @@ def refit_model(plan: MemberPlan, data: SequenceSet, x: np.ndarray, directory: P
 
     directory.mkdir(parents=True, exist_ok=True)
     _write_record(directory, plan, "training", records=len(data))
-    _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"), plan.chosen.get("bags", 1))
-    # how C was chosen and the bags are the plan's (``chosen``), not the refit's to record again
-    return {key: value for key, value in info.items() if key not in ("C_chosen_on", "bags")}
+    recipe = None
+    if plan.name == "forest":
+        from .forest import ForestRecipe
+
+        recipe = ForestRecipe.from_record(plan.chosen)
+    _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"), recipe)
+    # how C was chosen and the forest's recipe are the plan's (``chosen``), not the refit's to record again
+    return {key: value for key, value in info.items() if key not in ("C_chosen_on", "bags", "max_features")}
 
 
 def refit_member(plan: MemberPlan, data: SequenceSet, directory: Path, data_dir: Path, train_sha256: str,

@@ -46,6 +46,42 @@ SETTINGS = dict(learning_rate=0.05, max_iter=400, max_leaf_nodes=15, min_samples
                 early_stopping=True, validation_fraction=0.15, n_iter_no_change=30, random_state=0)
 
 
+@dataclass(frozen=True)
+class ForestRecipe:
+    """What a forest is fitted with beyond the fixed :data:`SETTINGS`, chosen per run and part
+    of a cross-fitting folder's record (folds fitted with different recipes are never mixed).
+
+    * ``bags``: forests averaged per class, each stopping on its own early-stopping split
+      (``random_state`` 0..bags-1; bag 0 is the single forest): lowers the variance of the
+      member the blend leans on most.
+    * ``max_features``: the fraction of the columns each split chooses from (scikit-learn's
+      per-node feature subsampling; 1.0 = all): forests that see different columns differ
+      more, so their bag averages out more.
+    """
+
+    bags: int = 1
+    max_features: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.bags < 1:
+            raise ValueError(f"bags must be at least 1, got {self.bags}")
+        if not 0.0 < self.max_features <= 1.0:
+            raise ValueError(f"max_features must lie in (0, 1], got {self.max_features}")
+
+    def record(self) -> dict:
+        """The entries that differ from a single forest on all columns (what files record)."""
+        return {key: value for key, value in (("bags", self.bags), ("max_features", self.max_features))
+                if value != getattr(ForestRecipe, key)}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "ForestRecipe":
+        return cls(int(record.get("bags", 1)), float(record.get("max_features", 1.0)))
+
+    def settings(self) -> dict:
+        """scikit-learn settings of bag ``0`` (the others differ in ``random_state`` only)."""
+        return {**SETTINGS, **({"max_features": self.max_features} if self.max_features != 1.0 else {})}
+
+
 @dataclass
 class FittedForest:
     trees: TreeEnsemble
@@ -54,6 +90,11 @@ class FittedForest:
     features: str  # the per-record feature set after the k-mer blocks ("" = none; rnaloc_infer.features.registry)
     trees_fitted: List[int]  # boosting iterations kept per class, over all bags (the rest of a class's rows are empty trees)
     bags: int = 1  # forests averaged per class, each with its own early-stopping split (random_state 0..bags-1)
+    max_features: float = 1.0  # fraction of the columns each split chose from (ForestRecipe)
+
+    @property
+    def recipe(self) -> ForestRecipe:
+        return ForestRecipe(self.bags, self.max_features)
 
     @property
     def columns(self) -> int:
@@ -66,7 +107,8 @@ class FittedForest:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         header = {"format": FOREST_FORMAT, "format_version": 1, "ks": self.ks, "classes": self.classes,
-                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": SETTINGS, "bags": self.bags}
+                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": self.recipe.settings(), "bags": self.bags,
+                  "max_features": self.max_features}
         return save_npz(path, self.trees.to_arrays(), header)
 
 
@@ -82,7 +124,8 @@ def load_forest(path: str | Path) -> FittedForest:
     if header.get("features", "") not in ("", *FEATURE_SETS):
         raise ValueError(f"{path}: unknown feature set {header.get('features')!r} (this version knows {', '.join(FEATURE_SETS)})")
     forest = FittedForest(trees, list(header["ks"]), list(header["classes"]), header.get("features", ""),
-                          list(header.get("trees_fitted", [])), int(header.get("bags", 1)))
+                          list(header.get("trees_fitted", [])), int(header.get("bags", 1)),
+                          float(header.get("max_features", 1.0)))
     try:
         trees.check(forest.columns)
     except ValueError as exc:
@@ -150,27 +193,24 @@ def forest_inputs(codes: Sequence[np.ndarray], ks: Sequence[int] = KS, features:
 
 
 def fit_forest(x: np.ndarray, labels: np.ndarray, classes: Sequence[str], *, ks: Sequence[int] = KS,
-               features: str = CODING_UTR, settings: Optional[dict] = None, bags: int = 1) -> FittedForest:
+               features: str = CODING_UTR, settings: Optional[dict] = None,
+               recipe: ForestRecipe = ForestRecipe()) -> FittedForest:
     """One forest per class on train feature rows ``x`` (:func:`forest_inputs`, float32
-    as the graph computes them), or with ``bags`` > 1 the mean of that many per class, each
-    stopping on its own early-stopping split (``random_state`` 0..bags-1; bag 0 is the single
-    forest): averaging forests that stopped on different held-out parts lowers the variance
-    of the member the blend leans on most. ``settings`` override :data:`SETTINGS` (tests
-    only). Needs scikit-learn (the [train] extra)."""
+    as the graph computes them), or with ``recipe.bags`` > 1 the mean of that many per class
+    (:class:`ForestRecipe`). ``settings`` override :data:`SETTINGS` (tests only). Needs
+    scikit-learn (the [train] extra)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    if bags < 1:
-        raise ValueError(f"bags must be at least 1, got {bags}")
     x = np.asarray(x, dtype=np.float32)
-    chosen = {**SETTINGS, **(settings or {})}
+    chosen = {**recipe.settings(), **(settings or {})}
     estimators = []
     for c, name in enumerate(classes):
         bag = [HistGradientBoostingClassifier(**{**chosen, "random_state": chosen["random_state"] + seed}).fit(x, labels[:, c])
-               for seed in range(bags)]
+               for seed in range(recipe.bags)]
         estimators.append(bag)
         log.info("forest %s: %s trees", name, "+".join(str(e.n_iter_) for e in bag))
     trees, fitted = trees_from_sklearn(estimators)
-    return FittedForest(trees, list(ks), list(classes), features, fitted, bags)
+    return FittedForest(trees, list(ks), list(classes), features, fitted, recipe.bags, recipe.max_features)
 
 
 class KmerForest(nn.Module):
