@@ -14,6 +14,9 @@ logit-difference AUROC and the Nucleus/Cytosol log-odds correlation
     python experiments/forest_bag_gain.py --crossfit artifacts/crossfit --candidate artifacts/crossfit_bag3 \\
         --data-dir ../shared/data --members qrnn_motif_coding regression forest \\
         --out experiments/results/forest_bag_gain.tsv
+
+Any other change of members compares the same way, with ``--names`` for the two columns
+(experiments/PREREGISTERED.md's candidates).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--members", nargs="+", required=True)
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--names", nargs=2, default=("one_forest", "bag_of_forests"), metavar=("BASE", "CANDIDATE"),
+                        help="column names of the two blends (any two folders with the same member names compare)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     base = gather(args.crossfit, args.data_dir, members=args.members)
@@ -44,7 +49,7 @@ def main() -> None:
         raise SystemExit(f"{args.candidate}: other records or folds than {args.crossfit}")
     before, _, _ = nested(base, class_mixing=True)
     after, _, _ = nested(candidate, class_mixing=True)
-    write_paired_gain(args.out, base.labels, base.classes, before, after, ("one_forest", "bag_of_forests"), args.members,
+    write_paired_gain(args.out, base.labels, base.classes, before, after, tuple(args.names), args.members,
                       args.resamples)
 
 
