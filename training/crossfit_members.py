@@ -109,8 +109,6 @@ def crossfit_member(member: str, out_dir: Path, *, k: int = 5, seed: int = 0,
     (made here on first use, refused when it disagrees), each fold in turn under its lock.
     ``recipe`` (forest only: bags, column fraction) is part of the member: a directory whose
     folds were fitted with another recipe is refused, never mixed."""
-    from .forest import ForestRecipe
-
     from .models import CLASSES
 
     if member not in MEMBERS:
@@ -119,19 +117,22 @@ def crossfit_member(member: str, out_dir: Path, *, k: int = 5, seed: int = 0,
     require_splits(resolved, source, ("train", "valid"), prefix)
     data = read_labelled(resolved, CLASSES, prefix)
     folds = fold_plan(out_dir, data, k, seed)
-    if recipe is not None and recipe != ForestRecipe() and member != "forest":
-        raise ValueError(f"a forest recipe ({recipe.record()}) applies to the forest only, not to {member!r}")
-    recipe = recipe or ForestRecipe()
+    if recipe is not None and recipe.record() and member != "forest":
+        raise ValueError(f"a forest recipe ({recipe.describe()}) applies to the forest only, not to {member!r}")
     member_dir = out_dir / member
     member_dir.mkdir(parents=True, exist_ok=True)
     source = member_dir / "source.json"
-    stored = ForestRecipe.from_record(json.loads(source.read_text())) if source.is_file() else recipe
-    if stored != recipe:
-        raise ValueError(f"{source}: its folds were fitted with {describe(stored)}, not {describe(recipe)}; "
-                         "use another --out")
+    if member == "forest":
+        from .forest import ForestRecipe
+
+        recipe = recipe or ForestRecipe()
+        stored = ForestRecipe.from_record(json.loads(source.read_text())) if source.is_file() else recipe
+        if stored != recipe:
+            raise ValueError(f"{source}: its folds were fitted with {stored.describe()}, not {recipe.describe()}; "
+                             "use another --out")
     atomic_write_text(source, json.dumps(
         {"member": member, "features": MEMBERS[member], "data_dir": str(resolved), "prefix": prefix, "k": k,
-         "seed": seed, "C": c, **recipe.record()}, indent=2))
+         "seed": seed, "C": c, **(recipe.record() if recipe else {})}, indent=2))
     todo = [f for f in (only_folds if only_folds is not None else range(k))
             if not (member_dir / f"fold{f}" / OOF_FILE).exists()]
     x = member_inputs(member, data.codes) if todo else None  # once for every fold
@@ -148,8 +149,3 @@ def crossfit_member(member: str, out_dir: Path, *, k: int = 5, seed: int = 0,
             log.info("%s: fold %d of %d", member, fold, k)
             results.append(fit_member_fold(member, data, x, folds, fold, run_dir, c, recipe))
     return results
-
-
-def describe(recipe: "ForestRecipe") -> str:
-    """A recipe in a message: "2 bag(s) on 100 % of the columns"."""
-    return f"{recipe.bags} bag(s) on {recipe.max_features:.0%} of the columns"

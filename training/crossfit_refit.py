@@ -202,14 +202,13 @@ def plan_member(crossfit_dir: Path, name: str) -> MemberPlan:
                 raise ValueError(f"{member_dir / f'fold{bad[0]}' / FOLD_FILE}: no chosen C (a positive number)")
             return MemberPlan(name, name, {"C": float(middle(values)), "C_per_fold": [float(c) for c in values]},
                               folds_sha256=digest)
-        from .crossfit_members import describe
         from .forest import ForestRecipe
 
         trees = [info.get("trees_fitted") for info in infos]
         recipes = {ForestRecipe.from_record(info) for info in infos}
         if len(recipes) != 1:
             raise ValueError(f"{member_dir}: its folds were fitted with different recipes: "
-                             + "; ".join(sorted(map(describe, recipes))))
+                             + "; ".join(sorted(r.describe() for r in recipes)))
         recipe = recipes.pop()
         chosen = {"settings": recipe.settings(), **recipe.record()}
         return MemberPlan(name, name, chosen, folds_sha256=digest, reported={"trees_per_fold": trees})
@@ -310,7 +309,7 @@ def refit_model(plan: MemberPlan, data: SequenceSet, x: np.ndarray, directory: P
         recipe = ForestRecipe.from_record(plan.chosen)
     _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"), recipe)
     # how C was chosen and the forest's recipe are the plan's (``chosen``), not the refit's to record again
-    return {key: value for key, value in info.items() if key not in ("C_chosen_on", "bags", "max_features")}
+    return {key: value for key, value in info.items() if key != "C_chosen_on" and key not in (recipe.record() if recipe else {})}
 
 
 def refit_member(plan: MemberPlan, data: SequenceSet, directory: Path, data_dir: Path, train_sha256: str,

@@ -70,8 +70,11 @@ class ForestRecipe:
 
     def record(self) -> dict:
         """The entries that differ from a single forest on all columns (what files record)."""
-        return {key: value for key, value in (("bags", self.bags), ("max_features", self.max_features))
-                if value != getattr(ForestRecipe, key)}
+        return {key: getattr(self, key) for key in RECIPE_KEYS if getattr(self, key) != getattr(ForestRecipe, key)}
+
+    def describe(self) -> str:
+        """The recipe in a message: "2 bag(s) on 100% of the columns"."""
+        return f"{self.bags} bag(s) on {self.max_features:.0%} of the columns"
 
     @classmethod
     def from_record(cls, record: dict) -> "ForestRecipe":
@@ -80,6 +83,9 @@ class ForestRecipe:
     def settings(self) -> dict:
         """scikit-learn settings of bag ``0`` (the others differ in ``random_state`` only)."""
         return {**SETTINGS, **({"max_features": self.max_features} if self.max_features != 1.0 else {})}
+
+
+RECIPE_KEYS = ("bags", "max_features")  # ForestRecipe's fields, as files record them
 
 
 @dataclass
