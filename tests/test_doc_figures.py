@@ -991,6 +991,34 @@ FIGURES += [
            txt(BAG_SPEED, r"pieces, default: baseline / this branch, wall [\d. ]+\(median ([\d.]+)x\)", max), digits=2),
 ]
 
+# RESULTS "Two candidates on top of the bag": preregistered (experiments/PREREGISTERED.md), neither counts.
+# Each member alone: crossfit_progress.py on the candidate's folder, whose other members are the bag's
+# (so the regression before B is in A's file and the bagged forest before A in B's).
+CANDIDATES = "| candidate, out of fold, nested"
+PROGRESS_A = "experiments/results/crossfit_progress_forest_max_features.tsv"
+PROGRESS_B = "experiments/results/crossfit_progress_regression_utr.tsv"
+for label, row, gain, column_name, member, progress, before in (
+        ("forest_max_features", "A: each of the forest's splits", "experiments/results/forest_max_features_gain.tsv",
+         "bag_max_features_0.5", "forest", PROGRESS_A, PROGRESS_B),
+        ("regression_utr", "B: the regression reads", "experiments/results/regression_utr_gain.tsv",
+         "regression_utr", "regression", PROGRESS_B, PROGRESS_A)):
+    FIGURES += [
+        Figure(f"results.candidates.{label}.alone", RESULTS, Cell(CANDIDATES, row, 1), tsv(progress, "macro", member=member),
+               digits=3),
+        Figure(f"results.candidates.{label}.alone_before", RESULTS, Cell(CANDIDATES, row, 1),
+               tsv(before, "macro", member=member), nth=1, digits=3),
+        Figure(f"results.candidates.{label}.blend", RESULTS, Cell(CANDIDATES, row, 2), tsv(gain, column_name, figure="macro"),
+               digits=4),
+        *[Figure(f"results.candidates.{label}.{figure}.{column}", RESULTS, Cell(CANDIDATES, row, col),
+                 tsv(gain, column, figure=figure), nth=n, digits=4)
+          for col, figure in ((3, "macro"), (4, "macro_without_exosome"))
+          for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    ]
+FIGURES += [
+    Figure("results.candidates.regression_utr.alone_gain", RESULTS, Para(r"Column sampling moves nothing", r"alone \(([+]0\.\d+) macro\)"),
+           difference(tsv(PROGRESS_B, "macro", member="regression"), tsv(PROGRESS_A, "macro", member="regression")), digits=3),
+]
+
 FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro AUROC by ([+]0\.\d+ \([+]0\.\d+ to [+]0\.\d+\))"),
                    tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
             for n, column in enumerate(("gain", "gain_low", "gain_high"))]
