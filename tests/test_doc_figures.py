@@ -1023,6 +1023,14 @@ FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro 
                    tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
             for n, column in enumerate(("gain", "gain_low", "gain_high"))]
 
+FIGURES += [Figure(f"card.candidates.{label}.{n}", CARD, Text(pattern), tsv(gain, column, figure="macro"), nth=n, digits=4)
+            for label, gain, pattern in (
+                ("forest_max_features", "experiments/results/forest_max_features_gain.tsv",
+                 r"forest moves the macro AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+                ("regression_utr", "experiments/results/regression_utr_gain.tsv",
+                 r"regression by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"))
+            for n, column in enumerate(("gain", "gain_low", "gain_high"))]
+
 # README "BED" and docs/GENOME.md "Scores": BED score and top_class over valid (python benchmarks/bed_scores.py)
 BED_SCORES = "benchmarks/results/bed_scores_valid.tsv"
 FIGURES += [
