@@ -19,6 +19,7 @@ import argparse
 import csv
 from dataclasses import replace
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -47,27 +48,35 @@ def main() -> None:
         oof = replace(oof, folds=assign_folds(oof.labels, 5, 0))  # sub-folds within the fold
         odds[network], _, _ = nested(oof, class_mixing=True)
         member_aurocs[network] = aurocs(oof.labels, oof.scores[0], oof.classes)
-    labels, classes = oof.labels, oof.classes
+    write_variant_gain(args.out, ("network", "member_auroc"), [RELEASED, *args.variants], oof.labels, oof.classes, odds,
+                       member_aurocs, args.resamples)
+    print(args.out.read_text())
+
+
+def write_variant_gain(path: Path, columns: Tuple[str, str], order: List[str], labels: np.ndarray, classes: List[str],
+                       odds: Dict[str, np.ndarray], member_aurocs: Dict[str, np.ndarray], resamples: int) -> None:
+    """Per variant of ``order`` (the first is the reference) and figure (each class, macro,
+    macro without Exosome): the member's own AUROC, the blend's, and the blend's paired gain over
+    the reference's with its bootstrap interval over the records. ``columns``: the names of the
+    variant and member-AUROC columns."""
     names = [*classes, "macro", "macro_without_exosome"]
-    order = [RELEASED, *args.variants]
 
     def stats(rows: np.ndarray) -> np.ndarray:
         return np.concatenate([aurocs(labels[rows], odds[m][rows], classes) for m in order])
 
     point = stats(np.arange(len(labels)))
-    draws = bootstrap_draws(stats, len(labels), args.resamples, 0)
+    draws = bootstrap_draws(stats, len(labels), resamples, 0)
     n = len(names)
-    with atomic_output(args.out) as handle:
+    with atomic_output(path) as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["network", "figure", "member_auroc", "blend_auroc", "blend_gain", "gain_low", "gain_high", "records"])
-        for j, network in enumerate(order):
+        writer.writerow([columns[0], "figure", columns[1], "blend_auroc", "blend_gain", "gain_low", "gain_high", "records"])
+        for j, variant in enumerate(order):
             gain = draws[:, j * n:(j + 1) * n] - draws[:, :n]
             low, high = interval(gain)
             for i, name in enumerate(names):
                 value = point[j * n + i]
-                writer.writerow([network, name, f"{member_aurocs[network][i]:.4f}", f"{value:.4f}",
+                writer.writerow([variant, name, f"{member_aurocs[variant][i]:.4f}", f"{value:.4f}",
                                  f"{value - point[i]:+.4f}", f"{low[i]:+.4f}", f"{high[i]:+.4f}", len(labels)])
-    print(args.out.read_text())
 
 
 if __name__ == "__main__":
