@@ -22,6 +22,7 @@ Any other change of members compares the same way, with ``--names`` for the two 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,14 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--names", nargs=2, default=("one_forest", "bag_of_forests"), metavar=("BASE", "CANDIDATE"),
                         help="column names of the two blends (any two folders with the same member names compare)")
+    parser.add_argument("--folds", type=int, nargs="+", default=None,
+                        help="only these folds' records (default: all; a candidate chosen on one fold is judged on the others)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    base = gather(args.crossfit, args.data_dir, members=args.members)
-    candidate = gather(args.candidate, args.data_dir, members=args.members)
+    base = gather(args.crossfit, args.data_dir, members=args.members, folds=args.folds)
+    candidate = gather(args.candidate, args.data_dir, members=args.members, folds=args.folds)
+    if args.folds:  # numbered 0..len-1 for the nesting, which scores every fold number up to the largest
+        base, candidate = (replace(oof, folds=np.searchsorted(sorted(args.folds), oof.folds)) for oof in (base, candidate))
     if list(base.ids) != list(candidate.ids) or not np.array_equal(base.folds, candidate.folds):
         raise SystemExit(f"{args.candidate}: other records or folds than {args.crossfit}")
     before, _, _ = nested(base, class_mixing=True)

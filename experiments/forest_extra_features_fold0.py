@@ -24,6 +24,10 @@ write down in ``PREREGISTERED.md`` and cross-fit on all five folds, not a result
     python experiments/forest_extra_features_fold0.py fit --variant base --variant utr3_k6 --out /work/extra
     python experiments/forest_extra_features_fold0.py compare --crossfit artifacts/crossfit --out /work/extra \\
         --results experiments/results/forest_extra_features_fold0.tsv
+
+The candidate chosen on fold 0, fitted on the other four folds (``PREREGISTERED.md``):
+
+    python experiments/forest_extra_features_fold0.py fit --variant utr3_k6 --fit-fold 1 --fit-fold 2 --out /work/extra
 """
 
 from __future__ import annotations
@@ -84,17 +88,19 @@ def fit(args: argparse.Namespace) -> None:
     folds = fold_plan(args.out, data, 5, 0)
     base = forest_inputs(data.codes)
     regions = _regions(list(data.codes))
-    rest, held = np.flatnonzero(folds != args.fold), np.flatnonzero(folds == args.fold)
     for variant in args.variant:
-        path = args.out / variant / f"fold{args.fold}" / "oof.npz"
-        if path.exists():
-            continue
         x = np.hstack([base, VARIANTS[variant](regions)]).astype(np.float32)
         logging.info("%s: %d columns", variant, x.shape[1])
-        scores = np.column_stack([HistGradientBoostingClassifier(**SETTINGS).fit(x[rest], data.labels[rest, c])
-                                  .decision_function(x[held]) for c in range(len(CLASSES))])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_oof(path, [data.ids[i] for i in held], scores, 0)
+        for fold in args.fit_folds or [args.fold]:
+            path = args.out / variant / f"fold{fold}" / "oof.npz"
+            if path.exists():
+                continue
+            rest, held = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+            scores = np.column_stack([HistGradientBoostingClassifier(**SETTINGS).fit(x[rest], data.labels[rest, c])
+                                      .decision_function(x[held]) for c in range(len(CLASSES))])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_oof(path, [data.ids[i] for i in held], scores, 0)
+            logging.info("%s: fold %d done", variant, fold)
 
 
 def compare(args: argparse.Namespace) -> None:
@@ -128,7 +134,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True, help="working folder: one folder per variant")
     parser.add_argument("--variant", action="append", choices=list(VARIANTS), default=[])
-    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--fold", type=int, default=0, help="the fold that fits and compares")
+    parser.add_argument("--fit-fold", dest="fit_folds", type=int, action="append", default=[],
+                        help="fit: these folds instead (repeatable; a candidate chosen on --fold, cross-fitted on the others)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--results", type=Path)
     args = parser.parse_args()
