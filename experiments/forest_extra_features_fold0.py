@@ -46,6 +46,7 @@ from network_variants_fold0 import write_variant_gain
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES
 from rnaloc_infer.features.coding import MIN_ORF_CODONS, length_groups, orfs_of_group
 from rnaloc_infer.features.utr_kmers import frequencies, segment_kmer_counts, utr_bounds
+from rnaloc_infer.output.files import atomic_write_text
 from rnaloc_infer.training.crossfit import assign_folds, fold_plan, read_labelled, read_oof, write_oof
 from rnaloc_infer.training.crossfit_blend import gather, nested
 from rnaloc_infer.training.forest import SETTINGS, forest_inputs
@@ -84,7 +85,8 @@ def fit(args: argparse.Namespace) -> None:
 
     data = read_labelled(args.data_dir, CLASSES)
     args.out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(args.crossfit / "folds.tsv", args.out / "folds.tsv")
+    if not (args.out / "folds.tsv").exists():  # whole or not at all: a second process may read it at once
+        atomic_write_text(args.out / "folds.tsv", (args.crossfit / "folds.tsv").read_text())
     folds = fold_plan(args.out, data, 5, 0)
     base = forest_inputs(data.codes)
     regions = _regions(list(data.codes))
