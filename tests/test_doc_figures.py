@@ -1019,6 +1019,25 @@ FIGURES += [
            difference(tsv(PROGRESS_B, "macro", member="regression"), tsv(PROGRESS_A, "macro", member="regression")), digits=3),
 ]
 
+# RESULTS "New columns for the forest": exploratory on fold 0, candidate C judged on folds 1-4
+EXTRA_FOLD0 = "experiments/results/forest_extra_features_fold0.tsv"  # experiments/forest_extra_features_fold0.py
+UTR3_K6_FOLDS1234 = "experiments/results/forest_utr3_k6_gain_folds1234.tsv"  # forest_bag_gain.py --folds 1 2 3 4
+EXTRA_PARA = r"\*\*New columns for the forest \(2026-12-07\)"
+FIGURES += [
+    *[Figure(f"results.extra_columns.{variant}.{column}", RESULTS, Para(EXTRA_PARA, pattern),
+             tsv(EXTRA_FOLD0, column, variant=variant, figure="macro"), nth=n, digits=4)
+      for variant, pattern in (
+          ("utr3_k6", r"6-mer frequencies\s+([+−]0\.\d+ macro \([+−]0\.\d+ to [+−]0\.\d+\))"),
+          ("cds_k45", r"4- and 5-mers ([+−]0\.\d+ \([+−]0\.\d+ to\s+[+−]0\.\d+\))"),
+          ("utr3_ends", r"of the 3' UTR ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"))
+      for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))],
+    *[Figure(f"results.extra_columns.candidate_c.{column}", RESULTS, Para(EXTRA_PARA, r"AUROC by\s+([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+             tsv(UTR3_K6_FOLDS1234, column, figure="macro"), nth=n, digits=4)
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    Figure("results.extra_columns.records", RESULTS, Para(EXTRA_PARA, r"paired over their ([\d,]+) records"),
+           tsv(UTR3_K6_FOLDS1234, "records", figure="macro")),
+]
+
 FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro AUROC by ([+]0\.\d+ \([+]0\.\d+ to [+]0\.\d+\))"),
                    tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
             for n, column in enumerate(("gain", "gain_low", "gain_high"))]
