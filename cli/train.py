@@ -349,7 +349,8 @@ def forest(data_dir: Optional[Path], prefix: str, out: Path, feature_set: str, b
     fitted = fit_forest(forest_inputs(train.codes, features=feature_set), train.labels, CLASSES, features=feature_set,
                         recipe=ForestRecipe(bags, max_features))
     fitted.save(out)
-    click.echo(json.dumps({"out": str(out), "bags": bags, "max_features": max_features, "trees": dict(zip(CLASSES, fitted.trees_fitted)),
+    click.echo(json.dumps({"out": str(out), "bags": bags, "max_features": max_features,
+                           "trees": dict(zip(CLASSES, fitted.trees_fitted)),
                            "nodes": int(len(fitted.trees.value)), "depth": fitted.trees.depth,
                            "train_records": len(train)}))
 

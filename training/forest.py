@@ -113,8 +113,8 @@ class FittedForest:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         header = {"format": FOREST_FORMAT, "format_version": 1, "ks": self.ks, "classes": self.classes,
-                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": self.recipe.settings(), "bags": self.bags,
-                  "max_features": self.max_features}
+                  "features": self.features, "trees_fitted": self.trees_fitted, "settings": self.recipe.settings(),
+                  "bags": self.bags, "max_features": self.max_features}
         return save_npz(path, self.trees.to_arrays(), header)
 
 
