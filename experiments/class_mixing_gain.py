@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -65,6 +66,32 @@ def write_paired_gain(out: Path, labels: np.ndarray, classes: list, before: np.n
             writer.writerow([name, f"{point[i]:.4f}", f"{point[n + i]:.4f}", f"{point[n + i] - point[i]:+.4f}",
                              f"{gain_low[i]:+.4f}", f"{gain_high[i]:+.4f}", len(labels), "+".join(members)])
     print(out.read_text())
+
+
+def write_variant_gain(path: Path, columns: Tuple[str, str], order: List[str], labels: np.ndarray, classes: List[str],
+                       odds: Dict[str, np.ndarray], member_aurocs: Dict[str, np.ndarray], resamples: int) -> None:
+    """Per variant of ``order`` (the first is the reference) and figure (each class, macro,
+    macro without Exosome): the member's own AUROC, the blend's, and the blend's paired gain over
+    the reference's with its bootstrap interval over the records. ``columns``: the names of the
+    variant and member-AUROC columns."""
+    names = [*classes, "macro", "macro_without_exosome"]
+
+    def stats(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([aurocs(labels[rows], odds[m][rows], classes) for m in order])
+
+    point = stats(np.arange(len(labels)))
+    draws = bootstrap_draws(stats, len(labels), resamples, 0)
+    n = len(names)
+    with atomic_output(path) as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow([columns[0], "figure", columns[1], "blend_auroc", "blend_gain", "gain_low", "gain_high", "records"])
+        for j, variant in enumerate(order):
+            gain = draws[:, j * n:(j + 1) * n] - draws[:, :n]
+            low, high = interval(gain)
+            for i, name in enumerate(names):
+                value = point[j * n + i]
+                writer.writerow([variant, name, f"{member_aurocs[variant][i]:.4f}", f"{value:.4f}",
+                                 f"{value - point[i]:+.4f}", f"{low[i]:+.4f}", f"{high[i]:+.4f}", len(labels)])
 
 
 def main() -> None:

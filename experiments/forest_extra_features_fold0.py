@@ -41,8 +41,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from class_mixing_gain import aurocs
-from network_variants_fold0 import write_variant_gain
+from class_mixing_gain import aurocs, write_variant_gain
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES
 from rnaloc_infer.features.coding import MIN_ORF_CODONS, length_groups, orfs_of_group
 from rnaloc_infer.features.utr_kmers import frequencies, segment_kmer_counts, utr_bounds
@@ -142,6 +141,8 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--results", type=Path)
     args = parser.parse_args()
+    if args.out.resolve() == args.crossfit.resolve():
+        parser.error("--out must be a working folder of its own, not the --crossfit folder it reads")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     fit(args) if args.mode == "fit" else compare(args)
 

@@ -309,7 +309,8 @@ def refit_model(plan: MemberPlan, data: SequenceSet, x: np.ndarray, directory: P
         recipe = ForestRecipe.from_record(plan.chosen)
     _, info = fit_member(plan.name, data, x, directory, plan.chosen.get("C"), recipe)
     # how C was chosen and the forest's recipe are the plan's (``chosen``), not the refit's to record again
-    return {key: value for key, value in info.items() if key != "C_chosen_on" and key not in (recipe.record() if recipe else {})}
+    planned = {"C_chosen_on", *(recipe.record() if recipe else ())}
+    return {key: value for key, value in info.items() if key not in planned}
 
 
 def refit_member(plan: MemberPlan, data: SequenceSet, directory: Path, data_dir: Path, train_sha256: str,
