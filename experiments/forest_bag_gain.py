@@ -16,7 +16,8 @@ logit-difference AUROC and the Nucleus/Cytosol log-odds correlation
         --out experiments/results/forest_bag_gain.tsv
 
 Any other change of members compares the same way, with ``--names`` for the two columns
-(experiments/PREREGISTERED.md's candidates).
+(experiments/PREREGISTERED.md's candidates), and ``--candidate-members`` when the candidate adds
+a member (``nc_specialist_crossfit.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main() -> None:
                         help="cross-fitting folder with the same folds and member names, the bagged forest as 'forest'")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--members", nargs="+", required=True)
+    parser.add_argument("--candidate-members", nargs="+", default=None,
+                        help="the candidate's members (default: --members; a candidate may add a member)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--names", nargs=2, default=("one_forest", "bag_of_forests"), metavar=("BASE", "CANDIDATE"),
                         help="column names of the two blends (any two folders with the same member names compare)")
@@ -47,14 +50,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     base = gather(args.crossfit, args.data_dir, members=args.members, folds=args.folds)
-    candidate = gather(args.candidate, args.data_dir, members=args.members, folds=args.folds)
+    candidate_members = args.candidate_members or args.members
+    candidate = gather(args.candidate, args.data_dir, members=candidate_members, folds=args.folds)
     if args.folds:  # numbered 0..len-1 for the nesting, which scores every fold number up to the largest
         base, candidate = (replace(oof, folds=np.searchsorted(sorted(args.folds), oof.folds)) for oof in (base, candidate))
     if list(base.ids) != list(candidate.ids) or not np.array_equal(base.folds, candidate.folds):
         raise SystemExit(f"{args.candidate}: other records or folds than {args.crossfit}")
     before, _, _ = nested(base, class_mixing=True)
     after, _, _ = nested(candidate, class_mixing=True)
-    write_paired_gain(args.out, base.labels, base.classes, before, after, tuple(args.names), args.members,
+    write_paired_gain(args.out, base.labels, base.classes, before, after, tuple(args.names), candidate_members,
                       args.resamples)
 
 

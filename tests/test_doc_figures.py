@@ -1038,6 +1038,39 @@ FIGURES += [
            tsv(UTR3_K6_FOLDS1234, "records", figure="macro")),
 ]
 
+# RESULTS "A member for which": candidate D, a Nucleus-vs-Cytosol specialist (experiments/nc_specialist_crossfit.py)
+NC_GAIN = "experiments/results/nc_specialist_gain.tsv"  # forest_bag_gain.py --candidate-members ... nc_specialist
+NC_ALONE = "experiments/results/nc_specialist_alone.tsv"  # nc_specialist_crossfit.py --results
+NC_PARA = r"\*\*A member for \"which\" \(2026-12-07\)"
+FIGURES += [
+    Figure("results.nc_specialist.first_only", RESULTS, Para(NC_PARA, r"Cytosol-only records \(([\d,]+) and"),
+           tsv(NC_ALONE, "first_only", member="nc_specialist")),
+    Figure("results.nc_specialist.second_only", RESULTS, Para(NC_PARA, r"Cytosol-only records \([\d,]+ and ([\d,]+) over"),
+           tsv(NC_ALONE, "second_only", member="nc_specialist")),
+    Figure("results.nc_specialist.alone", RESULTS, Para(NC_PARA, r"records with AUROC (0\.\d+) out of fold"),
+           tsv(NC_ALONE, "first_score_auroc", member="nc_specialist"), digits=3),
+    *[Figure(f"results.nc_specialist.{member}_difference", RESULTS, Para(NC_PARA, pattern),
+             tsv(NC_ALONE, "difference_auroc", member=member), digits=3)
+      for member, pattern in (("forest", r"Cytosol\s+score \((0\.\d+)\)"), ("regression", r"the regression (0\.\d+)"),
+                              ("qrnn_motif_coding", r"the network (0\.\d+)"))],
+    *[Figure(f"results.nc_specialist.{figure}.{column}", RESULTS, Para(NC_PARA, pattern), tsv(NC_GAIN, column, figure=figure),
+             nth=n, digits=4)
+      for figure, pattern in (("nucleus_only_vs_cytosol_only", r"it moves Nucleus-only vs\s+Cytosol-only by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+                              ("macro", r"the macro AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to\s+[+−]0\.\d+\))"))
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    Figure("results.nc_specialist.heldout_interval_low", RESULTS, Para(NC_PARA, r"out-of-fold interval\s+\((0\.\d+)"),
+           cf("estimate_specificity", "Nucleus-Cytosol", "low"), digits=3),
+    Figure("results.nc_specialist.heldout_interval_high", RESULTS, Para(NC_PARA, r"out-of-fold interval\s+\(0\.\d+–(0\.\d+)\)"),
+           cf("estimate_specificity", "Nucleus-Cytosol", "high"), digits=3),
+    Figure("card.nc_specialist.alone", CARD, Text(r"ranks them no better alone\s+\(AUROC (0\.\d+)\)"),
+           tsv(NC_ALONE, "first_score_auroc", member="nc_specialist"), digits=3),
+    Figure("card.nc_specialist.forest", CARD, Text(r"Nucleus minus Cytosol score \((0\.\d+)\), and in the blend"),
+           tsv(NC_ALONE, "difference_auroc", member="forest"), digits=3),
+    *[Figure(f"card.nc_specialist.pair.{n}", CARD, Text(r"moves that pair's AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+             tsv(NC_GAIN, column, figure="nucleus_only_vs_cytosol_only"), nth=n, digits=4)
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+]
+
 FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro AUROC by ([+]0\.\d+ \([+]0\.\d+ to [+]0\.\d+\))"),
                    tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
             for n, column in enumerate(("gain", "gain_low", "gain_high"))]
