@@ -1071,6 +1071,19 @@ FIGURES += [
       for n, column in enumerate(("gain", "gain_low", "gain_high"))],
 ]
 
+# RESULTS "Trees as the stacker": candidate E (experiments/tree_stacker_gain.py)
+TREE_STACKER = "experiments/results/tree_stacker_gain.tsv"
+STACKER_PARA = r"\*\*Trees as the stacker \(2026-12-07\)"
+FIGURES += [
+    *[Figure(f"results.tree_stacker.macro.{column}", RESULTS, Para(STACKER_PARA, r"macro ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+             tsv(TREE_STACKER, column, figure="macro"), nth=n, digits=4)
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    Figure("results.tree_stacker.exosome", RESULTS, Para(STACKER_PARA, r"Exosome ([+−]0\.\d+) \("),
+           tsv(TREE_STACKER, "gain", figure="Exosome"), digits=3),
+    Figure("results.tree_stacker.pair", RESULTS, Para(STACKER_PARA, r"Cytosol-only ([+−]0\.\d+)\. The"),
+           tsv(TREE_STACKER, "gain", figure="nucleus_only_vs_cytosol_only"), digits=3),
+]
+
 FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro AUROC by ([+]0\.\d+ \([+]0\.\d+ to [+]0\.\d+\))"),
                    tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
             for n, column in enumerate(("gain", "gain_low", "gain_high"))]
