@@ -1084,6 +1084,33 @@ FIGURES += [
            tsv(TREE_STACKER, "gain", figure="nucleus_only_vs_cytosol_only"), digits=3),
 ]
 
+# RESULTS "Shared long k-mers": candidate F (experiments/homology_knn_crossfit.py)
+KNN_GAIN = "experiments/results/homology_knn_gain.tsv"
+KNN_ALONE = "experiments/results/crossfit_progress_homology_knn.tsv"
+KNN_PARA = r"\*\*Shared long k-mers \(2026-12-07\)"
+FIGURES += [
+    Figure("results.homology_knn.alone", RESULTS, Para(KNN_PARA, r"ranks at (0\.\d+) macro AUROC"),
+           tsv(KNN_ALONE, "macro", member="homology_knn"), digits=3),
+    *[Figure(f"results.homology_knn.{figure}.{column}", RESULTS, Para(KNN_PARA, pattern), tsv(KNN_GAIN, column, figure=figure),
+             nth=n, digits=4)
+      for figure, pattern in (("macro", r"moves the macro by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+                              ("nucleus_only_vs_cytosol_only", r"Cytosol-only by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"))
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+]
+LIMITS_PARA = r"\*\*The inputs, not the fitting \(2026-12-07\)"
+FIGURES += [
+    Figure("results.limits.bag_gain", RESULTS, Para(LIMITS_PARA, r"A bag of forests gains ([+]0\.\d+) macro"),
+           tsv(FOREST_BAG, "gain", figure="macro"), digits=4),
+    Figure("results.limits.worst", RESULTS, Para(LIMITS_PARA, r"move the blend by ([−]0\.\d+) to"),
+           tsv(TREE_STACKER, "gain", figure="macro"), digits=3),
+    Figure("results.limits.best", RESULTS, Para(LIMITS_PARA, r"move the blend by [−]0\.\d+ to ([+]0\.\d+)"),
+           tsv("experiments/results/regression_utr_gain.tsv", "gain", figure="macro"), digits=3),
+    Figure("results.limits.network", RESULTS, Para(LIMITS_PARA, r"\((0\.\d+) for the\s+released network"),
+           tsv(KNN_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
+    Figure("results.limits.bag_alone", RESULTS, Para(LIMITS_PARA, r"(0\.\d+) for the bag of forests\)"),
+           tsv(KNN_ALONE, "macro", member="forest"), digits=3),
+]
+
 FIGURES += [Figure(f"card.forest_bag.{n}", CARD, Text(r"the bag moves the macro AUROC by ([+]0\.\d+ \([+]0\.\d+ to [+]0\.\d+\))"),
                    tsv(FOREST_BAG, column, figure="macro"), nth=n, digits=4)
             for n, column in enumerate(("gain", "gain_low", "gain_high"))]
