@@ -94,14 +94,19 @@ def write_variant_gain(path: Path, columns: Tuple[str, str], order: List[str], l
                                  f"{value - point[i]:+.4f}", f"{low[i]:+.4f}", f"{high[i]:+.4f}", len(labels)])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def blend_arguments(description: str) -> argparse.Namespace:
+    """The options of a script that compares two blends of one cross-fitting folder's members."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--crossfit", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--members", nargs="+", required=True)
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = blend_arguments(__doc__.splitlines()[0])
     oof = gather(args.crossfit, args.data_dir, members=args.members)
     plain, _, _ = nested(oof)
     mixed, _, _ = nested(oof, class_mixing=True)

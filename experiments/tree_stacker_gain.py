@@ -15,14 +15,11 @@ the paired gain is bootstrapped over the records (:func:`class_mixing_gain.write
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 
-from class_mixing_gain import write_paired_gain
-from rnaloc_infer.evaluation.bootstrap import RESAMPLES
+from class_mixing_gain import blend_arguments, write_paired_gain
 from rnaloc_infer.training.crossfit_blend import OutOfFold, gather, nested
 from rnaloc_infer.training.forest import SETTINGS
 from rnaloc_infer.training.stacking import member_standardisation, standardise
@@ -45,13 +42,7 @@ def tree_stacked(oof: OutOfFold) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--crossfit", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--members", nargs="+", required=True)
-    parser.add_argument("--resamples", type=int, default=RESAMPLES)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = blend_arguments(__doc__.splitlines()[0])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     oof = gather(args.crossfit, args.data_dir, members=args.members)
     linear, _, _ = nested(oof, class_mixing=True)
