@@ -14,7 +14,10 @@ with one block of columns appended, fitted on fold 0's training part and scoring
 * ``utr3_ends``: 1- to 4-mer frequencies of the first and of the last 300 nt of the 3' UTR
   (680 columns: near the stop codon, near the poly(A) signal);
 * ``cds_k45``: 4- and 5-mer frequencies of the coding sequence (1,280 columns; the protein
-  features hold its codon usage already).
+  features hold its codon usage already);
+* ``structure``: RNA structure, 15 columns of unpaired probabilities around the start codon and
+  in the 3' UTR (``structure_columns.py``, given by ``--structure-columns``; too slow for the
+  runtime, so only a look at whether structure is worth a slower tier).
 
 Then (``compare``) each variant replaces the forest in the three-member blend with the class
 mixing, fitted and scored nested within fold 0 (five sub-folds), paired over its 2,768 records
@@ -76,7 +79,18 @@ VARIANTS: Dict[str, Callable[[Dict[str, np.ndarray]], np.ndarray]] = {
         _block(r, r["utr3_start"], np.minimum(r["utr3_start"] + ENDS_NT, r["lengths"]), (1, 2, 3, 4)),
         _block(r, np.maximum(r["lengths"] - ENDS_NT, r["utr3_start"]), r["lengths"], (1, 2, 3, 4))]),
     "cds_k45": lambda r: _block(r, r["utr5_end"], r["cds_end"], (4, 5)),
+    "structure": lambda r: r["structure"],  # experiments/structure_columns.py, read by --structure-columns
 }
+
+
+def _structure_columns(path: Path, ids: List[str]) -> np.ndarray:
+    """structure_columns.py's columns, checked to be of these records in this order."""
+    if path is None:
+        raise SystemExit("--variant structure needs --structure-columns (experiments/structure_columns.py)")
+    stored = (path.parent / "ids.txt").read_text().split()
+    if stored != list(ids):
+        raise SystemExit(f"{path}: columns of other records, or in another order, than the labelled records")
+    return np.load(path)
 
 
 def fit(args: argparse.Namespace) -> None:
@@ -89,6 +103,8 @@ def fit(args: argparse.Namespace) -> None:
     folds = fold_plan(args.out, data, 5, 0)
     base = forest_inputs(data.codes)
     regions = _regions(list(data.codes))
+    if "structure" in args.variant:
+        regions["structure"] = _structure_columns(args.structure_columns, data.ids)
     for variant in args.variant:
         x = np.hstack([base, VARIANTS[variant](regions)]).astype(np.float32)
         logging.info("%s: %d columns", variant, x.shape[1])
@@ -139,6 +155,7 @@ def main() -> None:
     parser.add_argument("--fit-fold", dest="fit_folds", type=int, action="append", default=[],
                         help="fit: these folds instead (repeatable; a candidate chosen on --fold, cross-fitted on the others)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--structure-columns", type=Path, help="the structure variant's columns (structure_columns.py)")
     parser.add_argument("--results", type=Path)
     args = parser.parse_args()
     if args.out.resolve() == args.crossfit.resolve():

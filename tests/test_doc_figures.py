@@ -1097,6 +1097,28 @@ FIGURES += [
                               ("nucleus_only_vs_cytosol_only", r"Cytosol-only by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"))
       for n, column in enumerate(("gain", "gain_low", "gain_high"))],
 ]
+# RESULTS "RNA structure": exploratory on fold 0, candidate G judged on folds 1-4, and its cost
+STRUCTURE_FOLD0 = "experiments/results/forest_structure_fold0.tsv"  # forest_extra_features_fold0.py --variant structure
+STRUCTURE_FOLDS1234 = "experiments/results/forest_structure_gain_folds1234.tsv"  # forest_bag_gain.py --folds 1 2 3 4
+STRUCTURE_SPEED = "benchmarks/results/structure_speed.txt"  # benchmarks/structure_speed.py
+STRUCTURE_PARA = r"\*\*RNA structure \(2026-12-07\)"
+FIGURES += [
+    *[Figure(f"results.structure.fold0.{column}", RESULTS, Para(STRUCTURE_PARA, r"it gained ([+−]0\.\d+ macro \([+−]0\.\d+ to\s+[+−]0\.\d+\))"),
+             tsv(STRUCTURE_FOLD0, column, variant="structure", figure="macro"), nth=n, digits=4)
+      for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))],
+    Figure("results.structure.fold0.exosome", RESULTS, Para(STRUCTURE_PARA, r"([+−]0\.\d+) of it Exosome's"),
+           tsv(STRUCTURE_FOLD0, "blend_gain", variant="structure", figure="Exosome"), digits=4),
+    *[Figure(f"results.structure.folds1234.{column}", RESULTS, Para(STRUCTURE_PARA, r"moves the macro AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+             tsv(STRUCTURE_FOLDS1234, column, figure="macro"), nth=n, digits=4)
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    Figure("results.structure.cost", RESULTS, Para(STRUCTURE_PARA, r"costs (\d+) times the CPU"),
+           txt(STRUCTURE_SPEED, r"folding / runtime (\d+)x", max)),
+]
+FIGURES += [Figure(f"card.more_candidates.{name}", CARD, Text(pattern), tsv(path, "gain", figure="macro"), digits=4)
+            for name, path, pattern in (
+                ("tree_stacker", TREE_STACKER, r"trees as the stacker\s+\(macro ([+−]0\.\d+)\)"),
+                ("homology_knn", KNN_GAIN, r"share 16-mers\s+\(([+−]0\.\d+)\)"),
+                ("structure", STRUCTURE_FOLDS1234, r"RNA structure in the forest \(([+−]0\.\d+) on the four"))]
 LIMITS_PARA = r"\*\*The inputs, not the fitting \(2026-12-07\)"
 FIGURES += [
     Figure("results.limits.bag_gain", RESULTS, Para(LIMITS_PARA, r"A bag of forests gains ([+]0\.\d+) macro"),
@@ -1105,9 +1127,13 @@ FIGURES += [
            tsv(TREE_STACKER, "gain", figure="macro"), digits=3),
     Figure("results.limits.best", RESULTS, Para(LIMITS_PARA, r"move the blend by [−]0\.\d+ to ([+]0\.\d+)"),
            tsv("experiments/results/regression_utr_gain.tsv", "gain", figure="macro"), digits=3),
+    Figure("results.limits.structure", RESULTS, Para(LIMITS_PARA, r"either \(([−]0\.\d+) on the four folds"),
+           tsv(STRUCTURE_FOLDS1234, "gain", figure="macro"), digits=4),
+    Figure("results.limits.structure_cost", RESULTS, Para(LIMITS_PARA, r"costs (\d+) times the runtime's CPU"),
+           txt(STRUCTURE_SPEED, r"folding / runtime (\d+)x", max)),
     Figure("results.limits.network", RESULTS, Para(LIMITS_PARA, r"\((0\.\d+) for the\s+released network"),
            tsv(KNN_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
-    Figure("results.limits.bag_alone", RESULTS, Para(LIMITS_PARA, r"(0\.\d+) for the bag of forests\)"),
+    Figure("results.limits.bag_alone", RESULTS, Para(LIMITS_PARA, r"(0\.\d+) for the bag of\s+forests\)"),
            tsv(KNN_ALONE, "macro", member="forest"), digits=3),
 ]
 
