@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from forest_extra_features_fold0 import _regions
 from rnaloc_infer.training.crossfit import fold_lock, read_labelled
 from rnaloc_infer.training.models import CLASSES
 
@@ -73,11 +74,6 @@ def record_columns(codes: np.ndarray, utr5_end: int, utr3_start: int) -> np.ndar
 
 
 def main() -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from forest_extra_features_fold0 import _regions
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
