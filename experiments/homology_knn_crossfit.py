@@ -87,10 +87,9 @@ def neighbour_scores(sim, held: np.ndarray, fit: np.ndarray, labels: np.ndarray)
         if len(s) > NEIGHBOURS:
             top = np.argpartition(-s, NEIGHBOURS)[:NEIGHBOURS]
             s, j = s[top], j[top]
-        p = (s @ labels[fit[j]] + SHRINK * prior) / (s.sum() + SHRINK)
-        out[i] = p
-    p = np.clip(out, CLIP, 1 - CLIP)
-    return np.log(p / (1 - p))
+        out[i] = (s @ labels[fit[j]] + SHRINK * prior) / (s.sum() + SHRINK)
+    out = np.clip(out, CLIP, 1 - CLIP)
+    return np.log(out / (1 - out))
 
 
 def main() -> None:

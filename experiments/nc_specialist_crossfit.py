@@ -23,7 +23,7 @@ is there, each member's own Nucleus-only vs Cytosol-only AUROC (its Nucleus scor
 Nucleus minus Cytosol score; the specialist's six columns are one score) is written beside the
 gain: does a member fitted for "which" rank the pair better than the members fitted per class?
 
-    python experiments/nc_specialist_crossfit.py --crossfit artifacts/crossfit_bag3 --out DIR \
+    python experiments/nc_specialist_crossfit.py --crossfit artifacts/crossfit_bag3 --out DIR \\
         --data-dir ../shared/data --results experiments/results/nc_specialist_alone.tsv
 """
 

@@ -14,7 +14,8 @@ unpaired, five segments (the 5' UTR part, the CDS start, the whole 3' UTR part, 
 first 200 nt, its last 300 nt) give three columns each: the mean, the fraction above 0.9
 (open) and the fraction below 0.1 (paired); an empty segment gives NaN, which the trees read
 as missing. Records are done in chunks of 250 (``OUT/chunk<i>.npy``, resumable; two processes
-share the chunks by lock), then joined in the order of ``read_labelled``:
+share the chunks by lock), then joined in the order of ``read_labelled`` (``structure_columns.npy``,
+with ``ids.txt`` and the columns' names in ``columns.txt``):
 
     pip install ViennaRNA   # not a dependency of the project
     python experiments/structure_columns.py --data-dir ../shared/data --out /work/structure
@@ -102,6 +103,7 @@ def main() -> None:
         joined = np.concatenate([np.load(p) for p in parts])
         np.save(args.out / "structure_columns.npy", joined)
         (args.out / "ids.txt").write_text("\n".join(data.ids) + "\n")
+        (args.out / "columns.txt").write_text("\n".join(COLUMNS) + "\n")
         logging.info("%d records x %d columns -> %s", *joined.shape, args.out / "structure_columns.npy")
 
 
