@@ -377,7 +377,9 @@ def ensemble(checkpoints: Tuple[Path, ...], logreg: Path, forest_path: Optional[
 
     Members are standardised on train and blended with equal weights (or, with --blend stacked,
     per-class weights fitted on valid); calibration and thresholds come from valid. Then
-    `rnaloc-export` it to one ONNX file.
+    `rnaloc-export` it to one ONNX file. The bundled default is not made this way: its blend,
+    class mixing and thresholds are fitted on out-of-fold scores of train + valid
+    (`crossfit`, `crossfit-blend --class-mixing`, `crossfit-refit`; docs/RESULTS.md, "Cross-fitting").
     """
     from rnaloc_infer.training.checkpoint import load_checkpoint, save_checkpoint
     from rnaloc_infer.training.data import split_paths
