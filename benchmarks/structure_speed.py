@@ -23,12 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from rnaloc_infer.fasta import Record, read_fasta
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-from forest_extra_features_fold0 import _regions  # noqa: E402
+from forest_extra_features_fold0 import record_regions  # noqa: E402
 from structure_columns import record_columns  # noqa: E402
 
 
@@ -46,7 +45,7 @@ def main() -> None:
     records = [r for r in read_fasta(args.fasta, warn_duplicates=False) if isinstance(r, Record)][:args.records]
     codes = [r.codes for r in records]
     nt = sum(len(c) for c in codes)
-    regions = _regions(codes)
+    regions = record_regions(codes)
     cpu = {"rnaloc-infer": [], "folding": []}
     with tempfile.TemporaryDirectory() as tmp:
         fasta = Path(tmp) / "records.fa"

@@ -23,8 +23,11 @@ import numpy as np
 
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES, bootstrap_draws, interval
-from rnaloc_infer.output.files import atomic_output
+from rnaloc_infer.evaluation.specificity import only_one_of
+from rnaloc_infer.output.files import atomic_output, atomic_write_text
+from rnaloc_infer.training.crossfit import FOLDS_FILE, fold_plan
 from rnaloc_infer.training.crossfit_blend import PAIR, gather, nested
+from rnaloc_infer.training.data import SequenceSet
 
 
 def aurocs(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
@@ -37,8 +40,7 @@ def aurocs(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
 def summary(labels: np.ndarray, odds: np.ndarray, classes: list) -> np.ndarray:
     """:func:`aurocs`, then the pair AUROC and the pair's correlation."""
     a, b = classes.index(PAIR[0]), classes.index(PAIR[1])
-    first = (labels[:, a] == 1) & (labels[:, b] == 0)
-    second = (labels[:, b] == 1) & (labels[:, a] == 0)
+    first, second = only_one_of(labels, a, b)
     rows = first | second
     pair = metrics.roc_auc(first[rows].astype(float), odds[rows, a] - odds[rows, b])
     corr = np.corrcoef(odds[:, a], odds[:, b])[0, 1]
@@ -92,6 +94,15 @@ def write_variant_gain(path: Path, columns: Tuple[str, str], order: List[str], l
                 value = point[j * n + i]
                 writer.writerow([variant, name, f"{member_aurocs[variant][i]:.4f}", f"{value:.4f}",
                                  f"{value - point[i]:+.4f}", f"{low[i]:+.4f}", f"{high[i]:+.4f}", len(labels)])
+
+
+def adopt_folds(out: Path, crossfit: Path, data: SequenceSet) -> np.ndarray:
+    """The folds of ``crossfit`` (its ``folds.tsv`` copied into ``out`` on first use, whole or not
+    at all: a second process may read it at once), checked against ``data``: a candidate is
+    fitted on its baseline's folds or not at all."""
+    if not (out / FOLDS_FILE).exists():
+        atomic_write_text(out / FOLDS_FILE, (crossfit / FOLDS_FILE).read_text())
+    return fold_plan(out, data, 5, 0)
 
 
 def blend_arguments(description: str) -> argparse.Namespace:

@@ -44,12 +44,11 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from class_mixing_gain import aurocs, write_variant_gain
+from class_mixing_gain import adopt_folds, aurocs, write_variant_gain
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES
 from rnaloc_infer.features.coding import MIN_ORF_CODONS, length_groups, orfs_of_group
 from rnaloc_infer.features.utr_kmers import frequencies, segment_kmer_counts, utr_bounds
-from rnaloc_infer.output.files import atomic_write_text
-from rnaloc_infer.training.crossfit import assign_folds, fold_plan, read_labelled, read_oof, write_oof
+from rnaloc_infer.training.crossfit import assign_folds, read_labelled, read_oof, write_oof
 from rnaloc_infer.training.crossfit_blend import gather, nested
 from rnaloc_infer.training.forest import SETTINGS, forest_inputs
 from rnaloc_infer.training.models import CLASSES
@@ -57,7 +56,7 @@ from rnaloc_infer.training.models import CLASSES
 ENDS_NT = 300
 
 
-def _regions(codes: List[np.ndarray]) -> Dict[str, np.ndarray]:
+def record_regions(codes: List[np.ndarray]) -> Dict[str, np.ndarray]:
     """Records back to back (``flat``), their offsets, and the ORF/UTR bounds of the forest's inputs."""
     lengths = np.array([len(c) for c in codes], dtype=np.int64)
     starts, n_codons = np.zeros_like(lengths), np.zeros_like(lengths)
@@ -98,11 +97,9 @@ def fit(args: argparse.Namespace) -> None:
 
     data = read_labelled(args.data_dir, CLASSES)
     args.out.mkdir(parents=True, exist_ok=True)
-    if not (args.out / "folds.tsv").exists():  # whole or not at all: a second process may read it at once
-        atomic_write_text(args.out / "folds.tsv", (args.crossfit / "folds.tsv").read_text())
-    folds = fold_plan(args.out, data, 5, 0)
+    folds = adopt_folds(args.out, args.crossfit, data)
     base = forest_inputs(data.codes)
-    regions = _regions(list(data.codes))
+    regions = record_regions(list(data.codes))
     if "structure" in args.variant:
         regions["structure"] = _structure_columns(args.structure_columns, data.ids)
     for variant in args.variant:

@@ -27,8 +27,9 @@ from typing import List, Sequence
 
 import numpy as np
 
+from class_mixing_gain import adopt_folds
 from rnaloc_infer.output.files import atomic_write_text
-from rnaloc_infer.training.crossfit import OOF_FILE, fold_plan, read_labelled, write_oof
+from rnaloc_infer.training.crossfit import OOF_FILE, read_labelled, write_oof
 from rnaloc_infer.training.models import CLASSES
 
 MEMBER = "homology_knn"
@@ -103,9 +104,7 @@ def main() -> None:
         parser.error("--out must be a working folder of its own, not the --crossfit folder it reads")
     data = read_labelled(args.data_dir, CLASSES)
     args.out.mkdir(parents=True, exist_ok=True)
-    if not (args.out / "folds.tsv").exists():
-        atomic_write_text(args.out / "folds.tsv", (args.crossfit / "folds.tsv").read_text())
-    folds = fold_plan(args.out, data, 5, 0)
+    folds = adopt_folds(args.out, args.crossfit, data)
     sets: List[np.ndarray] = [sampled_kmers(c) for c in data.codes]
     sim = similarity(sets)
     logging.info("sampled 16-mers: %d in all; %d record pairs share at least one", sum(len(s) for s in sets), sim.nnz // 2)

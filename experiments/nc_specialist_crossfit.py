@@ -37,10 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from class_mixing_gain import adopt_folds
 from rnaloc_infer.features.registry import CODING_UTR
 from rnaloc_infer.evaluation.metrics import roc_auc
+from rnaloc_infer.evaluation.specificity import only_one_of
 from rnaloc_infer.output.files import atomic_output, atomic_write_text
-from rnaloc_infer.training.crossfit import OOF_FILE, fold_lock, fold_plan, read_labelled, write_oof
+from rnaloc_infer.training.crossfit import OOF_FILE, fold_lock, read_labelled, write_oof
 from rnaloc_infer.training.crossfit_blend import PAIR, gather
 from rnaloc_infer.training.forest import ForestRecipe, fit_forest, forest_inputs
 from rnaloc_infer.training.models import CLASSES
@@ -51,9 +53,7 @@ RECIPE = ForestRecipe(bags=3)
 
 def pair_target(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows that tell the pair apart, 1 for the first class of :data:`PAIR` among them)."""
-    a, b = CLASSES.index(PAIR[0]), CLASSES.index(PAIR[1])
-    first = (labels[:, a] == 1) & (labels[:, b] == 0)
-    second = (labels[:, b] == 1) & (labels[:, a] == 0)
+    first, second = only_one_of(labels, CLASSES.index(PAIR[0]), CLASSES.index(PAIR[1]))
     return np.flatnonzero(first | second), first[first | second].astype(np.int64)
 
 
@@ -102,9 +102,7 @@ def main() -> None:
     data = read_labelled(args.data_dir, CLASSES)
     member_dir = args.out / MEMBER
     member_dir.mkdir(parents=True, exist_ok=True)
-    if not (args.out / "folds.tsv").exists():
-        atomic_write_text(args.out / "folds.tsv", (args.crossfit / "folds.tsv").read_text())
-    folds = fold_plan(args.out, data, 5, 0)
+    folds = adopt_folds(args.out, args.crossfit, data)
     atomic_write_text(member_dir / "source.json", json.dumps(
         {"member": MEMBER, "features": CODING_UTR, "pair": list(PAIR), "data_dir": str(args.data_dir), **RECIPE.record()},
         indent=2))

@@ -19,7 +19,6 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from class_mixing_gain import aurocs, write_variant_gain
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES

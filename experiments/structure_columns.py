@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forest_extra_features_fold0 import _regions
+from forest_extra_features_fold0 import record_regions
 from rnaloc_infer.training.crossfit import fold_lock, read_labelled
 from rnaloc_infer.training.models import CLASSES
 
@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data = read_labelled(args.data_dir, CLASSES)
-    regions = _regions(list(data.codes))
+    regions = record_regions(list(data.codes))
     args.out.mkdir(parents=True, exist_ok=True)
     chunks = range(0, len(data.ids), CHUNK)
     for first in chunks:

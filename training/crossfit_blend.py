@@ -45,7 +45,7 @@ import numpy as np
 from rnaloc_infer.evaluation import metrics
 from rnaloc_infer.evaluation.bootstrap import RESAMPLES, bootstrap_draws, interval
 from rnaloc_infer.evaluation.labels import read_labels
-from rnaloc_infer.evaluation.specificity import pair_auroc
+from rnaloc_infer.evaluation.specificity import only_one_of, pair_auroc
 from rnaloc_infer.output.files import atomic_output, atomic_write_text
 
 from .crossfit import FOLDS_FILE, OOF_FILE, read_folds, read_oof
@@ -201,8 +201,7 @@ def figures(labels: np.ndarray, odds: np.ndarray, decided: np.ndarray, pair: Opt
     out = [per.ravel(), macro]
     if pair is not None:
         a, b = pair
-        first_only = (labels[:, a] == 1) & (labels[:, b] == 0)
-        second_only = (labels[:, b] == 1) & (labels[:, a] == 0)
+        first_only, second_only = only_one_of(labels, a, b)
         keep = first_only | second_only
         pair_value = metrics.roc_auc(first_only[keep], odds[keep, a] - odds[keep, b]) if keep.any() else np.nan
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -104,11 +104,16 @@ def _subset_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray) -> Tuple[
     return values, [int(y[mask, j].sum()) for j in range(y.shape[1])]
 
 
+def only_one_of(y: np.ndarray, a: int, b: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(records labelled a and not b, records labelled b and not a), other labels free: the two
+    sides every A-only vs B-only figure compares."""
+    return (y[:, a] == 1) & (y[:, b] == 0), (y[:, b] == 1) & (y[:, a] == 0)
+
+
 def pair_auroc(y: np.ndarray, scores: np.ndarray, classes: Sequence[str], first: str, second: str) -> PairResult:
     """AUROC of score(first) - score(second) for first-only (positive) vs second-only records."""
     a, b = list(classes).index(first), list(classes).index(second)
-    first_only = (y[:, a] == 1) & (y[:, b] == 0)
-    second_only = (y[:, b] == 1) & (y[:, a] == 0)
+    first_only, second_only = only_one_of(y, a, b)
     keep = first_only | second_only
     diff = scores[keep, a] - scores[keep, b]
     return PairResult(first, second, int(first_only.sum()), int(second_only.sum()),
