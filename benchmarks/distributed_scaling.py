@@ -91,7 +91,7 @@ def main() -> None:
 
     import ray
 
-    from rnaloc_infer.cli.predict import RunOptions, run
+    from rnaloc_infer.cli.predict import run
     from rnaloc_infer.distributed.engine import predict_distributed
     from rnaloc_infer.output.run import RunOptions
 

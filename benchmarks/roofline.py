@@ -64,7 +64,7 @@ def _elements(shape_list) -> List[int]:
 def node_flops(op: str, inputs, outputs) -> float:
     """FLOPs of one node run from its profiled input/output shapes."""
     if op in ("Conv", "FusedConv"):
-        x, w = next(iter(inputs[0].values())), next(iter(inputs[1].values()))
+        w = next(iter(inputs[1].values()))
         out = next(iter(outputs[0].values()))
         c_out, c_in_per_group, k = w[0], w[1], int(np.prod(w[2:]))
         return 2.0 * out[0] * c_out * int(np.prod(out[2:])) * c_in_per_group * k + 2.0 * int(np.prod(out))

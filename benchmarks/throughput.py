@@ -215,8 +215,6 @@ def load_torch_model(onnx_path: Path, checkpoint: Optional[Path]):
 
 def make_runners(session: ModelSession, model, want: Sequence[str]) -> Dict[str, Runner]:
     """Build the in-process variants named in ``want``."""
-    import torch
-
     from rnaloc_infer.export.torchscript_export import script_model
 
     zero = lambda batch: model.zero_states(batch)  # noqa: E731

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import LABEL_SETS, write_label_set_data
+from conftest import write_label_set_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")

@@ -498,7 +498,7 @@ for cls in (*CLASSES, "macro"):
                            nth=nth, digits=3) for nth, part in enumerate(("value", "low", "high"))]
     FIGURES += [
         Figure(f"card.oof.{cls}.no_mixing", CARD, Cell(OOF_TABLE, cls, 4), cf0("estimate", cls), digits=3),
-        Figure(f"card.oof.{cls}.forest", CARD, Cell(OOF_TABLE, cls, 5), cf(f"member:forest", cls), digits=3),
+        Figure(f"card.oof.{cls}.forest", CARD, Cell(OOF_TABLE, cls, 5), cf("member:forest", cls), digits=3),
         Figure(f"card.oof.{cls}.previous_valid", CARD, Cell(OOF_TABLE, cls, 6), tsv(PREVIOUS_METRICS, "auroc", **{"class": cls}),
                digits=3),
         Figure(f"card.oof.{cls}.previous_heldout", CARD, Cell(OOF_TABLE, cls, 7), tsv(HELDOUT, cls, release=HELDOUT_PREVIOUS),

@@ -72,7 +72,7 @@ def _refused(result, path: Path) -> None:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output
-    assert f"refusing to replace the existing" in lines[0] and str(path) in lines[0] and "--force" in lines[0]
+    assert "refusing to replace the existing" in lines[0] and str(path) in lines[0] and "--force" in lines[0]
 
 
 def _no_temps(folder: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,7 +123,7 @@ def test_fit_cli_end_to_end_and_resume(tiny_data, tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(
         'seed = 3\n[model]\nkind = "qrnn"\nhidden = 8\nlayers = 1\nstride = 4\n'
-        f'[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
+        '[data]\nprefix = "tiny"\nmax_len = 64\ntoken_budget = 512\neval_token_budget = 1024\n'
         "[optim]\nepochs = 1\nwarmup_steps = 2\npatience = 5\n"
     )
     out = tmp_path / "run"
