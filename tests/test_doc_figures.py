@@ -1119,6 +1119,33 @@ FIGURES += [Figure(f"card.more_candidates.{name}", CARD, Text(pattern), tsv(path
                 ("tree_stacker", TREE_STACKER, r"trees as the stacker\s+\(macro ([+−]0\.\d+)\)"),
                 ("homology_knn", KNN_GAIN, r"share 16-mers\s+\(([+−]0\.\d+)\)"),
                 ("structure", STRUCTURE_FOLDS1234, r"RNA structure in the forest \(([+−]0\.\d+) on the four"))]
+# RESULTS "A slower learning rate": candidate H (configs/qrnn_motif_coding_lr1e3.toml, forest_bag_gain.py)
+LR_GAIN = "experiments/results/network_lr1e3_gain.tsv"  # H in place of the network in the bag's blend
+LR_WITH_BAG = "experiments/results/bag_and_network_lr1e3_gain.tsv"  # the bag and H against the released blend
+LR_ALONE = "experiments/results/crossfit_progress_network_lr1e3.tsv"
+LR_PARA = r"\*\*A slower learning rate \(2026-12-07\)"
+FIGURES += [
+    *[Figure(f"results.network_lr1e3.alone.{member}", RESULTS, Para(LR_PARA, pattern), tsv(LR_ALONE, "macro", member=member),
+             digits=3)
+      for member, pattern in (("qrnn_motif_coding_lr1e3", r"alone it ranks at (0\.\d+) macro AUROC"),
+                              ("qrnn_motif_coding", r"against the released\s+network's (0\.\d+)"),
+                              ("regression", r"above the regression \((0\.\d+)\)"),
+                              ("forest", r"below the bag of forests \((0\.\d+)\)"))],
+    *[Figure(f"results.network_lr1e3.{name}.{column}", RESULTS, Para(LR_PARA, pattern), tsv(path, column, figure=figure),
+             nth=n, digits=4)
+      for name, path, figure, pattern in (
+          ("gain", LR_GAIN, "macro", r"moves the macro AUROC by\s+([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+          ("gain_without_exosome", LR_GAIN, "macro_without_exosome", r"without Exosome by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
+          ("with_bag", LR_WITH_BAG, "macro", r"the two gain ([+−]0\.\d+\s+\([+−]0\.\d+ to [+−]0\.\d+\))"))
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    Figure("card.network_lr1e3.alone", CARD, Text(r"\(macro AUROC (0\.\d+) against 0\.\d+ out of fold\)"),
+           tsv(LR_ALONE, "macro", member="qrnn_motif_coding_lr1e3"), digits=3),
+    Figure("card.network_lr1e3.released", CARD, Text(r"\(macro AUROC 0\.\d+ against (0\.\d+) out of fold\)"),
+           tsv(LR_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
+    *[Figure(f"card.network_lr1e3.gain.{n}", CARD, Text(r"moves the bag's blend by only ([+−]0\.\d+ \([+−]0\.\d+\s+to [+−]0\.\d+\))"),
+             tsv(LR_GAIN, column, figure="macro"), nth=n, digits=4)
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+]
 LIMITS_PARA = r"\*\*The inputs, not the fitting \(2026-12-07\)"
 FIGURES += [
     Figure("results.limits.bag_gain", RESULTS, Para(LIMITS_PARA, r"A bag of forests gains ([+]0\.\d+) macro"),
@@ -1131,8 +1158,14 @@ FIGURES += [
            tsv(STRUCTURE_FOLDS1234, "gain", figure="macro"), digits=4),
     Figure("results.limits.structure_cost", RESULTS, Para(LIMITS_PARA, r"costs (\d+) times the runtime's CPU"),
            txt(STRUCTURE_SPEED, r"folding / runtime (\d+)x", max)),
-    Figure("results.limits.network", RESULTS, Para(LIMITS_PARA, r"\((0\.\d+) for the\s+released network"),
-           tsv(KNN_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
+    Figure("results.limits.network_lr1e3", RESULTS, Para(LIMITS_PARA, r"much better alone \((0\.\d+) against"),
+           tsv(LR_ALONE, "macro", member="qrnn_motif_coding_lr1e3"), digits=3),
+    Figure("results.limits.network", RESULTS, Para(LIMITS_PARA, r"much better alone \(0\.\d+ against (0\.\d+)\)"),
+           tsv(LR_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
+    *[Figure(f"results.limits.network_lr1e3_gain.{n}", RESULTS,
+             Para(LIMITS_PARA, r"adds ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\)) to the\s+blend"),
+             tsv(LR_GAIN, column, figure="macro"), nth=n, digits=4)
+      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
     Figure("results.limits.bag_alone", RESULTS, Para(LIMITS_PARA, r"(0\.\d+) for the bag of\s+forests\)"),
            tsv(KNN_ALONE, "macro", member="forest"), digits=3),
 ]
