@@ -195,6 +195,17 @@ class Figure:
     digits: Optional[int] = None  # decimals the doc must show (None: whatever it shows)
 
 
+GAIN_COLUMNS = ("gain", "gain_low", "gain_high")  # a paired gain and its bootstrap interval (class_mixing_gain.py)
+INTERVAL = r"[+−]0\.\d+\s+\([+−]0\.\d+\s+to\s+[+−]0\.\d+\)"  # "+0.0010 (−0.0004 to +0.0024)", as one group's text
+
+
+def gain_with_interval(id_prefix: str, doc: str, where: object, path: str, digits: int = 4, **key: str) -> List[Figure]:
+    """The three figures of "+0.0010 (−0.0004 to +0.0024)": ``where``'s text holds the gain and
+    its interval, ``path``'s row ``key`` the columns ``gain``, ``gain_low`` and ``gain_high``."""
+    return [Figure(f"{id_prefix}.{column}", doc, where, tsv(path, column, **key), nth=n, digits=digits)
+            for n, column in enumerate(GAIN_COLUMNS)]
+
+
 METRICS, FAST_METRICS = "docs/model_card/metrics.tsv", "docs/model_card/fast/metrics.tsv"  # rnaloc-train release / evaluate
 BLEND = "experiments/results/blend_weights.tsv"  # python experiments/blend_weights.py
 BOOT = "benchmarks/results/bootstrap_default.tsv"  # python benchmarks/bootstrap_auroc.py
@@ -1031,9 +1042,8 @@ FIGURES += [
           ("cds_k45", r"4- and 5-mers ([+−]0\.\d+ \([+−]0\.\d+ to\s+[+−]0\.\d+\))"),
           ("utr3_ends", r"of the 3' UTR ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"))
       for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))],
-    *[Figure(f"results.extra_columns.candidate_c.{column}", RESULTS, Para(EXTRA_PARA, r"AUROC by\s+([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
-             tsv(UTR3_K6_FOLDS1234, column, figure="macro"), nth=n, digits=4)
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("results.extra_columns.candidate_c", RESULTS, Para(EXTRA_PARA, rf"AUROC by\s+({INTERVAL})"),
+                        UTR3_K6_FOLDS1234, figure="macro"),
     Figure("results.extra_columns.records", RESULTS, Para(EXTRA_PARA, r"paired over their ([\d,]+) records"),
            tsv(UTR3_K6_FOLDS1234, "records", figure="macro")),
 ]
@@ -1066,18 +1076,16 @@ FIGURES += [
            tsv(NC_ALONE, "first_score_auroc", member="nc_specialist"), digits=3),
     Figure("card.nc_specialist.forest", CARD, Text(r"Nucleus minus Cytosol score \((0\.\d+)\), and in the blend"),
            tsv(NC_ALONE, "difference_auroc", member="forest"), digits=3),
-    *[Figure(f"card.nc_specialist.pair.{n}", CARD, Text(r"moves that pair's AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
-             tsv(NC_GAIN, column, figure="nucleus_only_vs_cytosol_only"), nth=n, digits=4)
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("card.nc_specialist.pair", CARD, Text(rf"moves that pair's AUROC by ({INTERVAL})"), NC_GAIN,
+                        figure="nucleus_only_vs_cytosol_only"),
 ]
 
 # RESULTS "Trees as the stacker": candidate E (experiments/tree_stacker_gain.py)
 TREE_STACKER = "experiments/results/tree_stacker_gain.tsv"
 STACKER_PARA = r"\*\*Trees as the stacker \(2026-12-07\)"
 FIGURES += [
-    *[Figure(f"results.tree_stacker.macro.{column}", RESULTS, Para(STACKER_PARA, r"macro ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
-             tsv(TREE_STACKER, column, figure="macro"), nth=n, digits=4)
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("results.tree_stacker.macro", RESULTS, Para(STACKER_PARA, rf"macro ({INTERVAL})"), TREE_STACKER,
+                        figure="macro"),
     Figure("results.tree_stacker.exosome", RESULTS, Para(STACKER_PARA, r"Exosome ([+−]0\.\d+) \("),
            tsv(TREE_STACKER, "gain", figure="Exosome"), digits=3),
     Figure("results.tree_stacker.pair", RESULTS, Para(STACKER_PARA, r"Cytosol-only ([+−]0\.\d+)\. The"),
@@ -1108,9 +1116,8 @@ FIGURES += [
       for n, column in enumerate(("blend_gain", "gain_low", "gain_high"))],
     Figure("results.structure.fold0.exosome", RESULTS, Para(STRUCTURE_PARA, r"([+−]0\.\d+) of it Exosome's"),
            tsv(STRUCTURE_FOLD0, "blend_gain", variant="structure", figure="Exosome"), digits=4),
-    *[Figure(f"results.structure.folds1234.{column}", RESULTS, Para(STRUCTURE_PARA, r"moves the macro AUROC by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
-             tsv(STRUCTURE_FOLDS1234, column, figure="macro"), nth=n, digits=4)
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("results.structure.folds1234", RESULTS, Para(STRUCTURE_PARA, rf"moves the macro AUROC by ({INTERVAL})"),
+                        STRUCTURE_FOLDS1234, figure="macro"),
     Figure("results.structure.cost", RESULTS, Para(STRUCTURE_PARA, r"costs (\d+) times the CPU"),
            txt(STRUCTURE_SPEED, r"folding / runtime (\d+)x", max)),
 ]
@@ -1131,20 +1138,18 @@ FIGURES += [
                               ("qrnn_motif_coding", r"against the released\s+network's (0\.\d+)"),
                               ("regression", r"above the regression \((0\.\d+)\)"),
                               ("forest", r"below the bag of forests \((0\.\d+)\)"))],
-    *[Figure(f"results.network_lr1e3.{name}.{column}", RESULTS, Para(LR_PARA, pattern), tsv(path, column, figure=figure),
-             nth=n, digits=4)
-      for name, path, figure, pattern in (
-          ("gain", LR_GAIN, "macro", r"moves the macro AUROC by\s+([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
-          ("gain_without_exosome", LR_GAIN, "macro_without_exosome", r"without Exosome by ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\))"),
-          ("with_bag", LR_WITH_BAG, "macro", r"the two gain ([+−]0\.\d+\s+\([+−]0\.\d+ to [+−]0\.\d+\))"))
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("results.network_lr1e3.macro", RESULTS, Para(LR_PARA, rf"moves the macro AUROC by\s+({INTERVAL})"),
+                        LR_GAIN, figure="macro"),
+    *gain_with_interval("results.network_lr1e3.without_exosome", RESULTS, Para(LR_PARA, rf"without Exosome by ({INTERVAL})"),
+                        LR_GAIN, figure="macro_without_exosome"),
+    *gain_with_interval("results.network_lr1e3.with_bag", RESULTS, Para(LR_PARA, rf"the two gain ({INTERVAL})"),
+                        LR_WITH_BAG, figure="macro"),
     Figure("card.network_lr1e3.alone", CARD, Text(r"\(macro AUROC (0\.\d+) against 0\.\d+ out of fold\)"),
            tsv(LR_ALONE, "macro", member="qrnn_motif_coding_lr1e3"), digits=3),
     Figure("card.network_lr1e3.released", CARD, Text(r"\(macro AUROC 0\.\d+ against (0\.\d+) out of fold\)"),
            tsv(LR_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
-    *[Figure(f"card.network_lr1e3.gain.{n}", CARD, Text(r"moves the bag's blend by only ([+−]0\.\d+ \([+−]0\.\d+\s+to [+−]0\.\d+\))"),
-             tsv(LR_GAIN, column, figure="macro"), nth=n, digits=4)
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("card.network_lr1e3.gain", CARD, Text(rf"moves the bag's blend by only ({INTERVAL})"), LR_GAIN,
+                        figure="macro"),
 ]
 LIMITS_PARA = r"\*\*The inputs, not the fitting \(2026-12-07\)"
 FIGURES += [
@@ -1162,10 +1167,8 @@ FIGURES += [
            tsv(LR_ALONE, "macro", member="qrnn_motif_coding_lr1e3"), digits=3),
     Figure("results.limits.network", RESULTS, Para(LIMITS_PARA, r"much better alone \(0\.\d+ against (0\.\d+)\)"),
            tsv(LR_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
-    *[Figure(f"results.limits.network_lr1e3_gain.{n}", RESULTS,
-             Para(LIMITS_PARA, r"adds ([+−]0\.\d+ \([+−]0\.\d+ to [+−]0\.\d+\)) to the\s+blend"),
-             tsv(LR_GAIN, column, figure="macro"), nth=n, digits=4)
-      for n, column in enumerate(("gain", "gain_low", "gain_high"))],
+    *gain_with_interval("results.limits.network_lr1e3_gain", RESULTS, Para(LIMITS_PARA, rf"adds ({INTERVAL}) to the\s+blend"),
+                        LR_GAIN, figure="macro"),
     Figure("results.limits.bag_alone", RESULTS, Para(LIMITS_PARA, r"(0\.\d+) for the bag of\s+forests\)"),
            tsv(KNN_ALONE, "macro", member="forest"), digits=3),
 ]
