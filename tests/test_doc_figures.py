@@ -220,8 +220,13 @@ CROSSFIT = "benchmarks/results/crossfit_mixing"
 CROSSFIT_REPORT, CROSSFIT_BLEND = f"{CROSSFIT}/report.tsv", f"{CROSSFIT}/blend.json"
 # the first 2026-12-06 blend of the same members, without the class mixing (superseded the same day)
 NO_MIXING_REPORT = "benchmarks/results/crossfit/report.tsv"
-# the bundled fast's out-of-fold report (crossfit-blend --class-mixing; artifacts/release_fast_2026-12-06/README.md)
-FAST_REPORT, FAST_NO_MIXING_REPORT = "benchmarks/results/crossfit_fast_mixing/report.tsv", "benchmarks/results/crossfit_fast/report.tsv"
+# the bundled fast's out-of-fold report (crossfit-blend --class-mixing; artifacts/release_fast_2026-12-07/README.md)
+FAST_REPORT = "benchmarks/results/crossfit_fast_lr1e3_mixing/report.tsv"
+FAST_NO_MIXING_REPORT = "benchmarks/results/crossfit_fast_lr1e3/report.tsv"
+# the fast of 2026-12-06 (qrnn_motif_long + the regression), replaced on 2026-12-07 (candidate I)
+PREVIOUS_FAST_REPORT = "benchmarks/results/crossfit_fast_mixing/report.tsv"
+PREVIOUS_FAST_NO_MIXING = "benchmarks/results/crossfit_fast/report.tsv"
+FAST_GAIN = "experiments/results/fast_network_lr1e3_gain.tsv"  # candidate I: the new fast against that one, paired
 # the previous release (2026-11-29, blend fitted on valid): its valid evaluation, kept when the default changed
 PREVIOUS = "docs/model_card/release_2026-11-29"
 PREVIOUS_METRICS, PREVIOUS_REFIT = f"{PREVIOUS}/metrics.tsv", f"{PREVIOUS}/refit_default.json"
@@ -250,6 +255,11 @@ def cf0(section: str, cls: str, column: str = "value", figure: str = "auroc") ->
 def cf_fast(section: str, cls: str, column: str = "value", figure: str = "auroc") -> Callable[[], float]:
     """A figure of the bundled fast's out-of-fold report."""
     return cf(section, cls, column, figure, report=FAST_REPORT)
+
+
+def cf_fast0(section: str, cls: str, column: str = "value", figure: str = "auroc") -> Callable[[], float]:
+    """The same figure of the fast of 2026-12-06 (RESULTS keeps its paragraph)."""
+    return cf(section, cls, column, figure, report=PREVIOUS_FAST_REPORT)
 ISM_QUIET = "benchmarks/results/ism_speed_quiet.tsv"  # python benchmarks/ism_speed.py ... --out ism_speed_quiet.tsv
 APPLICABILITY = "benchmarks/results/applicability_check.tsv"
 EXAMPLE = "benchmarks/results/explain_example.json"  # python benchmarks/explain_example.py
@@ -604,6 +614,14 @@ FIGURES += [
            cf_fast("estimate_specificity", "Nucleus-Cytosol"), digits=3),
     Figure("card.fast.corr", CARD, Para(FAST_OOF, r"log-odds correlation (0\.\d+)"),
            cf_fast("estimate_specificity", "Nucleus-Cytosol", figure="pearson_nucleus_cytosol"), digits=3),
+    Figure("card.fast.previous", CARD, Para(FAST_OOF, r"scored (0\.\d+)\s+\(0\.\d+–"), cf_fast0("estimate", "macro"), digits=3),
+    Figure("card.fast.previous_low", CARD, Para(FAST_OOF, r"scored 0\.\d+\s+\((0\.\d+)–"), cf_fast0("estimate", "macro", "low"),
+           digits=3),
+    Figure("card.fast.previous_high", CARD, Para(FAST_OOF, r"scored 0\.\d+\s+\(0\.\d+–(0\.\d+)\)"),
+           cf_fast0("estimate", "macro", "high"), digits=3),
+    *gain_with_interval("card.fast.gain", CARD, Para(FAST_OOF, rf"the new one gains ({INTERVAL})"), FAST_GAIN, figure="macro"),
+    *gain_with_interval("card.fast.gain_pair", CARD, Para(FAST_OOF, rf"moves Nucleus-only vs Cytosol-only by ({INTERVAL})"),
+                        FAST_GAIN, figure="nucleus_only_vs_cytosol_only"),
     Figure("card.fast.in_sample", CARD, Para(FAST_OOF, r"`docs/model_card/fast/metrics\.tsv`, macro (0\.\d+)\)"),
            tsv(FAST_METRICS, "auroc", **{"class": "macro"}), digits=3),
 ]
@@ -740,7 +758,7 @@ for f in FIGURES[-4:]:
 RESULTS = "docs/RESULTS.md"
 R_DEFAULT = r"\*\*Figures \(2026-12-06\), the bundled default\.\*\*"
 R_PLAIN = r"The same members without the class mixing \(the first release of the day"
-R_FAST = r"\*\*`fast`, cross-fitted \(shipped 2026-12-06\)\.\*\*"
+R_FAST = r"\*\*`fast`, cross-fitted \(shipped 2026-12-06; replaced on 2026-12-07"
 R_WHAT = r"What it did: macro"
 R_WHERE = r"Where to put it, an exploratory check"
 R_PAIRED = r"Paired gain \(`python experiments/class_mixing_gain\.py"
@@ -775,17 +793,17 @@ FIGURES += [
     *_report_figures("results.plain", R_PLAIN, cf0, True),
     Figure("results.plain.overstate", RESULTS, Para(R_PLAIN, r"overstate it by (0\.\d+)"),
            difference(cf0("in_sample", "macro"), cf0("estimate", "macro")), digits=3),
-    *[f for f in _report_figures("results.fast", R_FAST, cf_fast, False) if not f.id.endswith(".corr")],
+    *[f for f in _report_figures("results.fast", R_FAST, cf_fast0, False) if not f.id.endswith(".corr")],
     Figure("results.fast.corr", RESULTS, Para(R_FAST, r"log-odds correlation (0\.\d+)\s+\("),
-           cf_fast("estimate_specificity", "Nucleus-Cytosol", **NC_CORR), digits=3),
+           cf_fast0("estimate_specificity", "Nucleus-Cytosol", **NC_CORR), digits=3),
     Figure("results.fast.plain", RESULTS, Para(R_FAST, r"Without the mixing (0\.\d+)"),
-           tsv(FAST_NO_MIXING_REPORT, "value", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
+           tsv(PREVIOUS_FAST_NO_MIXING, "value", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
     Figure("results.fast.plain_low", RESULTS, Para(R_FAST, r"Without the mixing 0\.\d+\s+\((0\.\d+)–"),
-           tsv(FAST_NO_MIXING_REPORT, "low", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
+           tsv(PREVIOUS_FAST_NO_MIXING, "low", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
     Figure("results.fast.plain_high", RESULTS, Para(R_FAST, r"Without the mixing 0\.\d+\s+\(0\.\d+–(0\.\d+)\)"),
-           tsv(FAST_NO_MIXING_REPORT, "high", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
+           tsv(PREVIOUS_FAST_NO_MIXING, "high", section="estimate", figure="auroc", **{"class": "macro"}), digits=3),
     Figure("results.fast.plain_corr", RESULTS, Para(R_FAST, r"correlation (0\.\d+) \(`benchmarks/results/crossfit_fast/"),
-           tsv(FAST_NO_MIXING_REPORT, "value", section="estimate_specificity", figure="pearson_nucleus_cytosol",
+           tsv(PREVIOUS_FAST_NO_MIXING, "value", section="estimate_specificity", figure="pearson_nucleus_cytosol",
                **{"class": "Nucleus-Cytosol"}), digits=3),
     Figure("results.mixing.gain", RESULTS, Para(R_WHAT, r"macro \+(0\.\d+) out of fold"),
            difference(cf("estimate", "macro"), cf0("estimate", "macro")), digits=3),
@@ -817,7 +835,7 @@ FIGURES += [
       for i, column in enumerate(("gain", "gain_low", "gain_high"))],
     Figure("results.mixing.C", RESULTS, Text(r"\(C = (0\.\d+) for both models;"), js(CROSSFIT_BLEND, "mixing", "C")),
     Figure("results.mixing.C_fast", RESULTS, Text(r"\(C = (0\.\d+) for both models;"),
-           js("benchmarks/results/crossfit_fast_mixing/blend.json", "mixing", "C")),
+           js("benchmarks/results/crossfit_fast_lr1e3_mixing/blend.json", "mixing", "C")),
     Figure("results.mixing.exosome_negatives", RESULTS, Text(r"has few negatives \((\d+) of 13,837\)"),
            difference(js(CROSSFIT_BLEND, "records"), cf("estimate", "Exosome", figure="positives"))),
 ]
@@ -1150,6 +1168,25 @@ FIGURES += [
            tsv(LR_ALONE, "macro", member="qrnn_motif_coding"), digits=3),
     *gain_with_interval("card.network_lr1e3.gain", CARD, Text(rf"moves the bag's blend by only ({INTERVAL})"), LR_GAIN,
                         figure="macro"),
+]
+# RESULTS "H's network in fast": candidate I, shipped as fast (artifacts/release_fast_2026-12-07/)
+FAST_I_PARA = r"\*\*H's network in `fast` \(2026-12-07\)"
+FAST_I_SPEED = "benchmarks/results/end_to_end_2026-12-07_fast_lr1e3.md"  # benchmarks/end_to_end.py, side by side
+FIGURES += [
+    *gain_with_interval("results.fast_i.macro", RESULTS, Para(FAST_I_PARA, rf"the macro AUROC gains ({INTERVAL})"), FAST_GAIN,
+                        figure="macro"),
+    *gain_with_interval("results.fast_i.pair", RESULTS, Para(FAST_I_PARA, rf"Cytosol-only moves by\s+({INTERVAL})"), FAST_GAIN,
+                        figure="nucleus_only_vs_cytosol_only"),
+    *[Figure(f"results.fast_i.{cls}", RESULTS, Para(FAST_I_PARA, rf"{cls} \(([+−]0\.\d+)\)"), tsv(FAST_GAIN, "gain", figure=cls),
+             digits=4) for cls in ("Nucleus", "Exosome", "ER")],
+    *[Figure(f"results.fast_i.speed_{case}", RESULTS, Para(FAST_I_PARA, pattern),
+             txt(FAST_I_SPEED, rf"{case}, fast: baseline / this branch, wall [\d. ]+\(median ([\d.]+)x\)", max), digits=2)
+      for case, pattern in (("valid", r"runs at\s+([\d.]+)x the previous one's speed"), ("pieces", r"and ([\d.]+)x on 100,000"))],
+    Figure("results.fast_i.estimate", RESULTS, Para(FAST_I_PARA, r"scores \*\*(0\.\d+) macro AUROC"), cf_fast("estimate", "macro"),
+           digits=3),
+    Figure("results.fast_i.previous", RESULTS, Para(FAST_I_PARA, r"against the previous `fast`'s\s+(0\.\d+)"),
+           cf_fast0("estimate", "macro"), digits=3),
+    Figure("results.fast_i.default", RESULTS, Para(FAST_I_PARA, r"and the default's (0\.\d+)"), cf("estimate", "macro"), digits=3),
 ]
 LIMITS_PARA = r"\*\*The inputs, not the fitting \(2026-12-07\)"
 FIGURES += [
