@@ -848,6 +848,35 @@ FIGURES += [
            digits=0),
 ]
 
+# ---- docs/EXPLAIN.md: the numpy engine's speed with the bundled fast (benchmarks/ism_speed.py --model fast)
+ISM_FAST = "benchmarks/results/ism_speed_fast.tsv"
+ISM_FAST_PARA = r"The bundled `fast` model \(one network \+ regression; rerun on 2026-12-07"
+_3KB, _10KB = dict(length="2999"), dict(length="10005")
+FIGURES += [
+    Figure("explain.fast.3kb_one", EXPLAIN, Para(ISM_FAST_PARA, r"3 kb (\d+\.\d) s with one worker"),
+           tsv(ISM_FAST, "fast_s", workers="1", **_3KB), digits=1),
+    Figure("explain.fast.3kb_two", EXPLAIN, Para(ISM_FAST_PARA, r"and (\d+\.\d) s with two"), tsv(ISM_FAST, "fast_s", workers="2", **_3KB),
+           digits=1),
+    Figure("explain.fast.3kb_cpu", EXPLAIN, Para(ISM_FAST_PARA, r"with two \((\d+\.\d) CPU-s\)"),
+           tsv(ISM_FAST, "fast_cpu_s", workers="2", **_3KB), digits=1),
+    Figure("explain.fast.3kb_brute", EXPLAIN, Para(ISM_FAST_PARA, r"CPU-s\) against (\d+\.\d) s"),
+           tsv(ISM_FAST, "brute_s", workers="1", **_3KB), digits=1),
+    Figure("explain.fast.10kb_one", EXPLAIN, Para(ISM_FAST_PARA, r"10 kb (\d+\.\d) s and"), tsv(ISM_FAST, "fast_s", workers="1", **_10KB),
+           digits=1),
+    Figure("explain.fast.10kb_two", EXPLAIN, Para(ISM_FAST_PARA, r"10 kb \d+\.\d s and\s+(\d+\.\d) s"),
+           tsv(ISM_FAST, "fast_s", workers="2", **_10KB), digits=1),
+    Figure("explain.fast.10kb_brute", EXPLAIN, Para(ISM_FAST_PARA, r"s against (\d+) s, 16"), tsv(ISM_FAST, "brute_s", workers="1", **_10KB)),
+    *[Figure(f"explain.fast.speedup.{n}", EXPLAIN, Para(ISM_FAST_PARA, pattern), tsv(ISM_FAST, "speedup", workers=w, **where))
+      for n, (pattern, w, where) in enumerate(((r"(\d+)-\d+x; 10 kb", "1", _3KB), (r"\d+-(\d+)x; 10 kb", "2", _3KB),
+                                              (r"(\d+)-\d+x; max error", "1", _10KB), (r"\d+-(\d+)x; max error", "2", _10KB)))],
+    Figure("explain.fast.error", EXPLAIN, Para(ISM_FAST_PARA, r"max error (\d\.\de-7)"), tsv(ISM_FAST, "max_abs_error", workers="1", **_10KB),
+           check="bound"),
+    Figure("explain.fast.work_3kb", EXPLAIN, Para(ISM_FAST_PARA, r"the engine did (\d\.\d)x \(3 kb\)"),
+           tsv(ISM_FAST, "work_ratio", workers="1", **_3KB), digits=1),
+    Figure("explain.fast.work_10kb", EXPLAIN, Para(ISM_FAST_PARA, r"and (\d\.\d)x \(10 kb\)"),
+           tsv(ISM_FAST, "work_ratio", workers="1", **_10KB), digits=1),
+]
+
 # ---- docs/GENOME.md: the isoform report's worked example (commands in docs/isoforms/README.md)
 GENOME = "docs/GENOME.md"
 ISO, ISO_PRED = "docs/isoforms/isoforms.tsv", "docs/isoforms/predictions.tsv"
