@@ -853,29 +853,24 @@ ISM_FAST = "benchmarks/results/ism_speed_fast.tsv"
 ISM_FAST_PARA = r"The bundled `fast` model \(one network \+ regression; rerun on 2026-12-07"
 _3KB, _10KB = dict(length="2999"), dict(length="10005")
 FIGURES += [
-    Figure("explain.fast.3kb_one", EXPLAIN, Para(ISM_FAST_PARA, r"3 kb (\d+\.\d) s with one worker"),
-           tsv(ISM_FAST, "fast_s", workers="1", **_3KB), digits=1),
-    Figure("explain.fast.3kb_two", EXPLAIN, Para(ISM_FAST_PARA, r"and (\d+\.\d) s with two"), tsv(ISM_FAST, "fast_s", workers="2", **_3KB),
-           digits=1),
-    Figure("explain.fast.3kb_cpu", EXPLAIN, Para(ISM_FAST_PARA, r"with two \((\d+\.\d) CPU-s\)"),
-           tsv(ISM_FAST, "fast_cpu_s", workers="2", **_3KB), digits=1),
-    Figure("explain.fast.3kb_brute", EXPLAIN, Para(ISM_FAST_PARA, r"CPU-s\) against (\d+\.\d) s"),
-           tsv(ISM_FAST, "brute_s", workers="1", **_3KB), digits=1),
-    Figure("explain.fast.10kb_one", EXPLAIN, Para(ISM_FAST_PARA, r"10 kb (\d+\.\d) s and"), tsv(ISM_FAST, "fast_s", workers="1", **_10KB),
-           digits=1),
-    Figure("explain.fast.10kb_two", EXPLAIN, Para(ISM_FAST_PARA, r"10 kb \d+\.\d s and\s+(\d+\.\d) s"),
-           tsv(ISM_FAST, "fast_s", workers="2", **_10KB), digits=1),
-    Figure("explain.fast.10kb_brute", EXPLAIN, Para(ISM_FAST_PARA, r"s against (\d+) s, 16"), tsv(ISM_FAST, "brute_s", workers="1", **_10KB)),
-    *[Figure(f"explain.fast.speedup.{n}", EXPLAIN, Para(ISM_FAST_PARA, pattern), tsv(ISM_FAST, "speedup", workers=w, **where))
-      for n, (pattern, w, where) in enumerate(((r"(\d+)-\d+x; 10 kb", "1", _3KB), (r"\d+-(\d+)x; 10 kb", "2", _3KB),
-                                              (r"(\d+)-\d+x; max error", "1", _10KB), (r"\d+-(\d+)x; max error", "2", _10KB)))],
-    Figure("explain.fast.error", EXPLAIN, Para(ISM_FAST_PARA, r"max error (\d\.\de-7)"), tsv(ISM_FAST, "max_abs_error", workers="1", **_10KB),
-           check="bound"),
-    Figure("explain.fast.work_3kb", EXPLAIN, Para(ISM_FAST_PARA, r"the engine did (\d\.\d)x \(3 kb\)"),
-           tsv(ISM_FAST, "work_ratio", workers="1", **_3KB), digits=1),
-    Figure("explain.fast.work_10kb", EXPLAIN, Para(ISM_FAST_PARA, r"and (\d\.\d)x \(10 kb\)"),
-           tsv(ISM_FAST, "work_ratio", workers="1", **_10KB), digits=1),
+    Figure(f"explain.fast.{name}", EXPLAIN, Para(ISM_FAST_PARA, pattern), tsv(ISM_FAST, column, workers=workers, **size), digits=digits)
+    for name, pattern, column, workers, size, digits in (
+        ("3kb_one", r"3 kb (\d+\.\d) s with one worker", "fast_s", "1", _3KB, 1),
+        ("3kb_two", r"and (\d+\.\d) s with two", "fast_s", "2", _3KB, 1),
+        ("3kb_cpu", r"with two \((\d+\.\d) CPU-s\)", "fast_cpu_s", "2", _3KB, 1),
+        ("3kb_brute", r"CPU-s\) against (\d+\.\d) s", "brute_s", "1", _3KB, 1),
+        ("10kb_one", r"10 kb (\d+\.\d) s and", "fast_s", "1", _10KB, 1),
+        ("10kb_two", r"10 kb \d+\.\d s and\s+(\d+\.\d) s", "fast_s", "2", _10KB, 1),
+        ("10kb_brute", r"s against (\d+) s, 16", "brute_s", "1", _10KB, None),
+        ("speedup.0", r"(\d+)-\d+x; 10 kb", "speedup", "1", _3KB, None),
+        ("speedup.1", r"\d+-(\d+)x; 10 kb", "speedup", "2", _3KB, None),
+        ("speedup.2", r"(\d+)-\d+x; max error", "speedup", "1", _10KB, None),
+        ("speedup.3", r"\d+-(\d+)x; max error", "speedup", "2", _10KB, None),
+        ("work_3kb", r"the engine did (\d\.\d)x \(3 kb\)", "work_ratio", "1", _3KB, 1),
+        ("work_10kb", r"and (\d\.\d)x \(10 kb\)", "work_ratio", "1", _10KB, 1))
 ]
+FIGURES += [Figure("explain.fast.error", EXPLAIN, Para(ISM_FAST_PARA, r"max error (\d\.\de-7)"),
+                   tsv(ISM_FAST, "max_abs_error", workers="1", **_10KB), check="bound")]
 
 # ---- docs/GENOME.md: the isoform report's worked example (commands in docs/isoforms/README.md)
 GENOME = "docs/GENOME.md"
